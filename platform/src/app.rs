@@ -1,0 +1,121 @@
+//! `AppState` (everything a handler may need, built once) and `Application` (the HTTP server
+//! bound to its listener). The server holds no state another replica would need: sessions,
+//! login state and rate limits are in Redis, everything else in PostgreSQL.
+
+use std::net::{SocketAddr, TcpListener};
+
+use actix_web::dev::Server;
+use actix_web::http::header;
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context;
+
+use crate::auth::cookies::CookieNames;
+use crate::auth::local::Passwords;
+use crate::auth::providers::Providers;
+use crate::auth::session::SessionStore;
+use crate::config::Config;
+use crate::error::{self, ApiError};
+use crate::kv::Kv;
+use crate::metrics::Metrics;
+use crate::{auth, db, routes, telemetry};
+
+pub struct AppState {
+    pub config: Config,
+    pub db: db::Pool,
+    pub kv: Kv,
+    pub sessions: SessionStore,
+    pub providers: Providers,
+    pub passwords: Passwords,
+    pub cookies: CookieNames,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> anyhow::Result<Self> {
+        let kv = Kv::new(&config.redis)?;
+        Ok(AppState {
+            db: db::pool(&config.database)?,
+            sessions: SessionStore::new(kv.clone(), config.session.clone()),
+            kv,
+            providers: Providers::new(&config)?,
+            passwords: Passwords::new()?,
+            cookies: CookieNames::for_url(&config.public_url),
+            metrics: Metrics::new()?,
+            config,
+        })
+    }
+}
+
+pub struct Application {
+    server: Server,
+    addr: SocketAddr,
+}
+
+impl Application {
+    /// Migrates the database, then binds `config.listen`.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.listen)
+            .with_context(|| format!("cannot listen on {} (WEBSPLAT_LISTEN)", config.listen))?;
+        Self::with_listener(config, listener).await
+    }
+
+    /// Migrates the database, then serves on an already bound listener (tests bind port 0).
+    pub async fn with_listener(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        let applied = db::migrate(&config.database.url).await?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "applied database migrations");
+        }
+        let state = web::Data::new(AppState::new(config)?);
+        let addr = listener.local_addr()?;
+        let server = HttpServer::new(move || {
+            let own_origin = state.config.public_url.origin();
+            App::new()
+                .app_data(state.clone())
+                .app_data(error::json_config())
+                .app_data(error::query_config())
+                .app_data(error::path_config())
+                .configure(routes::configure)
+                .default_service(web::to(not_found))
+                .wrap(from_fn(move |req: actix_web::dev::ServiceRequest, next: actix_web::middleware::Next<_>| {
+                    let own_origin = own_origin.clone();
+                    async move {
+                        auth::csrf::refuse_cross_origin(req.method(), req.headers(), &own_origin)?;
+                        next.call(req).await
+                    }
+                }))
+                .wrap(
+                    DefaultHeaders::new()
+                        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                        .add((header::X_FRAME_OPTIONS, "DENY"))
+                        .add((header::REFERRER_POLICY, "same-origin")),
+                )
+                .wrap(from_fn(telemetry::observe))
+        })
+        .listen(listener)?
+        .shutdown_timeout(10)
+        .run();
+        tracing::info!(%addr, "listening");
+        Ok(Application { server, addr })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "there is no {} {} on this platform; see /api/docs",
+        req.method(),
+        req.path()
+    )))
+}

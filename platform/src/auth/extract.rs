@@ -1,0 +1,105 @@
+//! `CurrentUser`: who is making this request, from an API token (`Authorization: Bearer`)
+//! or the session cookie. Refuses anonymous requests (401), disabled accounts (403, and
+//! their session ends), and cookie requests that fail the CSRF check (403).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+
+use super::csrf;
+use super::session::Session;
+use super::tokens;
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::users::{self, User};
+
+/// How the request proved who it is.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Session(Session),
+    ApiToken(uuid::Uuid),
+}
+
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user: User,
+    pub credential: Credential,
+}
+
+impl CurrentUser {
+    pub fn session(&self) -> Option<&Session> {
+        match &self.credential {
+            Credential::Session(s) => Some(s),
+            Credential::ApiToken(_) => None,
+        }
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Option<Result<String, ApiError>> {
+    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?;
+    let parsed = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_owned())
+        .ok_or(ApiError::Unauthorized(
+            "the Authorization header must be \"Bearer <token>\"",
+        ));
+    Some(parsed)
+}
+
+async fn authenticate(req: HttpRequest) -> Result<CurrentUser, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState missing")))?
+        .clone();
+
+    let (user_id, credential) = if let Some(token) = bearer(&req) {
+        let token = token?;
+        let mut conn = state.db.get().await?;
+        let (owner, token_id) = tokens::authenticate(&mut conn, &token)
+            .await?
+            .ok_or(ApiError::Unauthorized("the API token is invalid, expired or revoked"))?;
+        (owner, Credential::ApiToken(token_id))
+    } else {
+        let cookie = state
+            .cookies
+            .session_token(&req)
+            .ok_or(ApiError::Unauthorized("sign in first"))?;
+        let session = state
+            .sessions
+            .lookup(&cookie)
+            .await?
+            .ok_or(ApiError::Unauthorized("your session has ended; sign in again"))?;
+        csrf::verify_for_session(
+            req.method(),
+            req.headers(),
+            &state.config.public_url.origin(),
+            &session.record.csrf_token,
+        )?;
+        (session.record.user_id, Credential::Session(session))
+    };
+
+    let mut conn = state.db.get().await?;
+    let user = users::find(&mut conn, user_id)
+        .await?
+        .ok_or(ApiError::Unauthorized("this account no longer exists"))?;
+    if user.is_disabled() {
+        if let Credential::Session(s) = &credential {
+            state.sessions.revoke(&s.id_hash, user.id).await?;
+        }
+        return Err(ApiError::Forbidden("this account is disabled".to_owned()));
+    }
+    tracing::Span::current().record("user_id", tracing::field::display(user.id));
+    Ok(CurrentUser { user, credential })
+}
+
+impl FromRequest for CurrentUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        Box::pin(authenticate(req.clone()))
+    }
+}

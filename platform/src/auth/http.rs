@@ -1,0 +1,436 @@
+//! The HTTP handlers of sign-in, sign-out, the current user and API tokens. Each parses its
+//! input, calls the logic in this module's siblings, and maps the result; no SQL here.
+
+use actix_web::http::header::{CACHE_CONTROL, LOCATION};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::extract::CurrentUser;
+use super::local::{self, Email, Password};
+use super::login_state::{self, LoginState};
+use super::providers::{External, ProviderInfo};
+use super::return_to::ReturnTo;
+use super::secret::{constant_time_eq, random_token, sha256_hex};
+use super::tokens::{self, ApiToken, CreatedToken, NewToken};
+use super::{csrf, session::Session};
+use crate::app::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::metrics::SignInOutcome;
+use crate::ratelimit;
+use crate::users::{self, Identity, MAX_DISPLAY_NAME, User};
+
+type State = web::Data<AppState>;
+
+/// The signed-in user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: users::UserId,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub created_at: DateTime<Utc>,
+    /// Every way this account can sign in.
+    pub identities: Vec<Identity>,
+    /// Send as `X-CSRF-Token` on state-changing requests made with the session cookie.
+    /// Absent when the request was authenticated with an API token.
+    pub csrf_token: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignedIn {
+    pub user: Me,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<ApiToken>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub email: String,
+    /// 12 to 128 characters.
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretString,
+    /// Defaults to the part of the e-mail address before the `@`.
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretString,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct LoginQuery {
+    /// A path on this site to land on after sign-in (default `/dashboard`).
+    pub return_to: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+    /// RFC 9207: the issuer that sent this response.
+    pub iss: Option<String>,
+}
+
+async fn me_of(state: &AppState, user: &User, session: Option<&Session>) -> Result<Me, ApiError> {
+    let mut conn = state.db.get().await?;
+    Ok(Me {
+        id: user.id,
+        display_name: user.display_name.clone(),
+        email: user.email.clone(),
+        email_verified: user.email_verified,
+        created_at: user.created_at,
+        identities: users::identities_of(&mut conn, user.id).await?,
+        csrf_token: session.map(|s| s.record.csrf_token.clone()),
+    })
+}
+
+fn client_ip(state: &AppState, req: &HttpRequest) -> String {
+    ratelimit::client_ip(req, state.config.trust_forwarded_for)
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+async fn limit(state: &AppState, bucket: String, max: u32) -> Result<(), ApiError> {
+    let window = state.config.rate_limits.window;
+    match ratelimit::hit(&state.kv, &bucket, max, window).await? {
+        Ok(()) => Ok(()),
+        Err(retry_after) => Err(ApiError::RateLimited(retry_after)),
+    }
+}
+
+async fn limit_ip(state: &AppState, req: &HttpRequest, class: &str) -> Result<(), ApiError> {
+    let bucket = format!("{class}:ip:{}", client_ip(state, req));
+    limit(state, bucket, state.config.rate_limits.per_ip).await
+}
+
+/// Counts a sign-in attempt in the metrics, by outcome.
+fn record_sign_in<T>(state: &AppState, provider: &str, result: &Result<T, ApiError>) {
+    let outcome = match result {
+        Ok(_) => SignInOutcome::Success,
+        Err(ApiError::RateLimited(_)) => SignInOutcome::RateLimited,
+        Err(_) => SignInOutcome::Failure,
+    };
+    state.metrics.sign_in(provider, outcome);
+    match result {
+        Ok(_) => tracing::info!(provider, "sign-in succeeded"),
+        Err(e) => tracing::info!(provider, reason = %e, "sign-in failed"),
+    }
+}
+
+/// The sign-in methods offered here.
+#[utoipa::path(get, path = "/auth/providers", tag = "auth",
+    responses((status = 200, body = Vec<ProviderInfo>)))]
+pub async fn providers(state: State) -> web::Json<Vec<ProviderInfo>> {
+    web::Json(state.providers.list())
+}
+
+/// Starts sign-in with an external provider: redirects the browser there.
+#[utoipa::path(get, path = "/auth/login/{provider}", tag = "auth", params(("provider" = String, Path), LoginQuery),
+    responses((status = 302, description = "Redirect to the provider"),
+        (status = 400, body = ErrorBody, description = "return_to is not a path on this site"),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn login_start(
+    state: State,
+    req: HttpRequest,
+    provider_id: web::Path<String>,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, ApiError> {
+    limit_ip(&state, &req, "sign_in").await?;
+    let provider = state
+        .providers
+        .external(&provider_id)
+        .ok_or_else(|| ApiError::NotFound(format!("there is no sign-in provider named {provider_id:?}")))?;
+    let return_to = ReturnTo::parse(query.return_to.as_deref())?;
+    let started = provider.start().await?;
+    let binding = random_token(24);
+    login_state::save(
+        &state.kv,
+        &started.state,
+        &LoginState {
+            provider: provider_id.clone(),
+            pkce_verifier: started.pkce_verifier,
+            nonce: started.nonce,
+            return_to: return_to.as_str().to_owned(),
+            browser_binding_hash: sha256_hex(&binding),
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Found()
+        .insert_header((LOCATION, started.url.as_str()))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .cookie(state.cookies.login(&binding))
+        .finish())
+}
+
+/// Where the provider sends the browser back: validates everything, then signs in.
+#[utoipa::path(get, path = "/auth/callback/{provider}", tag = "auth", params(("provider" = String, Path), CallbackQuery),
+    responses((status = 303, description = "Signed in; redirect to return_to with the session cookie"),
+        (status = 400, body = ErrorBody, description = "Refused: bad state, denied, invalid ID token…"),
+        (status = 403, body = ErrorBody, description = "The account is disabled"),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn callback(
+    state: State,
+    req: HttpRequest,
+    provider_id: web::Path<String>,
+    query: web::Query<CallbackQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let provider_id = provider_id.into_inner();
+    let Some(provider) = state.providers.external(&provider_id) else {
+        return Err(ApiError::NotFound(format!("there is no sign-in provider named {provider_id:?}")));
+    };
+    let result = finish_external(&state, &req, &provider_id, provider, query.into_inner()).await;
+    record_sign_in(&state, &provider_id, &result);
+    let (user, return_to) = result?;
+    let (token, _) = state.sessions.create(user.id, &provider_id).await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((LOCATION, return_to))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .cookie(state.cookies.session(&token, state.sessions.max_lifetime()))
+        .cookie(state.cookies.removal(state.cookies.login))
+        .finish())
+}
+
+async fn finish_external(
+    state: &AppState,
+    req: &HttpRequest,
+    provider_id: &str,
+    provider: External<'_>,
+    query: CallbackQuery,
+) -> Result<(User, String), ApiError> {
+    limit_ip(state, req, "sign_in").await?;
+    let state_param = query
+        .state
+        .ok_or_else(|| ApiError::BadRequest("the provider's answer has no state; start the sign-in again".to_owned()))?;
+    // Taken before anything else is checked: a state is good for one try only.
+    let login = login_state::take(&state.kv, &state_param).await?.ok_or_else(|| {
+        ApiError::BadRequest("this sign-in has expired or was already used; start the sign-in again".to_owned())
+    })?;
+    let binding = req.cookie(state.cookies.login).map(|c| sha256_hex(c.value()));
+    if !binding.is_some_and(|b| constant_time_eq(b.as_bytes(), login.browser_binding_hash.as_bytes())) {
+        return Err(ApiError::BadRequest(
+            "this sign-in was started in another browser; start the sign-in again".to_owned(),
+        ));
+    }
+    if login.provider != provider_id {
+        return Err(ApiError::BadRequest(
+            "this answer is for a sign-in started with another provider; start the sign-in again".to_owned(),
+        ));
+    }
+    if let Some(error) = query.error {
+        let detail: String = query
+            .error_description
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+        let error: String = error.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
+        return Err(ApiError::Provider(format!("the provider refused the sign-in: {error}{detail}")));
+    }
+    if let (Some(iss), Some(expected)) = (query.iss.as_deref(), provider.issuer()) {
+        if iss.trim_end_matches('/') != expected.as_str().trim_end_matches('/') {
+            return Err(ApiError::BadRequest(
+                "the answer came from another issuer than the one this sign-in was started with".to_owned(),
+            ));
+        }
+    }
+    let code = query
+        .code
+        .filter(|c| !c.is_empty() && c.len() <= 2048)
+        .ok_or_else(|| ApiError::BadRequest("the provider's answer has no authorization code".to_owned()))?;
+    let profile = match provider {
+        External::Oidc(p) => p.finish(code, login.pkce_verifier, login.nonce).await?,
+        External::Github(p) => p.finish(code, login.pkce_verifier).await?,
+    };
+    let mut conn = state.db.get().await?;
+    let user = users::sign_in_with_identity(&mut conn, &profile).await?;
+    if user.is_disabled() {
+        return Err(ApiError::Forbidden("this account is disabled".to_owned()));
+    }
+    Ok((user, login.return_to))
+}
+
+/// Ends the current browser session.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth",
+    responses((status = 204, description = "Signed out (also when there was no session)"),
+        (status = 403, body = ErrorBody, description = "Cross-site request refused")))]
+pub async fn logout(state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if let Some(token) = state.cookies.session_token(&req) {
+        if let Some(session) = state.sessions.lookup(&token).await? {
+            csrf::verify_for_session(
+                req.method(),
+                req.headers(),
+                &state.config.public_url.origin(),
+                &session.record.csrf_token,
+            )?;
+            state.sessions.revoke(&session.id_hash, session.record.user_id).await?;
+            tracing::info!(user_id = %session.record.user_id, "signed out");
+        }
+    }
+    Ok(HttpResponse::NoContent()
+        .cookie(state.cookies.removal(state.cookies.session))
+        .finish())
+}
+
+fn display_name_for(raw: Option<&str>, email: &Email) -> Result<String, ApiError> {
+    let fallback = email.as_str().split('@').next().unwrap_or_default();
+    let name = raw.map(str::trim).filter(|n| !n.is_empty()).unwrap_or(fallback);
+    if name.chars().count() > MAX_DISPLAY_NAME || name.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            "display_name",
+            format!("the display name must be 1 to {MAX_DISPLAY_NAME} printable characters"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+async fn signed_in_response(
+    state: &AppState,
+    user: &User,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, ApiError> {
+    let (token, session) = state.sessions.create(user.id, local::PROVIDER_ID).await?;
+    let me = me_of(state, user, Some(&session)).await?;
+    Ok(HttpResponse::build(status)
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .cookie(state.cookies.session(&token, state.sessions.max_lifetime()))
+        .json(SignedIn { user: me }))
+}
+
+/// Creates a local account and signs it in.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, body = SignedIn, description = "Registered and signed in; sets the session cookie"),
+        (status = 400, body = ErrorBody, description = "Invalid e-mail, weak password…"),
+        (status = 403, body = ErrorBody, description = "Registration is closed"),
+        (status = 409, body = ErrorBody, description = "The e-mail is already registered"),
+        (status = 429, body = ErrorBody)))]
+pub async fn register(state: State, req: HttpRequest, body: web::Json<RegisterRequest>) -> Result<HttpResponse, ApiError> {
+    if !state.providers.local_enabled() {
+        return Err(ApiError::NotFound("local accounts are turned off on this platform".to_owned()));
+    }
+    if !state.providers.registration_open() {
+        return Err(ApiError::Forbidden(
+            "registration is closed on this platform; ask an administrator for access".to_owned(),
+        ));
+    }
+    let result = async {
+        limit_ip(&state, &req, "register").await?;
+        let body = body.into_inner();
+        let email = Email::parse(&body.email)?;
+        let password = Password::parse(body.password, &email)?;
+        let display_name = display_name_for(body.display_name.as_deref(), &email)?;
+        let hash = state.passwords.hash(&password).await?;
+        let mut conn = state.db.get().await?;
+        local::register(&mut conn, &email, &display_name, hash).await
+    }
+    .await;
+    record_sign_in(&state, local::PROVIDER_ID, &result);
+    signed_in_response(&state, &result?, actix_web::http::StatusCode::CREATED).await
+}
+
+/// Signs in with a local account's e-mail and password.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = SignedIn, description = "Signed in; sets the session cookie"),
+        (status = 401, body = ErrorBody, description = "Wrong e-mail or password (the same answer for both)"),
+        (status = 403, body = ErrorBody, description = "The account is disabled"),
+        (status = 429, body = ErrorBody, description = "Too many attempts from this address or for this account")))]
+pub async fn login(state: State, req: HttpRequest, body: web::Json<LoginRequest>) -> Result<HttpResponse, ApiError> {
+    if !state.providers.local_enabled() {
+        return Err(ApiError::NotFound("local accounts are turned off on this platform".to_owned()));
+    }
+    let result = async {
+        limit_ip(&state, &req, "sign_in").await?;
+        let body = body.into_inner();
+        let email = Email::parse(&body.email)?;
+        let account_bucket = format!("sign_in:account:{}", sha256_hex(email.as_str()));
+        limit(&state, account_bucket, state.config.rate_limits.per_account).await?;
+        let mut conn = state.db.get().await?;
+        let credential = local::credential_for(&mut conn, &email).await?;
+        let (owner, hash) = credential.map_or((None, None), |(id, h)| (Some(id), Some(h)));
+        let wrong = ApiError::InvalidCredentials("the e-mail address or password is wrong");
+        if !state.passwords.verify(&body.password, hash).await? {
+            return Err(wrong);
+        }
+        let user = match owner {
+            Some(id) => users::find(&mut conn, id).await?.ok_or(wrong)?,
+            None => return Err(wrong),
+        };
+        if user.is_disabled() {
+            return Err(ApiError::Forbidden("this account is disabled".to_owned()));
+        }
+        local::touch(&mut conn, user.id).await?;
+        Ok(user)
+    }
+    .await;
+    record_sign_in(&state, local::PROVIDER_ID, &result);
+    signed_in_response(&state, &result?, actix_web::http::StatusCode::OK).await
+}
+
+/// Who you are.
+#[utoipa::path(get, path = "/api/v1/me", tag = "account",
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)),
+    security(("session" = []), ("token" = [])))]
+pub async fn me(state: State, current: CurrentUser) -> Result<web::Json<Me>, ApiError> {
+    Ok(web::Json(me_of(&state, &current.user, current.session()).await?))
+}
+
+/// Your API tokens (never their secrets).
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
+    responses((status = 200, body = TokenList), (status = 401, body = ErrorBody)),
+    security(("session" = []), ("token" = [])))]
+pub async fn list_tokens(state: State, current: CurrentUser) -> Result<web::Json<TokenList>, ApiError> {
+    let mut conn = state.db.get().await?;
+    Ok(web::Json(TokenList {
+        tokens: tokens::list(&mut conn, current.user.id).await?,
+    }))
+}
+
+/// Creates an API token. Its secret is in this response only.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = NewToken,
+    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 409, body = ErrorBody, description = "Too many tokens")),
+    security(("session" = []), ("token" = [])))]
+pub async fn create_token(
+    state: State,
+    current: CurrentUser,
+    body: web::Json<NewToken>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.db.get().await?;
+    let created = tokens::create(&mut conn, current.user.id, &body).await?;
+    tracing::info!(token_id = %created.meta.id, "API token created");
+    Ok(HttpResponse::Created()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .json(created))
+}
+
+/// Revokes one of your API tokens.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = uuid::Uuid, Path)),
+    responses((status = 204, description = "Revoked"), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "You have no such token")),
+    security(("session" = []), ("token" = [])))]
+pub async fn revoke_token(
+    state: State,
+    current: CurrentUser,
+    id: web::Path<uuid::Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.db.get().await?;
+    let id = id.into_inner();
+    tokens::revoke(&mut conn, current.user.id, id).await?;
+    tracing::info!(token_id = %id, "API token revoked");
+    Ok(HttpResponse::NoContent().finish())
+}

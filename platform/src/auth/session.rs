@@ -1,0 +1,158 @@
+//! Browser sessions, in Redis. The browser holds an opaque random id in an `HttpOnly`
+//! cookie; Redis holds only the id's SHA-256, so a Redis dump cannot be replayed as cookies.
+//! Expiry slides with use (`idle_timeout`) but never past `max_lifetime` from sign-in.
+//! Sessions survive a platform restart (nothing lives in process memory) and can be revoked
+//! one by one or all at once for a user.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use redis::AsyncCommands;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use super::secret::{random_token, sha256_hex};
+use crate::config::SessionConfig;
+use crate::kv::{Kv, KvError};
+use crate::users::UserId;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub user_id: UserId,
+    /// How the user signed in (`local`, `github` or an OIDC provider id).
+    pub provider: String,
+    /// Sent back by scripts in `X-CSRF-Token` when a request has no `Origin`.
+    pub csrf_token: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A live session found from its cookie.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id_hash: String,
+    pub record: SessionRecord,
+}
+
+#[derive(Clone)]
+pub struct SessionStore {
+    kv: Kv,
+    config: SessionConfig,
+}
+
+impl SessionStore {
+    pub fn new(kv: Kv, config: SessionConfig) -> Self {
+        SessionStore { kv, config }
+    }
+
+    fn key(&self, id_hash: &str) -> String {
+        self.kv.key(&format!("session:{id_hash}"))
+    }
+
+    fn user_key(&self, user_id: UserId) -> String {
+        self.kv.key(&format!("user_sessions:{user_id}"))
+    }
+
+    pub fn max_lifetime(&self) -> Duration {
+        self.config.max_lifetime
+    }
+
+    /// Starts a session; returns the secret for the cookie.
+    pub async fn create(&self, user_id: UserId, provider: &str) -> Result<(SecretString, Session), KvError> {
+        let token = random_token(32);
+        let id_hash = sha256_hex(&token);
+        let record = SessionRecord {
+            user_id,
+            provider: provider.to_owned(),
+            csrf_token: random_token(24),
+            created_at: Utc::now().timestamp(),
+        };
+        let body = serde_json::to_string(&record)?;
+        let (key, user_key) = (self.key(&id_hash), self.user_key(user_id));
+        let ttl = self.config.idle_timeout.as_secs().max(1);
+        let max = self.config.max_lifetime.as_secs().max(1) as i64;
+        let member = id_hash.clone();
+        self.kv
+            .run(async move |c| {
+                redis::pipe()
+                    .atomic()
+                    .set_ex(&key, body, ttl)
+                    .sadd(&user_key, &member)
+                    .expire(&user_key, max)
+                    .query_async::<()>(c)
+                    .await
+            })
+            .await?;
+        Ok((SecretString::from(token), Session { id_hash, record }))
+    }
+
+    /// The live session for a cookie value, its expiry pushed forward; `None` if unknown,
+    /// expired or revoked.
+    pub async fn lookup(&self, token: &SecretString) -> Result<Option<Session>, KvError> {
+        let token = token.expose_secret();
+        if token.len() > 128 {
+            return Ok(None);
+        }
+        let id_hash = sha256_hex(token);
+        let key = self.key(&id_hash);
+        let raw: Option<String> = self
+            .kv
+            .run({
+                let key = key.clone();
+                async move |c| c.get(&key).await
+            })
+            .await?;
+        let Some(raw) = raw else { return Ok(None) };
+        let record: SessionRecord = serde_json::from_str(&raw)?;
+        let age = Utc::now().timestamp() - record.created_at;
+        let remaining = self.config.max_lifetime.as_secs() as i64 - age;
+        if remaining <= 0 {
+            self.revoke(&id_hash, record.user_id).await?;
+            return Ok(None);
+        }
+        let ttl = (self.config.idle_timeout.as_secs() as i64).min(remaining);
+        self.kv
+            .run(async move |c| c.expire::<_, ()>(&key, ttl).await)
+            .await?;
+        Ok(Some(Session { id_hash, record }))
+    }
+
+    pub async fn revoke(&self, id_hash: &str, user_id: UserId) -> Result<(), KvError> {
+        let (key, user_key, member) = (self.key(id_hash), self.user_key(user_id), id_hash.to_owned());
+        self.kv
+            .run(async move |c| {
+                redis::pipe()
+                    .atomic()
+                    .del(&key)
+                    .srem(&user_key, &member)
+                    .query_async::<()>(c)
+                    .await
+            })
+            .await
+    }
+
+    /// Ends every session of a user (e.g. when the account is disabled).
+    pub async fn revoke_all(&self, user_id: UserId) -> Result<usize, KvError> {
+        let user_key = self.user_key(user_id);
+        let members: Vec<String> = self
+            .kv
+            .run({
+                let user_key = user_key.clone();
+                async move |c| c.smembers(&user_key).await
+            })
+            .await?;
+        let keys: Vec<String> = members.iter().map(|m| self.key(m)).collect();
+        let count = keys.len();
+        self.kv
+            .run(async move |c| {
+                let mut pipe = redis::pipe();
+                pipe.atomic();
+                for key in &keys {
+                    pipe.del(key);
+                }
+                pipe.del(&user_key).query_async::<()>(c).await
+            })
+            .await?;
+        Ok(count)
+    }
+}

@@ -1,0 +1,107 @@
+//! Liveness (`/healthz`: the process answers) and readiness (`/readyz`: PostgreSQL and
+//! Redis answer right now). Readiness names the dependency that does not answer, so an
+//! operator (or a load balancer's log) sees at once what is wrong.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use diesel_async::RunQueryDsl;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::error::ErrorDetail;
+use crate::telemetry::current_request_id;
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `unavailable`.
+    pub status: &'static str,
+    /// Each dependency: `ok`, or why it is not.
+    pub checks: BTreeMap<&'static str, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
+/// The process is alive.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+pub async fn healthz() -> web::Json<Health> {
+    web::Json(Health { status: "ok" })
+}
+
+async fn check_postgres(state: &AppState) -> Result<(), String> {
+    let probe = async {
+        let mut conn = state.db.get().await.map_err(|e| e.to_string())?;
+        diesel::sql_query("SELECT 1")
+            .execute(&mut conn)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    match tokio::time::timeout(CHECK_TIMEOUT, probe).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
+    }
+}
+
+async fn check_redis(state: &AppState) -> Result<(), String> {
+    match tokio::time::timeout(CHECK_TIMEOUT, state.kv.ping()).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
+    }
+}
+
+/// The platform can serve: PostgreSQL and Redis both answer.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness, description = "Names what does not answer")))]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let (pg, redis) = tokio::join!(check_postgres(&state), check_redis(&state));
+    let mut checks = BTreeMap::new();
+    let mut down = Vec::new();
+    for (name, result) in [("postgresql", pg), ("redis", redis)] {
+        match result {
+            Ok(()) => {
+                checks.insert(name, "ok".to_owned());
+            }
+            Err(reason) => {
+                tracing::warn!(dependency = name, %reason, "readiness check failed");
+                checks.insert(name, format!("unavailable: {reason}"));
+                down.push(name);
+            }
+        }
+    }
+    if down.is_empty() {
+        return HttpResponse::Ok().json(Readiness {
+            status: "ready",
+            checks,
+            error: None,
+        });
+    }
+    HttpResponse::ServiceUnavailable().json(Readiness {
+        status: "unavailable",
+        checks,
+        error: Some(ErrorDetail {
+            code: "unavailable",
+            message: format!("not ready: {} not answering", down.join(" and ")),
+            field: None,
+            request_id: current_request_id(),
+        }),
+    })
+}
+
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, crate::error::ApiError> {
+    let body = state.metrics.render().map_err(crate::error::ApiError::Internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(body))
+}

@@ -1,0 +1,70 @@
+//! `platform`: the WebSplat control plane. `platform serve` (the default) migrates and
+//! serves; `platform migrate` only migrates. Configuration: defaults, then the TOML file
+//! given by `--config` / `WEBSPLAT_CONFIG`, then `WEBSPLAT_*` variables (see the README).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use platform::{Application, Config, db, telemetry};
+
+#[derive(Parser)]
+#[command(name = "platform", version, about = "WebSplat Platform control plane")]
+struct Cli {
+    /// A TOML configuration file; WEBSPLAT_* environment variables override it.
+    #[arg(long, env = "WEBSPLAT_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply pending database migrations, then serve HTTP (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("platform: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("platform: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Migrate => {
+                let applied = db::migrate(&config.database.url).await?;
+                println!("applied {} migration(s){}", applied.len(), if applied.is_empty() { "; the database is up to date" } else { "" });
+                for version in applied {
+                    println!("  {version}");
+                }
+                Ok(())
+            }
+            Command::Serve => {
+                let app = Application::build(config).await?;
+                app.run_until_stopped().await.map_err(anyhow::Error::from)
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = ?e, "platform stopped with an error");
+            eprintln!("platform: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
