@@ -218,7 +218,8 @@ pub struct RateLimitConfig {
 pub struct OidcProviderConfig {
     pub id: String,
     pub display_name: String,
-    pub issuer: Url,
+    /// Exactly as configured: it must equal the `iss` the provider puts in its tokens.
+    pub issuer: String,
     pub client_id: String,
     pub client_secret: SecretString,
 }
@@ -432,7 +433,7 @@ fn oidc_providers(s: &Settings) -> Result<Vec<OidcProviderConfig>, ConfigError> 
                     s.required(&key("client_secret"), "the client secret registered at the provider")?
                         .to_owned(),
                 ),
-                issuer,
+                issuer: issuer_raw.to_owned(),
                 id,
             })
         })

@@ -212,9 +212,13 @@ async fn finish_external(
     query: CallbackQuery,
 ) -> Result<(User, String), ApiError> {
     limit_ip(state, req, "sign_in").await?;
-    let state_param = query
-        .state
-        .ok_or_else(|| ApiError::BadRequest("the provider's answer has no state; start the sign-in again".to_owned()))?;
+    let Some(state_param) = query.state else {
+        // Some providers drop the state when they refuse; their reason is still the news.
+        return Err(match query.error {
+            Some(error) => provider_refusal(&error, query.error_description.as_deref()),
+            None => ApiError::BadRequest("the provider's answer has no state; start the sign-in again".to_owned()),
+        });
+    };
     // Taken before anything else is checked: a state is good for one try only.
     let login = login_state::take(&state.kv, &state_param).await?.ok_or_else(|| {
         ApiError::BadRequest("this sign-in has expired or was already used; start the sign-in again".to_owned())
@@ -231,19 +235,10 @@ async fn finish_external(
         ));
     }
     if let Some(error) = query.error {
-        let detail: String = query
-            .error_description
-            .map(|d| format!(" ({d})"))
-            .unwrap_or_default()
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(200)
-            .collect();
-        let error: String = error.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
-        return Err(ApiError::Provider(format!("the provider refused the sign-in: {error}{detail}")));
+        return Err(provider_refusal(&error, query.error_description.as_deref()));
     }
     if let (Some(iss), Some(expected)) = (query.iss.as_deref(), provider.issuer()) {
-        if iss.trim_end_matches('/') != expected.as_str().trim_end_matches('/') {
+        if iss.trim_end_matches('/') != expected.trim_end_matches('/') {
             return Err(ApiError::BadRequest(
                 "the answer came from another issuer than the one this sign-in was started with".to_owned(),
             ));
@@ -263,6 +258,19 @@ async fn finish_external(
         return Err(ApiError::Forbidden("this account is disabled".to_owned()));
     }
     Ok((user, login.return_to))
+}
+
+/// The provider's own refusal (`error=access_denied`…), cleaned for display.
+fn provider_refusal(error: &str, description: Option<&str>) -> ApiError {
+    let error: String = error.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
+    let detail: String = description
+        .map(|d| format!(" ({d})"))
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    ApiError::Provider(format!("the provider refused the sign-in: {error}{detail}"))
 }
 
 /// Ends the current browser session.

@@ -47,6 +47,8 @@ const IAT_MAX_AGE: chrono::Duration = chrono::Duration::hours(1);
 struct Cached {
     metadata: CoreProviderMetadata,
     fetched_at: Instant,
+    /// When a token with an unknown key last made us fetch the keys again.
+    refreshed_for_unknown_key_at: Option<Instant>,
 }
 
 pub struct OidcProvider {
@@ -73,23 +75,25 @@ impl OidcProvider {
     /// The provider's metadata and keys, from cache or freshly discovered.
     #[tracing::instrument(skip(self), fields(provider = %self.config.id))]
     async fn metadata(&self, refresh: bool) -> Result<CoreProviderMetadata, ProviderError> {
-        {
-            let cache = self.cache.read().await;
-            if let Some(c) = cache.as_ref() {
-                let age = c.fetched_at.elapsed();
-                if age < METADATA_TTL && (!refresh || age < MIN_REFRESH_INTERVAL) {
-                    return Ok(c.metadata.clone());
-                }
+        // Served from cache when fresh, or when a refresh for an unknown key happened lately.
+        let usable = |c: &Cached| {
+            if refresh {
+                c.refreshed_for_unknown_key_at
+                    .is_some_and(|t| t.elapsed() < MIN_REFRESH_INTERVAL)
+            } else {
+                c.fetched_at.elapsed() < METADATA_TTL
             }
+        };
+        if let Some(c) = self.cache.read().await.as_ref().filter(|c| usable(c)) {
+            return Ok(c.metadata.clone());
         }
         let mut cache = self.cache.write().await;
         // Another request may have refreshed it while this one waited for the lock.
-        if let Some(c) = cache.as_ref() {
-            if c.fetched_at.elapsed() < MIN_REFRESH_INTERVAL {
-                return Ok(c.metadata.clone());
-            }
+        if let Some(c) = cache.as_ref().filter(|c| usable(c)) {
+            return Ok(c.metadata.clone());
         }
-        let issuer = IssuerUrl::from_url(self.config.issuer.clone());
+        let issuer = IssuerUrl::new(self.config.issuer.clone())
+            .map_err(|e| ProviderError::Misconfigured(format!("issuer URL: {e}")))?;
         let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
             .await
             .map_err(|e| ProviderError::Unreachable(format!("discovery failed: {e}")))?;
@@ -97,6 +101,7 @@ impl OidcProvider {
         *cache = Some(Cached {
             metadata: metadata.clone(),
             fetched_at: Instant::now(),
+            refreshed_for_unknown_key_at: refresh.then(Instant::now),
         });
         Ok(metadata)
     }
@@ -239,7 +244,9 @@ fn describe(err: &ClaimsVerificationError) -> String {
             "the ID token is signed with a key the provider does not publish".to_owned()
         }
         ClaimsVerificationError::SignatureVerification(_) => "the ID token's signature is invalid".to_owned(),
-        ClaimsVerificationError::Expired(_) => "the ID token has expired".to_owned(),
+        ClaimsVerificationError::Expired(detail) => {
+            format!("the ID token has expired or is not valid yet ({detail})")
+        }
         ClaimsVerificationError::InvalidIssuer(_) => "the ID token was issued by another issuer".to_owned(),
         ClaimsVerificationError::InvalidAudience(_) => "the ID token is meant for another client".to_owned(),
         ClaimsVerificationError::InvalidNonce(_) => "the ID token's nonce does not match this sign-in".to_owned(),

@@ -83,7 +83,7 @@ impl External<'_> {
     }
 
     /// The issuer a callback's `iss` parameter must name (RFC 9207), where there is one.
-    pub fn issuer(&self) -> Option<&url::Url> {
+    pub fn issuer(&self) -> Option<&str> {
         match self {
             External::Oidc(p) => Some(&p.config().issuer),
             External::Github(_) => None,

@@ -23,8 +23,8 @@ pub struct SessionRecord {
     pub provider: String,
     /// Sent back by scripts in `X-CSRF-Token` when a request has no `Origin`.
     pub csrf_token: String,
-    /// Unix seconds.
-    pub created_at: i64,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
 }
 
 /// A live session found from its cookie.
@@ -65,18 +65,18 @@ impl SessionStore {
             user_id,
             provider: provider.to_owned(),
             csrf_token: random_token(24),
-            created_at: Utc::now().timestamp(),
+            created_at_ms: Utc::now().timestamp_millis(),
         };
         let body = serde_json::to_string(&record)?;
         let (key, user_key) = (self.key(&id_hash), self.user_key(user_id));
-        let ttl = self.config.idle_timeout.as_secs().max(1);
+        let ttl = self.config.idle_timeout.as_millis().max(1) as u64;
         let max = self.config.max_lifetime.as_secs().max(1) as i64;
         let member = id_hash.clone();
         self.kv
             .run(async move |c| {
                 redis::pipe()
                     .atomic()
-                    .set_ex(&key, body, ttl)
+                    .pset_ex(&key, body, ttl)
                     .sadd(&user_key, &member)
                     .expire(&user_key, max)
                     .query_async::<()>(c)
@@ -104,15 +104,15 @@ impl SessionStore {
             .await?;
         let Some(raw) = raw else { return Ok(None) };
         let record: SessionRecord = serde_json::from_str(&raw)?;
-        let age = Utc::now().timestamp() - record.created_at;
-        let remaining = self.config.max_lifetime.as_secs() as i64 - age;
-        if remaining <= 0 {
+        let age_ms = Utc::now().timestamp_millis() - record.created_at_ms;
+        let remaining_ms = self.config.max_lifetime.as_millis() as i64 - age_ms;
+        if remaining_ms <= 0 {
             self.revoke(&id_hash, record.user_id).await?;
             return Ok(None);
         }
-        let ttl = (self.config.idle_timeout.as_secs() as i64).min(remaining);
+        let ttl_ms = (self.config.idle_timeout.as_millis() as i64).min(remaining_ms);
         self.kv
-            .run(async move |c| c.expire::<_, ()>(&key, ttl).await)
+            .run(async move |c| c.pexpire::<_, ()>(&key, ttl_ms).await)
             .await?;
         Ok(Some(Session { id_hash, record }))
     }

@@ -1,0 +1,206 @@
+//! `TestApp`: the real server on its own port, database and Redis prefix, and a browser-like
+//! client (cookie jar, no redirect following).
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use actix_web::dev::ServerHandle;
+use platform::{Application, Config};
+use reqwest::{Client, Response};
+use serde_json::{Value, json};
+
+use crate::support::{TestDb, browser_client, env_var, free_port, redis_prefix};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub db: TestDb,
+    pub env: Vec<(String, String)>,
+    port: u16,
+    handle: ServerHandle,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Vec::new()).await
+    }
+
+    /// Extra `WEBSPLAT_*` settings override the test defaults.
+    pub async fn spawn_with(extra: Vec<(String, String)>) -> Self {
+        let db = TestDb::create().await;
+        let prefix = redis_prefix();
+        let port = free_port();
+        let mut env = vec![
+            ("WEBSPLAT_DATABASE_URL".to_owned(), db.url.clone()),
+            ("WEBSPLAT_REDIS_URL".to_owned(), env_var("WEBSPLAT_TEST_REDIS_URL")),
+            ("WEBSPLAT_REDIS_KEY_PREFIX".to_owned(), prefix.clone()),
+            ("WEBSPLAT_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
+            ("WEBSPLAT_PUBLIC_URL".to_owned(), format!("http://127.0.0.1:{port}")),
+            ("WEBSPLAT_DATABASE_POOL_SIZE".to_owned(), "4".to_owned()),
+            ("WEBSPLAT_REDIS_POOL_SIZE".to_owned(), "4".to_owned()),
+        ];
+        for (k, v) in extra {
+            env.retain(|(key, _)| *key != k);
+            env.push((k, v));
+        }
+        let handle = start(&env, port).await;
+        TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            client: browser_client(),
+            db,
+            env,
+            port,
+            handle,
+        }
+    }
+
+    /// Stops the server and starts a new one on the same port, database and Redis: what a
+    /// platform restart (or a deploy) does. The client keeps its cookies.
+    pub async fn restart(&mut self) {
+        self.handle.stop(true).await;
+        self.handle = start(&self.env, self.port).await;
+    }
+
+    /// Carries on in a new browser (no cookies), as another person would.
+    pub fn switch_browser(&mut self) {
+        self.client = browser_client();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// A same-origin JSON POST, as the platform's own pages send it.
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .header("Origin", &self.base)
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .header("Origin", &self.base)
+            .send()
+            .await
+            .expect("DELETE")
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/api/v1/auth/register",
+            &json!({"email": email, "password": password, "display_name": "Test User"}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post("/api/v1/auth/login", &json!({"email": email, "password": password}))
+            .await
+    }
+
+    /// Registers (and so signs in) a fresh account; returns its `me` JSON.
+    pub async fn signed_in(&self, email: &str) -> Value {
+        let r = self.register(email, PASSWORD).await;
+        assert_eq!(r.status(), 201, "register: {}", r.text().await.unwrap_or_default());
+        body(r).await["user"].clone()
+    }
+
+    pub async fn me_status(&self) -> u16 {
+        self.get("/api/v1/me").await.status().as_u16()
+    }
+
+    /// Rows in a table of this test's database.
+    pub async fn count(&self, table: &str) -> i64 {
+        use diesel::QueryableByName;
+        use diesel_async::RunQueryDsl;
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.db.connect().await;
+        diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
+            .get_result::<Count>(&mut conn)
+            .await
+            .expect("count")
+            .n
+    }
+}
+
+async fn start(env: &[(String, String)], port: u16) -> ServerHandle {
+    let config = Config::from_sources(None, env.to_vec()).expect("test configuration");
+    let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the test port");
+    let app = Application::with_listener(config, listener)
+        .await
+        .expect("start the platform");
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    handle
+}
+
+pub async fn body(r: Response) -> Value {
+    let status = r.status();
+    let text = r.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
+}
+
+/// The `error.code` of an error response, after checking its status.
+pub async fn error_code(r: Response, status: u16) -> String {
+    assert_eq!(r.status(), status, "unexpected status");
+    let b = body(r).await;
+    assert!(b["error"]["request_id"].is_string(), "every error names its request: {b}");
+    assert!(b["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{b}");
+    b["error"]["code"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Whether a response sets a non-empty session cookie.
+pub fn sets_session(r: &Response) -> bool {
+    r.headers().get_all("set-cookie").iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|c| c.contains("websplat_session=") && !c.contains("websplat_session=;"))
+    })
+}
+
+/// Everything the platform logs during a test, captured in memory.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// Installs a global subscriber at debug level writing into memory (one per test process).
+    pub fn capture() -> Self {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init()
+            .expect("the log capture is the first subscriber of this process");
+        logs
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("logs")).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("logs").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,200 @@
+//! Shared by the test binaries: real dependencies, isolated per test. Each test gets its own
+//! PostgreSQL database (dropped when the test ends) and its own Redis key prefix, and starts
+//! its own processes (identity provider, Redis, chromedriver), which die with the test.
+//! `scripts/test` starts PostgreSQL and Redis and sets the `WEBSPLAT_TEST_*` variables.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+/// A variable `scripts/test` sets; a clear failure when the suite was started another way.
+pub fn env_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with `scripts/test`, which starts their dependencies")
+    })
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A database of its own, dropped when the test ends.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    admin_url: String,
+}
+
+impl TestDb {
+    pub async fn create() -> Self {
+        let admin_url = env_var("WEBSPLAT_TEST_DATABASE_URL");
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = AsyncPgConnection::establish(&admin_url)
+            .await
+            .expect("connect to the test PostgreSQL");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create the test database");
+        let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
+        TestDb {
+            url: format!("{base}/{name}"),
+            name,
+            admin_url,
+        }
+    }
+
+    pub async fn connect(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.url)
+            .await
+            .expect("connect to the test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs outside any runtime guarantee: use a thread with a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(async {
+                let mut admin = AsyncPgConnection::establish(&admin_url).await.ok()?;
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await
+                    .ok()
+            });
+            Ok::<_, std::io::Error>(())
+        })
+        .join();
+    }
+}
+
+/// A key prefix no other test uses.
+pub fn redis_prefix() -> String {
+    format!("test:{}:", uuid::Uuid::new_v4().simple())
+}
+
+/// A child process killed when the test ends.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until `url` answers 2xx, or panics after `timeout` with `what` in the message.
+pub async fn wait_for_http(url: &str, what: &str, timeout: Duration) {
+    let started = Instant::now();
+    let client = reqwest::Client::new();
+    loop {
+        if let Ok(r) = client.get(url).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        assert!(started.elapsed() < timeout, "{what} did not come up at {url}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The third-party `oidc-provider-mock` OpenID provider, from PyPI.
+pub struct OidcProviderMock {
+    pub issuer: String,
+    _child: ChildGuard,
+}
+
+impl OidcProviderMock {
+    /// Starts the provider with predefined users, each a JSON object of claims with `sub`.
+    pub async fn start(users: &[serde_json::Value]) -> Self {
+        let port = free_port();
+        let mut cmd = Command::new(env_var("WEBSPLAT_TEST_OIDC_PROVIDER_MOCK"));
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for user in users {
+            cmd.arg("--user-claims").arg(user.to_string());
+        }
+        let child = ChildGuard(cmd.spawn().expect("start oidc-provider-mock"));
+        let issuer = format!("http://127.0.0.1:{port}");
+        wait_for_http(
+            &format!("{issuer}/.well-known/openid-configuration"),
+            "oidc-provider-mock",
+            Duration::from_secs(30),
+        )
+        .await;
+        OidcProviderMock {
+            issuer,
+            _child: child,
+        }
+    }
+}
+
+/// Environment for an OIDC provider with id `id` at `issuer`.
+pub fn oidc_env(id: &str, issuer: &str, client_id: &str) -> Vec<(String, String)> {
+    let up = id.to_uppercase();
+    vec![
+        (format!("WEBSPLAT_OIDC_{up}_ISSUER"), issuer.to_owned()),
+        (format!("WEBSPLAT_OIDC_{up}_CLIENT_ID"), client_id.to_owned()),
+        (format!("WEBSPLAT_OIDC_{up}_CLIENT_SECRET"), "test-client-secret".to_owned()),
+        (format!("WEBSPLAT_OIDC_{up}_DISPLAY_NAME"), format!("{id} SSO")),
+    ]
+}
+
+/// A query parameter of a URL.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Signs in at `oidc-provider-mock` as `sub`, the way a browser does: follow the platform's
+/// redirect to the provider's page, submit its form, and follow the provider's redirect
+/// back to the platform's callback. Returns the callback's response (not followed).
+pub async fn sign_in_at_mock(client: &reqwest::Client, login_url: &str, sub: &str) -> reqwest::Response {
+    let to_provider = client.get(login_url).send().await.expect("start sign-in");
+    assert_eq!(to_provider.status(), 302, "the platform redirects to the provider");
+    let authorize = location(&to_provider);
+    let page = client.get(&authorize).send().await.expect("provider page");
+    assert_eq!(page.status(), 200, "the provider shows its sign-in form");
+    let back = client
+        .post(&authorize)
+        .form(&[("sub", sub)])
+        .send()
+        .await
+        .expect("submit the provider form");
+    assert!(back.status().is_redirection(), "the provider redirects back: {}", back.status());
+    client
+        .get(location(&back))
+        .send()
+        .await
+        .expect("callback")
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no Location header on a {} response", response.status()))
+        .to_owned()
+}
+
+/// A browser-like HTTP client: keeps cookies, follows no redirects (tests look at each).
+pub fn browser_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
