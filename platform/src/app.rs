@@ -77,13 +77,20 @@ impl Application {
                 .app_data(error::path_config())
                 .configure(routes::configure)
                 .default_service(web::to(not_found))
-                .wrap(from_fn(move |req: actix_web::dev::ServiceRequest, next: actix_web::middleware::Next<_>| {
-                    let own_origin = own_origin.clone();
-                    async move {
-                        auth::csrf::refuse_cross_origin(req.method(), req.headers(), &own_origin)?;
-                        next.call(req).await
-                    }
-                }))
+                .wrap(from_fn(
+                    move |req: actix_web::dev::ServiceRequest,
+                          next: actix_web::middleware::Next<_>| {
+                        let own_origin = own_origin.clone();
+                        async move {
+                            auth::csrf::refuse_cross_origin(
+                                req.method(),
+                                req.headers(),
+                                &own_origin,
+                            )?;
+                            next.call(req).await
+                        }
+                    },
+                ))
                 .wrap(
                     DefaultHeaders::new()
                         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

@@ -21,10 +21,7 @@ const ENV_PREFIX: &str = "WEBSPLAT_";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{setting} is required but not set ({hint})")]
-    Missing {
-        setting: String,
-        hint: &'static str,
-    },
+    Missing { setting: String, hint: &'static str },
     #[error("{setting} (from {origin}) is invalid: {reason}")]
     Invalid {
         setting: String,
@@ -120,7 +117,10 @@ impl Settings {
             None => Ok(default),
             Some(raw) => {
                 let d = humantime::parse_duration(raw).map_err(|e| {
-                    self.invalid(key, format!("{raw:?}: {e} (write e.g. \"90s\", \"12h\", \"30d\")"))
+                    self.invalid(
+                        key,
+                        format!("{raw:?}: {e} (write e.g. \"90s\", \"12h\", \"30d\")"),
+                    )
                 })?;
                 if d.is_zero() {
                     return Err(self.invalid(key, "must be longer than zero"));
@@ -318,7 +318,8 @@ impl Config {
         };
         let session = SessionConfig {
             idle_timeout: s.duration("session_idle_timeout", Duration::from_secs(24 * 3600))?,
-            max_lifetime: s.duration("session_max_lifetime", Duration::from_secs(30 * 24 * 3600))?,
+            max_lifetime: s
+                .duration("session_max_lifetime", Duration::from_secs(30 * 24 * 3600))?,
         };
         if session.idle_timeout > session.max_lifetime {
             return Err(s.invalid(
@@ -455,8 +456,14 @@ fn github(s: &Settings) -> Result<Option<GithubConfig>, ConfigError> {
             s.required("github_client_secret", "the OAuth app's client secret")?
                 .to_owned(),
         ),
-        authorize_url: url("github_authorize_url", "https://github.com/login/oauth/authorize")?,
-        token_url: url("github_token_url", "https://github.com/login/oauth/access_token")?,
+        authorize_url: url(
+            "github_authorize_url",
+            "https://github.com/login/oauth/authorize",
+        )?,
+        token_url: url(
+            "github_token_url",
+            "https://github.com/login/oauth/access_token",
+        )?,
         api_url: url("github_api_url", "https://api.github.com/")?,
     }))
 }
@@ -476,7 +483,9 @@ fn read_file(path: &Path, settings: &mut Settings) -> Result<(), ConfigError> {
         reason,
     };
     let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| file_error(e.to_string()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| file_error(e.to_string()))?;
     let source = Source::File(path.display().to_string());
     flatten("", &table, &source, settings).map_err(file_error)
 }
@@ -575,7 +584,10 @@ mod tests {
             ("WEBSPLAT_OIDC_CORP_CLIENT_ID", "abc"),
         ]));
         let err = Config::from_sources(None, e).expect_err("missing secret");
-        assert!(err.to_string().contains("WEBSPLAT_OIDC_CORP_CLIENT_SECRET"), "{err}");
+        assert!(
+            err.to_string().contains("WEBSPLAT_OIDC_CORP_CLIENT_SECRET"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -616,7 +628,10 @@ client_secret = "y"
         .expect("write");
         let c = Config::from_sources(
             Some(&path),
-            env(&[("WEBSPLAT_LISTEN", "127.0.0.1:9001"), ("WEBSPLAT_OIDC_CORP_CLIENT_ID", "from-env")]),
+            env(&[
+                ("WEBSPLAT_LISTEN", "127.0.0.1:9001"),
+                ("WEBSPLAT_OIDC_CORP_CLIENT_ID", "from-env"),
+            ]),
         )
         .expect("valid");
         assert_eq!(c.listen.port(), 9001);
@@ -635,7 +650,10 @@ client_secret = "y"
         std::fs::write(&path, "session_idle_timeout = \"soon\"\n").expect("write");
         let err = Config::from_sources(Some(&path), env(&BASE)).expect_err("invalid");
         let msg = err.to_string();
-        assert!(msg.contains("WEBSPLAT_SESSION_IDLE_TIMEOUT") && msg.contains("platform.toml"), "{msg}");
+        assert!(
+            msg.contains("WEBSPLAT_SESSION_IDLE_TIMEOUT") && msg.contains("platform.toml"),
+            "{msg}"
+        );
         std::fs::remove_dir_all(dir).ok();
     }
 }

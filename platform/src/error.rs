@@ -120,7 +120,9 @@ impl ResponseError for ApiError {
             ApiError::Unavailable(what) => {
                 tracing::warn!(request_id = %request_id, dependency = what, "dependency unavailable");
             }
-            other => tracing::info!(request_id = %request_id, code = other.code(), message = %other, "request refused"),
+            other => {
+                tracing::info!(request_id = %request_id, code = other.code(), message = %other, "request refused")
+            }
         }
         let mut response = HttpResponse::build(self.status_code());
         if let ApiError::RateLimited(retry_after) = self {
@@ -169,13 +171,17 @@ pub fn json_config() -> actix_web::web::JsonConfig {
     actix_web::web::JsonConfig::default()
         .limit(64 * 1024)
         .error_handler(|err, _req| {
-            ApiError::BadRequest(format!("the request body is not valid JSON for this endpoint: {err}")).into()
+            ApiError::BadRequest(format!(
+                "the request body is not valid JSON for this endpoint: {err}"
+            ))
+            .into()
         })
 }
 
 pub fn query_config() -> actix_web::web::QueryConfig {
-    actix_web::web::QueryConfig::default()
-        .error_handler(|err, _req| ApiError::BadRequest(format!("invalid query string: {err}")).into())
+    actix_web::web::QueryConfig::default().error_handler(|err, _req| {
+        ApiError::BadRequest(format!("invalid query string: {err}")).into()
+    })
 }
 
 pub fn path_config() -> actix_web::web::PathConfig {

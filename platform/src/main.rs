@@ -36,7 +36,10 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init(&config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("platform: cannot start the async runtime: {e}");
@@ -47,7 +50,15 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Migrate => {
                 let applied = db::migrate(&config.database.url).await?;
-                println!("applied {} migration(s){}", applied.len(), if applied.is_empty() { "; the database is up to date" } else { "" });
+                println!(
+                    "applied {} migration(s){}",
+                    applied.len(),
+                    if applied.is_empty() {
+                        "; the database is up to date"
+                    } else {
+                        ""
+                    }
+                );
                 for version in applied {
                     println!("  {version}");
                 }

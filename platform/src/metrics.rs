@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -36,7 +38,10 @@ impl Metrics {
     pub fn new() -> anyhow::Result<Self> {
         let registry = Registry::new_custom(Some("websplat".to_owned()), None)?;
         let requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests served, by route and status"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests served, by route and status",
+            ),
             &["method", "route", "status"],
         )?;
         let request_duration = HistogramVec::new(
@@ -50,7 +55,10 @@ impl Metrics {
             &["method", "route", "status"],
         )?;
         let sign_ins = IntCounterVec::new(
-            Opts::new("sign_ins_total", "Sign-in attempts, by provider and outcome"),
+            Opts::new(
+                "sign_ins_total",
+                "Sign-in attempts, by provider and outcome",
+            ),
             &["provider", "outcome"],
         )?;
         registry.register(Box::new(requests.clone()))?;

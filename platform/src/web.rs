@@ -17,12 +17,36 @@ const DOCS: &str = include_str!("../web/docs.html");
 
 /// `(name, content type, body)` of every static asset.
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("app.css", "text/css; charset=utf-8", include_str!("../web/static/app.css")),
-    ("api.js", "text/javascript; charset=utf-8", include_str!("../web/static/api.js")),
-    ("login.js", "text/javascript; charset=utf-8", include_str!("../web/static/login.js")),
-    ("dashboard.js", "text/javascript; charset=utf-8", include_str!("../web/static/dashboard.js")),
-    ("docs.js", "text/javascript; charset=utf-8", include_str!("../web/static/docs.js")),
-    ("favicon.svg", "image/svg+xml", include_str!("../web/static/favicon.svg")),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../web/static/app.css"),
+    ),
+    (
+        "api.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/static/api.js"),
+    ),
+    (
+        "login.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/static/login.js"),
+    ),
+    (
+        "dashboard.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/static/dashboard.js"),
+    ),
+    (
+        "docs.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/static/docs.js"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_str!("../web/static/favicon.svg"),
+    ),
 ];
 
 fn page(body: &'static str) -> HttpResponse {

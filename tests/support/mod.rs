@@ -13,7 +13,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 /// A variable `scripts/test` sets; a clear failure when the suite was started another way.
 pub fn env_var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests with `scripts/test`, which starts their dependencies")
+        panic!(
+            "{name} is not set: run the tests with `scripts/test`, which starts their dependencies"
+        )
     })
 }
 
@@ -42,7 +44,10 @@ impl TestDb {
             .execute(&mut admin)
             .await
             .expect("create the test database");
-        let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&admin_url);
         TestDb {
             url: format!("{base}/{name}"),
             name,
@@ -62,7 +67,9 @@ impl Drop for TestDb {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         // Drop runs outside any runtime guarantee: use a thread with a runtime of its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(async {
                 let mut admin = AsyncPgConnection::establish(&admin_url).await.ok()?;
                 diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -96,12 +103,15 @@ pub async fn wait_for_http(url: &str, what: &str, timeout: Duration) {
     let started = Instant::now();
     let client = reqwest::Client::new();
     loop {
-        if let Ok(r) = client.get(url).send().await {
-            if r.status().is_success() {
-                return;
-            }
+        if let Ok(r) = client.get(url).send().await
+            && r.status().is_success()
+        {
+            return;
         }
-        assert!(started.elapsed() < timeout, "{what} did not come up at {url}");
+        assert!(
+            started.elapsed() < timeout,
+            "{what} did not come up at {url}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -143,9 +153,18 @@ pub fn oidc_env(id: &str, issuer: &str, client_id: &str) -> Vec<(String, String)
     let up = id.to_uppercase();
     vec![
         (format!("WEBSPLAT_OIDC_{up}_ISSUER"), issuer.to_owned()),
-        (format!("WEBSPLAT_OIDC_{up}_CLIENT_ID"), client_id.to_owned()),
-        (format!("WEBSPLAT_OIDC_{up}_CLIENT_SECRET"), "test-client-secret".to_owned()),
-        (format!("WEBSPLAT_OIDC_{up}_DISPLAY_NAME"), format!("{id} SSO")),
+        (
+            format!("WEBSPLAT_OIDC_{up}_CLIENT_ID"),
+            client_id.to_owned(),
+        ),
+        (
+            format!("WEBSPLAT_OIDC_{up}_CLIENT_SECRET"),
+            "test-client-secret".to_owned(),
+        ),
+        (
+            format!("WEBSPLAT_OIDC_{up}_DISPLAY_NAME"),
+            format!("{id} SSO"),
+        ),
     ]
 }
 
@@ -161,9 +180,17 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
 /// Signs in at `oidc-provider-mock` as `sub`, the way a browser does: follow the platform's
 /// redirect to the provider's page, submit its form, and follow the provider's redirect
 /// back to the platform's callback. Returns the callback's response (not followed).
-pub async fn sign_in_at_mock(client: &reqwest::Client, login_url: &str, sub: &str) -> reqwest::Response {
+pub async fn sign_in_at_mock(
+    client: &reqwest::Client,
+    login_url: &str,
+    sub: &str,
+) -> reqwest::Response {
     let to_provider = client.get(login_url).send().await.expect("start sign-in");
-    assert_eq!(to_provider.status(), 302, "the platform redirects to the provider");
+    assert_eq!(
+        to_provider.status(),
+        302,
+        "the platform redirects to the provider"
+    );
     let authorize = location(&to_provider);
     let page = client.get(&authorize).send().await.expect("provider page");
     assert_eq!(page.status(), 200, "the provider shows its sign-in form");
@@ -173,12 +200,12 @@ pub async fn sign_in_at_mock(client: &reqwest::Client, login_url: &str, sub: &st
         .send()
         .await
         .expect("submit the provider form");
-    assert!(back.status().is_redirection(), "the provider redirects back: {}", back.status());
-    client
-        .get(location(&back))
-        .send()
-        .await
-        .expect("callback")
+    assert!(
+        back.status().is_redirection(),
+        "the provider redirects back: {}",
+        back.status()
+    );
+    client.get(location(&back)).send().await.expect("callback")
 }
 
 pub fn location(response: &reqwest::Response) -> String {

@@ -46,7 +46,11 @@ impl CookieNames {
 
     pub fn session(&self, token: &SecretString, max_age: std::time::Duration) -> Cookie<'static> {
         let secs = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
-        self.build(self.session, token.expose_secret().to_owned(), CookieDuration::seconds(secs))
+        self.build(
+            self.session,
+            token.expose_secret().to_owned(),
+            CookieDuration::seconds(secs),
+        )
     }
 
     pub fn login(&self, binding: &str) -> Cookie<'static> {

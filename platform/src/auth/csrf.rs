@@ -45,10 +45,17 @@ fn claimed_origin(headers: &HeaderMap, own_origin: &str) -> Claimed {
 
 /// Refuses a state-changing request that a browser says came from another site. Applied to
 /// every request, signed in or not (this also stops login CSRF).
-pub fn refuse_cross_origin(method: &Method, headers: &HeaderMap, own_origin: &str) -> Result<(), ApiError> {
-    if is_state_changing(method) && matches!(claimed_origin(headers, own_origin), Claimed::CrossOrigin) {
+pub fn refuse_cross_origin(
+    method: &Method,
+    headers: &HeaderMap,
+    own_origin: &str,
+) -> Result<(), ApiError> {
+    if is_state_changing(method)
+        && matches!(claimed_origin(headers, own_origin), Claimed::CrossOrigin)
+    {
         return Err(ApiError::Forbidden(
-            "cross-site request refused: this request did not come from the platform's own pages".to_owned(),
+            "cross-site request refused: this request did not come from the platform's own pages"
+                .to_owned(),
         ));
     }
     Ok(())
@@ -69,12 +76,16 @@ pub fn verify_for_session(
         Claimed::SameOrigin => Ok(()),
         Claimed::CrossOrigin => refuse_cross_origin(method, headers, own_origin),
         Claimed::Unknown => {
-            let sent = headers.get(CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+            let sent = headers
+                .get(CSRF_HEADER)
+                .map(|v| v.as_bytes())
+                .unwrap_or_default();
             if constant_time_eq(sent, session_csrf.as_bytes()) {
                 Ok(())
             } else {
                 Err(ApiError::Forbidden(
-                    "missing or wrong CSRF token: send the X-CSRF-Token header from GET /api/v1/me".to_owned(),
+                    "missing or wrong CSRF token: send the X-CSRF-Token header from GET /api/v1/me"
+                        .to_owned(),
                 ))
             }
         }

@@ -41,7 +41,10 @@ fn bearer(req: &HttpRequest) -> Option<Result<String, ApiError>> {
     let parsed = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|t| t.trim().to_owned())
         .ok_or(ApiError::Unauthorized(
             "the Authorization header must be \"Bearer <token>\"",
@@ -58,9 +61,12 @@ async fn authenticate(req: HttpRequest) -> Result<CurrentUser, ApiError> {
     let (user_id, credential) = if let Some(token) = bearer(&req) {
         let token = token?;
         let mut conn = state.db.get().await?;
-        let (owner, token_id) = tokens::authenticate(&mut conn, &token)
-            .await?
-            .ok_or(ApiError::Unauthorized("the API token is invalid, expired or revoked"))?;
+        let (owner, token_id) =
+            tokens::authenticate(&mut conn, &token)
+                .await?
+                .ok_or(ApiError::Unauthorized(
+                    "the API token is invalid, expired or revoked",
+                ))?;
         (owner, Credential::ApiToken(token_id))
     } else {
         let cookie = state
@@ -71,7 +77,9 @@ async fn authenticate(req: HttpRequest) -> Result<CurrentUser, ApiError> {
             .sessions
             .lookup(&cookie)
             .await?
-            .ok_or(ApiError::Unauthorized("your session has ended; sign in again"))?;
+            .ok_or(ApiError::Unauthorized(
+                "your session has ended; sign in again",
+            ))?;
         csrf::verify_for_session(
             req.method(),
             req.headers(),

@@ -5,8 +5,8 @@
 
 use oauth2::basic::BasicClient;
 use oauth2::{
-    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, TokenUrl,
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, TokenUrl,
 };
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -43,11 +43,17 @@ struct GithubEmail {
 impl GithubProvider {
     pub fn new(config: GithubConfig, redirect_url: RedirectUrl, http: reqwest::Client) -> Self {
         let client = BasicClient::new(ClientId::new(config.client_id.clone()))
-            .set_client_secret(ClientSecret::new(config.client_secret.expose_secret().to_owned()))
+            .set_client_secret(ClientSecret::new(
+                config.client_secret.expose_secret().to_owned(),
+            ))
             .set_auth_uri(AuthUrl::from_url(config.authorize_url.clone()))
             .set_token_uri(TokenUrl::from_url(config.token_url.clone()))
             .set_redirect_uri(redirect_url);
-        GithubProvider { config, client, http }
+        GithubProvider {
+            config,
+            client,
+            http,
+        }
     }
 
     pub fn config(&self) -> &GithubConfig {
@@ -72,7 +78,11 @@ impl GithubProvider {
     }
 
     #[tracing::instrument(skip_all, fields(provider = PROVIDER_ID))]
-    pub async fn finish(&self, code: String, pkce_verifier: String) -> Result<ExternalProfile, ProviderError> {
+    pub async fn finish(
+        &self,
+        code: String,
+        pkce_verifier: String,
+    ) -> Result<ExternalProfile, ProviderError> {
         let token = self
             .client
             .exchange_code(AuthorizationCode::new(code))
@@ -86,7 +96,10 @@ impl GithubProvider {
         let (email, email_verified) = match user.email {
             Some(email) => (Some(email), true),
             None => {
-                let emails: Vec<GithubEmail> = self.api(access_token, "user/emails").await.unwrap_or_default();
+                let emails: Vec<GithubEmail> = self
+                    .api(access_token, "user/emails")
+                    .await
+                    .unwrap_or_default();
                 emails
                     .into_iter()
                     .find(|e| e.primary && e.verified)
@@ -97,14 +110,21 @@ impl GithubProvider {
         Ok(ExternalProfile {
             provider: PROVIDER_ID.to_owned(),
             subject: user.id.to_string(),
-            display_name: user.name.filter(|n| !n.trim().is_empty()).or(Some(user.login)),
+            display_name: user
+                .name
+                .filter(|n| !n.trim().is_empty())
+                .or(Some(user.login)),
             email,
             email_verified,
         })
     }
 
     #[tracing::instrument(skip(self, access_token))]
-    async fn api<T: for<'de> Deserialize<'de>>(&self, access_token: &str, path: &str) -> Result<T, ProviderError> {
+    async fn api<T: for<'de> Deserialize<'de>>(
+        &self,
+        access_token: &str,
+        path: &str,
+    ) -> Result<T, ProviderError> {
         let url = self
             .config
             .api_url
@@ -120,11 +140,13 @@ impl GithubProvider {
             .await
             .map_err(|e| ProviderError::Unreachable(format!("GitHub API: {e}")))?;
         if !response.status().is_success() {
-            return Err(ProviderError::Rejected(format!("GitHub API answered {} for /{path}", response.status())));
+            return Err(ProviderError::Rejected(format!(
+                "GitHub API answered {} for /{path}",
+                response.status()
+            )));
         }
-        response
-            .json()
-            .await
-            .map_err(|e| ProviderError::Rejected(format!("GitHub API sent an unexpected /{path}: {e}")))
+        response.json().await.map_err(|e| {
+            ProviderError::Rejected(format!("GitHub API sent an unexpected /{path}: {e}"))
+        })
     }
 }

@@ -150,10 +150,11 @@ pub async fn login_start(
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, ApiError> {
     limit_ip(&state, &req, "sign_in").await?;
-    let provider = state
-        .providers
-        .external(&provider_id)
-        .ok_or_else(|| ApiError::NotFound(format!("there is no sign-in provider named {provider_id:?}")))?;
+    let provider = state.providers.external(&provider_id).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "there is no sign-in provider named {provider_id:?}"
+        ))
+    })?;
     let return_to = ReturnTo::parse(query.return_to.as_deref())?;
     let started = provider.start().await?;
     let binding = random_token(24);
@@ -190,7 +191,9 @@ pub async fn callback(
 ) -> Result<HttpResponse, ApiError> {
     let provider_id = provider_id.into_inner();
     let Some(provider) = state.providers.external(&provider_id) else {
-        return Err(ApiError::NotFound(format!("there is no sign-in provider named {provider_id:?}")));
+        return Err(ApiError::NotFound(format!(
+            "there is no sign-in provider named {provider_id:?}"
+        )));
     };
     let result = finish_external(&state, &req, &provider_id, provider, query.into_inner()).await;
     record_sign_in(&state, &provider_id, &result);
@@ -216,38 +219,52 @@ async fn finish_external(
         // Some providers drop the state when they refuse; their reason is still the news.
         return Err(match query.error {
             Some(error) => provider_refusal(&error, query.error_description.as_deref()),
-            None => ApiError::BadRequest("the provider's answer has no state; start the sign-in again".to_owned()),
+            None => ApiError::BadRequest(
+                "the provider's answer has no state; start the sign-in again".to_owned(),
+            ),
         });
     };
     // Taken before anything else is checked: a state is good for one try only.
-    let login = login_state::take(&state.kv, &state_param).await?.ok_or_else(|| {
-        ApiError::BadRequest("this sign-in has expired or was already used; start the sign-in again".to_owned())
-    })?;
-    let binding = req.cookie(state.cookies.login).map(|c| sha256_hex(c.value()));
-    if !binding.is_some_and(|b| constant_time_eq(b.as_bytes(), login.browser_binding_hash.as_bytes())) {
+    let login = login_state::take(&state.kv, &state_param)
+        .await?
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "this sign-in has expired or was already used; start the sign-in again".to_owned(),
+            )
+        })?;
+    let binding = req
+        .cookie(state.cookies.login)
+        .map(|c| sha256_hex(c.value()));
+    if !binding
+        .is_some_and(|b| constant_time_eq(b.as_bytes(), login.browser_binding_hash.as_bytes()))
+    {
         return Err(ApiError::BadRequest(
             "this sign-in was started in another browser; start the sign-in again".to_owned(),
         ));
     }
     if login.provider != provider_id {
         return Err(ApiError::BadRequest(
-            "this answer is for a sign-in started with another provider; start the sign-in again".to_owned(),
+            "this answer is for a sign-in started with another provider; start the sign-in again"
+                .to_owned(),
         ));
     }
     if let Some(error) = query.error {
         return Err(provider_refusal(&error, query.error_description.as_deref()));
     }
-    if let (Some(iss), Some(expected)) = (query.iss.as_deref(), provider.issuer()) {
-        if iss.trim_end_matches('/') != expected.trim_end_matches('/') {
-            return Err(ApiError::BadRequest(
-                "the answer came from another issuer than the one this sign-in was started with".to_owned(),
-            ));
-        }
+    if let (Some(iss), Some(expected)) = (query.iss.as_deref(), provider.issuer())
+        && iss.trim_end_matches('/') != expected.trim_end_matches('/')
+    {
+        return Err(ApiError::BadRequest(
+            "the answer came from another issuer than the one this sign-in was started with"
+                .to_owned(),
+        ));
     }
     let code = query
         .code
         .filter(|c| !c.is_empty() && c.len() <= 2048)
-        .ok_or_else(|| ApiError::BadRequest("the provider's answer has no authorization code".to_owned()))?;
+        .ok_or_else(|| {
+            ApiError::BadRequest("the provider's answer has no authorization code".to_owned())
+        })?;
     let profile = match provider {
         External::Oidc(p) => p.finish(code, login.pkce_verifier, login.nonce).await?,
         External::Github(p) => p.finish(code, login.pkce_verifier).await?,
@@ -262,7 +279,11 @@ async fn finish_external(
 
 /// The provider's own refusal (`error=access_denied`…), cleaned for display.
 fn provider_refusal(error: &str, description: Option<&str>) -> ApiError {
-    let error: String = error.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
+    let error: String = error
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(64)
+        .collect();
     let detail: String = description
         .map(|d| format!(" ({d})"))
         .unwrap_or_default()
@@ -278,17 +299,20 @@ fn provider_refusal(error: &str, description: Option<&str>) -> ApiError {
     responses((status = 204, description = "Signed out (also when there was no session)"),
         (status = 403, body = ErrorBody, description = "Cross-site request refused")))]
 pub async fn logout(state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    if let Some(token) = state.cookies.session_token(&req) {
-        if let Some(session) = state.sessions.lookup(&token).await? {
-            csrf::verify_for_session(
-                req.method(),
-                req.headers(),
-                &state.config.public_url.origin(),
-                &session.record.csrf_token,
-            )?;
-            state.sessions.revoke(&session.id_hash, session.record.user_id).await?;
-            tracing::info!(user_id = %session.record.user_id, "signed out");
-        }
+    if let Some(token) = state.cookies.session_token(&req)
+        && let Some(session) = state.sessions.lookup(&token).await?
+    {
+        csrf::verify_for_session(
+            req.method(),
+            req.headers(),
+            &state.config.public_url.origin(),
+            &session.record.csrf_token,
+        )?;
+        state
+            .sessions
+            .revoke(&session.id_hash, session.record.user_id)
+            .await?;
+        tracing::info!(user_id = %session.record.user_id, "signed out");
     }
     Ok(HttpResponse::NoContent()
         .cookie(state.cookies.removal(state.cookies.session))
@@ -297,7 +321,10 @@ pub async fn logout(state: State, req: HttpRequest) -> Result<HttpResponse, ApiE
 
 fn display_name_for(raw: Option<&str>, email: &Email) -> Result<String, ApiError> {
     let fallback = email.as_str().split('@').next().unwrap_or_default();
-    let name = raw.map(str::trim).filter(|n| !n.is_empty()).unwrap_or(fallback);
+    let name = raw
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(fallback);
     if name.chars().count() > MAX_DISPLAY_NAME || name.chars().any(char::is_control) {
         return Err(ApiError::validation(
             "display_name",
@@ -327,9 +354,15 @@ async fn signed_in_response(
         (status = 403, body = ErrorBody, description = "Registration is closed"),
         (status = 409, body = ErrorBody, description = "The e-mail is already registered"),
         (status = 429, body = ErrorBody)))]
-pub async fn register(state: State, req: HttpRequest, body: web::Json<RegisterRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn register(
+    state: State,
+    req: HttpRequest,
+    body: web::Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
     if !state.providers.local_enabled() {
-        return Err(ApiError::NotFound("local accounts are turned off on this platform".to_owned()));
+        return Err(ApiError::NotFound(
+            "local accounts are turned off on this platform".to_owned(),
+        ));
     }
     if !state.providers.registration_open() {
         return Err(ApiError::Forbidden(
@@ -357,9 +390,15 @@ pub async fn register(state: State, req: HttpRequest, body: web::Json<RegisterRe
         (status = 401, body = ErrorBody, description = "Wrong e-mail or password (the same answer for both)"),
         (status = 403, body = ErrorBody, description = "The account is disabled"),
         (status = 429, body = ErrorBody, description = "Too many attempts from this address or for this account")))]
-pub async fn login(state: State, req: HttpRequest, body: web::Json<LoginRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    state: State,
+    req: HttpRequest,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
     if !state.providers.local_enabled() {
-        return Err(ApiError::NotFound("local accounts are turned off on this platform".to_owned()));
+        return Err(ApiError::NotFound(
+            "local accounts are turned off on this platform".to_owned(),
+        ));
     }
     let result = async {
         limit_ip(&state, &req, "sign_in").await?;
@@ -394,14 +433,19 @@ pub async fn login(state: State, req: HttpRequest, body: web::Json<LoginRequest>
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)),
     security(("session" = []), ("token" = [])))]
 pub async fn me(state: State, current: CurrentUser) -> Result<web::Json<Me>, ApiError> {
-    Ok(web::Json(me_of(&state, &current.user, current.session()).await?))
+    Ok(web::Json(
+        me_of(&state, &current.user, current.session()).await?,
+    ))
 }
 
 /// Your API tokens (never their secrets).
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
     responses((status = 200, body = TokenList), (status = 401, body = ErrorBody)),
     security(("session" = []), ("token" = [])))]
-pub async fn list_tokens(state: State, current: CurrentUser) -> Result<web::Json<TokenList>, ApiError> {
+pub async fn list_tokens(
+    state: State,
+    current: CurrentUser,
+) -> Result<web::Json<TokenList>, ApiError> {
     let mut conn = state.db.get().await?;
     Ok(web::Json(TokenList {
         tokens: tokens::list(&mut conn, current.user.id).await?,

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::Utc;
 use diesel::prelude::*;
@@ -30,13 +32,22 @@ pub struct Email(String);
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         let email = raw.trim().to_lowercase();
-        let invalid = || ApiError::validation("email", "enter a valid e-mail address, like name@example.com");
+        let invalid = || {
+            ApiError::validation(
+                "email",
+                "enter a valid e-mail address, like name@example.com",
+            )
+        };
         if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(invalid());
         }
         let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
-        if local.is_empty() || domain.len() < 3 || !domain.contains('.') || domain.contains('@')
-            || domain.starts_with('.') || domain.ends_with('.')
+        if local.is_empty()
+            || domain.len() < 3
+            || !domain.contains('.')
+            || domain.contains('@')
+            || domain.starts_with('.')
+            || domain.ends_with('.')
         {
             return Err(invalid());
         }
@@ -58,7 +69,9 @@ impl Password {
         if chars < MIN_PASSWORD_CHARS {
             return Err(ApiError::validation(
                 "password",
-                format!("use at least {MIN_PASSWORD_CHARS} characters (a few words make a good password)"),
+                format!(
+                    "use at least {MIN_PASSWORD_CHARS} characters (a few words make a good password)"
+                ),
             ));
         }
         if chars > MAX_PASSWORD_CHARS {
@@ -71,15 +84,24 @@ impl Password {
         distinct.sort_unstable();
         distinct.dedup();
         if distinct.len() < 5 {
-            return Err(ApiError::validation("password", "use a password with more different characters"));
+            return Err(ApiError::validation(
+                "password",
+                "use a password with more different characters",
+            ));
         }
         let lower = pw.to_lowercase();
         let local_part = email.as_str().split('@').next().unwrap_or_default();
         if lower.contains(email.as_str()) || (local_part.len() >= 4 && lower.contains(local_part)) {
-            return Err(ApiError::validation("password", "the password must not contain your e-mail address"));
+            return Err(ApiError::validation(
+                "password",
+                "the password must not contain your e-mail address",
+            ));
         }
         if COMMON_PASSWORDS.iter().any(|p| lower.starts_with(p)) {
-            return Err(ApiError::validation("password", "this password is too common; choose another"));
+            return Err(ApiError::validation(
+                "password",
+                "this password is too common; choose another",
+            ));
         }
         Ok(Password(raw))
     }
@@ -87,7 +109,14 @@ impl Password {
 
 /// Prefixes of the most common long passwords (checked after lower-casing).
 const COMMON_PASSWORDS: [&str; 8] = [
-    "password", "123456789", "qwertyuiop", "iloveyou", "1q2w3e4r", "abcdefgh", "letmein", "websplat",
+    "password",
+    "123456789",
+    "qwertyuiop",
+    "iloveyou",
+    "1q2w3e4r",
+    "abcdefgh",
+    "letmein",
+    "websplat",
 ];
 
 /// Hashes and verifies passwords; holds a decoy hash for unknown accounts.
@@ -112,7 +141,11 @@ fn hash_blocking(password: &str) -> anyhow::Result<String> {
 
 fn verify_blocking(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            argon2()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -132,7 +165,11 @@ impl Passwords {
     }
 
     /// Verifies against `hash`, or against the decoy when there is no account.
-    pub async fn verify(&self, password: &SecretString, hash: Option<String>) -> Result<bool, ApiError> {
+    pub async fn verify(
+        &self,
+        password: &SecretString,
+        hash: Option<String>,
+    ) -> Result<bool, ApiError> {
         let pw = password.clone();
         let (hash, real) = match hash {
             Some(h) => (h, true),
@@ -190,9 +227,11 @@ pub async fn register(
         .await;
     match result {
         Ok(user) => Ok(user),
-        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Err(ApiError::Conflict(
-            "an account with this e-mail address already exists; sign in instead".to_owned(),
-        )),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            Err(ApiError::Conflict(
+                "an account with this e-mail address already exists; sign in instead".to_owned(),
+            ))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -228,13 +267,29 @@ mod tests {
     use super::*;
 
     fn pw(s: &str) -> Result<Password, ApiError> {
-        Password::parse(SecretString::from(s.to_owned()), &Email::parse("alice@example.com").expect("email"))
+        Password::parse(
+            SecretString::from(s.to_owned()),
+            &Email::parse("alice@example.com").expect("email"),
+        )
     }
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(Email::parse("  Alice@Example.COM ").expect("valid").as_str(), "alice@example.com");
-        for bad in ["", "alice", "@example.com", "alice@", "alice@com", "a b@example.com", "a@b@c.com"] {
+        assert_eq!(
+            Email::parse("  Alice@Example.COM ")
+                .expect("valid")
+                .as_str(),
+            "alice@example.com"
+        );
+        for bad in [
+            "",
+            "alice",
+            "@example.com",
+            "alice@",
+            "alice@com",
+            "a b@example.com",
+            "a@b@c.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreIdTokenVerifier, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreAuthenticationFlow, CoreClient, CoreIdTokenVerifier, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata,
 };
 use openidconnect::{
-    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError,
-    TokenResponse,
+    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    SignatureVerificationError, TokenResponse,
 };
 use secrecy::ExposeSecret;
 use tokio::sync::RwLock;
@@ -59,7 +60,11 @@ pub struct OidcProvider {
 }
 
 impl OidcProvider {
-    pub fn new(config: OidcProviderConfig, redirect_url: RedirectUrl, http: reqwest::Client) -> Self {
+    pub fn new(
+        config: OidcProviderConfig,
+        redirect_url: RedirectUrl,
+        http: reqwest::Client,
+    ) -> Self {
         OidcProvider {
             config,
             redirect_url,
@@ -97,7 +102,10 @@ impl OidcProvider {
         let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
             .await
             .map_err(|e| ProviderError::Unreachable(format!("discovery failed: {e}")))?;
-        tracing::info!(keys = metadata.jwks().keys().len(), "fetched provider metadata and keys");
+        tracing::info!(
+            keys = metadata.jwks().keys().len(),
+            "fetched provider metadata and keys"
+        );
         *cache = Some(Cached {
             metadata: metadata.clone(),
             fetched_at: Instant::now(),
@@ -120,7 +128,9 @@ impl OidcProvider {
         CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(self.config.client_id.clone()),
-            Some(ClientSecret::new(self.config.client_secret.expose_secret().to_owned())),
+            Some(ClientSecret::new(
+                self.config.client_secret.expose_secret().to_owned(),
+            )),
         )
         .set_redirect_uri(self.redirect_url.clone())
     }
@@ -155,7 +165,9 @@ impl OidcProvider {
         pkce_verifier: String,
         nonce: Option<String>,
     ) -> Result<ExternalProfile, ProviderError> {
-        let nonce = Nonce::new(nonce.ok_or_else(|| ProviderError::Rejected("no nonce was recorded".to_owned()))?);
+        let nonce = Nonce::new(
+            nonce.ok_or_else(|| ProviderError::Rejected("no nonce was recorded".to_owned()))?,
+        );
         let client = self.client(self.metadata(false).await?);
         let token_response = client
             .exchange_code(AuthorizationCode::new(code))
@@ -164,9 +176,9 @@ impl OidcProvider {
             .request_async(&self.http)
             .await
             .map_err(|e| ProviderError::Rejected(format!("the code exchange failed: {e}")))?;
-        let id_token = token_response
-            .id_token()
-            .ok_or_else(|| ProviderError::InvalidToken("the provider returned no ID token".to_owned()))?;
+        let id_token = token_response.id_token().ok_or_else(|| {
+            ProviderError::InvalidToken("the provider returned no ID token".to_owned())
+        })?;
 
         let verify = |client: &CoreClient<_, _, _, _, _, _>| {
             let verifier: CoreIdTokenVerifier<'_> = client
@@ -185,7 +197,9 @@ impl OidcProvider {
             id_token.claims(&verifier, &nonce).cloned()
         };
         let claims = match verify(&client) {
-            Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) => {
                 // The provider may have rotated its keys: fetch them again, once.
                 let client = self.client(self.metadata(true).await?);
                 verify(&client)
@@ -203,20 +217,28 @@ impl OidcProvider {
             .or_else(|| claims.preferred_username().map(|u| u.as_str().to_owned()));
 
         // Providers that keep the ID token small put the profile behind the userinfo endpoint.
-        if email.is_none() || name.is_none() {
-            if let Ok(request) = client.user_info(token_response.access_token().clone(), Some(claims.subject().clone())) {
-                match request.request_async::<openidconnect::EmptyAdditionalClaims, _, openidconnect::core::CoreGenderClaim>(&self.http).await {
-                    Ok(info) => {
-                        email = email.or_else(|| info.email().map(|e| e.as_str().to_owned()));
-                        email_verified = email_verified || info.email_verified().unwrap_or(false);
-                        name = name.or_else(|| {
-                            info.name()
-                                .and_then(|n| n.get(None))
-                                .map(|n| n.as_str().to_owned())
-                                .or_else(|| info.preferred_username().map(|u| u.as_str().to_owned()))
-                        });
-                    }
-                    Err(e) => tracing::warn!(error = %e, "userinfo request failed; using the ID token's claims only"),
+        if (email.is_none() || name.is_none())
+            && let Ok(request) = client.user_info(
+                token_response.access_token().clone(),
+                Some(claims.subject().clone()),
+            )
+        {
+            let answer = request
+                .request_async::<openidconnect::EmptyAdditionalClaims, _, openidconnect::core::CoreGenderClaim>(&self.http)
+                .await;
+            match answer {
+                Ok(info) => {
+                    email = email.or_else(|| info.email().map(|e| e.as_str().to_owned()));
+                    email_verified = email_verified || info.email_verified().unwrap_or(false);
+                    name = name.or_else(|| {
+                        info.name()
+                            .and_then(|n| n.get(None))
+                            .map(|n| n.as_str().to_owned())
+                            .or_else(|| info.preferred_username().map(|u| u.as_str().to_owned()))
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "userinfo request failed; using the ID token's claims only")
                 }
             }
         }
@@ -237,19 +259,29 @@ fn describe(err: &ClaimsVerificationError) -> String {
         ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoSignature) => {
             "the ID token is not signed".to_owned()
         }
-        ClaimsVerificationError::SignatureVerification(SignatureVerificationError::DisallowedAlg(alg)) => {
+        ClaimsVerificationError::SignatureVerification(
+            SignatureVerificationError::DisallowedAlg(alg),
+        ) => {
             format!("the ID token is signed with a disallowed algorithm ({alg})")
         }
-        ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey) => {
-            "the ID token is signed with a key the provider does not publish".to_owned()
+        ClaimsVerificationError::SignatureVerification(
+            SignatureVerificationError::NoMatchingKey,
+        ) => "the ID token is signed with a key the provider does not publish".to_owned(),
+        ClaimsVerificationError::SignatureVerification(_) => {
+            "the ID token's signature is invalid".to_owned()
         }
-        ClaimsVerificationError::SignatureVerification(_) => "the ID token's signature is invalid".to_owned(),
         ClaimsVerificationError::Expired(detail) => {
             format!("the ID token has expired or is not valid yet ({detail})")
         }
-        ClaimsVerificationError::InvalidIssuer(_) => "the ID token was issued by another issuer".to_owned(),
-        ClaimsVerificationError::InvalidAudience(_) => "the ID token is meant for another client".to_owned(),
-        ClaimsVerificationError::InvalidNonce(_) => "the ID token's nonce does not match this sign-in".to_owned(),
+        ClaimsVerificationError::InvalidIssuer(_) => {
+            "the ID token was issued by another issuer".to_owned()
+        }
+        ClaimsVerificationError::InvalidAudience(_) => {
+            "the ID token is meant for another client".to_owned()
+        }
+        ClaimsVerificationError::InvalidNonce(_) => {
+            "the ID token's nonce does not match this sign-in".to_owned()
+        }
         other => format!("the ID token is invalid: {other}"),
     }
 }

@@ -119,14 +119,19 @@ impl Providers {
             );
         }
         let github = match &config.github {
-            Some(gh) => Some(GithubProvider::new(gh.clone(), redirect(github::PROVIDER_ID)?, http.clone())),
+            Some(gh) => Some(GithubProvider::new(
+                gh.clone(),
+                redirect(github::PROVIDER_ID)?,
+                http.clone(),
+            )),
             None => None,
         };
         Ok(Providers {
             oidc,
             github,
             local_enabled: config.local_accounts.enabled,
-            registration_open: config.local_accounts.enabled && config.local_accounts.registration_open,
+            registration_open: config.local_accounts.enabled
+                && config.local_accounts.registration_open,
         })
     }
 

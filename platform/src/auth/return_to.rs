@@ -42,8 +42,14 @@ mod tests {
 
     #[test]
     fn paths_on_this_site_are_kept() {
-        assert_eq!(ReturnTo::parse(None).expect("default").as_str(), "/dashboard");
-        assert_eq!(ReturnTo::parse(Some("/a/b?c=d#e")).expect("path").as_str(), "/a/b?c=d#e");
+        assert_eq!(
+            ReturnTo::parse(None).expect("default").as_str(),
+            "/dashboard"
+        );
+        assert_eq!(
+            ReturnTo::parse(Some("/a/b?c=d#e")).expect("path").as_str(),
+            "/a/b?c=d#e"
+        );
     }
 
     #[test]

@@ -58,7 +58,11 @@ impl SessionStore {
     }
 
     /// Starts a session; returns the secret for the cookie.
-    pub async fn create(&self, user_id: UserId, provider: &str) -> Result<(SecretString, Session), KvError> {
+    pub async fn create(
+        &self,
+        user_id: UserId,
+        provider: &str,
+    ) -> Result<(SecretString, Session), KvError> {
         let token = random_token(32);
         let id_hash = sha256_hex(&token);
         let record = SessionRecord {
@@ -118,7 +122,11 @@ impl SessionStore {
     }
 
     pub async fn revoke(&self, id_hash: &str, user_id: UserId) -> Result<(), KvError> {
-        let (key, user_key, member) = (self.key(id_hash), self.user_key(user_id), id_hash.to_owned());
+        let (key, user_key, member) = (
+            self.key(id_hash),
+            self.user_key(user_id),
+            id_hash.to_owned(),
+        );
         self.kv
             .run(async move |c| {
                 redis::pipe()

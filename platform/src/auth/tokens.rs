@@ -54,7 +54,10 @@ impl NewToken {
     fn validate(&self) -> Result<(String, Option<DateTime<Utc>>), ApiError> {
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-            return Err(ApiError::validation("name", "give the token a name of 1 to 64 printable characters"));
+            return Err(ApiError::validation(
+                "name",
+                "give the token a name of 1 to 64 printable characters",
+            ));
         }
         let expires_at = match self.expires_in_days {
             None => None,
@@ -72,7 +75,11 @@ impl NewToken {
     }
 }
 
-pub async fn create(conn: &mut AsyncPgConnection, owner: UserId, new: &NewToken) -> Result<CreatedToken, ApiError> {
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    owner: UserId,
+    new: &NewToken,
+) -> Result<CreatedToken, ApiError> {
     let (name, expires_at) = new.validate()?;
     let live: i64 = api_tokens::table
         .filter(api_tokens::user_id.eq(owner))
@@ -125,7 +132,9 @@ pub async fn revoke(conn: &mut AsyncPgConnection, owner: UserId, id: Uuid) -> Re
     .execute(conn)
     .await?;
     if updated == 0 {
-        return Err(ApiError::NotFound(format!("you have no token with id {id}")));
+        return Err(ApiError::NotFound(format!(
+            "you have no token with id {id}"
+        )));
     }
     Ok(())
 }
@@ -143,7 +152,10 @@ pub async fn revoke_all(conn: &mut AsyncPgConnection, owner: UserId) -> QueryRes
 }
 
 /// The owner of a live token, recording its use (at most once a minute, in one statement).
-pub async fn authenticate(conn: &mut AsyncPgConnection, token: &str) -> QueryResult<Option<(UserId, Uuid)>> {
+pub async fn authenticate(
+    conn: &mut AsyncPgConnection,
+    token: &str,
+) -> QueryResult<Option<(UserId, Uuid)>> {
     if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
         return Ok(None);
     }
@@ -151,8 +163,16 @@ pub async fn authenticate(conn: &mut AsyncPgConnection, token: &str) -> QueryRes
     let found: Option<(Uuid, UserId, Option<DateTime<Utc>>)> = api_tokens::table
         .filter(api_tokens::token_hash.eq(sha256(token).to_vec()))
         .filter(api_tokens::revoked_at.is_null())
-        .filter(api_tokens::expires_at.is_null().or(api_tokens::expires_at.gt(now)))
-        .select((api_tokens::id, api_tokens::user_id, api_tokens::last_used_at))
+        .filter(
+            api_tokens::expires_at
+                .is_null()
+                .or(api_tokens::expires_at.gt(now)),
+        )
+        .select((
+            api_tokens::id,
+            api_tokens::user_id,
+            api_tokens::last_used_at,
+        ))
         .first(conn)
         .await
         .optional()?;

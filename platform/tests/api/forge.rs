@@ -54,13 +54,17 @@ fn key(kid: &str) -> CoreRsaPrivateSigningKey {
         "a" => include_str!("../../../tests/fixtures/provider-key-a.pem"),
         _ => include_str!("../../../tests/fixtures/provider-key-b.pem"),
     };
-    CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new(kid.to_owned()))).expect("test key")
+    CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new(kid.to_owned())))
+        .expect("test key")
 }
 
 impl Forge {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let issuer = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+        let issuer = format!(
+            "http://127.0.0.1:{}",
+            listener.local_addr().expect("addr").port()
+        );
         let state = Arc::new(Mutex::new(State {
             issuer: issuer.clone(),
             published: vec!["a"],
@@ -70,7 +74,10 @@ impl Forge {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
-                .route("/.well-known/openid-configuration", web::get().to(discovery))
+                .route(
+                    "/.well-known/openid-configuration",
+                    web::get().to(discovery),
+                )
                 .route("/jwks", web::get().to(jwks))
                 .route("/token", web::post().to(token))
         })
@@ -132,11 +139,17 @@ impl Forge {
                 sha2::Sha256::digest(format!("test-client-secret{input}")).to_vec()
             }
             Signing::Key(k) => key(k)
-                .sign(&CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, input.as_bytes())
+                .sign(
+                    &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+                    input.as_bytes(),
+                )
                 .expect("sign"),
             Signing::Tampered => {
                 let mut sig = key("a")
-                    .sign(&CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, input.as_bytes())
+                    .sign(
+                        &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+                        input.as_bytes(),
+                    )
                     .expect("sign");
                 sig[10] ^= 0x01;
                 sig

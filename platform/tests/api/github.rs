@@ -5,7 +5,7 @@
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use actix_web::{HttpRequest, HttpResponse, web, App, HttpServer};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::json;
 
 pub const CLIENT_ID: &str = "gh-client";
@@ -13,10 +13,13 @@ pub const CLIENT_SECRET: &str = "gh-secret";
 pub const CODE: &str = "gh-code-123";
 const ACCESS_TOKEN: &str = "gho_testtoken";
 
+/// The form bodies the token endpoint received, in order.
+type Seen = Mutex<Vec<Vec<(String, String)>>>;
+
 pub struct FakeGithub {
     pub base: String,
     /// Form bodies the token endpoint received.
-    pub token_requests: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    pub token_requests: Arc<Seen>,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -29,7 +32,10 @@ impl Drop for FakeGithub {
 impl FakeGithub {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+        let base = format!(
+            "http://127.0.0.1:{}",
+            listener.local_addr().expect("addr").port()
+        );
         let token_requests = Arc::new(Mutex::new(Vec::new()));
         let data = web::Data::from(token_requests.clone());
         let server = HttpServer::new(move || {
@@ -56,9 +62,18 @@ impl FakeGithub {
         vec![
             ("WEBSPLAT_GITHUB_CLIENT_ID".into(), CLIENT_ID.into()),
             ("WEBSPLAT_GITHUB_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
-            ("WEBSPLAT_GITHUB_AUTHORIZE_URL".into(), format!("{}/login/oauth/authorize", self.base)),
-            ("WEBSPLAT_GITHUB_TOKEN_URL".into(), format!("{}/login/oauth/access_token", self.base)),
-            ("WEBSPLAT_GITHUB_API_URL".into(), format!("{}/api/", self.base)),
+            (
+                "WEBSPLAT_GITHUB_AUTHORIZE_URL".into(),
+                format!("{}/login/oauth/authorize", self.base),
+            ),
+            (
+                "WEBSPLAT_GITHUB_TOKEN_URL".into(),
+                format!("{}/login/oauth/access_token", self.base),
+            ),
+            (
+                "WEBSPLAT_GITHUB_API_URL".into(),
+                format!("{}/api/", self.base),
+            ),
         ]
     }
 }
@@ -73,18 +88,26 @@ fn authorized(req: &HttpRequest) -> bool {
 async fn access_token(
     req: HttpRequest,
     form: web::Form<Vec<(String, String)>>,
-    seen: web::Data<Mutex<Vec<Vec<(String, String)>>>>,
+    seen: web::Data<Seen>,
 ) -> HttpResponse {
     let form = form.into_inner();
     seen.lock().expect("seen").push(form.clone());
-    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     // The client authenticates with HTTP Basic (or, as GitHub also accepts, in the form).
     use base64::Engine;
     let basic = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
     );
-    let client_ok = req.headers().get("authorization").and_then(|v| v.to_str().ok()) == Some(basic.as_str())
+    let client_ok = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        == Some(basic.as_str())
         || (field("client_id") == Some(CLIENT_ID) && field("client_secret") == Some(CLIENT_SECRET));
     if !client_ok {
         return HttpResponse::Ok().json(json!({"error": "incorrect_client_credentials"}));
@@ -99,7 +122,8 @@ async fn user(req: HttpRequest) -> HttpResponse {
     if !authorized(&req) {
         return HttpResponse::Unauthorized().json(json!({"message": "Bad credentials"}));
     }
-    HttpResponse::Ok().json(json!({"id": 583231, "login": "octocat", "name": "The Octocat", "email": null}))
+    HttpResponse::Ok()
+        .json(json!({"id": 583231, "login": "octocat", "name": "The Octocat", "email": null}))
 }
 
 async fn emails(req: HttpRequest) -> HttpResponse {

@@ -8,7 +8,16 @@ use crate::support::{ChildGuard, env_var, free_port};
 
 fn start_redis(port: u16) -> ChildGuard {
     let child = Command::new(env_var("WEBSPLAT_TEST_REDIS_SERVER"))
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -36,7 +45,11 @@ async fn wait_ready(app: &TestApp, want: u16) -> serde_json::Value {
 async fn readyz_names_redis_when_it_stops_and_recovers_when_it_is_back() {
     let port = free_port();
     let redis = start_redis(port);
-    let app = TestApp::spawn_with(vec![("WEBSPLAT_REDIS_URL".into(), format!("redis://127.0.0.1:{port}/"))]).await;
+    let app = TestApp::spawn_with(vec![(
+        "WEBSPLAT_REDIS_URL".into(),
+        format!("redis://127.0.0.1:{port}/"),
+    )])
+    .await;
     let b = wait_ready(&app, 200).await;
     assert_eq!(b["checks"]["redis"], "ok");
     assert_eq!(b["checks"]["postgresql"], "ok");
@@ -45,12 +58,27 @@ async fn readyz_names_redis_when_it_stops_and_recovers_when_it_is_back() {
     drop(redis);
     let b = wait_ready(&app, 503).await;
     assert_eq!(b["checks"]["postgresql"], "ok");
-    assert!(b["checks"]["redis"].as_str().unwrap_or_default().starts_with("unavailable"), "{b}");
+    assert!(
+        b["checks"]["redis"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("unavailable"),
+        "{b}"
+    );
     let message = b["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("redis") && !message.contains("postgresql"), "{message}");
-    assert_eq!(app.get("/healthz").await.status(), 200, "alive even when not ready");
+    assert!(
+        message.contains("redis") && !message.contains("postgresql"),
+        "{message}"
+    );
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        200,
+        "alive even when not ready"
+    );
     // A request that needs Redis says so with a 503.
-    let r = app.register("pat@example.com", crate::helpers::PASSWORD).await;
+    let r = app
+        .register("pat@example.com", crate::helpers::PASSWORD)
+        .await;
     assert_eq!(error_code(r, 503).await, "unavailable");
 
     let _redis = start_redis(port);
@@ -64,14 +92,22 @@ async fn readyz_names_postgresql_when_the_database_is_gone() {
     wait_ready(&app, 200).await;
     // Drop this test's database under the running platform.
     use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-    let mut admin = AsyncPgConnection::establish(&env_var("WEBSPLAT_TEST_DATABASE_URL")).await.expect("admin");
+    let mut admin = AsyncPgConnection::establish(&env_var("WEBSPLAT_TEST_DATABASE_URL"))
+        .await
+        .expect("admin");
     diesel::sql_query(format!("DROP DATABASE {} WITH (FORCE)", app.db.name))
         .execute(&mut admin)
         .await
         .expect("drop");
     let b = wait_ready(&app, 503).await;
     assert_eq!(b["checks"]["redis"], "ok");
-    assert!(b["error"]["message"].as_str().unwrap_or_default().contains("postgresql"), "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("postgresql"),
+        "{b}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,10 +117,23 @@ async fn metrics_count_requests_by_route_and_status() {
     app.get("/api/v1/me").await;
     app.get("/no/such/page").await;
     let text = app.get("/metrics").await.text().await.expect("metrics");
-    assert!(text.contains(r#"websplat_http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "{text}");
-    assert!(text.contains(r#"websplat_http_requests_total{method="GET",route="/api/v1/me",status="401"} 1"#), "{text}");
+    assert!(
+        text.contains(
+            r#"websplat_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"websplat_http_requests_total{method="GET",route="/api/v1/me",status="401"} 1"#
+        ),
+        "{text}"
+    );
     assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
-    assert!(text.contains("websplat_http_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains("websplat_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,7 +146,12 @@ async fn errors_share_one_shape_and_echo_the_request_id() {
         .send()
         .await
         .expect("me");
-    assert_eq!(r.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("trace-me-42"));
+    assert_eq!(
+        r.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some("trace-me-42")
+    );
     let b = body(r).await;
     assert_eq!(b["error"]["request_id"], "trace-me-42");
     assert_eq!(b["error"]["code"], "unauthorized");
@@ -111,17 +165,38 @@ async fn errors_share_one_shape_and_echo_the_request_id() {
 async fn openapi_document_and_pages_are_served_without_a_cdn() {
     let app = TestApp::spawn().await;
     let doc = body(app.get("/api/v1/openapi.json").await).await;
-    for path in ["/api/v1/me", "/api/v1/tokens", "/api/v1/tokens/{id}", "/auth/login/{provider}", "/readyz"] {
-        assert!(doc["paths"][path].is_object(), "{path} missing from the OpenAPI document");
+    for path in [
+        "/api/v1/me",
+        "/api/v1/tokens",
+        "/api/v1/tokens/{id}",
+        "/auth/login/{provider}",
+        "/readyz",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
     }
     for page in ["/login", "/dashboard", "/api/docs"] {
         let r = app.get(page).await;
         assert_eq!(r.status(), 200, "{page}");
-        let csp = r.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let csp = r
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         assert!(csp.contains("script-src 'self'"), "{page}: {csp}");
         let html = r.text().await.expect("html");
-        assert!(!html.contains("http://") && !html.contains("https://"), "{page} loads something from elsewhere");
-        for asset in html.split("src=\"").skip(1).chain(html.split("href=\"").skip(1)) {
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "{page} loads something from elsewhere"
+        );
+        for asset in html
+            .split("src=\"")
+            .skip(1)
+            .chain(html.split("href=\"").skip(1))
+        {
             let path = asset.split('"').next().unwrap_or_default();
             if path.starts_with("/static/") {
                 assert_eq!(app.get(path).await.status(), 200, "{page} needs {path}");

@@ -34,10 +34,16 @@ impl TestApp {
         let port = free_port();
         let mut env = vec![
             ("WEBSPLAT_DATABASE_URL".to_owned(), db.url.clone()),
-            ("WEBSPLAT_REDIS_URL".to_owned(), env_var("WEBSPLAT_TEST_REDIS_URL")),
+            (
+                "WEBSPLAT_REDIS_URL".to_owned(),
+                env_var("WEBSPLAT_TEST_REDIS_URL"),
+            ),
             ("WEBSPLAT_REDIS_KEY_PREFIX".to_owned(), prefix.clone()),
             ("WEBSPLAT_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
-            ("WEBSPLAT_PUBLIC_URL".to_owned(), format!("http://127.0.0.1:{port}")),
+            (
+                "WEBSPLAT_PUBLIC_URL".to_owned(),
+                format!("http://127.0.0.1:{port}"),
+            ),
             ("WEBSPLAT_DATABASE_POOL_SIZE".to_owned(), "4".to_owned()),
             ("WEBSPLAT_REDIS_POOL_SIZE".to_owned(), "4".to_owned()),
         ];
@@ -105,14 +111,22 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
-        self.post("/api/v1/auth/login", &json!({"email": email, "password": password}))
-            .await
+        self.post(
+            "/api/v1/auth/login",
+            &json!({"email": email, "password": password}),
+        )
+        .await
     }
 
     /// Registers (and so signs in) a fresh account; returns its `me` JSON.
     pub async fn signed_in(&self, email: &str) -> Value {
         let r = self.register(email, PASSWORD).await;
-        assert_eq!(r.status(), 201, "register: {}", r.text().await.unwrap_or_default());
+        assert_eq!(
+            r.status(),
+            201,
+            "register: {}",
+            r.text().await.unwrap_or_default()
+        );
         body(r).await["user"].clone()
     }
 
@@ -159,8 +173,16 @@ pub async fn body(r: Response) -> Value {
 pub async fn error_code(r: Response, status: u16) -> String {
     assert_eq!(r.status(), status, "unexpected status");
     let b = body(r).await;
-    assert!(b["error"]["request_id"].is_string(), "every error names its request: {b}");
-    assert!(b["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{b}");
+    assert!(
+        b["error"]["request_id"].is_string(),
+        "every error names its request: {b}"
+    );
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{b}"
+    );
     b["error"]["code"].as_str().unwrap_or_default().to_owned()
 }
 

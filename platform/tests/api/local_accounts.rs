@@ -29,17 +29,31 @@ async fn register_sign_out_and_sign_in_again() {
 async fn bad_registrations_say_what_to_fix_and_store_nothing() {
     let app = TestApp::spawn().await;
     let cases = [
-        (json!({"email": "not-an-email", "password": PASSWORD}), "email"),
-        (json!({"email": "a@example.com", "password": "short"}), "password"),
-        (json!({"email": "a@example.com", "password": "password123456"}), "password"),
-        (json!({"email": "a@example.com", "password": PASSWORD, "display_name": "x".repeat(200)}), "display_name"),
+        (
+            json!({"email": "not-an-email", "password": PASSWORD}),
+            "email",
+        ),
+        (
+            json!({"email": "a@example.com", "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"email": "a@example.com", "password": "password123456"}),
+            "password",
+        ),
+        (
+            json!({"email": "a@example.com", "password": PASSWORD, "display_name": "x".repeat(200)}),
+            "display_name",
+        ),
     ];
     for (request, field) in cases {
         let r = app.post("/api/v1/auth/register", &request).await;
         assert_eq!(r.status(), 400, "{request}");
         assert_eq!(body(r).await["error"]["field"], field, "{request}");
     }
-    let r = app.post("/api/v1/auth/register", &json!({"email": "a@example.com"})).await;
+    let r = app
+        .post("/api/v1/auth/register", &json!({"email": "a@example.com"}))
+        .await;
     assert_eq!(error_code(r, 400).await, "bad_request");
     let r = app
         .client
@@ -53,7 +67,9 @@ async fn bad_registrations_say_what_to_fix_and_store_nothing() {
     assert_eq!(app.count("users").await, 0);
 
     app.register("dup@example.com", PASSWORD).await;
-    let again = app.register("DUP@example.com", "another good passphrase").await;
+    let again = app
+        .register("DUP@example.com", "another good passphrase")
+        .await;
     assert_eq!(error_code(again, 409).await, "conflict");
     assert_eq!(app.count("users").await, 1);
 }
@@ -64,15 +80,22 @@ async fn unknown_email_and_wrong_password_get_the_same_answer() {
     app.register("carol@example.com", PASSWORD).await;
     app.post("/auth/logout", &json!({})).await;
 
-    let wrong = app.login("carol@example.com", "not the right password").await;
+    let wrong = app
+        .login("carol@example.com", "not the right password")
+        .await;
     assert!(!sets_session(&wrong));
     let (wrong_status, wrong_body) = (wrong.status(), body(wrong).await);
-    let unknown = app.login("nobody@example.com", "not the right password").await;
+    let unknown = app
+        .login("nobody@example.com", "not the right password")
+        .await;
     let (unknown_status, unknown_body) = (unknown.status(), body(unknown).await);
     assert_eq!(wrong_status, 401);
     assert_eq!(unknown_status, 401);
     assert_eq!(wrong_body["error"]["code"], unknown_body["error"]["code"]);
-    assert_eq!(wrong_body["error"]["message"], unknown_body["error"]["message"]);
+    assert_eq!(
+        wrong_body["error"]["message"],
+        unknown_body["error"]["message"]
+    );
     assert_eq!(app.me_status().await, 401);
 }
 
@@ -86,10 +109,19 @@ async fn sign_in_attempts_are_rate_limited_per_account_and_per_ip() {
     .await;
     app.register("dave@example.com", PASSWORD).await;
     for _ in 0..3 {
-        assert_eq!(app.login("dave@example.com", "wrong password here").await.status(), 401);
+        assert_eq!(
+            app.login("dave@example.com", "wrong password here")
+                .await
+                .status(),
+            401
+        );
     }
     let limited = app.login("dave@example.com", PASSWORD).await;
-    assert_eq!(limited.status(), 429, "even the right password waits out the window");
+    assert_eq!(
+        limited.status(),
+        429,
+        "even the right password waits out the window"
+    );
     let retry_after: u64 = limited
         .headers()
         .get("retry-after")
@@ -102,11 +134,19 @@ async fn sign_in_attempts_are_rate_limited_per_account_and_per_ip() {
     // Other accounts from the same address count towards the per-IP limit (8 hits).
     let mut statuses = Vec::new();
     for i in 0..5 {
-        statuses.push(app.login(&format!("user{i}@example.com"), "wrong password here").await.status().as_u16());
+        statuses.push(
+            app.login(&format!("user{i}@example.com"), "wrong password here")
+                .await
+                .status()
+                .as_u16(),
+        );
     }
     assert_eq!(statuses, vec![401, 401, 401, 401, 429]);
     let metrics = app.get("/metrics").await.text().await.expect("metrics");
-    assert!(metrics.contains(r#"websplat_sign_ins_total{outcome="rate_limited",provider="local"}"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"websplat_sign_ins_total{outcome="rate_limited",provider="local"}"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,7 +157,12 @@ async fn the_password_never_appears_in_the_database_or_the_logs() {
     assert_eq!(app.register("erin@example.com", secret).await.status(), 201);
     app.post("/auth/logout", &json!({})).await;
     assert_eq!(app.login("erin@example.com", secret).await.status(), 200);
-    assert_eq!(app.login("erin@example.com", "zebra-unicorn-waffle-0000").await.status(), 401);
+    assert_eq!(
+        app.login("erin@example.com", "zebra-unicorn-waffle-0000")
+            .await
+            .status(),
+        401
+    );
 
     use diesel_async::RunQueryDsl;
     #[derive(diesel::QueryableByName)]
@@ -136,17 +181,30 @@ async fn the_password_never_appears_in_the_database_or_the_logs() {
     assert!(dump.contains("$argon2id$"), "{dump}");
     assert!(!dump.contains(secret) && !dump.contains("zebra"), "{dump}");
     let text = logs.text();
-    assert!(text.contains("sign-in succeeded"), "the capture works: {text}");
+    assert!(
+        text.contains("sign-in succeeded"),
+        "the capture works: {text}"
+    );
     assert!(!text.contains("zebra"), "a password reached the logs");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_can_be_closed() {
-    let app = TestApp::spawn_with(vec![("WEBSPLAT_REGISTRATION_ENABLED".into(), "false".into())]).await;
+    let app = TestApp::spawn_with(vec![(
+        "WEBSPLAT_REGISTRATION_ENABLED".into(),
+        "false".into(),
+    )])
+    .await;
     let r = app.register("frank@example.com", PASSWORD).await;
     assert_eq!(error_code(r, 403).await, "forbidden");
     let providers = body(app.get("/auth/providers").await).await;
-    let local = providers.as_array().expect("list").iter().find(|p| p["id"] == "local").cloned().expect("local");
+    let local = providers
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|p| p["id"] == "local")
+        .cloned()
+        .expect("local");
     assert_eq!(local["registration_open"], false);
     assert_eq!(app.count("users").await, 0);
 }

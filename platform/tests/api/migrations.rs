@@ -10,7 +10,10 @@ async fn migrations_apply_revert_and_apply_again() {
     let url = SecretString::from(db.url.clone());
     let applied = platform::db::migrate(&url).await.expect("up");
     assert!(!applied.is_empty());
-    assert!(platform::db::migrate(&url).await.expect("again").is_empty(), "idempotent");
+    assert!(
+        platform::db::migrate(&url).await.expect("again").is_empty(),
+        "idempotent"
+    );
     platform::db::revert_all(&url).await.expect("down");
 
     use diesel_async::RunQueryDsl;
@@ -27,5 +30,8 @@ async fn migrations_apply_revert_and_apply_again() {
     .await
     .expect("count");
     assert_eq!(left.n, 0, "down.sql left tables behind");
-    assert_eq!(platform::db::migrate(&url).await.expect("up again").len(), applied.len());
+    assert_eq!(
+        platform::db::migrate(&url).await.expect("up again").len(),
+        applied.len()
+    );
 }

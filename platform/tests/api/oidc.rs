@@ -8,7 +8,9 @@ use serde_json::json;
 use crate::forge::{self, Forge, Signing};
 use crate::github::{self, FakeGithub};
 use crate::helpers::{TestApp, body, error_code, sets_session};
-use crate::support::{OidcProviderMock, browser_client, location, oidc_env, query_param, sign_in_at_mock};
+use crate::support::{
+    OidcProviderMock, browser_client, location, oidc_env, query_param, sign_in_at_mock,
+};
 
 async fn with_mock() -> (TestApp, OidcProviderMock) {
     let mock = OidcProviderMock::start(&[json!({
@@ -25,19 +27,36 @@ async fn oidc_sign_in_creates_one_user_and_identity_and_reuses_them() {
 
     let providers = body(app.get("/auth/providers").await).await;
     assert!(
-        providers.as_array().expect("list").iter().any(|p| p["id"] == "mock" && p["kind"] == "oidc" && p["display_name"] == "mock SSO"),
+        providers
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|p| p["id"] == "mock" && p["kind"] == "oidc" && p["display_name"] == "mock SSO"),
         "{providers}"
     );
 
-    let callback = sign_in_at_mock(&app.client, &app.url("/auth/login/mock?return_to=/dashboard?tab=tokens"), "alice").await;
-    assert_eq!(callback.status(), 303, "{}", callback.text().await.unwrap_or_default());
+    let callback = sign_in_at_mock(
+        &app.client,
+        &app.url("/auth/login/mock?return_to=/dashboard?tab=tokens"),
+        "alice",
+    )
+    .await;
+    assert_eq!(
+        callback.status(),
+        303,
+        "{}",
+        callback.text().await.unwrap_or_default()
+    );
     assert_eq!(location(&callback), "/dashboard?tab=tokens");
     assert!(sets_session(&callback));
     let me = body(app.get("/api/v1/me").await).await;
     assert_eq!(me["display_name"], "Alice Liddell");
     assert_eq!(me["email"], "alice@example.com");
     assert_eq!(me["identities"][0]["provider"], "mock");
-    assert_eq!((app.count("users").await, app.count("identities").await), (1, 1));
+    assert_eq!(
+        (app.count("users").await, app.count("identities").await),
+        (1, 1)
+    );
 
     // A second sign-in, from another browser, is the same account.
     let other = browser_client();
@@ -46,10 +65,16 @@ async fn oidc_sign_in_creates_one_user_and_identity_and_reuses_them() {
     assert_eq!(location(&again), "/dashboard");
     let me_again = body(other.get(app.url("/api/v1/me")).send().await.expect("me")).await;
     assert_eq!(me_again["id"], me["id"]);
-    assert_eq!((app.count("users").await, app.count("identities").await), (1, 1));
+    assert_eq!(
+        (app.count("users").await, app.count("identities").await),
+        (1, 1)
+    );
 
     let metrics = app.get("/metrics").await.text().await.expect("metrics");
-    assert!(metrics.contains(r#"websplat_sign_ins_total{outcome="success",provider="mock"} 2"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"websplat_sign_ins_total{outcome="success",provider="mock"} 2"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,8 +90,16 @@ async fn denial_at_the_provider_is_a_4xx_without_session() {
         .await
         .expect("deny");
     let callback_url = location(&back);
-    assert_eq!(query_param(&callback_url, "error").as_deref(), Some("access_denied"));
-    let callback = app.client.get(&callback_url).send().await.expect("callback");
+    assert_eq!(
+        query_param(&callback_url, "error").as_deref(),
+        Some("access_denied")
+    );
+    let callback = app
+        .client
+        .get(&callback_url)
+        .send()
+        .await
+        .expect("callback");
     assert!(!sets_session(&callback));
     let code = error_code(callback, 400).await;
     assert_eq!(code, "provider_error");
@@ -83,15 +116,31 @@ async fn missing_wrong_and_replayed_state_are_refused() {
     error_code(missing, 400).await;
 
     let _ = app.get("/auth/login/mock").await;
-    let wrong = app.get("/auth/callback/mock?code=abc&state=not-the-state").await;
+    let wrong = app
+        .get("/auth/callback/mock?code=abc&state=not-the-state")
+        .await;
     error_code(wrong, 400).await;
 
     // A full sign-in, then the provider's redirect replayed.
     let to_provider = app.get("/auth/login/mock").await;
     let authorize = location(&to_provider);
-    let back = app.client.post(&authorize).form(&[("sub", "alice")]).send().await.expect("form");
+    let back = app
+        .client
+        .post(&authorize)
+        .form(&[("sub", "alice")])
+        .send()
+        .await
+        .expect("form");
     let callback_url = location(&back);
-    assert_eq!(app.client.get(&callback_url).send().await.expect("first").status(), 303);
+    assert_eq!(
+        app.client
+            .get(&callback_url)
+            .send()
+            .await
+            .expect("first")
+            .status(),
+        303
+    );
     let fresh = browser_client();
     let replayed = fresh.get(&callback_url).send().await.expect("replay");
     assert!(!sets_session(&replayed));
@@ -106,10 +155,20 @@ async fn a_callback_in_another_browser_is_refused() {
     let (app, _mock) = with_mock().await;
     let to_provider = app.get("/auth/login/mock").await;
     let authorize = location(&to_provider);
-    let back = app.client.post(&authorize).form(&[("sub", "alice")]).send().await.expect("form");
+    let back = app
+        .client
+        .post(&authorize)
+        .form(&[("sub", "alice")])
+        .send()
+        .await
+        .expect("form");
     // An attacker's browser holds no login cookie from this flow (login CSRF).
     let attacker = browser_client();
-    let r = attacker.get(location(&back)).send().await.expect("callback");
+    let r = attacker
+        .get(location(&back))
+        .send()
+        .await
+        .expect("callback");
     assert!(!sets_session(&r));
     error_code(r, 400).await;
     assert_eq!(app.count("users").await, 0);
@@ -118,7 +177,12 @@ async fn a_callback_in_another_browser_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn return_to_off_site_is_refused() {
     let (app, _mock) = with_mock().await;
-    for bad in ["https://evil.example/", "//evil.example/x", "/\\evil.example", "evil.example"] {
+    for bad in [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "evil.example",
+    ] {
         let r = app
             .client
             .get(app.url("/auth/login/mock"))
@@ -137,7 +201,10 @@ async fn start_forge(app: &TestApp) -> (String, String) {
     let r = app.get("/auth/login/forge").await;
     assert_eq!(r.status(), 302);
     let to = location(&r);
-    assert_eq!(query_param(&to, "code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(
+        query_param(&to, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
     (
         query_param(&to, "state").expect("state"),
         query_param(&to, "nonce").expect("nonce"),
@@ -167,7 +234,10 @@ async fn a_valid_crafted_token_signs_in() {
     forge.serve_token(&forge.claims(&nonce), Signing::Key("a"));
     let r = callback(&app, &state).await;
     assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
-    assert_eq!(body(app.get("/api/v1/me").await).await["display_name"], "Forge User");
+    assert_eq!(
+        body(app.get("/api/v1/me").await).await["display_name"],
+        "Forge User"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,38 +246,78 @@ async fn bad_id_tokens_are_refused_without_session_or_user() {
     let now = chrono::Utc::now().timestamp();
     type Craft = fn(&Forge, &str, i64) -> (serde_json::Value, Signing);
     let cases: Vec<(&str, Craft, &str)> = vec![
-        ("bad signature", |f, n, _| (f.claims(n), Signing::Tampered), "signature"),
-        ("alg none", |f, n, _| (f.claims(n), Signing::None), "not signed"),
-        ("HS256 with the client secret", |f, n, _| (f.claims(n), Signing::Hs256), "algorithm"),
-        ("unpublished key", |f, n, _| (f.claims(n), Signing::Key("b")), "key"),
-        ("expired", |f, n, now| {
-            let mut c = f.claims(n);
-            c["exp"] = (now - 60).into();
-            c["iat"] = (now - 400).into();
-            (c, Signing::Key("a"))
-        }, "expired"),
-        ("wrong iss", |f, n, _| {
-            let mut c = f.claims(n);
-            c["iss"] = "http://127.0.0.1:1".into();
-            (c, Signing::Key("a"))
-        }, "issuer"),
-        ("wrong aud", |f, n, _| {
-            let mut c = f.claims(n);
-            c["aud"] = "someone-else".into();
-            (c, Signing::Key("a"))
-        }, "another client"),
-        ("several audiences without azp", |f, n, _| {
-            let mut c = f.claims(n);
-            c["aud"] = json!([forge::CLIENT_ID, "someone-else"]);
-            (c, Signing::Key("a"))
-        }, "another client"),
-        ("wrong nonce", |f, _, _| (f.claims("not-the-nonce"), Signing::Key("a")), "nonce"),
-        ("iat in the future", |f, n, now| {
-            let mut c = f.claims(n);
-            c["iat"] = (now + 3600).into();
-            c["exp"] = (now + 7200).into();
-            (c, Signing::Key("a"))
-        }, "future"),
+        (
+            "bad signature",
+            |f, n, _| (f.claims(n), Signing::Tampered),
+            "signature",
+        ),
+        (
+            "alg none",
+            |f, n, _| (f.claims(n), Signing::None),
+            "not signed",
+        ),
+        (
+            "HS256 with the client secret",
+            |f, n, _| (f.claims(n), Signing::Hs256),
+            "algorithm",
+        ),
+        (
+            "unpublished key",
+            |f, n, _| (f.claims(n), Signing::Key("b")),
+            "key",
+        ),
+        (
+            "expired",
+            |f, n, now| {
+                let mut c = f.claims(n);
+                c["exp"] = (now - 60).into();
+                c["iat"] = (now - 400).into();
+                (c, Signing::Key("a"))
+            },
+            "expired",
+        ),
+        (
+            "wrong iss",
+            |f, n, _| {
+                let mut c = f.claims(n);
+                c["iss"] = "http://127.0.0.1:1".into();
+                (c, Signing::Key("a"))
+            },
+            "issuer",
+        ),
+        (
+            "wrong aud",
+            |f, n, _| {
+                let mut c = f.claims(n);
+                c["aud"] = "someone-else".into();
+                (c, Signing::Key("a"))
+            },
+            "another client",
+        ),
+        (
+            "several audiences without azp",
+            |f, n, _| {
+                let mut c = f.claims(n);
+                c["aud"] = json!([forge::CLIENT_ID, "someone-else"]);
+                (c, Signing::Key("a"))
+            },
+            "another client",
+        ),
+        (
+            "wrong nonce",
+            |f, _, _| (f.claims("not-the-nonce"), Signing::Key("a")),
+            "nonce",
+        ),
+        (
+            "iat in the future",
+            |f, n, now| {
+                let mut c = f.claims(n);
+                c["iat"] = (now + 3600).into();
+                c["exp"] = (now + 7200).into();
+                (c, Signing::Key("a"))
+            },
+            "future",
+        ),
     ];
     for (name, craft, says) in cases {
         let (state, nonce) = start_forge(&app).await;
@@ -219,13 +329,19 @@ async fn bad_id_tokens_are_refused_without_session_or_user() {
         let b = body(r).await;
         assert_eq!(status, 400, "{name}: {b}");
         let message = b["error"]["message"].as_str().unwrap_or_default();
-        assert!(message.contains(says), "{name}: the message {message:?} should mention {says:?}");
+        assert!(
+            message.contains(says),
+            "{name}: the message {message:?} should mention {says:?}"
+        );
         assert_eq!(app.me_status().await, 401, "{name}");
     }
     assert_eq!(app.count("users").await, 0);
     assert_eq!(app.count("identities").await, 0);
     let metrics = app.get("/metrics").await.text().await.expect("metrics");
-    assert!(metrics.contains(r#"websplat_sign_ins_total{outcome="failure",provider="forge"} 10"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"websplat_sign_ins_total{outcome="failure",provider="forge"} 10"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,12 +371,21 @@ async fn provider_mix_up_is_refused() {
     // A sign-in started with the mock, answered at the forge's callback.
     let to_mock = app.get("/auth/login/mock").await;
     let state = query_param(&location(&to_mock), "state").expect("state");
-    let (_, nonce) = ("", query_param(&location(&to_mock), "nonce").expect("nonce"));
+    let (_, nonce) = (
+        "",
+        query_param(&location(&to_mock), "nonce").expect("nonce"),
+    );
     forge.serve_token(&forge.claims(&nonce), Signing::Key("a"));
     let r = callback(&app, &state).await;
     assert!(!sets_session(&r));
     let b = body(r).await;
-    assert!(b["error"]["message"].as_str().unwrap_or_default().contains("another provider"), "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("another provider"),
+        "{b}"
+    );
 
     // An answer naming another issuer (RFC 9207 `iss`) is refused too.
     let (state, nonce) = start_forge(&app).await;
@@ -268,7 +393,11 @@ async fn provider_mix_up_is_refused() {
     let r = app
         .client
         .get(app.url("/auth/callback/forge"))
-        .query(&[("code", "c"), ("state", state.as_str()), ("iss", mock.issuer.as_str())])
+        .query(&[
+            ("code", "c"),
+            ("state", state.as_str()),
+            ("iss", mock.issuer.as_str()),
+        ])
         .send()
         .await
         .expect("callback");
@@ -281,14 +410,29 @@ async fn github_sign_in_uses_the_api_user_and_primary_email() {
     let gh = FakeGithub::start().await;
     let app = TestApp::spawn_with(gh.env()).await;
     let providers = body(app.get("/auth/providers").await).await;
-    assert!(providers.as_array().expect("list").iter().any(|p| p["id"] == "github" && p["kind"] == "github"));
+    assert!(
+        providers
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|p| p["id"] == "github" && p["kind"] == "github")
+    );
 
     let r = app.get("/auth/login/github?return_to=/dashboard").await;
     assert_eq!(r.status(), 302);
     let to = location(&r);
-    assert!(to.starts_with(&format!("{}/login/oauth/authorize?", gh.base)), "{to}");
-    assert_eq!(query_param(&to, "client_id").as_deref(), Some(github::CLIENT_ID));
-    assert_eq!(query_param(&to, "redirect_uri"), Some(app.url("/auth/callback/github")));
+    assert!(
+        to.starts_with(&format!("{}/login/oauth/authorize?", gh.base)),
+        "{to}"
+    );
+    assert_eq!(
+        query_param(&to, "client_id").as_deref(),
+        Some(github::CLIENT_ID)
+    );
+    assert_eq!(
+        query_param(&to, "redirect_uri"),
+        Some(app.url("/auth/callback/github"))
+    );
     let state = query_param(&to, "state").expect("state");
 
     // GitHub redirects back with a code.
@@ -305,7 +449,10 @@ async fn github_sign_in_uses_the_api_user_and_primary_email() {
     assert_eq!(me["email"], "octocat@example.com");
     assert_eq!(me["identities"][0]["provider"], "github");
     let requests = gh.token_requests.lock().expect("requests").clone();
-    assert!(requests[0].iter().any(|(k, _)| k == "code_verifier"), "PKCE verifier sent: {requests:?}");
+    assert!(
+        requests[0].iter().any(|(k, _)| k == "code_verifier"),
+        "PKCE verifier sent: {requests:?}"
+    );
 
     // A bad code is a refusal, not a crash.
     let r = app.get("/auth/login/github").await;

@@ -90,7 +90,10 @@ async fn cross_site_and_unproven_requests_are_refused() {
     let with_token = app
         .client
         .post(app.url("/api/v1/tokens"))
-        .header("X-CSRF-Token", me["csrf_token"].as_str().expect("csrf token"))
+        .header(
+            "X-CSRF-Token",
+            me["csrf_token"].as_str().expect("csrf token"),
+        )
         .json(&json!({"name": "with-csrf"}))
         .send()
         .await
@@ -105,7 +108,11 @@ async fn cross_site_and_unproven_requests_are_refused() {
         .await
         .expect("post");
     assert_eq!(cross_logout.status(), 403);
-    assert_eq!(app.me_status().await, 200, "a cross-site logout must not sign the user out");
+    assert_eq!(
+        app.me_status().await,
+        200,
+        "a cross-site logout must not sign the user out"
+    );
     assert_eq!(app.count("api_tokens").await, 1);
 }
 
@@ -113,13 +120,28 @@ async fn cross_site_and_unproven_requests_are_refused() {
 async fn cookies_are_http_only_and_lax_and_host_prefixed_over_https() {
     let app = TestApp::spawn().await;
     let r = app.register("kim@example.com", PASSWORD).await;
-    let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").to_owned();
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("cookie")
+        .to_owned();
     assert!(cookie.starts_with("websplat_session="), "{cookie}");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "plain http: no Secure flag ({cookie})");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http: no Secure flag ({cookie})"
+    );
 
     // Behind TLS (the public URL is https), the cookie is Secure and __Host- prefixed.
-    let tls = TestApp::spawn_with(vec![("WEBSPLAT_PUBLIC_URL".into(), "https://websplat.example".into())]).await;
+    let tls = TestApp::spawn_with(vec![(
+        "WEBSPLAT_PUBLIC_URL".into(),
+        "https://websplat.example".into(),
+    )])
+    .await;
     let r = tls
         .client
         .post(tls.url("/api/v1/auth/register"))
@@ -129,8 +151,16 @@ async fn cookies_are_http_only_and_lax_and_host_prefixed_over_https() {
         .await
         .expect("register");
     assert_eq!(r.status(), 201);
-    let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").to_owned();
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("cookie")
+        .to_owned();
     assert!(cookie.starts_with("__Host-websplat_session="), "{cookie}");
-    assert!(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("Path=/"), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
     assert!(!cookie.contains("Domain="), "{cookie}");
 }

@@ -9,7 +9,12 @@ use crate::helpers::{TestApp, body, error_code};
 async fn create_use_list_and_revoke_a_token() {
     let app = TestApp::spawn().await;
     let me = app.signed_in("lena@example.com").await;
-    let r = app.post("/api/v1/tokens", &json!({"name": "ci", "expires_in_days": 30})).await;
+    let r = app
+        .post(
+            "/api/v1/tokens",
+            &json!({"name": "ci", "expires_in_days": 30}),
+        )
+        .await;
     assert_eq!(r.status(), 201);
     let created = body(r).await;
     let secret = created["token"].as_str().expect("secret").to_owned();
@@ -18,7 +23,12 @@ async fn create_use_list_and_revoke_a_token() {
 
     // A program uses it, with no cookie.
     let program = reqwest::Client::new();
-    let r = program.get(app.url("/api/v1/me")).bearer_auth(&secret).send().await.expect("me");
+    let r = program
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .expect("me");
     assert_eq!(r.status(), 200);
     let seen = body(r).await;
     assert_eq!(seen["id"], me["id"]);
@@ -45,23 +55,53 @@ async fn create_use_list_and_revoke_a_token() {
         .await
         .expect("dump");
     let random_part = &secret[4..];
-    assert!(dump.iter().all(|d| !d.t.contains(random_part)), "the secret is stored");
+    assert!(
+        dump.iter().all(|d| !d.t.contains(random_part)),
+        "the secret is stored"
+    );
 
     let id = created["id"].as_str().expect("id");
-    assert_eq!(app.delete(&format!("/api/v1/tokens/{id}")).await.status(), 204);
-    let r = program.get(app.url("/api/v1/me")).bearer_auth(&secret).send().await.expect("me");
+    assert_eq!(
+        app.delete(&format!("/api/v1/tokens/{id}")).await.status(),
+        204
+    );
+    let r = program
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .expect("me");
     assert_eq!(error_code(r, 401).await, "unauthorized");
-    assert_eq!(body(app.get("/api/v1/tokens").await).await["tokens"], json!([]));
+    assert_eq!(
+        body(app.get("/api/v1/tokens").await).await["tokens"],
+        json!([])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_token_is_refused() {
     let app = TestApp::spawn().await;
     app.signed_in("mia@example.com").await;
-    let created = body(app.post("/api/v1/tokens", &json!({"name": "short", "expires_in_days": 1})).await).await;
+    let created = body(
+        app.post(
+            "/api/v1/tokens",
+            &json!({"name": "short", "expires_in_days": 1}),
+        )
+        .await,
+    )
+    .await;
     let secret = created["token"].as_str().expect("secret").to_owned();
     let program = reqwest::Client::new();
-    assert_eq!(program.get(app.url("/api/v1/me")).bearer_auth(&secret).send().await.expect("me").status(), 200);
+    assert_eq!(
+        program
+            .get(app.url("/api/v1/me"))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .expect("me")
+            .status(),
+        200
+    );
 
     // A day passes.
     use diesel_async::RunQueryDsl;
@@ -70,7 +110,12 @@ async fn an_expired_token_is_refused() {
         .execute(&mut conn)
         .await
         .expect("age the token");
-    let r = program.get(app.url("/api/v1/me")).bearer_auth(&secret).send().await.expect("me");
+    let r = program
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .expect("me");
     assert_eq!(error_code(r, 401).await, "unauthorized");
 }
 
@@ -81,8 +126,14 @@ async fn bad_token_requests_are_explained() {
     for (request, field) in [
         (json!({"name": ""}), Some("name")),
         (json!({"name": "x".repeat(65)}), Some("name")),
-        (json!({"name": "ok", "expires_in_days": 0}), Some("expires_in_days")),
-        (json!({"name": "ok", "expires_in_days": 4000}), Some("expires_in_days")),
+        (
+            json!({"name": "ok", "expires_in_days": 0}),
+            Some("expires_in_days"),
+        ),
+        (
+            json!({"name": "ok", "expires_in_days": 4000}),
+            Some("expires_in_days"),
+        ),
         (json!({"name": "ok", "expires_in_days": -1}), None),
         (json!({"name": "ok", "scope": "admin"}), None),
     ] {
@@ -95,9 +146,19 @@ async fn bad_token_requests_are_explained() {
     }
     let r = app.delete("/api/v1/tokens/not-a-uuid").await;
     error_code(r, 404).await;
-    let r = reqwest::Client::new().get(app.url("/api/v1/me")).header("authorization", "Basic abc").send().await.expect("me");
+    let r = reqwest::Client::new()
+        .get(app.url("/api/v1/me"))
+        .header("authorization", "Basic abc")
+        .send()
+        .await
+        .expect("me");
     error_code(r, 401).await;
-    let r = reqwest::Client::new().get(app.url("/api/v1/me")).bearer_auth("wsp_forged").send().await.expect("me");
+    let r = reqwest::Client::new()
+        .get(app.url("/api/v1/me"))
+        .bearer_auth("wsp_forged")
+        .send()
+        .await
+        .expect("me");
     error_code(r, 401).await;
     assert_eq!(app.count("api_tokens").await, 0);
 }
@@ -112,7 +173,10 @@ async fn another_users_token_cannot_be_seen_or_revoked() {
     let mut mallory = app;
     mallory.switch_browser();
     mallory.signed_in("mallory@example.com").await;
-    assert_eq!(body(mallory.get("/api/v1/tokens").await).await["tokens"], json!([]));
+    assert_eq!(
+        body(mallory.get("/api/v1/tokens").await).await["tokens"],
+        json!([])
+    );
     let r = mallory.delete(&format!("/api/v1/tokens/{id}")).await;
     assert_eq!(error_code(r, 404).await, "not_found");
     let program = reqwest::Client::new();
@@ -122,5 +186,9 @@ async fn another_users_token_cannot_be_seen_or_revoked() {
         .send()
         .await
         .expect("me");
-    assert_eq!(body(r).await["email"], "olga@example.com", "olga's token still works");
+    assert_eq!(
+        body(r).await["email"],
+        "olga@example.com",
+        "olga's token still works"
+    );
 }
