@@ -57,6 +57,63 @@ fn page(body: &'static str) -> HttpResponse {
         .body(body)
 }
 
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether the request comes from a browser navigating (rather than a script or program).
+pub fn wants_html(req: &actix_web::HttpRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// A page explaining why a browser sign-in failed, with the error's status, so a person who
+/// lands here from a provider reads a sentence and a way back, not JSON.
+pub fn sign_in_failed_page(err: &ApiError) -> HttpResponse {
+    use actix_web::ResponseError;
+    let message = escape_html(&err.to_string());
+    let request_id = escape_html(&crate::telemetry::current_request_id());
+    let body = format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Sign-in failed — WebSplat</title>
+  <link rel="icon" type="image/svg+xml" href="/static/favicon.svg">
+  <link rel="stylesheet" href="/static/app.css">
+</head>
+<body class="auth-page">
+  <main class="auth-card">
+    <h1>Sign-in failed</h1>
+    <p id="error-message" class="alert alert-error" role="alert">{message}</p>
+    <p><a class="button" href="/login">Back to sign-in</a></p>
+    <p class="muted">Request id: <code>{request_id}</code></p>
+  </main>
+</body>
+</html>
+"#
+    );
+    HttpResponse::build(err.status_code())
+        .content_type("text/html; charset=utf-8")
+        .insert_header((CONTENT_SECURITY_POLICY, PAGE_CSP))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
 pub async fn index() -> HttpResponse {
     HttpResponse::Found()
         .insert_header((LOCATION, "/dashboard"))

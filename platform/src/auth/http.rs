@@ -197,7 +197,14 @@ pub async fn callback(
     };
     let result = finish_external(&state, &req, &provider_id, provider, query.into_inner()).await;
     record_sign_in(&state, &provider_id, &result);
-    let (user, return_to) = result?;
+    let (user, return_to) = match result {
+        Ok(done) => done,
+        // People arrive here by a browser redirect from the provider: show them a page.
+        Err(err) if crate::web::wants_html(&req) => {
+            return Ok(crate::web::sign_in_failed_page(&err));
+        }
+        Err(err) => return Err(err),
+    };
     let (token, _) = state.sessions.create(user.id, &provider_id).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((LOCATION, return_to))

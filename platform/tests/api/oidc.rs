@@ -103,6 +103,42 @@ async fn denial_at_the_provider_is_a_4xx_without_session() {
     assert!(!sets_session(&callback));
     let code = error_code(callback, 400).await;
     assert_eq!(code, "provider_error");
+
+    // A person's browser gets a page saying why, with the way back.
+    let page = app
+        .client
+        .get(&callback_url)
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(page.status(), 400);
+    assert!(!sets_session(&page));
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains("the provider refused the sign-in: access_denied"),
+        "{html}"
+    );
+    assert!(html.contains(r#"href="/login""#), "{html}");
+
+    // What the provider says is shown as text, never as markup.
+    let page = app
+        .client
+        .get(app.url("/auth/callback/mock"))
+        .query(&[
+            ("error", "access_denied"),
+            ("error_description", "<script>alert(1)</script>"),
+        ])
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .expect("callback");
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script>alert"),
+        "{html}"
+    );
+
     assert_eq!(app.count("users").await, 0);
     assert_eq!(app.me_status().await, 401);
 }
