@@ -1,0 +1,194 @@
+//! End-to-end tests across processes: the `platform` binary as deployed, on real PostgreSQL
+//! and Redis, signing a real headless Chromium in through the third-party
+//! `oidc-provider-mock`'s own sign-in page. Run by `scripts/test`, which starts the
+//! dependencies and sets the `WEBSPLAT_TEST_*` variables.
+
+#[path = "../support/mod.rs"]
+mod support;
+mod webdriver;
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use support::{ChildGuard, OidcProviderMock, TestDb, env_var, free_port, oidc_env, redis_prefix};
+use webdriver::Browser;
+
+/// Generous, for slow CI machines; every wait ends as soon as its condition holds.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `platform` binary serving on a free port, killed when the test ends. Its output goes
+/// to a file, removed at the end; if the test fails, the file is kept and its tail printed.
+struct Platform {
+    /// `http://localhost:<port>`, the public URL the browser uses.
+    url: String,
+    log: PathBuf,
+    child: ChildGuard,
+}
+
+impl Platform {
+    async fn start(db: &TestDb, extra_env: Vec<(String, String)>) -> Self {
+        let port = free_port();
+        let log = temp_file("platform", "log");
+        let log_file = std::fs::File::create(&log).expect("create the platform log");
+        let child = Command::new(env!("CARGO_BIN_EXE_platform"))
+            .arg("serve")
+            .env("WEBSPLAT_DATABASE_URL", &db.url)
+            .env("WEBSPLAT_REDIS_URL", env_var("WEBSPLAT_TEST_REDIS_URL"))
+            .env("WEBSPLAT_REDIS_KEY_PREFIX", redis_prefix())
+            .env("WEBSPLAT_LISTEN", format!("127.0.0.1:{port}"))
+            .env("WEBSPLAT_PUBLIC_URL", format!("http://localhost:{port}"))
+            .envs(extra_env)
+            // Plain text in the log file.
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::from(
+                log_file.try_clone().expect("clone the log file handle"),
+            ))
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .expect("start the platform binary");
+        let mut platform = Platform {
+            url: format!("http://localhost:{port}"),
+            log,
+            child: ChildGuard(child),
+        };
+        // It migrates its database before it reports ready. A panic here prints its log.
+        let ready = format!("http://127.0.0.1:{port}/readyz");
+        let http = reqwest::Client::new();
+        let started = Instant::now();
+        loop {
+            if let Ok(r) = http.get(&ready).send().await
+                && r.status().is_success()
+            {
+                return platform;
+            }
+            if let Ok(Some(status)) = platform.child.0.try_wait() {
+                panic!("the platform binary exited before it was ready: {status}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the platform binary did not answer 200 at {ready} within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- last lines of the platform's output ({}) ---\n{}",
+                self.log.display(),
+                tail(&self.log, 60)
+            );
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
+/// A fresh path in the temporary directory.
+fn temp_file(what: &str, ext: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "websplat-e2e-{what}-{}.{ext}",
+        uuid::Uuid::new_v4().simple()
+    ))
+}
+
+/// The last `lines` lines of a (small) file.
+fn tail(path: &std::path::Path, lines: usize) -> String {
+    let mut text = String::new();
+    if let Ok(mut file) = std::fs::File::open(path) {
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let _ = file.seek(SeekFrom::Start(len.saturating_sub(64 * 1024)));
+        let mut bytes = Vec::new();
+        let _ = file.read_to_end(&mut bytes);
+        text = String::from_utf8_lossy(&bytes).into_owned();
+    }
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_signs_in_through_the_providers_own_page_and_sees_the_dashboard() {
+    let mock = OidcProviderMock::start(&[json!({
+        "sub": "alice", "name": "Alice Liddell", "email": "alice@example.com"
+    })])
+    .await;
+    let db = TestDb::create().await;
+    let platform = Platform::start(&db, oidc_env("mock", &mock.issuer, "websplat-e2e")).await;
+    let browser = Browser::start(
+        &env_var("WEBSPLAT_TEST_CHROMEDRIVER"),
+        &env_var("WEBSPLAT_TEST_CHROMIUM"),
+    )
+    .await;
+
+    // The sign-in page lists the provider (its script loads them from /auth/providers).
+    browser.goto(&platform.url("/login")).await;
+    let provider = browser
+        .wait_for(r#"a.provider-button[data-provider="mock"]"#, TIMEOUT)
+        .await;
+    browser.click(&provider).await;
+
+    // The provider's own page: type the subject into its form and submit it.
+    let sub = browser.wait_for("input[name=sub]", TIMEOUT).await;
+    let at_provider = browser.current_url().await;
+    assert!(
+        at_provider.starts_with(&mock.issuer),
+        "the browser went to the provider at {}, not to {at_provider}",
+        mock.issuer
+    );
+    browser.send_keys(&sub, "alice").await;
+    // The first form's submit button ("Authorize"); the later forms hold other buttons.
+    let authorize = browser.wait_for("form button[type=submit]", TIMEOUT).await;
+    browser.click(&authorize).await;
+
+    // Back at the platform, signed in: the dashboard shows who (its script fills it in).
+    let dashboard = platform.url("/dashboard");
+    browser
+        .wait_for_url(&dashboard, TIMEOUT, |u| u.as_str() == dashboard)
+        .await;
+    browser
+        .wait_for_text("#user-name", "Alice Liddell", TIMEOUT)
+        .await;
+    let email = browser.wait_for("#user-email", TIMEOUT).await;
+    assert_eq!(
+        browser.text(&email).await.expect("the e-mail's text"),
+        "alice@example.com"
+    );
+
+    // Signing out ends the session and goes to the sign-in page...
+    let sign_out = browser.wait_for("#sign-out", TIMEOUT).await;
+    browser.click(&sign_out).await;
+    browser
+        .wait_for_url("the sign-in page after signing out", TIMEOUT, |u| {
+            u.path() == "/login"
+        })
+        .await;
+
+    // ...and the dashboard now sends the browser back there: the session is gone.
+    browser.goto(&dashboard).await;
+    let back = browser
+        .wait_for_url(
+            "the sign-in page from the dashboard after signing out",
+            TIMEOUT,
+            |u| u.path() == "/login",
+        )
+        .await;
+    assert_eq!(
+        back.origin().ascii_serialization(),
+        platform.url,
+        "stays on the platform"
+    );
+    browser
+        .wait_for(r#"a.provider-button[data-provider="mock"]"#, TIMEOUT)
+        .await;
+}
