@@ -64,11 +64,11 @@ pub fn refuse_cross_origin(
 /// For a request authenticated by the session cookie: a state-changing request that does
 /// not name its origin must prove it with the session's CSRF token.
 pub fn verify_for_session(
-    method: &Method,
-    headers: &HeaderMap,
+    req: &actix_web::HttpRequest,
     own_origin: &str,
-    session_csrf: &str,
+    session: &super::session::Session,
 ) -> Result<(), ApiError> {
+    let (method, headers) = (req.method(), req.headers());
     if !is_state_changing(method) {
         return Ok(());
     }
@@ -80,7 +80,7 @@ pub fn verify_for_session(
                 .get(CSRF_HEADER)
                 .map(|v| v.as_bytes())
                 .unwrap_or_default();
-            if constant_time_eq(sent, session_csrf.as_bytes()) {
+            if constant_time_eq(sent, session.record.csrf_token.as_bytes()) {
                 Ok(())
             } else {
                 Err(ApiError::Forbidden(

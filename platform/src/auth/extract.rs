@@ -80,12 +80,7 @@ async fn authenticate(req: HttpRequest) -> Result<CurrentUser, ApiError> {
             .ok_or(ApiError::Unauthorized(
                 "your session has ended; sign in again",
             ))?;
-        csrf::verify_for_session(
-            req.method(),
-            req.headers(),
-            &state.config.public_url.origin(),
-            &session.record.csrf_token,
-        )?;
+        csrf::verify_for_session(&req, &state.config.public_url.origin(), &session)?;
         (session.record.user_id, Credential::Session(session))
     };
 

@@ -309,12 +309,7 @@ pub async fn logout(state: State, req: HttpRequest) -> Result<HttpResponse, ApiE
     if let Some(token) = state.cookies.session_token(&req)
         && let Some(session) = state.sessions.lookup(&token).await?
     {
-        csrf::verify_for_session(
-            req.method(),
-            req.headers(),
-            &state.config.public_url.origin(),
-            &session.record.csrf_token,
-        )?;
+        csrf::verify_for_session(&req, &state.config.public_url.origin(), &session)?;
         state
             .sessions
             .revoke(&session.id_hash, session.record.user_id)

@@ -3,19 +3,22 @@
 //! unpublished key, a rotated key. It speaks the real wire format (discovery, JWKS, token
 //! endpoint) with its own RSA keys; the tokens are signed for real.
 
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{HttpResponse, web};
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey};
 use openidconnect::{JsonWebKeyId, PrivateSigningKey};
 use serde_json::{Value, json};
 
+use crate::helpers::LocalServer;
+
 pub const CLIENT_ID: &str = "websplat-test-client";
 
 /// How the next ID token is signed.
+#[derive(Clone, Copy)]
 pub enum Signing {
     /// With the named key ("a" or "b").
     Key(&'static str),
@@ -38,15 +41,7 @@ struct State {
 pub struct Forge {
     pub issuer: String,
     state: Arc<Mutex<State>>,
-    _server: Arc<ServerGuard>,
-}
-
-struct ServerGuard(actix_web::dev::ServerHandle);
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        drop(self.0.stop(false));
-    }
+    _server: Arc<LocalServer>,
 }
 
 fn key(kid: &str) -> CoreRsaPrivateSigningKey {
@@ -60,37 +55,27 @@ fn key(kid: &str) -> CoreRsaPrivateSigningKey {
 
 impl Forge {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let issuer = format!(
-            "http://127.0.0.1:{}",
-            listener.local_addr().expect("addr").port()
-        );
         let state = Arc::new(Mutex::new(State {
-            issuer: issuer.clone(),
+            issuer: String::new(),
             published: vec!["a"],
             next_id_token: None,
         }));
         let data = web::Data::from(state.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
+        let server = LocalServer::start(move |cfg| {
+            cfg.app_data(data.clone())
                 .route(
                     "/.well-known/openid-configuration",
                     web::get().to(discovery),
                 )
                 .route("/jwks", web::get().to(jwks))
-                .route("/token", web::post().to(token))
-        })
-        .workers(1)
-        .listen(listener)
-        .expect("listen")
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+                .route("/token", web::post().to(token));
+        });
+        let issuer = server.base.clone();
+        state.lock().expect("state").issuer = issuer.clone();
         Forge {
             issuer,
             state,
-            _server: Arc::new(ServerGuard(handle)),
+            _server: Arc::new(server),
         }
     }
 

@@ -2,11 +2,13 @@
 //! from the test machine): the token endpoint checks the client credentials, the code and
 //! the PKCE verifier; `/user` hides the e-mail, `/user/emails` has the primary one.
 
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
+
 use serde_json::json;
+
+use crate::helpers::LocalServer;
 
 pub const CLIENT_ID: &str = "gh-client";
 pub const CLIENT_SECRET: &str = "gh-secret";
@@ -20,41 +22,23 @@ pub struct FakeGithub {
     pub base: String,
     /// Form bodies the token endpoint received.
     pub token_requests: Arc<Seen>,
-    handle: actix_web::dev::ServerHandle,
-}
-
-impl Drop for FakeGithub {
-    fn drop(&mut self) {
-        drop(self.handle.stop(false));
-    }
+    _server: LocalServer,
 }
 
 impl FakeGithub {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let base = format!(
-            "http://127.0.0.1:{}",
-            listener.local_addr().expect("addr").port()
-        );
         let token_requests = Arc::new(Mutex::new(Vec::new()));
         let data = web::Data::from(token_requests.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
+        let server = LocalServer::start(move |cfg| {
+            cfg.app_data(data.clone())
                 .route("/login/oauth/access_token", web::post().to(access_token))
                 .route("/api/user", web::get().to(user))
-                .route("/api/user/emails", web::get().to(emails))
-        })
-        .workers(1)
-        .listen(listener)
-        .expect("listen")
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+                .route("/api/user/emails", web::get().to(emails));
+        });
         FakeGithub {
-            base,
+            base: server.base.clone(),
             token_requests,
-            handle,
+            _server: server,
         }
     }
 

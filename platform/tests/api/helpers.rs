@@ -194,6 +194,50 @@ pub fn sets_session(r: &Response) -> bool {
     })
 }
 
+/// A small HTTP server of the test's own (a provider speaking a third party's wire format),
+/// on a free loopback port, stopped when dropped.
+pub struct LocalServer {
+    pub base: String,
+    handle: ServerHandle,
+}
+
+impl LocalServer {
+    pub fn start<F>(configure: F) -> Self
+    where
+        F: Fn(&mut actix_web::web::ServiceConfig) + Send + Clone + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!(
+            "http://127.0.0.1:{}",
+            listener.local_addr().expect("addr").port()
+        );
+        let server =
+            actix_web::HttpServer::new(move || actix_web::App::new().configure(configure.clone()))
+                .workers(1)
+                .listen(listener)
+                .expect("listen")
+                .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        LocalServer { base, handle }
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+/// The value of the response's first `Set-Cookie` header.
+pub fn set_cookie(r: &Response) -> String {
+    r.headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a Set-Cookie header")
+        .to_owned()
+}
+
 /// Everything the platform logs during a test, captured in memory.
 #[derive(Clone, Default)]
 pub struct Logs(Arc<Mutex<Vec<u8>>>);

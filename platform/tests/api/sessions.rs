@@ -5,18 +5,16 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, body, error_code};
+use crate::helpers::{PASSWORD, TestApp, body, error_code, set_cookie};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_revokes_the_session_even_for_a_copied_cookie() {
     let app = TestApp::spawn().await;
     let r = app.register("gina@example.com", PASSWORD).await;
-    let cookie = r
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .expect("session cookie")
+    let cookie = set_cookie(&r)
+        .split(';')
+        .next()
+        .unwrap_or_default()
         .to_owned();
     let logout = app.post("/auth/logout", &json!({})).await;
     assert_eq!(logout.status(), 204);
@@ -120,12 +118,7 @@ async fn cross_site_and_unproven_requests_are_refused() {
 async fn cookies_are_http_only_and_lax_and_host_prefixed_over_https() {
     let app = TestApp::spawn().await;
     let r = app.register("kim@example.com", PASSWORD).await;
-    let cookie = r
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .expect("cookie")
-        .to_owned();
+    let cookie = set_cookie(&r);
     assert!(cookie.starts_with("websplat_session="), "{cookie}");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
@@ -151,12 +144,7 @@ async fn cookies_are_http_only_and_lax_and_host_prefixed_over_https() {
         .await
         .expect("register");
     assert_eq!(r.status(), 201);
-    let cookie = r
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .expect("cookie")
-        .to_owned();
+    let cookie = set_cookie(&r);
     assert!(cookie.starts_with("__Host-websplat_session="), "{cookie}");
     assert!(
         cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("Path=/"),
