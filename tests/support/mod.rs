@@ -185,6 +185,17 @@ pub async fn sign_in_at_mock(
     login_url: &str,
     sub: &str,
 ) -> reqwest::Response {
+    let callback = answer_at_mock(client, login_url, &[("sub", sub)]).await;
+    client.get(callback).send().await.expect("callback")
+}
+
+/// Starts a sign-in, shows the provider's page and submits `form` there; returns the URL
+/// the provider sends the browser back to (not followed).
+pub async fn answer_at_mock(
+    client: &reqwest::Client,
+    login_url: &str,
+    form: &[(&str, &str)],
+) -> String {
     let to_provider = client.get(login_url).send().await.expect("start sign-in");
     assert_eq!(
         to_provider.status(),
@@ -196,7 +207,7 @@ pub async fn sign_in_at_mock(
     assert_eq!(page.status(), 200, "the provider shows its sign-in form");
     let back = client
         .post(&authorize)
-        .form(&[("sub", sub)])
+        .form(form)
         .send()
         .await
         .expect("submit the provider form");
@@ -205,7 +216,7 @@ pub async fn sign_in_at_mock(
         "the provider redirects back: {}",
         back.status()
     );
-    client.get(location(&back)).send().await.expect("callback")
+    location(&back)
 }
 
 pub fn location(response: &reqwest::Response) -> String {

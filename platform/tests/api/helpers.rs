@@ -130,6 +130,16 @@ impl TestApp {
         body(r).await["user"].clone()
     }
 
+    /// `GET /api/v1/me` as a program does: with an API token and no cookie.
+    pub async fn me_with_token(&self, token: &str) -> Response {
+        reqwest::Client::new()
+            .get(self.url("/api/v1/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET /api/v1/me")
+    }
+
     pub async fn me_status(&self) -> u16 {
         self.get("/api/v1/me").await.status().as_u16()
     }

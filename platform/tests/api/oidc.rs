@@ -9,7 +9,8 @@ use crate::forge::{self, Forge, Signing};
 use crate::github::{self, FakeGithub};
 use crate::helpers::{TestApp, body, error_code, sets_session};
 use crate::support::{
-    OidcProviderMock, browser_client, location, oidc_env, query_param, sign_in_at_mock,
+    OidcProviderMock, answer_at_mock, browser_client, location, oidc_env, query_param,
+    sign_in_at_mock,
 };
 
 async fn with_mock() -> (TestApp, OidcProviderMock) {
@@ -80,16 +81,12 @@ async fn oidc_sign_in_creates_one_user_and_identity_and_reuses_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denial_at_the_provider_is_a_4xx_without_session() {
     let (app, _mock) = with_mock().await;
-    let to_provider = app.get("/auth/login/mock").await;
-    let authorize = location(&to_provider);
-    let back = app
-        .client
-        .post(&authorize)
-        .form(&[("action", "deny")])
-        .send()
-        .await
-        .expect("deny");
-    let callback_url = location(&back);
+    let callback_url = answer_at_mock(
+        &app.client,
+        &app.url("/auth/login/mock"),
+        &[("action", "deny")],
+    )
+    .await;
     assert_eq!(
         query_param(&callback_url, "error").as_deref(),
         Some("access_denied")
@@ -158,16 +155,12 @@ async fn missing_wrong_and_replayed_state_are_refused() {
     error_code(wrong, 400).await;
 
     // A full sign-in, then the provider's redirect replayed.
-    let to_provider = app.get("/auth/login/mock").await;
-    let authorize = location(&to_provider);
-    let back = app
-        .client
-        .post(&authorize)
-        .form(&[("sub", "alice")])
-        .send()
-        .await
-        .expect("form");
-    let callback_url = location(&back);
+    let callback_url = answer_at_mock(
+        &app.client,
+        &app.url("/auth/login/mock"),
+        &[("sub", "alice")],
+    )
+    .await;
     assert_eq!(
         app.client
             .get(&callback_url)
@@ -189,22 +182,15 @@ async fn missing_wrong_and_replayed_state_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_in_another_browser_is_refused() {
     let (app, _mock) = with_mock().await;
-    let to_provider = app.get("/auth/login/mock").await;
-    let authorize = location(&to_provider);
-    let back = app
-        .client
-        .post(&authorize)
-        .form(&[("sub", "alice")])
-        .send()
-        .await
-        .expect("form");
+    let callback_url = answer_at_mock(
+        &app.client,
+        &app.url("/auth/login/mock"),
+        &[("sub", "alice")],
+    )
+    .await;
     // An attacker's browser holds no login cookie from this flow (login CSRF).
     let attacker = browser_client();
-    let r = attacker
-        .get(location(&back))
-        .send()
-        .await
-        .expect("callback");
+    let r = attacker.get(&callback_url).send().await.expect("callback");
     assert!(!sets_session(&r));
     error_code(r, 400).await;
     assert_eq!(app.count("users").await, 0);

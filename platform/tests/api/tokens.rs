@@ -22,13 +22,7 @@ async fn create_use_list_and_revoke_a_token() {
     assert!(created["expires_at"].is_string());
 
     // A program uses it, with no cookie.
-    let program = reqwest::Client::new();
-    let r = program
-        .get(app.url("/api/v1/me"))
-        .bearer_auth(&secret)
-        .send()
-        .await
-        .expect("me");
+    let r = app.me_with_token(&secret).await;
     assert_eq!(r.status(), 200);
     let seen = body(r).await;
     assert_eq!(seen["id"], me["id"]);
@@ -65,12 +59,7 @@ async fn create_use_list_and_revoke_a_token() {
         app.delete(&format!("/api/v1/tokens/{id}")).await.status(),
         204
     );
-    let r = program
-        .get(app.url("/api/v1/me"))
-        .bearer_auth(&secret)
-        .send()
-        .await
-        .expect("me");
+    let r = app.me_with_token(&secret).await;
     assert_eq!(error_code(r, 401).await, "unauthorized");
     assert_eq!(
         body(app.get("/api/v1/tokens").await).await["tokens"],
@@ -91,17 +80,7 @@ async fn an_expired_token_is_refused() {
     )
     .await;
     let secret = created["token"].as_str().expect("secret").to_owned();
-    let program = reqwest::Client::new();
-    assert_eq!(
-        program
-            .get(app.url("/api/v1/me"))
-            .bearer_auth(&secret)
-            .send()
-            .await
-            .expect("me")
-            .status(),
-        200
-    );
+    assert_eq!(app.me_with_token(&secret).await.status(), 200);
 
     // A day passes.
     use diesel_async::RunQueryDsl;
@@ -110,12 +89,7 @@ async fn an_expired_token_is_refused() {
         .execute(&mut conn)
         .await
         .expect("age the token");
-    let r = program
-        .get(app.url("/api/v1/me"))
-        .bearer_auth(&secret)
-        .send()
-        .await
-        .expect("me");
+    let r = app.me_with_token(&secret).await;
     assert_eq!(error_code(r, 401).await, "unauthorized");
 }
 
@@ -179,13 +153,9 @@ async fn another_users_token_cannot_be_seen_or_revoked() {
     );
     let r = mallory.delete(&format!("/api/v1/tokens/{id}")).await;
     assert_eq!(error_code(r, 404).await, "not_found");
-    let program = reqwest::Client::new();
-    let r = program
-        .get(mallory.url("/api/v1/me"))
-        .bearer_auth(created["token"].as_str().expect("secret"))
-        .send()
-        .await
-        .expect("me");
+    let r = mallory
+        .me_with_token(created["token"].as_str().expect("secret"))
+        .await;
     assert_eq!(
         body(r).await["email"],
         "olga@example.com",
