@@ -25,6 +25,8 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 struct Platform {
     /// `http://localhost:<port>`, the public URL the browser uses.
     url: String,
+    port: u16,
+    env: Vec<(String, String)>,
     log: PathBuf,
     child: ChildGuard,
 }
@@ -32,16 +34,42 @@ struct Platform {
 impl Platform {
     async fn start(db: &TestDb, extra_env: Vec<(String, String)>) -> Self {
         let port = free_port();
+        let mut env = vec![
+            ("WEBSPLAT_DATABASE_URL".to_owned(), db.url.clone()),
+            (
+                "WEBSPLAT_REDIS_URL".to_owned(),
+                env_var("WEBSPLAT_TEST_REDIS_URL"),
+            ),
+            ("WEBSPLAT_REDIS_KEY_PREFIX".to_owned(), redis_prefix()),
+            ("WEBSPLAT_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
+            (
+                "WEBSPLAT_PUBLIC_URL".to_owned(),
+                format!("http://localhost:{port}"),
+            ),
+        ];
+        env.extend(extra_env);
         let log = temp_file("platform", "log");
-        let log_file = std::fs::File::create(&log).expect("create the platform log");
+        let child = Self::spawn(&env, &log);
+        let mut platform = Platform {
+            url: format!("http://localhost:{port}"),
+            port,
+            env,
+            log,
+            child,
+        };
+        platform.wait_until_ready().await;
+        platform
+    }
+
+    fn spawn(env: &[(String, String)], log: &std::path::Path) -> ChildGuard {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open the platform log");
         let child = Command::new(env!("CARGO_BIN_EXE_platform"))
             .arg("serve")
-            .env("WEBSPLAT_DATABASE_URL", &db.url)
-            .env("WEBSPLAT_REDIS_URL", env_var("WEBSPLAT_TEST_REDIS_URL"))
-            .env("WEBSPLAT_REDIS_KEY_PREFIX", redis_prefix())
-            .env("WEBSPLAT_LISTEN", format!("127.0.0.1:{port}"))
-            .env("WEBSPLAT_PUBLIC_URL", format!("http://localhost:{port}"))
-            .envs(extra_env)
+            .envs(env.iter().cloned())
             // Plain text in the log file.
             .env("NO_COLOR", "1")
             .stdout(Stdio::from(
@@ -50,11 +78,20 @@ impl Platform {
             .stderr(Stdio::from(log_file))
             .spawn()
             .expect("start the platform binary");
-        let mut platform = Platform {
-            url: format!("http://localhost:{port}"),
-            log,
-            child: ChildGuard(child),
-        };
+        ChildGuard(child)
+    }
+
+    /// Stops the process and starts a new one with the same configuration: a deploy.
+    async fn restart(&mut self) {
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
+        self.child = Self::spawn(&self.env, &self.log);
+        self.wait_until_ready().await;
+    }
+
+    async fn wait_until_ready(&mut self) {
+        let port = self.port;
+        let platform = self;
         // It migrates its database before it reports ready. A panic here prints its log.
         let ready = format!("http://127.0.0.1:{port}/readyz");
         let http = reqwest::Client::new();
@@ -63,7 +100,7 @@ impl Platform {
             if let Ok(r) = http.get(&ready).send().await
                 && r.status().is_success()
             {
-                return platform;
+                return;
             }
             if let Ok(Some(status)) = platform.child.0.try_wait() {
                 panic!("the platform binary exited before it was ready: {status}");
@@ -191,4 +228,46 @@ async fn chromium_signs_in_through_the_providers_own_page_and_sees_the_dashboard
     browser
         .wait_for(r#"a.provider-button[data-provider="mock"]"#, TIMEOUT)
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_registers_a_local_account_and_stays_signed_in_across_a_restart() {
+    let db = TestDb::create().await;
+    let mut platform = Platform::start(&db, Vec::new()).await;
+    let browser = Browser::start(
+        &env_var("WEBSPLAT_TEST_CHROMEDRIVER"),
+        &env_var("WEBSPLAT_TEST_CHROMIUM"),
+    )
+    .await;
+
+    // The first person creates an account on the sign-in page: no default account exists.
+    browser.goto(&platform.url("/login")).await;
+    let show = browser.wait_for("#show-register", TIMEOUT).await;
+    browser.click(&show).await;
+    for (css, value) in [
+        ("#register-name", "Grace Hopper"),
+        ("#register-email", "grace@example.com"),
+        ("#register-password", "a ship in port is safe"),
+        ("#register-confirm", "a ship in port is safe"),
+    ] {
+        let input = browser.wait_for(css, TIMEOUT).await;
+        browser.send_keys(&input, value).await;
+    }
+    let create = browser.wait_for("#local-register", TIMEOUT).await;
+    browser.click(&create).await;
+    let dashboard = platform.url("/dashboard");
+    browser
+        .wait_for_url(&dashboard, TIMEOUT, |u| u.as_str() == dashboard)
+        .await;
+    browser
+        .wait_for_text("#user-name", "Grace Hopper", TIMEOUT)
+        .await;
+
+    // The platform process is replaced; the browser's session lives on in Redis.
+    platform.restart().await;
+    browser.goto(&dashboard).await;
+    browser
+        .wait_for_text("#user-email", "grace@example.com", TIMEOUT)
+        .await;
+    assert_eq!(browser.current_url().await, dashboard, "still signed in");
 }

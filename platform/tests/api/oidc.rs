@@ -483,3 +483,28 @@ async fn a_new_identity_with_a_known_email_gets_its_own_account() {
     // Same e-mail, different (provider, subject): never merged by e-mail alone.
     assert_eq!(app.count("users").await, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_provider_client_follows_no_redirects() {
+    let forge = Forge::start().await;
+    // A "provider" whose discovery document redirects to a real one elsewhere.
+    let target = format!("{}/.well-known/openid-configuration", forge.issuer);
+    let hop = crate::helpers::LocalServer::start(move |cfg| {
+        let target = target.clone();
+        cfg.route(
+            "/.well-known/openid-configuration",
+            actix_web::web::get().to(move || {
+                let target = target.clone();
+                async move {
+                    actix_web::HttpResponse::Found()
+                        .insert_header(("Location", target))
+                        .finish()
+                }
+            }),
+        );
+    });
+    let app = TestApp::spawn_with(oidc_env("hop", &hop.base, forge::CLIENT_ID)).await;
+    let r = app.get("/auth/login/hop").await;
+    assert_eq!(error_code(r, 503).await, "unavailable");
+    assert_eq!(app.count("users").await, 0);
+}
