@@ -1,0 +1,4 @@
+DROP TABLE version_files;
+DROP TABLE blobs;
+DROP TABLE versions;
+DROP TABLE projects;

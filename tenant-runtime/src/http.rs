@@ -1,0 +1,332 @@
+//! The runtime's HTTP layer: request ids, handlers and the one place that declares every
+//! route. Handlers parse input and call `projects`; no SQL here.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use tracing::Instrument;
+
+use crate::error::ApiError;
+use crate::projects::{self, FilePath, NewProject, ProjectPatch, pages};
+use crate::store::Store;
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+pub fn current_request_id() -> String {
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| "-".to_owned())
+}
+
+/// Request id (the caller's `X-Request-Id` when sane), span and access log.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    let result = REQUEST_ID
+        .scope(id.clone(), next.call(req).instrument(span.clone()))
+        .await;
+    let mut res = result?;
+    span.in_scope(|| tracing::info!(status = res.status().as_u16(), "served"));
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut()
+            .insert(header::HeaderName::from_static("x-request-id"), value);
+    }
+    Ok(res)
+}
+
+fn project_id(raw: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(|u| u.to_string())
+        .map_err(|_| ApiError::NotFound(format!("there is no project {raw:?}")))
+}
+
+fn if_match(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    req.headers()
+        .get(header::IF_MATCH)
+        .map(|v| {
+            v.to_str().map(|s| s.trim().to_owned()).map_err(|_| {
+                ApiError::BadRequest("the If-Match header is not readable text".to_owned())
+            })
+        })
+        .transpose()
+}
+
+/// Reads a text body of at most `limit` bytes, refusing non-UTF-8 and non-text types.
+async fn text_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<String, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let textual = content_type.starts_with("text/")
+        || content_type.starts_with("application/javascript")
+        || content_type.starts_with("application/octet-stream");
+    if !textual {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the page as text (Content-Type text/html, text/css, text/javascript or text/markdown)".to_owned(),
+        ));
+    }
+    let mut bytes = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("the body could not be read: {e}")))?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(ApiError::TooLarge(format!(
+                "a page may be at most {limit} bytes"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| ApiError::BadRequest("the page is not valid UTF-8 text".to_owned()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffQuery {
+    from: i64,
+    to: i64,
+}
+
+type Data = web::Data<Store>;
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+pub async fn list_projects(
+    store: Data,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, per_page) = (q.page.unwrap_or(1), q.per_page.unwrap_or(20));
+    let list = store
+        .run(move |c| projects::list(c, page, per_page))
+        .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+pub async fn create_project(
+    store: Data,
+    body: web::Json<NewProject>,
+) -> Result<HttpResponse, ApiError> {
+    let project = store
+        .run(move |c| projects::create(c, body.into_inner()))
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/projects/{}", project.id)))
+        .json(project))
+}
+
+pub async fn get_project(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    Ok(HttpResponse::Ok().json(store.run(move |c| projects::get(c, &id)).await?))
+}
+
+pub async fn update_project(
+    store: Data,
+    id: web::Path<String>,
+    body: web::Json<ProjectPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    Ok(HttpResponse::Ok().json(
+        store
+            .run(move |c| projects::update(c, &id, body.into_inner()))
+            .await?,
+    ))
+}
+
+pub async fn delete_project(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    store.run(move |c| projects::delete(c, &id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn list_pages(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    let project = store.run(move |c| projects::get(c, &id)).await?;
+    let pages: Vec<_> = project
+        .files
+        .into_iter()
+        .filter(|f| FilePath::parse(&f.path).is_ok_and(|p| p.page_type().is_some()))
+        .collect();
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "pages": pages, "head_version": project.head_version })))
+}
+
+pub async fn get_page(
+    store: Data,
+    params: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, path) = params.into_inner();
+    let (id, path) = (project_id(&id)?, FilePath::parse(&path)?);
+    let page = store.run(move |c| pages::get(c, &id, &path)).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(page.content_type)
+        .insert_header((header::ETAG, page.etag))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(page.content))
+}
+
+pub async fn put_page(
+    store: Data,
+    req: HttpRequest,
+    params: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (id, path) = params.into_inner();
+    let (id, path) = (project_id(&id)?, FilePath::parse(&path)?);
+    let if_match = if_match(&req)?;
+    let content = text_body(&req, payload, pages::MAX_PAGE_BYTES).await?;
+    let shown = path.as_str().to_owned();
+    let written = store
+        .run(move |c| pages::put(c, &id, &path, &content, if_match.as_deref()))
+        .await?;
+    let mut response = if written.created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(response
+        .insert_header((header::ETAG, written.etag.clone()))
+        .json(serde_json::json!({"path": shown, "etag": written.etag, "head_version": written.version})))
+}
+
+pub async fn delete_page(
+    store: Data,
+    req: HttpRequest,
+    params: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, path) = params.into_inner();
+    let (id, path) = (project_id(&id)?, FilePath::parse(&path)?);
+    let if_match = if_match(&req)?;
+    store
+        .run(move |c| pages::delete(c, &id, &path, if_match.as_deref()))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn versions(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    Ok(HttpResponse::Ok().json(store.run(move |c| projects::history(c, &id)).await?))
+}
+
+pub async fn diff(
+    store: Data,
+    id: web::Path<String>,
+    q: web::Query<DiffQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    let (from, to) = (q.from, q.to);
+    let files = store.run(move |c| projects::diff(c, &id, from, to)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"from": from, "to": to, "files": files})))
+}
+
+pub async fn undo(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    Ok(HttpResponse::Ok().json(store.run(move |c| projects::undo(c, &id)).await?))
+}
+
+pub async fn redo(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    Ok(HttpResponse::Ok().json(store.run(move |c| projects::redo(c, &id)).await?))
+}
+
+pub async fn restore(
+    store: Data,
+    params: web::Path<(String, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, number) = params.into_inner();
+    let id = project_id(&id)?;
+    Ok(HttpResponse::Ok().json(
+        store
+            .run(move |c| projects::restore(c, &id, number))
+            .await?,
+    ))
+}
+
+/// A project's page as a site visitor sees it, sandboxed: an opaque origin that can run the
+/// page's scripts but cannot read the workspace's cookies or call its API.
+pub async fn preview(
+    store: Data,
+    params: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, path) = params.into_inner();
+    let path = if path.is_empty() {
+        "index.html".to_owned()
+    } else {
+        path
+    };
+    let (id, path) = (project_id(&id)?, FilePath::parse(&path)?);
+    let page = store.run(move |c| pages::get(c, &id, &path)).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(page.content_type)
+        .insert_header((header::CONTENT_SECURITY_POLICY, "sandbox allow-scripts"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(page.content))
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "there is no {} {} in this workspace",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// Every route the runtime serves.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    use actix_web::web::{delete, get, patch, post, put};
+    cfg.route("/healthz", get().to(healthz))
+        .service(
+            web::scope("/api/v1/projects")
+                .route("", get().to(list_projects))
+                .route("", post().to(create_project))
+                .route("/{id}", get().to(get_project))
+                .route("/{id}", patch().to(update_project))
+                .route("/{id}", delete().to(delete_project))
+                .route("/{id}/pages", get().to(list_pages))
+                .route("/{id}/pages/{path:.+}", get().to(get_page))
+                .route("/{id}/pages/{path:.+}", put().to(put_page))
+                .route("/{id}/pages/{path:.+}", delete().to(delete_page))
+                .route("/{id}/versions", get().to(versions))
+                .route("/{id}/versions/{number}/restore", post().to(restore))
+                .route("/{id}/diff", get().to(diff))
+                .route("/{id}/undo", post().to(undo))
+                .route("/{id}/redo", post().to(redo)),
+        )
+        .route("/preview/{id}/{path:.*}", get().to(preview))
+        .default_service(web::to(not_found));
+}

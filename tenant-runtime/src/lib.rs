@@ -1,0 +1,34 @@
+//! `tenant-runtime`: the WebSplat workspace server that runs inside each user's container,
+//! with that user's data under its data directory (`/data` in the container). It must never
+//! hold anything but its own user's data.
+
+pub mod error;
+pub mod http;
+pub mod projects;
+pub mod schema;
+pub mod store;
+
+use std::net::TcpListener;
+use std::path::Path;
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+
+/// Opens the data directory and serves on `listener` until stopped.
+pub async fn serve(data_dir: &Path, listener: TcpListener) -> anyhow::Result<()> {
+    let store = web::Data::new(store::Store::open(data_dir)?);
+    tracing::info!(data_dir = %data_dir.display(), addr = %listener.local_addr()?, "serving the workspace");
+    HttpServer::new(move || {
+        App::new()
+            .app_data(store.clone())
+            .app_data(error::json_config())
+            .app_data(error::query_config())
+            .app_data(error::path_config())
+            .configure(http::routes)
+            .wrap(from_fn(http::observe))
+    })
+    .listen(listener)?
+    .run()
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,634 @@
+//! Projects (websites) and their versions. A project's content — settings and files — lives
+//! only in versions; every change commits a new version on top of the current one (`head`),
+//! and nothing is ever overwritten in place. Undo and redo move `head` along the history;
+//! restoring an old version commits a copy of it. File contents are stored once per
+//! distinct content (addressed by SHA-256), so versions are cheap.
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::schema::{blobs, projects, version_files, versions};
+
+pub mod pages;
+pub mod path;
+
+pub use path::FilePath;
+
+pub const MAX_PROJECTS_PER_PAGE: i64 = 100;
+
+/// A project's settings: what a site says about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    #[serde(default = "default_theme")]
+    pub theme: String,
+    #[serde(default = "default_language")]
+    pub language: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            title: String::new(),
+            description: String::new(),
+            keywords: Vec::new(),
+            theme: default_theme(),
+            language: default_language(),
+        }
+    }
+}
+
+fn default_theme() -> String {
+    "light".to_owned()
+}
+
+fn default_language() -> String {
+    "en".to_owned()
+}
+
+impl Settings {
+    fn validate(&self) -> Result<(), ApiError> {
+        let printable = |s: &str| !s.chars().any(char::is_control);
+        if self.title.chars().count() > 200 || !printable(&self.title) {
+            return Err(ApiError::validation(
+                "settings.title",
+                "the title must be at most 200 printable characters",
+            ));
+        }
+        if self.description.chars().count() > 1000 || !printable(&self.description) {
+            return Err(ApiError::validation(
+                "settings.description",
+                "the description must be at most 1000 printable characters",
+            ));
+        }
+        if self.keywords.len() > 50
+            || self
+                .keywords
+                .iter()
+                .any(|k| k.trim().is_empty() || k.chars().count() > 60 || !printable(k))
+        {
+            return Err(ApiError::validation(
+                "settings.keywords",
+                "give at most 50 keywords of 1 to 60 printable characters each",
+            ));
+        }
+        if !matches!(self.theme.as_str(), "light" | "dark" | "auto") {
+            return Err(ApiError::validation(
+                "settings.theme",
+                "the theme must be light, dark or auto",
+            ));
+        }
+        let lang_ok = (2..=35).contains(&self.language.len())
+            && self
+                .language
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !lang_ok {
+            return Err(ApiError::validation(
+                "settings.language",
+                "the language must be a BCP 47 tag such as en or pt-BR",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn validate_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            "name",
+            "the name must be 1 to 100 printable characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewProject {
+    pub name: String,
+    #[serde(default)]
+    pub settings: Option<Settings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectPatch {
+    pub name: Option<String>,
+    pub settings: Option<Settings>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = projects, check_for_backend(diesel::sqlite::Sqlite))]
+struct ProjectRow {
+    id: String,
+    name: String,
+    head_version: i64,
+    redo_stack: String,
+    created_at: String,
+    updated_at: String,
+}
+
+impl ProjectRow {
+    fn redo(&self) -> Vec<i64> {
+        serde_json::from_str(&self.redo_stack).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct FileEntry {
+    pub path: String,
+    pub size: i64,
+    pub etag: String,
+}
+
+/// A project as the API shows it: settings and files at the head version.
+#[derive(Debug, Serialize)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    pub settings: Settings,
+    pub head_version: i64,
+    pub can_undo: bool,
+    pub can_redo: bool,
+    pub files: Vec<FileEntry>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProjectSummary {
+    pub id: String,
+    pub name: String,
+    pub head_version: i64,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProjectList {
+    pub projects: Vec<ProjectSummary>,
+    pub page: i64,
+    pub per_page: i64,
+    pub total: i64,
+}
+
+#[derive(Debug, Serialize, Queryable)]
+pub struct VersionInfo {
+    pub number: i64,
+    pub parent: Option<i64>,
+    pub message: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct History {
+    pub head: i64,
+    pub versions: Vec<VersionInfo>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FileDiff {
+    pub path: String,
+    /// `added`, `removed` or `modified`.
+    pub change: &'static str,
+    /// A unified diff, for text files.
+    pub diff: String,
+}
+
+/// The ETag of a file's content: its hash, quoted.
+pub fn etag_of(blob_hash: &str) -> String {
+    format!("\"{}\"", &blob_hash[..blob_hash.len().min(32)])
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("there is no project {id:?}"))
+}
+
+fn row(conn: &mut SqliteConnection, id: &str) -> Result<ProjectRow, ApiError> {
+    projects::table
+        .find(id)
+        .select(ProjectRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| not_found(id))
+}
+
+/// Stores content once; returns its hash.
+fn put_blob(conn: &mut SqliteConnection, content: &[u8]) -> Result<String, ApiError> {
+    let hash: String = Sha256::digest(content)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    diesel::insert_or_ignore_into(blobs::table)
+        .values((
+            blobs::hash.eq(&hash),
+            blobs::size.eq(content.len() as i64),
+            blobs::content.eq(content),
+        ))
+        .execute(conn)?;
+    Ok(hash)
+}
+
+fn blob(conn: &mut SqliteConnection, hash: &str) -> Result<Vec<u8>, ApiError> {
+    Ok(blobs::table.find(hash).select(blobs::content).first(conn)?)
+}
+
+/// The files of a version: (path, blob hash), by path.
+fn manifest(
+    conn: &mut SqliteConnection,
+    id: &str,
+    version: i64,
+) -> Result<Vec<(String, String)>, ApiError> {
+    Ok(version_files::table
+        .filter(version_files::project_id.eq(id))
+        .filter(version_files::version.eq(version))
+        .order(version_files::path.asc())
+        .select((version_files::path, version_files::blob))
+        .load(conn)?)
+}
+
+fn settings_of(conn: &mut SqliteConnection, id: &str, version: i64) -> Result<Settings, ApiError> {
+    let raw: String = versions::table
+        .find((id, version))
+        .select(versions::settings)
+        .first(conn)?;
+    serde_json::from_str(&raw).map_err(ApiError::internal)
+}
+
+/// Commits a new version on top of head: `settings` and `files` are its whole content.
+/// Clears the redo stack, as any new change does.
+fn commit(
+    conn: &mut SqliteConnection,
+    project: &ProjectRow,
+    message: &str,
+    settings: &Settings,
+    files: &[(String, String)],
+) -> Result<i64, ApiError> {
+    let number: i64 = versions::table
+        .filter(versions::project_id.eq(&project.id))
+        .select(diesel::dsl::max(versions::number))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(0)
+        + 1;
+    let at = now();
+    diesel::insert_into(versions::table)
+        .values((
+            versions::project_id.eq(&project.id),
+            versions::number.eq(number),
+            versions::parent.eq(Some(project.head_version)),
+            versions::message.eq(message),
+            versions::settings.eq(serde_json::to_string(settings).map_err(ApiError::internal)?),
+            versions::created_at.eq(&at),
+        ))
+        .execute(conn)?;
+    let rows: Vec<_> = files
+        .iter()
+        .map(|(path, blob)| {
+            (
+                version_files::project_id.eq(&project.id),
+                version_files::version.eq(number),
+                version_files::path.eq(path),
+                version_files::blob.eq(blob),
+            )
+        })
+        .collect();
+    if !rows.is_empty() {
+        diesel::insert_into(version_files::table)
+            .values(rows)
+            .execute(conn)?;
+    }
+    diesel::update(projects::table.find(&project.id))
+        .set((
+            projects::head_version.eq(number),
+            projects::redo_stack.eq("[]"),
+            projects::updated_at.eq(&at),
+        ))
+        .execute(conn)?;
+    Ok(number)
+}
+
+const STARTER_PAGE: &str = "<!doctype html>\n<html lang=\"en\">\n<head>\n  <meta charset=\"utf-8\">\n  <title>New site</title>\n</head>\n<body>\n  <h1>New site</h1>\n  <p>Edit this page, or generate a site from a brief.</p>\n</body>\n</html>\n";
+
+pub fn create(conn: &mut SqliteConnection, new: NewProject) -> Result<Project, ApiError> {
+    let name = validate_name(&new.name)?;
+    let settings = new.settings.unwrap_or_else(|| Settings {
+        title: name.clone(),
+        ..Settings::default()
+    });
+    settings.validate()?;
+    let id = uuid::Uuid::new_v4().to_string();
+    conn.transaction(|conn| {
+        let at = now();
+        diesel::insert_into(projects::table)
+            .values((
+                projects::id.eq(&id),
+                projects::name.eq(&name),
+                projects::head_version.eq(1),
+                projects::created_at.eq(&at),
+                projects::updated_at.eq(&at),
+            ))
+            .execute(conn)?;
+        diesel::insert_into(versions::table)
+            .values((
+                versions::project_id.eq(&id),
+                versions::number.eq(1),
+                versions::message.eq("created the project"),
+                versions::settings
+                    .eq(serde_json::to_string(&settings).map_err(ApiError::internal)?),
+                versions::created_at.eq(&at),
+            ))
+            .execute(conn)?;
+        let blob = put_blob(conn, STARTER_PAGE.as_bytes())?;
+        diesel::insert_into(version_files::table)
+            .values((
+                version_files::project_id.eq(&id),
+                version_files::version.eq(1),
+                version_files::path.eq("index.html"),
+                version_files::blob.eq(&blob),
+            ))
+            .execute(conn)?;
+        Ok::<_, ApiError>(())
+    })?;
+    get(conn, &id)
+}
+
+pub fn get(conn: &mut SqliteConnection, id: &str) -> Result<Project, ApiError> {
+    let project = row(conn, id)?;
+    let settings = settings_of(conn, id, project.head_version)?;
+    let files = version_files::table
+        .inner_join(blobs::table.on(blobs::hash.eq(version_files::blob)))
+        .filter(version_files::project_id.eq(id))
+        .filter(version_files::version.eq(project.head_version))
+        .order(version_files::path.asc())
+        .select((version_files::path, blobs::size, blobs::hash))
+        .load::<(String, i64, String)>(conn)?
+        .into_iter()
+        .map(|(path, size, hash)| FileEntry {
+            path,
+            size,
+            etag: etag_of(&hash),
+        })
+        .collect();
+    let parent: Option<i64> = versions::table
+        .find((id, project.head_version))
+        .select(versions::parent)
+        .first(conn)?;
+    Ok(Project {
+        can_undo: parent.is_some(),
+        can_redo: !project.redo().is_empty(),
+        id: project.id,
+        name: project.name,
+        settings,
+        head_version: project.head_version,
+        files,
+        created_at: project.created_at,
+        updated_at: project.updated_at,
+    })
+}
+
+pub fn list(
+    conn: &mut SqliteConnection,
+    page: i64,
+    per_page: i64,
+) -> Result<ProjectList, ApiError> {
+    if page < 1 {
+        return Err(ApiError::validation("page", "page numbers start at 1"));
+    }
+    if !(1..=MAX_PROJECTS_PER_PAGE).contains(&per_page) {
+        return Err(ApiError::validation(
+            "per_page",
+            format!("per_page must be 1 to {MAX_PROJECTS_PER_PAGE}"),
+        ));
+    }
+    let total: i64 = projects::table.count().get_result(conn)?;
+    let projects = projects::table
+        .order((projects::updated_at.desc(), projects::id.asc()))
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+        .select((
+            projects::id,
+            projects::name,
+            projects::head_version,
+            projects::updated_at,
+        ))
+        .load::<(String, String, i64, String)>(conn)?
+        .into_iter()
+        .map(|(id, name, head_version, updated_at)| ProjectSummary {
+            id,
+            name,
+            head_version,
+            updated_at,
+        })
+        .collect();
+    Ok(ProjectList {
+        projects,
+        page,
+        per_page,
+        total,
+    })
+}
+
+/// Renames (not versioned: the name is the project's label) and/or changes settings (a new
+/// version).
+pub fn update(
+    conn: &mut SqliteConnection,
+    id: &str,
+    patch: ProjectPatch,
+) -> Result<Project, ApiError> {
+    let name = patch.name.as_deref().map(validate_name).transpose()?;
+    if let Some(settings) = &patch.settings {
+        settings.validate()?;
+    }
+    conn.transaction(|conn| {
+        let project = row(conn, id)?;
+        if let Some(name) = &name {
+            diesel::update(projects::table.find(id))
+                .set((projects::name.eq(name), projects::updated_at.eq(now())))
+                .execute(conn)?;
+        }
+        if let Some(settings) = &patch.settings
+            && *settings != settings_of(conn, id, project.head_version)?
+        {
+            let files = manifest(conn, id, project.head_version)?;
+            commit(conn, &project, "changed the settings", settings, &files)?;
+        }
+        Ok::<_, ApiError>(())
+    })?;
+    get(conn, id)
+}
+
+pub fn delete(conn: &mut SqliteConnection, id: &str) -> Result<(), ApiError> {
+    conn.transaction(|conn| {
+        row(conn, id)?;
+        diesel::delete(version_files::table.filter(version_files::project_id.eq(id)))
+            .execute(conn)?;
+        diesel::delete(versions::table.filter(versions::project_id.eq(id))).execute(conn)?;
+        diesel::delete(projects::table.find(id)).execute(conn)?;
+        // Contents no version refers to any more.
+        diesel::delete(blobs::table.filter(diesel::dsl::not(diesel::dsl::exists(
+            version_files::table.filter(version_files::blob.eq(blobs::hash)),
+        ))))
+        .execute(conn)?;
+        Ok(())
+    })
+}
+
+pub fn history(conn: &mut SqliteConnection, id: &str) -> Result<History, ApiError> {
+    let project = row(conn, id)?;
+    let versions = versions::table
+        .filter(versions::project_id.eq(id))
+        .order(versions::number.desc())
+        .select((
+            versions::number,
+            versions::parent,
+            versions::message,
+            versions::created_at,
+        ))
+        .load::<VersionInfo>(conn)?;
+    Ok(History {
+        head: project.head_version,
+        versions,
+    })
+}
+
+/// Moves head back to the version it was made from.
+pub fn undo(conn: &mut SqliteConnection, id: &str) -> Result<Project, ApiError> {
+    conn.transaction(|conn| {
+        let project = row(conn, id)?;
+        let parent: Option<i64> = versions::table
+            .find((id, project.head_version))
+            .select(versions::parent)
+            .first(conn)?;
+        let parent =
+            parent.ok_or_else(|| ApiError::Conflict("there is nothing to undo".to_owned()))?;
+        let mut redo = project.redo();
+        redo.push(project.head_version);
+        diesel::update(projects::table.find(id))
+            .set((
+                projects::head_version.eq(parent),
+                projects::redo_stack.eq(serde_json::to_string(&redo).map_err(ApiError::internal)?),
+                projects::updated_at.eq(now()),
+            ))
+            .execute(conn)?;
+        Ok::<_, ApiError>(())
+    })?;
+    get(conn, id)
+}
+
+/// Moves head forward to the version last undone.
+pub fn redo(conn: &mut SqliteConnection, id: &str) -> Result<Project, ApiError> {
+    conn.transaction(|conn| {
+        let project = row(conn, id)?;
+        let mut redo = project.redo();
+        let next = redo
+            .pop()
+            .ok_or_else(|| ApiError::Conflict("there is nothing to redo".to_owned()))?;
+        diesel::update(projects::table.find(id))
+            .set((
+                projects::head_version.eq(next),
+                projects::redo_stack.eq(serde_json::to_string(&redo).map_err(ApiError::internal)?),
+                projects::updated_at.eq(now()),
+            ))
+            .execute(conn)?;
+        Ok::<_, ApiError>(())
+    })?;
+    get(conn, id)
+}
+
+fn version_exists(conn: &mut SqliteConnection, id: &str, number: i64) -> Result<(), ApiError> {
+    let found: i64 = versions::table
+        .filter(versions::project_id.eq(id))
+        .filter(versions::number.eq(number))
+        .count()
+        .get_result(conn)?;
+    if found == 0 {
+        return Err(ApiError::NotFound(format!(
+            "project {id:?} has no version {number}"
+        )));
+    }
+    Ok(())
+}
+
+/// Commits a copy of an old version as the new head.
+pub fn restore(conn: &mut SqliteConnection, id: &str, number: i64) -> Result<Project, ApiError> {
+    conn.transaction(|conn| {
+        let project = row(conn, id)?;
+        version_exists(conn, id, number)?;
+        let settings = settings_of(conn, id, number)?;
+        let files = manifest(conn, id, number)?;
+        commit(
+            conn,
+            &project,
+            &format!("restored version {number}"),
+            &settings,
+            &files,
+        )?;
+        Ok::<_, ApiError>(())
+    })?;
+    get(conn, id)
+}
+
+/// What changed from one version to another, file by file.
+pub fn diff(
+    conn: &mut SqliteConnection,
+    id: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<FileDiff>, ApiError> {
+    row(conn, id)?;
+    version_exists(conn, id, from)?;
+    version_exists(conn, id, to)?;
+    let old = manifest(conn, id, from)?;
+    let new = manifest(conn, id, to)?;
+    let mut paths: Vec<&String> = old.iter().chain(new.iter()).map(|(p, _)| p).collect();
+    paths.sort();
+    paths.dedup();
+    let mut out = Vec::new();
+    for path in paths {
+        let before = old.iter().find(|(p, _)| p == path).map(|(_, b)| b.clone());
+        let after = new.iter().find(|(p, _)| p == path).map(|(_, b)| b.clone());
+        let change = match (&before, &after) {
+            (Some(a), Some(b)) if a == b => continue,
+            (Some(_), Some(_)) => "modified",
+            (None, Some(_)) => "added",
+            (Some(_), None) => "removed",
+            (None, None) => continue,
+        };
+        let text =
+            |hash: &Option<String>, conn: &mut SqliteConnection| -> Result<String, ApiError> {
+                match hash {
+                    Some(h) => Ok(String::from_utf8_lossy(&blob(conn, h)?).into_owned()),
+                    None => Ok(String::new()),
+                }
+            };
+        let (a, b) = (text(&before, conn)?, text(&after, conn)?);
+        let diff = similar::TextDiff::from_lines(&a, &b)
+            .unified_diff()
+            .header(
+                &format!("a/{path} (version {from})"),
+                &format!("b/{path} (version {to})"),
+            )
+            .to_string();
+        out.push(FileDiff {
+            path: path.clone(),
+            change,
+            diff,
+        });
+    }
+    Ok(out)
+}

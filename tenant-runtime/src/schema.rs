@@ -1,0 +1,43 @@
+//! Diesel table definitions for the workspace database (`/data/workspace.sqlite3`), kept in
+//! step with `tenant-runtime/migrations/`.
+
+diesel::table! {
+    projects (id) {
+        id -> Text,
+        name -> Text,
+        head_version -> BigInt,
+        redo_stack -> Text,
+        created_at -> Text,
+        updated_at -> Text,
+    }
+}
+
+diesel::table! {
+    versions (project_id, number) {
+        project_id -> Text,
+        number -> BigInt,
+        parent -> Nullable<BigInt>,
+        message -> Text,
+        settings -> Text,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    blobs (hash) {
+        hash -> Text,
+        size -> BigInt,
+        content -> Binary,
+    }
+}
+
+diesel::table! {
+    version_files (project_id, version, path) {
+        project_id -> Text,
+        version -> BigInt,
+        path -> Text,
+        blob -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(projects, versions, blobs, version_files);

@@ -1,0 +1,577 @@
+//! The workspace API against the real `tenant-runtime` binary and a real data directory:
+//! projects, pages with optimistic concurrency, versions, undo/redo, diff, restore, preview,
+//! hostile input, and durability when the process is killed mid-write.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+
+/// A runtime process on its own port and data directory; killed (and the directory removed)
+/// when the test ends.
+struct Runtime {
+    base: String,
+    port: u16,
+    data: PathBuf,
+    child: Child,
+    http: Client,
+}
+
+impl Runtime {
+    async fn start() -> Self {
+        let data = std::env::temp_dir().join(format!(
+            "websplat-runtime-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let child = spawn(&data, port);
+        let runtime = Runtime {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            data,
+            child,
+            http: Client::new(),
+        };
+        runtime.wait_healthy().await;
+        runtime
+    }
+
+    async fn wait_healthy(&self) {
+        let started = Instant::now();
+        loop {
+            if let Ok(r) = self.http.get(self.url("/healthz")).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the runtime did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL, then a new process on the same data directory.
+    async fn kill_and_restart(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+        self.child = spawn(&self.data, self.port);
+        self.wait_healthy().await;
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn get(&self, path: &str) -> Response {
+        self.http.get(self.url(path)).send().await.expect("GET")
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    async fn put_page(
+        &self,
+        project: &str,
+        path: &str,
+        content: &str,
+        if_match: Option<&str>,
+    ) -> Response {
+        let mut req = self
+            .http
+            .put(self.url(&format!("/api/v1/projects/{project}/pages/{path}")))
+            .header("content-type", "text/html")
+            .body(content.to_owned());
+        if let Some(tag) = if_match {
+            req = req.header("if-match", tag);
+        }
+        req.send().await.expect("PUT")
+    }
+
+    async fn new_project(&self, name: &str) -> Value {
+        let r = self.post("/api/v1/projects", &json!({"name": name})).await;
+        assert_eq!(r.status(), 201);
+        body(r).await
+    }
+
+    async fn head(&self, project: &str) -> i64 {
+        body(self.get(&format!("/api/v1/projects/{project}")).await).await["head_version"]
+            .as_i64()
+            .expect("head_version")
+    }
+}
+
+fn spawn(data: &Path, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_tenant-runtime"))
+        .env("WEBSPLAT_RUNTIME_DATA_DIR", data)
+        .env("WEBSPLAT_RUNTIME_LISTEN", format!("127.0.0.1:{port}"))
+        .env("WEBSPLAT_RUNTIME_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start tenant-runtime")
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+async fn body(r: Response) -> Value {
+    let status = r.status();
+    let text = r.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
+}
+
+async fn error(r: Response, status: u16) -> Value {
+    assert_eq!(r.status().as_u16(), status, "unexpected status");
+    let b = body(r).await;
+    assert!(
+        b["error"]["request_id"].is_string() && b["error"]["message"].is_string(),
+        "{b}"
+    );
+    b
+}
+
+fn etag(r: &Response) -> String {
+    r.headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .expect("an ETag")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projects_are_created_listed_renamed_and_deleted() {
+    let rt = Runtime::start().await;
+    let project = rt.new_project("Bakery").await;
+    let id = project["id"].as_str().expect("id").to_owned();
+    assert_eq!(project["settings"]["title"], "Bakery");
+    assert_eq!(
+        project["files"][0]["path"], "index.html",
+        "a new project starts with a page"
+    );
+    assert_eq!(project["head_version"], 1);
+    assert_eq!(project["can_undo"], false);
+
+    for i in 0..4 {
+        rt.new_project(&format!("Site {i}")).await;
+    }
+    let page = body(rt.get("/api/v1/projects?page=2&per_page=2").await).await;
+    assert_eq!(page["total"], 5);
+    assert_eq!(page["projects"].as_array().expect("list").len(), 2);
+
+    let r = rt
+        .http
+        .patch(rt.url(&format!("/api/v1/projects/{id}")))
+        .json(&json!({"name": "Corner Bakery", "settings": {"title": "Fresh bread", "keywords": ["bread", "cake"]}}))
+        .send()
+        .await
+        .expect("patch");
+    let updated = body(r).await;
+    assert_eq!(updated["name"], "Corner Bakery");
+    assert_eq!(updated["settings"]["keywords"], json!(["bread", "cake"]));
+    assert_eq!(updated["head_version"], 2, "a settings change is a version");
+
+    let r = rt
+        .http
+        .delete(rt.url(&format!("/api/v1/projects/{id}")))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 204);
+    error(rt.get(&format!("/api/v1/projects/{id}")).await, 404).await;
+    assert_eq!(body(rt.get("/api/v1/projects").await).await["total"], 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_edit_gets_409_with_the_current_page_and_loses_nothing() {
+    let rt = Runtime::start().await;
+    let id = rt.new_project("Tabs").await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    // Two tabs load the page.
+    let loaded = rt
+        .get(&format!("/api/v1/projects/{id}/pages/index.html"))
+        .await;
+    assert_eq!(
+        loaded
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/html; charset=utf-8")
+    );
+    let tag = etag(&loaded);
+
+    // Tab one saves.
+    let saved = rt
+        .put_page(&id, "index.html", "<h1>Tab one</h1>", Some(&tag))
+        .await;
+    assert_eq!(saved.status(), 200);
+    let new_tag = etag(&saved);
+    assert_ne!(new_tag, tag);
+
+    // Tab two saves from its stale copy: refused, with what tab one wrote.
+    let stale = rt
+        .put_page(&id, "index.html", "<h1>Tab two</h1>", Some(&tag))
+        .await;
+    assert_eq!(etag(&stale), new_tag);
+    let b = error(stale, 409).await;
+    assert_eq!(b["error"]["code"], "stale_version");
+    assert_eq!(b["current"]["content"], "<h1>Tab one</h1>");
+
+    // Without If-Match an existing page is not overwritten either.
+    let blind = rt.put_page(&id, "index.html", "<h1>Blind</h1>", None).await;
+    assert_eq!(
+        error(blind, 428).await["error"]["code"],
+        "precondition_required"
+    );
+
+    let now = rt
+        .get(&format!("/api/v1/projects/{id}/pages/index.html"))
+        .await;
+    assert_eq!(now.text().await.expect("page"), "<h1>Tab one</h1>");
+    assert_eq!(rt.head(&id).await, 2);
+
+    // A new page needs no precondition; deleting one does.
+    assert_eq!(
+        rt.put_page(&id, "about.html", "<p>About</p>", None)
+            .await
+            .status(),
+        201
+    );
+    let r = rt
+        .http
+        .delete(rt.url(&format!("/api/v1/projects/{id}/pages/about.html")))
+        .send()
+        .await
+        .expect("delete");
+    error(r, 428).await;
+    let tag = etag(
+        &rt.get(&format!("/api/v1/projects/{id}/pages/about.html"))
+            .await,
+    );
+    let r = rt
+        .http
+        .delete(rt.url(&format!("/api/v1/projects/{id}/pages/about.html")))
+        .header("if-match", tag)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 204);
+    error(
+        rt.get(&format!("/api/v1/projects/{id}/pages/about.html"))
+            .await,
+        404,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_is_a_version_with_undo_redo_diff_and_restore() {
+    let rt = Runtime::start().await;
+    let id = rt.new_project("History").await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let mut tag = etag(
+        &rt.get(&format!("/api/v1/projects/{id}/pages/index.html"))
+            .await,
+    );
+    for text in ["first", "second", "third"] {
+        let r = rt
+            .put_page(&id, "index.html", &format!("<p>{text}</p>\n"), Some(&tag))
+            .await;
+        tag = etag(&r);
+    }
+    assert_eq!(rt.head(&id).await, 4);
+    let history = body(rt.get(&format!("/api/v1/projects/{id}/versions")).await).await;
+    assert_eq!(history["head"], 4);
+    assert_eq!(history["versions"].as_array().expect("versions").len(), 4);
+    assert_eq!(history["versions"][0]["message"], "edited index.html");
+
+    let diff = body(
+        rt.get(&format!("/api/v1/projects/{id}/diff?from=2&to=4"))
+            .await,
+    )
+    .await;
+    assert_eq!(diff["files"][0]["change"], "modified");
+    let text = diff["files"][0]["diff"].as_str().expect("diff");
+    assert!(
+        text.contains("-<p>first</p>") && text.contains("+<p>third</p>"),
+        "{text}"
+    );
+
+    let page = async |rt: &Runtime| {
+        rt.get(&format!("/api/v1/projects/{id}/pages/index.html"))
+            .await
+            .text()
+            .await
+            .expect("page")
+    };
+    let undone = body(
+        rt.post(&format!("/api/v1/projects/{id}/undo"), &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(undone["head_version"], 3);
+    assert_eq!(undone["can_redo"], true);
+    assert_eq!(page(&rt).await, "<p>second</p>\n");
+    rt.post(&format!("/api/v1/projects/{id}/undo"), &json!({}))
+        .await;
+    assert_eq!(page(&rt).await, "<p>first</p>\n");
+    let redone = body(
+        rt.post(&format!("/api/v1/projects/{id}/redo"), &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(redone["head_version"], 3);
+    assert_eq!(page(&rt).await, "<p>second</p>\n");
+
+    // Restoring the original commits a copy of it; no version is lost.
+    let restored = body(
+        rt.post(
+            &format!("/api/v1/projects/{id}/versions/1/restore"),
+            &json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(restored["head_version"], 5);
+    assert_eq!(
+        restored["can_redo"], false,
+        "a new change ends the redo chain"
+    );
+    assert!(page(&rt).await.contains("New site"));
+    let history = body(rt.get(&format!("/api/v1/projects/{id}/versions")).await).await;
+    assert_eq!(history["versions"].as_array().expect("versions").len(), 5);
+    assert_eq!(history["versions"][0]["message"], "restored version 1");
+
+    // Undo all the way to the start, then no further.
+    for _ in 0..4 {
+        rt.post(&format!("/api/v1/projects/{id}/undo"), &json!({}))
+            .await;
+    }
+    let b = error(
+        rt.post(&format!("/api/v1/projects/{id}/undo"), &json!({}))
+            .await,
+        409,
+    )
+    .await;
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nothing to undo"),
+        "{b}"
+    );
+    error(
+        rt.post(
+            &format!("/api/v1/projects/{id}/versions/99/restore"),
+            &json!({}),
+        )
+        .await,
+        404,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preview_is_sandboxed() {
+    let rt = Runtime::start().await;
+    let id = rt.new_project("Preview").await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let r = rt.get(&format!("/preview/{id}/")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok()),
+        Some("sandbox allow-scripts")
+    );
+    assert!(r.text().await.expect("page").contains("New site"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_input_gets_a_4xx_and_writes_nothing() {
+    let rt = Runtime::start().await;
+    let id = rt.new_project("Fortress").await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let tag = etag(
+        &rt.get(&format!("/api/v1/projects/{id}/pages/index.html"))
+            .await,
+    );
+
+    for path in [
+        "..%2Fescape.html",
+        ".env.html",
+        "a%20b.html",
+        "dir/.hidden.html",
+        "logo.png",
+        "x..%2F..%2Fy.html",
+    ] {
+        let r = rt.put_page(&id, path, "<p>x</p>", None).await;
+        assert!(r.status().is_client_error(), "{path}: {}", r.status());
+    }
+    // Not UTF-8.
+    let r = rt
+        .http
+        .put(rt.url(&format!("/api/v1/projects/{id}/pages/index.html")))
+        .header("content-type", "text/html")
+        .header("if-match", &tag)
+        .body(vec![0xff, 0xfe, 0x00, 0x3c])
+        .send()
+        .await
+        .expect("put");
+    error(r, 400).await;
+    // Not text.
+    let r = rt
+        .http
+        .put(rt.url(&format!("/api/v1/projects/{id}/pages/index.html")))
+        .header("content-type", "image/png")
+        .header("if-match", &tag)
+        .body("<p>x</p>")
+        .send()
+        .await
+        .expect("put");
+    error(r, 415).await;
+    // Too large.
+    let huge = "x".repeat(3 * 1024 * 1024);
+    error(rt.put_page(&id, "index.html", &huge, Some(&tag)).await, 413).await;
+    // Malformed and unexpected JSON.
+    let r = rt
+        .http
+        .post(rt.url("/api/v1/projects"))
+        .header("content-type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .expect("post");
+    error(r, 400).await;
+    error(
+        rt.post(
+            "/api/v1/projects",
+            &json!({"name": "x", "owner": "someone"}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    error(rt.post("/api/v1/projects", &json!({"name": ""})).await, 400).await;
+    let b = error(
+        rt.post(
+            "/api/v1/projects",
+            &json!({"name": "x", "settings": {"theme": "neon"}}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert_eq!(b["error"]["field"], "settings.theme");
+    error(rt.get("/api/v1/projects?per_page=100000").await, 400).await;
+    error(rt.get("/api/v1/projects/not-a-uuid").await, 404).await;
+
+    assert_eq!(rt.head(&id).await, 1, "nothing was written");
+    assert_eq!(body(rt.get("/api/v1/projects").await).await["total"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkill_mid_write_leaves_the_last_committed_version_intact() {
+    let mut rt = Runtime::start().await;
+    let id = rt.new_project("Durable").await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let mut tag = etag(
+        &rt.get(&format!("/api/v1/projects/{id}/pages/index.html"))
+            .await,
+    );
+
+    // A writer saves continuously; the process is killed while it does.
+    let writer = {
+        let (http, base, id, mut tag) = (rt.http.clone(), rt.base.clone(), id.clone(), tag.clone());
+        tokio::spawn(async move {
+            let mut acknowledged: Option<(i64, String)> = None;
+            for i in 0.. {
+                let content = format!("<p>save {i}</p>{}", "padding ".repeat(2000));
+                let sent = http
+                    .put(format!("{base}/api/v1/projects/{id}/pages/index.html"))
+                    .header("content-type", "text/html")
+                    .header("if-match", &tag)
+                    .body(content.clone())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status() == StatusCode::OK => {
+                        tag = etag(&r);
+                        let v = body(r).await["head_version"].as_i64().expect("version");
+                        acknowledged = Some((v, content));
+                    }
+                    _ => return acknowledged,
+                }
+            }
+            acknowledged
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    rt.kill_and_restart().await;
+    let (acked_version, acked_content) = writer
+        .await
+        .expect("writer")
+        .expect("some saves were acknowledged");
+
+    // The database opens; every acknowledged save is there, and head is a whole version.
+    let head = rt.head(&id).await;
+    assert!(
+        head >= acked_version,
+        "head {head} lost the acknowledged version {acked_version}"
+    );
+    let history = body(rt.get(&format!("/api/v1/projects/{id}/versions")).await).await;
+    assert_eq!(
+        history["versions"].as_array().expect("versions").len() as i64,
+        head
+    );
+    let page = rt
+        .get(&format!("/api/v1/projects/{id}/pages/index.html"))
+        .await;
+    tag = etag(&page);
+    let content = page.text().await.expect("page");
+    if head == acked_version {
+        assert_eq!(content, acked_content);
+    } else {
+        assert!(
+            content.starts_with("<p>save "),
+            "{}",
+            &content[..40.min(content.len())]
+        );
+    }
+    // And work goes on.
+    assert_eq!(
+        rt.put_page(&id, "index.html", "<p>after</p>", Some(&tag))
+            .await
+            .status(),
+        200
+    );
+}
