@@ -276,6 +276,46 @@ pub async fn restore(
     ))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeoQuery {
+    page: Option<String>,
+}
+
+pub async fn seo(
+    store: Data,
+    id: web::Path<String>,
+    q: web::Query<SeoQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    let only = q.page.as_deref().map(FilePath::parse).transpose()?;
+    Ok(HttpResponse::Ok().json(
+        store
+            .run(move |c| projects::seo(c, &id, only.as_ref()))
+            .await?,
+    ))
+}
+
+pub async fn sitemap(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    let (xml, _) = store
+        .run(move |c| projects::sitemap_and_robots(c, &id))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/xml; charset=utf-8")
+        .body(xml))
+}
+
+pub async fn robots(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    let (_, robots) = store
+        .run(move |c| projects::sitemap_and_robots(c, &id))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(robots))
+}
+
 /// A project's page as a site visitor sees it, sandboxed: an opaque origin that can run the
 /// page's scripts but cannot read the workspace's cookies or call its API.
 pub async fn preview(
@@ -325,7 +365,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/{id}/versions/{number}/restore", post().to(restore))
                 .route("/{id}/diff", get().to(diff))
                 .route("/{id}/undo", post().to(undo))
-                .route("/{id}/redo", post().to(redo)),
+                .route("/{id}/redo", post().to(redo))
+                .route("/{id}/seo", get().to(seo))
+                .route("/{id}/sitemap.xml", get().to(sitemap))
+                .route("/{id}/robots.txt", get().to(robots)),
         )
         .route("/preview/{id}/{path:.*}", get().to(preview))
         .default_service(web::to(not_found));

@@ -6,6 +6,7 @@ pub mod error;
 pub mod http;
 pub mod projects;
 pub mod schema;
+pub mod seo;
 pub mod store;
 
 use std::net::TcpListener;

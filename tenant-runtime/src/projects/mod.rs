@@ -4,6 +4,8 @@
 //! restoring an old version commits a copy of it. File contents are stored once per
 //! distinct content (addressed by SHA-256), so versions are cheap.
 
+use std::collections::BTreeSet;
+
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
@@ -12,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::schema::{blobs, projects, version_files, versions};
+use crate::seo;
 
 pub mod pages;
 pub mod path;
@@ -34,6 +37,9 @@ pub struct Settings {
     pub theme: String,
     #[serde(default = "default_language")]
     pub language: String,
+    /// Where the published site lives, e.g. `https://bakery.example` (for the sitemap).
+    #[serde(default)]
+    pub site_url: String,
 }
 
 impl Default for Settings {
@@ -44,6 +50,7 @@ impl Default for Settings {
             keywords: Vec::new(),
             theme: default_theme(),
             language: default_language(),
+            site_url: String::new(),
         }
     }
 }
@@ -97,6 +104,19 @@ impl Settings {
             return Err(ApiError::validation(
                 "settings.language",
                 "the language must be a BCP 47 tag such as en or pt-BR",
+            ));
+        }
+        let url_ok = self.site_url.is_empty()
+            || ((self.site_url.starts_with("https://") || self.site_url.starts_with("http://"))
+                && self.site_url.len() <= 200
+                && !self
+                    .site_url
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<'));
+        if !url_ok {
+            return Err(ApiError::validation(
+                "settings.site_url",
+                "the site URL must be an http:// or https:// address, like https://bakery.example",
             ));
         }
         Ok(())
@@ -631,4 +651,82 @@ pub fn diff(
         });
     }
     Ok(out)
+}
+
+/// The head version's settings, every file's path, and the HTML pages' contents.
+struct HtmlPages {
+    settings: Settings,
+    paths: BTreeSet<String>,
+    pages: Vec<(String, String)>,
+}
+
+fn html_pages(conn: &mut SqliteConnection, id: &str) -> Result<HtmlPages, ApiError> {
+    let project = row(conn, id)?;
+    let settings = settings_of(conn, id, project.head_version)?;
+    let files = manifest(conn, id, project.head_version)?;
+    let paths: BTreeSet<String> = files.iter().map(|(p, _)| p.clone()).collect();
+    let mut pages = Vec::new();
+    for (path, hash) in files {
+        let is_html = FilePath::parse(&path)
+            .is_ok_and(|p| p.page_type().is_some_and(|t| t.starts_with("text/html")));
+        if is_html {
+            pages.push((
+                path,
+                String::from_utf8_lossy(&blob(conn, &hash)?).into_owned(),
+            ));
+        }
+    }
+    Ok(HtmlPages {
+        settings,
+        paths,
+        pages,
+    })
+}
+
+/// The SEO report of the head version: every HTML page, or just `only`.
+pub fn seo(
+    conn: &mut SqliteConnection,
+    id: &str,
+    only: Option<&FilePath>,
+) -> Result<seo::ProjectReport, ApiError> {
+    let HtmlPages {
+        settings,
+        paths,
+        pages,
+    } = html_pages(conn, id)?;
+    if let Some(only) = only
+        && !pages.iter().any(|(p, _)| p == only.as_str())
+    {
+        return Err(ApiError::NotFound(format!(
+            "the project has no HTML page {:?}",
+            only.as_str()
+        )));
+    }
+    let reports = pages
+        .iter()
+        .filter(|(p, _)| only.is_none_or(|o| o.as_str() == p))
+        .map(|(path, html)| seo::analyse_page(path, html, &settings, &paths))
+        .collect();
+    Ok(seo::project_report(reports))
+}
+
+/// `sitemap.xml` and `robots.txt` for the head version; needs the site's URL in settings.
+pub fn sitemap_and_robots(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<(String, String), ApiError> {
+    let HtmlPages {
+        settings, pages, ..
+    } = html_pages(conn, id)?;
+    if settings.site_url.is_empty() {
+        return Err(ApiError::validation(
+            "settings.site_url",
+            "set the site's URL in the project settings first: a sitemap lists absolute addresses",
+        ));
+    }
+    let paths: Vec<String> = pages.into_iter().map(|(p, _)| p).collect();
+    Ok((
+        seo::sitemap(&settings.site_url, &paths),
+        seo::robots(&settings.site_url),
+    ))
 }

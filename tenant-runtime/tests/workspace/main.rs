@@ -575,3 +575,96 @@ async fn a_sigkill_mid_write_leaves_the_last_committed_version_intact() {
         200
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seo_report_scores_pages_and_rises_when_they_improve() {
+    let rt = Runtime::start().await;
+    let id = rt.new_project("Bakery").await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let before = body(rt.get(&format!("/api/v1/projects/{id}/seo")).await).await;
+    let codes: Vec<&str> = before["pages"][0]["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(
+        codes.contains(&"description_missing") && codes.contains(&"thin_content"),
+        "{codes:?}"
+    );
+
+    // The sitemap needs the site's address first.
+    let b = error(
+        rt.get(&format!("/api/v1/projects/{id}/sitemap.xml")).await,
+        400,
+    )
+    .await;
+    assert_eq!(b["error"]["field"], "settings.site_url");
+    rt.http
+        .patch(rt.url(&format!("/api/v1/projects/{id}")))
+        .json(&json!({"settings": {"title": "Bakery", "keywords": ["sourdough"], "site_url": "https://bakery.example"}}))
+        .send()
+        .await
+        .expect("patch");
+
+    let filler =
+        "Our bakers start early every morning and use local flour, water and salt. ".repeat(30);
+    let better = format!(
+        r#"<!doctype html><html lang="en"><head><title>Sourdough bread in Lisbon | Corner Bakery</title>
+<meta name="description" content="Corner Bakery bakes sourdough bread and pastries every morning in Lisbon. Visit us today.">
+<link rel="canonical" href="https://bakery.example/"><meta property="og:title" content="Corner Bakery">
+<meta property="og:description" content="Sourdough in Lisbon"><script type="application/ld+json">{{"@type":"Bakery"}}</script>
+</head><body><h1>Corner Bakery</h1><p>We bake sourdough bread with care. {filler}</p></body></html>"#
+    );
+    let tag = etag(
+        &rt.get(&format!("/api/v1/projects/{id}/pages/index.html"))
+            .await,
+    );
+    assert_eq!(
+        rt.put_page(&id, "index.html", &better, Some(&tag))
+            .await
+            .status(),
+        200
+    );
+    let after = body(
+        rt.get(&format!("/api/v1/projects/{id}/seo?page=index.html"))
+            .await,
+    )
+    .await;
+    assert!(
+        after["score"].as_u64() > before["score"].as_u64(),
+        "{} -> {}",
+        before["score"],
+        after["score"]
+    );
+    assert_eq!(after["pages"][0]["keywords"][0]["occurrences"], 1);
+
+    let sitemap = rt
+        .get(&format!("/api/v1/projects/{id}/sitemap.xml"))
+        .await
+        .text()
+        .await
+        .expect("xml");
+    assert!(
+        sitemap.contains("<loc>https://bakery.example/</loc>"),
+        "{sitemap}"
+    );
+    let robots = rt
+        .get(&format!("/api/v1/projects/{id}/robots.txt"))
+        .await
+        .text()
+        .await
+        .expect("txt");
+    assert!(
+        robots.contains("Sitemap: https://bakery.example/sitemap.xml"),
+        "{robots}"
+    );
+    error(
+        rt.get(&format!("/api/v1/projects/{id}/seo?page=nope.html"))
+            .await,
+        404,
+    )
+    .await;
+}
