@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use tracing::Instrument;
 
+use crate::agents::{self, AgentInput};
 use crate::error::ApiError;
 use crate::projects::{self, FilePath, NewProject, ProjectPatch, pages};
 use crate::store::Store;
@@ -316,6 +317,53 @@ pub async fn robots(store: Data, id: web::Path<String>) -> Result<HttpResponse, 
         .body(robots))
 }
 
+fn agent_id(raw: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(|u| u.to_string())
+        .map_err(|_| ApiError::NotFound(format!("there is no agent {raw:?}")))
+}
+
+pub async fn list_agents(store: Data, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+    let (page, per_page) = (q.page.unwrap_or(1), q.per_page.unwrap_or(20));
+    Ok(HttpResponse::Ok().json(store.run(move |c| agents::list(c, page, per_page)).await?))
+}
+
+pub async fn create_agent(
+    store: Data,
+    body: web::Json<AgentInput>,
+) -> Result<HttpResponse, ApiError> {
+    let agent = store
+        .run(move |c| agents::create(c, body.into_inner()))
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/agents/{}", agent.id)))
+        .json(agent))
+}
+
+pub async fn get_agent(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = agent_id(&id)?;
+    Ok(HttpResponse::Ok().json(store.run(move |c| agents::get(c, &id)).await?))
+}
+
+pub async fn replace_agent(
+    store: Data,
+    id: web::Path<String>,
+    body: web::Json<AgentInput>,
+) -> Result<HttpResponse, ApiError> {
+    let id = agent_id(&id)?;
+    Ok(HttpResponse::Ok().json(
+        store
+            .run(move |c| agents::replace(c, &id, body.into_inner()))
+            .await?,
+    ))
+}
+
+pub async fn delete_agent(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = agent_id(&id)?;
+    store.run(move |c| agents::delete(c, &id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 /// A project's page as a site visitor sees it, sandboxed: an opaque origin that can run the
 /// page's scripts but cannot read the workspace's cookies or call its API.
 pub async fn preview(
@@ -369,6 +417,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/{id}/seo", get().to(seo))
                 .route("/{id}/sitemap.xml", get().to(sitemap))
                 .route("/{id}/robots.txt", get().to(robots)),
+        )
+        .service(
+            web::scope("/api/v1/agents")
+                .route("", get().to(list_agents))
+                .route("", post().to(create_agent))
+                .route("/{id}", get().to(get_agent))
+                .route("/{id}", put().to(replace_agent))
+                .route("/{id}", delete().to(delete_agent)),
         )
         .route("/preview/{id}/{path:.*}", get().to(preview))
         .default_service(web::to(not_found));

@@ -2,6 +2,7 @@
 //! with that user's data under its data directory (`/data` in the container). It must never
 //! hold anything but its own user's data.
 
+pub mod agents;
 pub mod error;
 pub mod http;
 pub mod projects;

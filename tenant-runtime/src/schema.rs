@@ -41,3 +41,18 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(projects, versions, blobs, version_files);
+
+diesel::table! {
+    agents (id) {
+        id -> Text,
+        name -> Text,
+        role -> Text,
+        instructions -> Text,
+        model -> Text,
+        tools -> Text,
+        autonomy -> Text,
+        creativity -> Double,
+        created_at -> Text,
+        updated_at -> Text,
+    }
+}
