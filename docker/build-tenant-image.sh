@@ -12,5 +12,6 @@ RUSTFLAGS='-C target-feature=+crt-static' cargo build --release -p tenant-runtim
 context="$(mktemp -d)"
 trap 'rm -rf "$context"' EXIT
 cp "$target_dir/$triple/release/tenant-runtime" "$context/tenant-runtime"
+mkdir "$context/data"
 docker build -q -t "$tag" -f docker/tenant-runtime.Dockerfile "$context" >&2
 echo "$tag"
