@@ -13,6 +13,7 @@ use tracing::Instrument;
 use crate::agents::{self, AgentInput};
 use crate::error::ApiError;
 use crate::projects::{self, FilePath, NewProject, ProjectPatch, pages};
+use crate::quota::Quota;
 use crate::store::Store;
 
 tokio::task_local! {
@@ -123,6 +124,10 @@ pub struct DiffQuery {
 
 type Data = web::Data<Store>;
 
+pub async fn usage(quota: web::Data<Quota>) -> HttpResponse {
+    HttpResponse::Ok().json(quota.usage())
+}
+
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
@@ -138,10 +143,15 @@ pub async fn list_projects(
     Ok(HttpResponse::Ok().json(list))
 }
 
+/// Room a new project's first version takes, at most.
+const NEW_PROJECT_BYTES: u64 = 16 * 1024;
+
 pub async fn create_project(
     store: Data,
+    quota: web::Data<Quota>,
     body: web::Json<NewProject>,
 ) -> Result<HttpResponse, ApiError> {
+    quota.check(NEW_PROJECT_BYTES)?;
     let project = store
         .run(move |c| projects::create(c, body.into_inner()))
         .await?;
@@ -202,6 +212,7 @@ pub async fn get_page(
 
 pub async fn put_page(
     store: Data,
+    quota: web::Data<Quota>,
     req: HttpRequest,
     params: web::Path<(String, String)>,
     payload: web::Payload,
@@ -210,6 +221,7 @@ pub async fn put_page(
     let (id, path) = (project_id(&id)?, FilePath::parse(&path)?);
     let if_match = if_match(&req)?;
     let content = text_body(&req, payload, pages::MAX_PAGE_BYTES).await?;
+    quota.check(content.len() as u64)?;
     let shown = path.as_str().to_owned();
     let written = store
         .run(move |c| pages::put(c, &id, &path, &content, if_match.as_deref()))
@@ -398,6 +410,7 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use actix_web::web::{delete, get, patch, post, put};
     cfg.route("/healthz", get().to(healthz))
+        .route("/api/v1/usage", get().to(usage))
         .service(
             web::scope("/api/v1/projects")
                 .route("", get().to(list_projects))

@@ -6,6 +6,7 @@ pub mod agents;
 pub mod error;
 pub mod http;
 pub mod projects;
+pub mod quota;
 pub mod schema;
 pub mod seo;
 pub mod store;
@@ -17,12 +18,14 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
 /// Opens the data directory and serves on `listener` until stopped.
-pub async fn serve(data_dir: &Path, listener: TcpListener) -> anyhow::Result<()> {
+pub async fn serve(data_dir: &Path, listener: TcpListener, quota_bytes: u64) -> anyhow::Result<()> {
     let store = web::Data::new(store::Store::open(data_dir)?);
+    let quota = web::Data::new(quota::Quota::new(data_dir, quota_bytes));
     tracing::info!(data_dir = %data_dir.display(), addr = %listener.local_addr()?, "serving the workspace");
     HttpServer::new(move || {
         App::new()
             .app_data(store.clone())
+            .app_data(quota.clone())
             .app_data(error::json_config())
             .app_data(error::query_config())
             .app_data(error::path_config())

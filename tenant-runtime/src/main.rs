@@ -1,6 +1,7 @@
 //! The `tenant-runtime` binary. Settings come from the environment, set by the platform
 //! when it starts the container: `WEBSPLAT_RUNTIME_LISTEN` (default `0.0.0.0:8080`) and
-//! `WEBSPLAT_RUNTIME_DATA_DIR` (default `/data`).
+//! `WEBSPLAT_RUNTIME_DATA_DIR` (default `/data`) and `WEBSPLAT_RUNTIME_STORAGE_QUOTA`
+//! (default 1 GiB; bytes or with a unit, e.g. `512M`).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -20,6 +21,18 @@ fn main() -> ExitCode {
     let data_dir = PathBuf::from(
         std::env::var("WEBSPLAT_RUNTIME_DATA_DIR").unwrap_or_else(|_| DEFAULT_DATA_DIR.to_owned()),
     );
+    let quota = match std::env::var("WEBSPLAT_RUNTIME_STORAGE_QUOTA") {
+        Err(_) => tenant_runtime::quota::DEFAULT_QUOTA_BYTES,
+        Ok(raw) => match tenant_runtime::quota::parse_size(&raw) {
+            Some(q) => q,
+            None => {
+                eprintln!(
+                    "tenant-runtime: WEBSPLAT_RUNTIME_STORAGE_QUOTA={raw:?} is not a size (write e.g. 1073741824, 512M or 10G)"
+                );
+                return ExitCode::from(2);
+            }
+        },
+    };
     let listener = match TcpListener::bind(&listen) {
         Ok(l) => l,
         Err(e) => {
@@ -37,7 +50,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(tenant_runtime::serve(&data_dir, listener)) {
+    match runtime.block_on(tenant_runtime::serve(&data_dir, listener, quota)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tenant-runtime: {e:#}");

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 /// A runtime process on its own port and data directory; killed (and the directory removed)
 /// when the test ends.
 struct Runtime {
+    quota: Option<String>,
     base: String,
     port: u16,
     data: PathBuf,
@@ -22,6 +23,10 @@ struct Runtime {
 
 impl Runtime {
     async fn start() -> Self {
+        Self::start_with_quota(None).await
+    }
+
+    async fn start_with_quota(quota: Option<&str>) -> Self {
         let data = std::env::temp_dir().join(format!(
             "websplat-runtime-{}",
             uuid::Uuid::new_v4().simple()
@@ -30,8 +35,9 @@ impl Runtime {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
-        let child = spawn(&data, port);
+        let child = spawn(&data, port, quota);
         let runtime = Runtime {
+            quota: quota.map(str::to_owned),
             base: format!("http://127.0.0.1:{port}"),
             port,
             data,
@@ -62,7 +68,7 @@ impl Runtime {
     async fn kill_and_restart(&mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reap");
-        self.child = spawn(&self.data, self.port);
+        self.child = spawn(&self.data, self.port, self.quota.as_deref());
         self.wait_healthy().await;
     }
 
@@ -114,9 +120,12 @@ impl Runtime {
     }
 }
 
-fn spawn(data: &Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_tenant-runtime"))
-        .env("WEBSPLAT_RUNTIME_DATA_DIR", data)
+fn spawn(data: &Path, port: u16, quota: Option<&str>) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenant-runtime"));
+    if let Some(q) = quota {
+        cmd.env("WEBSPLAT_RUNTIME_STORAGE_QUOTA", q);
+    }
+    cmd.env("WEBSPLAT_RUNTIME_DATA_DIR", data)
         .env("WEBSPLAT_RUNTIME_LISTEN", format!("127.0.0.1:{port}"))
         .env("WEBSPLAT_RUNTIME_LOG", "warn")
         .stdout(Stdio::null())
@@ -734,4 +743,50 @@ async fn agents_are_configured_with_validation() {
         204
     );
     error(rt.get(&format!("/api/v1/agents/{id}")).await, 404).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_past_the_storage_quota_get_413_and_leave_nothing() {
+    let rt = Runtime::start_with_quota(Some("600K")).await;
+    let id = rt.new_project("Small plan").await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let usage = body(rt.get("/api/v1/usage").await).await;
+    assert_eq!(usage["quota_bytes"], 600 * 1024);
+    assert!(
+        usage["used_bytes"].as_u64().is_some_and(|u| u > 0),
+        "{usage}"
+    );
+
+    let mut tag = etag(
+        &rt.get(&format!("/api/v1/projects/{id}/pages/index.html"))
+            .await,
+    );
+    let mut refused = None;
+    for i in 0..20 {
+        // Different content each time, so every version costs room.
+        let content = format!("<p>{i}</p>{}", format!("{i:04}").repeat(40_000));
+        let r = rt.put_page(&id, "index.html", &content, Some(&tag)).await;
+        if r.status() == 413 {
+            refused = Some((i, error(r, 413).await));
+            break;
+        }
+        assert_eq!(r.status(), 200);
+        tag = etag(&r);
+    }
+    let (attempt, b) = refused.expect("the quota stops the writes");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("quota"),
+        "{b}"
+    );
+    // The refused write left no version behind.
+    assert_eq!(rt.head(&id).await, attempt + 1);
+    let page = rt
+        .get(&format!("/api/v1/projects/{id}/pages/index.html"))
+        .await;
+    assert_eq!(etag(&page), tag);
 }
