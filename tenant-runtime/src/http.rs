@@ -376,6 +376,131 @@ pub async fn delete_agent(store: Data, id: web::Path<String>) -> Result<HttpResp
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// A file name for downloads: the project's name in lower case, letters, digits and '-'.
+fn slug(name: &str) -> String {
+    let slug: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let slug = slug
+        .split('-')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    if slug.is_empty() {
+        "site".to_owned()
+    } else {
+        slug
+    }
+}
+
+fn zip_download(name: &str, suffix: &str, bytes: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/zip")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}{suffix}.zip\"", slug(name)),
+        ))
+        .body(bytes)
+}
+
+pub async fn export_zip(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    let (name, _, files) = store.run(move |c| projects::head_files(c, &id)).await?;
+    let bytes = web::block(move || crate::export::zip(&files))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(zip_download(&name, "", bytes))
+}
+
+pub async fn export_markdown(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    let (name, _, files) = store.run(move |c| projects::head_files(c, &id)).await?;
+    let bytes = web::block(move || {
+        let markdown: crate::export::Files = files
+            .into_iter()
+            .filter_map(|(path, content)| {
+                let text = String::from_utf8_lossy(&content);
+                if let Some(stem) = path
+                    .strip_suffix(".html")
+                    .or_else(|| path.strip_suffix(".htm"))
+                {
+                    Some((
+                        format!("{stem}.md"),
+                        crate::export::html_to_markdown(&text).into_bytes(),
+                    ))
+                } else {
+                    path.ends_with(".md").then_some((path, content))
+                }
+            })
+            .collect();
+        crate::export::zip(&markdown)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(zip_download(&name, "-markdown", bytes))
+}
+
+pub async fn publish(
+    store: Data,
+    quota: web::Data<Quota>,
+    dir: web::Data<crate::DataDir>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    let (_, version, files) = store
+        .run({
+            let id = id.clone();
+            move |c| projects::head_files(c, &id)
+        })
+        .await?;
+    quota.check(files.iter().map(|(_, c)| c.len() as u64).sum())?;
+    let count = files.len();
+    let data_dir = dir.0.clone();
+    let project = id.clone();
+    web::block(move || crate::export::publish(&data_dir, &project, &files))
+        .await
+        .map_err(ApiError::internal)??;
+    tracing::info!(project = %id, version, "published");
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "url": format!("/sites/{id}/"),
+        "version": version,
+        "files": count,
+    })))
+}
+
+/// A published site, as its visitors see it: sandboxed like the preview, so the site's
+/// scripts never act with the workspace's privileges.
+pub async fn site(
+    dir: web::Data<crate::DataDir>,
+    params: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, path) = params.into_inner();
+    let id = project_id(&id)?;
+    let path = if path.is_empty() || path.ends_with('/') {
+        format!("{path}index.html")
+    } else {
+        path
+    };
+    let path = FilePath::parse(&path)?;
+    let file = crate::export::published_file(&dir.0, &id, &path).ok_or_else(|| {
+        ApiError::NotFound(format!("nothing is published at {:?}", path.as_str()))
+    })?;
+    let content = web::block(move || std::fs::read(file))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type(path.page_type().unwrap_or("application/octet-stream"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "sandbox allow-scripts allow-forms allow-popups",
+        ))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(content))
+}
+
 /// A project's page as a site visitor sees it, sandboxed: an opaque origin that can run the
 /// page's scripts but cannot read the workspace's cookies or call its API.
 pub async fn preview(
@@ -429,7 +554,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/{id}/redo", post().to(redo))
                 .route("/{id}/seo", get().to(seo))
                 .route("/{id}/sitemap.xml", get().to(sitemap))
-                .route("/{id}/robots.txt", get().to(robots)),
+                .route("/{id}/robots.txt", get().to(robots))
+                .route("/{id}/export.zip", get().to(export_zip))
+                .route("/{id}/export/markdown.zip", get().to(export_markdown))
+                .route("/{id}/publish", post().to(publish)),
         )
         .service(
             web::scope("/api/v1/agents")
@@ -440,5 +568,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/{id}", delete().to(delete_agent)),
         )
         .route("/preview/{id}/{path:.*}", get().to(preview))
+        .route("/sites/{id}/{path:.*}", get().to(site))
         .default_service(web::to(not_found));
 }

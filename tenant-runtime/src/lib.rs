@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod error;
+pub mod export;
 pub mod http;
 pub mod projects;
 pub mod quota;
@@ -17,15 +18,21 @@ use std::path::Path;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
+/// The data directory (`/data` in the container), for what lives beside the database.
+#[derive(Debug, Clone)]
+pub struct DataDir(pub std::path::PathBuf);
+
 /// Opens the data directory and serves on `listener` until stopped.
 pub async fn serve(data_dir: &Path, listener: TcpListener, quota_bytes: u64) -> anyhow::Result<()> {
     let store = web::Data::new(store::Store::open(data_dir)?);
     let quota = web::Data::new(quota::Quota::new(data_dir, quota_bytes));
+    let dir = web::Data::new(DataDir(data_dir.to_owned()));
     tracing::info!(data_dir = %data_dir.display(), addr = %listener.local_addr()?, "serving the workspace");
     HttpServer::new(move || {
         App::new()
             .app_data(store.clone())
             .app_data(quota.clone())
+            .app_data(dir.clone())
             .app_data(error::json_config())
             .app_data(error::query_config())
             .app_data(error::path_config())

@@ -730,3 +730,16 @@ pub fn sitemap_and_robots(
         seo::robots(&settings.site_url),
     ))
 }
+
+/// The project's name and the head version's files with their contents, by path.
+pub fn head_files(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<(String, i64, crate::export::Files), ApiError> {
+    let project = row(conn, id)?;
+    let mut files = Vec::new();
+    for (path, hash) in manifest(conn, id, project.head_version)? {
+        files.push((path, blob(conn, &hash)?));
+    }
+    Ok((project.name, project.head_version, files))
+}

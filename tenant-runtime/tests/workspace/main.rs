@@ -790,3 +790,109 @@ async fn writes_past_the_storage_quota_get_413_and_leave_nothing() {
         .await;
     assert_eq!(etag(&page), tag);
 }
+
+fn unzip(bytes: &[u8]) -> Vec<(String, String)> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip");
+    let mut files = Vec::new();
+    for i in 0..archive.len() {
+        let mut file = archive.by_index(i).expect("entry");
+        let mut text = String::new();
+        file.read_to_string(&mut text).expect("text");
+        files.push((file.name().expect("a UTF-8 name").to_string(), text));
+    }
+    files.sort();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_exports_as_zip_and_markdown_and_publishes() {
+    let rt = Runtime::start().await;
+    let id = rt.new_project("Corner Bakery").await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    rt.put_page(
+        &id,
+        "about.html",
+        "<html><body><h1>About us</h1><p>We bake.</p></body></html>",
+        None,
+    )
+    .await;
+
+    let r = rt.get(&format!("/api/v1/projects/{id}/export.zip")).await;
+    assert_eq!(
+        r.headers()
+            .get("content-disposition")
+            .and_then(|v| v.to_str().ok()),
+        Some("attachment; filename=\"corner-bakery.zip\"")
+    );
+    let files = unzip(&r.bytes().await.expect("zip"));
+    assert_eq!(
+        files.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["about.html", "index.html"]
+    );
+    assert!(files[1].1.contains("New site"));
+
+    let md = unzip(
+        &rt.get(&format!("/api/v1/projects/{id}/export/markdown.zip"))
+            .await
+            .bytes()
+            .await
+            .expect("zip"),
+    );
+    assert_eq!(md[0].0, "about.md");
+    assert!(
+        md[0].1.contains("# About us") && md[0].1.contains("We bake."),
+        "{}",
+        md[0].1
+    );
+
+    error(rt.get(&format!("/sites/{id}/")).await, 404).await;
+    let published = body(
+        rt.post(&format!("/api/v1/projects/{id}/publish"), &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(published["url"], format!("/sites/{id}/"));
+    let site = rt.get(&format!("/sites/{id}/")).await;
+    assert_eq!(
+        site.headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok()),
+        Some("sandbox allow-scripts allow-forms allow-popups")
+    );
+    assert!(site.text().await.expect("site").contains("New site"));
+
+    // Edits reach visitors only when published again.
+    let tag = etag(
+        &rt.get(&format!("/api/v1/projects/{id}/pages/index.html"))
+            .await,
+    );
+    rt.put_page(&id, "index.html", "<h1>Open on Sundays</h1>", Some(&tag))
+        .await;
+    assert!(
+        rt.get(&format!("/sites/{id}/index.html"))
+            .await
+            .text()
+            .await
+            .expect("site")
+            .contains("New site")
+    );
+    rt.post(&format!("/api/v1/projects/{id}/publish"), &json!({}))
+        .await;
+    assert!(
+        rt.get(&format!("/sites/{id}/index.html"))
+            .await
+            .text()
+            .await
+            .expect("site")
+            .contains("Open on Sundays")
+    );
+
+    // Nothing outside the published build can be reached through it.
+    let r = rt
+        .get(&format!("/sites/{id}/..%2F..%2Fworkspace.sqlite3"))
+        .await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+}
