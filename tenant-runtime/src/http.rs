@@ -501,6 +501,147 @@ pub async fn site(
         .body(content))
 }
 
+pub async fn generate(
+    jobs: web::Data<crate::jobs::Jobs>,
+    id: web::Path<String>,
+    brief: web::Json<crate::generator::Brief>,
+) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    let job = jobs.submit_generation(id, brief.into_inner()).await?;
+    Ok(HttpResponse::Accepted()
+        .insert_header((header::LOCATION, format!("/api/v1/jobs/{}", job.id)))
+        .json(job))
+}
+
+pub async fn list_jobs(store: Data) -> Result<HttpResponse, ApiError> {
+    let jobs = store.run(|c| crate::jobs::list(c, 50)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "jobs": jobs })))
+}
+
+fn job_id(raw: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(|u| u.to_string())
+        .map_err(|_| ApiError::NotFound(format!("there is no job {raw:?}")))
+}
+
+pub async fn get_job(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = job_id(&id)?;
+    Ok(HttpResponse::Ok().json(store.run(move |c| crate::jobs::get(c, &id)).await?))
+}
+
+fn sse_event(job: &crate::jobs::Job) -> web::Bytes {
+    let data = serde_json::to_string(job).unwrap_or_default();
+    web::Bytes::from(format!("event: job\ndata: {data}\n\n"))
+}
+
+/// Server-sent events of jobs' progress: `only` one job (starting with its state, ending when
+/// it finishes), or every job.
+fn job_stream(
+    first: Option<crate::jobs::Job>,
+    rx: tokio::sync::broadcast::Receiver<crate::jobs::Job>,
+    only: Option<String>,
+) -> HttpResponse {
+    use tokio::sync::broadcast::error::RecvError;
+    let done = first.as_ref().is_some_and(|j| j.is_finished());
+    let opening = first
+        .as_ref()
+        .map(sse_event)
+        .unwrap_or_else(|| web::Bytes::from_static(b": listening\n\n"));
+    let state = (rx, only, done, Some(opening));
+    let stream = futures_util::stream::unfold(
+        state,
+        |(mut rx, only, done, mut opening)| async move {
+            if let Some(bytes) = opening.take() {
+                return Some((Ok::<_, actix_web::Error>(bytes), (rx, only, done, None)));
+            }
+            if done {
+                return None;
+            }
+            loop {
+                tokio::select! {
+                    received = rx.recv() => match received {
+                        Ok(job) if only.as_ref().is_none_or(|id| *id == job.id) => {
+                            let finished = only.is_some() && job.is_finished();
+                            return Some((Ok(sse_event(&job)), (rx, only, finished, None)));
+                        }
+                        Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => return None,
+                    },
+                    () = tokio::time::sleep(std::time::Duration::from_secs(15)) => {
+                        return Some((Ok(web::Bytes::from_static(b": keep-alive\n\n")), (rx, only, false, None)));
+                    }
+                }
+            }
+        },
+    );
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(stream)
+}
+
+pub async fn job_events(
+    store: Data,
+    jobs: web::Data<crate::jobs::Jobs>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = job_id(&id)?;
+    // Subscribe before reading the state, so no event falls between the two.
+    let rx = jobs.subscribe();
+    let job = store
+        .run({
+            let id = id.clone();
+            move |c| crate::jobs::get(c, &id)
+        })
+        .await?;
+    Ok(job_stream(Some(job), rx, Some(id)))
+}
+
+pub async fn all_job_events(jobs: web::Data<crate::jobs::Jobs>) -> HttpResponse {
+    job_stream(None, jobs.subscribe(), None)
+}
+
+pub async fn list_proposals(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    let proposals = store
+        .run(move |c| crate::jobs::proposals_of(c, &id))
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "proposals": proposals })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+fn proposal_id(raw: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(|u| u.to_string())
+        .map_err(|_| ApiError::NotFound(format!("there is no proposal {raw:?}")))
+}
+
+pub async fn accept_proposal(
+    store: Data,
+    id: web::Path<String>,
+    q: web::Query<AcceptQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = proposal_id(&id)?;
+    let force = q.force;
+    let version = store
+        .run(move |c| crate::jobs::accept(c, &id, force))
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "accepted", "version": version })))
+}
+
+pub async fn reject_proposal(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = proposal_id(&id)?;
+    store.run(move |c| crate::jobs::reject(c, &id)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "rejected" })))
+}
+
 /// A project's page as a site visitor sees it, sandboxed: an opaque origin that can run the
 /// page's scripts but cannot read the workspace's cookies or call its API.
 pub async fn preview(
@@ -557,8 +698,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/{id}/robots.txt", get().to(robots))
                 .route("/{id}/export.zip", get().to(export_zip))
                 .route("/{id}/export/markdown.zip", get().to(export_markdown))
-                .route("/{id}/publish", post().to(publish)),
+                .route("/{id}/publish", post().to(publish))
+                .route("/{id}/generate", post().to(generate))
+                .route("/{id}/proposals", get().to(list_proposals)),
         )
+        .service(
+            web::scope("/api/v1/jobs")
+                .route("", get().to(list_jobs))
+                .route("/events", get().to(all_job_events))
+                .route("/{id}", get().to(get_job))
+                .route("/{id}/events", get().to(job_events)),
+        )
+        .route("/api/v1/proposals/{id}/accept", post().to(accept_proposal))
+        .route("/api/v1/proposals/{id}/reject", post().to(reject_proposal))
         .service(
             web::scope("/api/v1/agents")
                 .route("", get().to(list_agents))

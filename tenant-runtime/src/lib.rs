@@ -5,7 +5,9 @@
 pub mod agents;
 pub mod error;
 pub mod export;
+pub mod generator;
 pub mod http;
+pub mod jobs;
 pub mod projects;
 pub mod quota;
 pub mod schema;
@@ -27,12 +29,14 @@ pub async fn serve(data_dir: &Path, listener: TcpListener, quota_bytes: u64) -> 
     let store = web::Data::new(store::Store::open(data_dir)?);
     let quota = web::Data::new(quota::Quota::new(data_dir, quota_bytes));
     let dir = web::Data::new(DataDir(data_dir.to_owned()));
+    let jobs = web::Data::new(jobs::Jobs::start(store.get_ref().clone()));
     tracing::info!(data_dir = %data_dir.display(), addr = %listener.local_addr()?, "serving the workspace");
     HttpServer::new(move || {
         App::new()
             .app_data(store.clone())
             .app_data(quota.clone())
             .app_data(dir.clone())
+            .app_data(jobs.clone())
             .app_data(error::json_config())
             .app_data(error::query_config())
             .app_data(error::path_config())

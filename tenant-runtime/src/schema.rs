@@ -56,3 +56,32 @@ diesel::table! {
         updated_at -> Text,
     }
 }
+
+diesel::table! {
+    jobs (id) {
+        id -> Text,
+        kind -> Text,
+        project_id -> Nullable<Text>,
+        status -> Text,
+        progress -> Integer,
+        step -> Text,
+        input -> Text,
+        result -> Nullable<Text>,
+        error -> Nullable<Text>,
+        created_at -> Text,
+        updated_at -> Text,
+    }
+}
+
+diesel::table! {
+    proposals (id) {
+        id -> Text,
+        project_id -> Text,
+        job_id -> Nullable<Text>,
+        base_version -> BigInt,
+        summary -> Text,
+        files -> Text,
+        status -> Text,
+        created_at -> Text,
+    }
+}

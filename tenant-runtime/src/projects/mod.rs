@@ -743,3 +743,25 @@ pub fn head_files(
     }
     Ok((project.name, project.head_version, files))
 }
+
+/// Commits a version whose files are exactly `files` (a whole new site), keeping settings.
+pub fn replace_files(
+    conn: &mut SqliteConnection,
+    id: &str,
+    message: &str,
+    files: &std::collections::BTreeMap<String, String>,
+) -> Result<i64, ApiError> {
+    conn.transaction(|conn| {
+        let project = row(conn, id)?;
+        let settings = settings_of(conn, id, project.head_version)?;
+        let mut manifest = Vec::with_capacity(files.len());
+        for (path, content) in files {
+            let path = FilePath::parse(path)?;
+            manifest.push((
+                path.as_str().to_owned(),
+                put_blob(conn, content.as_bytes())?,
+            ));
+        }
+        commit(conn, &project, message, &settings, &manifest)
+    })
+}
