@@ -642,6 +642,155 @@ pub async fn reject_proposal(store: Data, id: web::Path<String>) -> Result<HttpR
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "rejected" })))
 }
 
+type Index = web::Data<crate::documents::SearchIndex>;
+
+pub async fn upload_documents(
+    store: Data,
+    index: Index,
+    quota: web::Data<Quota>,
+    limit: web::Data<crate::documents::UploadLimit>,
+    mut multipart: actix_multipart::Multipart,
+) -> Result<HttpResponse, ApiError> {
+    use crate::documents::{MAX_FILES, extract, sniff};
+    let max = limit.0;
+    let mut uploads: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut total: u64 = 0;
+    while let Some(field) = multipart.next().await {
+        let mut field = field.map_err(|e| {
+            ApiError::BadRequest(format!("the upload is not valid multipart data: {e}"))
+        })?;
+        let Some(name) = field
+            .content_disposition()
+            .and_then(|cd| cd.get_filename())
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        if uploads.len() == MAX_FILES {
+            return Err(ApiError::BadRequest(format!(
+                "upload at most {MAX_FILES} files at a time"
+            )));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk
+                .map_err(|e| ApiError::BadRequest(format!("the upload was cut short: {e}")))?;
+            total += chunk.len() as u64;
+            if (bytes.len() + chunk.len()) as u64 > max {
+                return Err(ApiError::TooLarge(format!(
+                    "{name:?} is larger than your upload limit of {max} bytes"
+                )));
+            }
+            if total > max.saturating_mul(4) {
+                return Err(ApiError::TooLarge(
+                    "the files together are too large for one upload".to_owned(),
+                ));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        uploads.push((name, bytes));
+    }
+    if uploads.is_empty() {
+        return Err(ApiError::BadRequest(
+            "attach one or more files (multipart/form-data with file fields)".to_owned(),
+        ));
+    }
+    quota.check(total.saturating_mul(2))?;
+    // Every file is checked and read before any is stored: a bad one stores none.
+    let prepared = web::block(move || {
+        uploads
+            .into_iter()
+            .map(|(name, bytes)| {
+                let kind = sniff(&name, &bytes)?;
+                let pages = extract(&name, kind, &bytes)?;
+                Ok((name, kind, bytes, pages))
+            })
+            .collect::<Result<Vec<_>, ApiError>>()
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let index = index.into_inner();
+    let documents = store
+        .run(move |conn| {
+            prepared
+                .iter()
+                .map(|(name, kind, bytes, pages)| index.add(conn, name, *kind, bytes, pages))
+                .collect::<Result<Vec<_>, ApiError>>()
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({ "documents": documents })))
+}
+
+pub async fn list_documents(store: Data) -> Result<HttpResponse, ApiError> {
+    let documents = store.run(crate::documents::list).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "documents": documents })))
+}
+
+fn document_id(raw: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(|u| u.to_string())
+        .map_err(|_| ApiError::NotFound(format!("there is no document {raw:?}")))
+}
+
+pub async fn get_document(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = document_id(&id)?;
+    Ok(HttpResponse::Ok().json(store.run(move |c| crate::documents::get(c, &id)).await?))
+}
+
+pub async fn delete_document(
+    store: Data,
+    index: Index,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = document_id(&id)?;
+    let index = index.into_inner();
+    store.run(move |c| index.delete(c, &id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    q: String,
+    limit: Option<usize>,
+}
+
+pub async fn search_documents(
+    index: Index,
+    q: web::Query<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let hits = web::block(move || index.search(&q.q, q.limit.unwrap_or(10), false))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "hits": hits })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuestionBody {
+    question: String,
+    limit: Option<usize>,
+}
+
+/// The passages that best answer a question, with their sources: what an agent reads.
+pub async fn query_documents(
+    index: Index,
+    body: web::Json<QuestionBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let passages = web::block(move || index.search(&body.question, body.limit.unwrap_or(5), true))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| match e {
+            ApiError::Validation { message, .. } if message.contains("search for") => {
+                ApiError::validation("question", "ask a question of 1 to 500 characters")
+            }
+            other => other,
+        })?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "passages": passages })))
+}
+
 /// A project's page as a site visitor sees it, sandboxed: an opaque origin that can run the
 /// page's scripts but cannot read the workspace's cookies or call its API.
 pub async fn preview(
@@ -708,6 +857,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/events", get().to(all_job_events))
                 .route("/{id}", get().to(get_job))
                 .route("/{id}/events", get().to(job_events)),
+        )
+        .service(
+            web::scope("/api/v1/documents")
+                .route("", get().to(list_documents))
+                .route("", post().to(upload_documents))
+                .route("/search", get().to(search_documents))
+                .route("/query", post().to(query_documents))
+                .route("/{id}", get().to(get_document))
+                .route("/{id}", delete().to(delete_document)),
         )
         .route("/api/v1/proposals/{id}/accept", post().to(accept_proposal))
         .route("/api/v1/proposals/{id}/reject", post().to(reject_proposal))

@@ -3,6 +3,7 @@
 //! hold anything but its own user's data.
 
 pub mod agents;
+pub mod documents;
 pub mod error;
 pub mod export;
 pub mod generator;
@@ -25,11 +26,18 @@ use actix_web::{App, HttpServer, web};
 pub struct DataDir(pub std::path::PathBuf);
 
 /// Opens the data directory and serves on `listener` until stopped.
-pub async fn serve(data_dir: &Path, listener: TcpListener, quota_bytes: u64) -> anyhow::Result<()> {
+pub async fn serve(
+    data_dir: &Path,
+    listener: TcpListener,
+    quota_bytes: u64,
+    max_upload_bytes: u64,
+) -> anyhow::Result<()> {
     let store = web::Data::new(store::Store::open(data_dir)?);
     let quota = web::Data::new(quota::Quota::new(data_dir, quota_bytes));
     let dir = web::Data::new(DataDir(data_dir.to_owned()));
     let jobs = web::Data::new(jobs::Jobs::start(store.get_ref().clone()));
+    let index = web::Data::new(documents::SearchIndex::open(data_dir)?);
+    let upload_limit = web::Data::new(documents::UploadLimit(max_upload_bytes));
     tracing::info!(data_dir = %data_dir.display(), addr = %listener.local_addr()?, "serving the workspace");
     HttpServer::new(move || {
         App::new()
@@ -37,6 +45,8 @@ pub async fn serve(data_dir: &Path, listener: TcpListener, quota_bytes: u64) -> 
             .app_data(quota.clone())
             .app_data(dir.clone())
             .app_data(jobs.clone())
+            .app_data(index.clone())
+            .app_data(upload_limit.clone())
             .app_data(error::json_config())
             .app_data(error::query_config())
             .app_data(error::path_config())

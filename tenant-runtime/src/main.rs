@@ -1,7 +1,8 @@
 //! The `tenant-runtime` binary. Settings come from the environment, set by the platform
 //! when it starts the container: `WEBSPLAT_RUNTIME_LISTEN` (default `0.0.0.0:8080`) and
 //! `WEBSPLAT_RUNTIME_DATA_DIR` (default `/data`) and `WEBSPLAT_RUNTIME_STORAGE_QUOTA`
-//! (default 1 GiB; bytes or with a unit, e.g. `512M`).
+//! (default 1 GiB; bytes or with a unit, e.g. `512M`), `WEBSPLAT_RUNTIME_MAX_UPLOAD` (the
+//! largest document upload, default 20 MiB).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -33,6 +34,18 @@ fn main() -> ExitCode {
             }
         },
     };
+    let max_upload = match std::env::var("WEBSPLAT_RUNTIME_MAX_UPLOAD") {
+        Err(_) => tenant_runtime::documents::DEFAULT_MAX_UPLOAD_BYTES,
+        Ok(raw) => match tenant_runtime::quota::parse_size(&raw) {
+            Some(q) => q,
+            None => {
+                eprintln!(
+                    "tenant-runtime: WEBSPLAT_RUNTIME_MAX_UPLOAD={raw:?} is not a size (write e.g. 20M)"
+                );
+                return ExitCode::from(2);
+            }
+        },
+    };
     let listener = match TcpListener::bind(&listen) {
         Ok(l) => l,
         Err(e) => {
@@ -50,7 +63,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(tenant_runtime::serve(&data_dir, listener, quota)) {
+    match runtime.block_on(tenant_runtime::serve(
+        &data_dir, listener, quota, max_upload,
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tenant-runtime: {e:#}");

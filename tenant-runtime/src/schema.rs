@@ -85,3 +85,16 @@ diesel::table! {
         created_at -> Text,
     }
 }
+
+diesel::table! {
+    documents (id) {
+        id -> Text,
+        name -> Text,
+        kind -> Text,
+        size -> BigInt,
+        sha256 -> Text,
+        pages -> BigInt,
+        passages -> BigInt,
+        created_at -> Text,
+    }
+}

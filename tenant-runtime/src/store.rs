@@ -58,3 +58,50 @@ impl Store {
         .map_err(ApiError::internal)?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::RunQueryDsl;
+
+    use super::*;
+
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+
+    fn tables(conn: &mut SqliteConnection) -> Vec<String> {
+        diesel::sql_query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '__diesel_schema_migrations' ORDER BY name",
+        )
+        .load::<Name>(conn)
+        .expect("tables")
+        .into_iter()
+        .map(|n| n.name)
+        .collect()
+    }
+
+    #[test]
+    fn every_migration_reverts_and_applies_again() {
+        let dir =
+            std::env::temp_dir().join(format!("websplat-store-{}", uuid::Uuid::new_v4().simple()));
+        let store = Store::open(&dir).expect("open");
+        let mut conn = store.conn.lock().expect("lock");
+        let before = tables(&mut conn);
+        assert!(
+            before.contains(&"projects".to_owned()) && before.contains(&"documents".to_owned()),
+            "{before:?}"
+        );
+        conn.revert_all_migrations(MIGRATIONS).expect("down");
+        assert_eq!(
+            tables(&mut conn),
+            Vec::<String>::new(),
+            "a down.sql left tables behind"
+        );
+        conn.run_pending_migrations(MIGRATIONS).expect("up again");
+        assert_eq!(tables(&mut conn), before);
+        drop(conn);
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

@@ -1226,3 +1226,277 @@ async fn bad_briefs_are_refused_and_queued_jobs_resume_after_a_restart() {
     assert_eq!(wait_for_job(&rt, &job).await["status"], "succeeded");
     assert_eq!(rt.head(&id).await, 2);
 }
+
+/// A real (minimal) PDF with one text line per page, offsets and all.
+fn pdf(pages: &[&str]) -> Vec<u8> {
+    let n = pages.len();
+    let font = 3 + 2 * n;
+    let mut objects = vec![
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        format!(
+            "<< /Type /Pages /Kids [{}] /Count {n} >>",
+            (0..n)
+                .map(|i| format!("{} 0 R", 3 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    ];
+    for (i, text) in pages.iter().enumerate() {
+        objects.push(format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {} 0 R /Resources << /Font << /F1 {font} 0 R >> >> >>",
+            4 + 2 * i
+        ));
+        let stream = format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET");
+        objects.push(format!(
+            "<< /Length {} >>\nstream\n{stream}\nendstream",
+            stream.len()
+        ));
+    }
+    objects.push("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned());
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for offset in offsets {
+        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+/// A Word document: a zip holding word/document.xml.
+fn docx(paragraphs: &[&str]) -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let body: String = paragraphs
+        .iter()
+        .map(|p| format!("<w:p><w:r><w:t>{p}</w:t></w:r></w:p>"))
+        .collect();
+    zip.start_file(
+        "word/document.xml",
+        zip::write::SimpleFileOptions::default(),
+    )
+    .expect("entry");
+    zip.write_all(
+        format!(r#"<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>{body}</w:body></w:document>"#)
+            .as_bytes(),
+    )
+    .expect("write");
+    zip.finish().expect("zip").into_inner()
+}
+
+async fn upload(rt: &Runtime, files: Vec<(&str, Vec<u8>)>) -> Response {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, bytes) in files {
+        form = form.part(
+            "files",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+        );
+    }
+    rt.http
+        .post(rt.url("/api/v1/documents"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_are_recognised_indexed_searched_and_deleted() {
+    let rt = Runtime::start().await;
+    let r = upload(
+        &rt,
+        vec![
+            (
+                "notes.txt",
+                b"Our oven runs at 250 degrees for the sourdough loaves.".to_vec(),
+            ),
+            (
+                "guide.md",
+                b"# Opening hours\nWe open at seven every morning.".to_vec(),
+            ),
+            (
+                "page.pdf",
+                b"<!doctype html><html><body><p>Croissants need cold butter.</p></body></html>"
+                    .to_vec(),
+            ),
+            (
+                "recipes.docx",
+                docx(&["Rye bread needs a long proof.", "Spelt is a gentle grain."]),
+            ),
+            (
+                "menu.pdf",
+                pdf(&["Coffee and cake", "Sourdough toast with butter"]),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let docs = body(r).await["documents"]
+        .as_array()
+        .cloned()
+        .expect("documents");
+    let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["text", "markdown", "html", "docx", "pdf"],
+        "named .pdf but HTML inside: sniffed as html"
+    );
+    assert_eq!(docs[4]["pages"], 2);
+
+    let hits = body(rt.get("/api/v1/documents/search?q=sourdough").await).await["hits"]
+        .as_array()
+        .cloned()
+        .expect("hits");
+    let names: Vec<&str> = hits
+        .iter()
+        .filter_map(|h| h["document_name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"notes.txt") && names.contains(&"menu.pdf"),
+        "{names:?}"
+    );
+    let in_pdf = hits
+        .iter()
+        .find(|h| h["document_name"] == "menu.pdf")
+        .expect("the PDF hit");
+    assert_eq!(in_pdf["page"], 2, "the passage's page is its source");
+    assert!(
+        hits.iter().all(|h| h["snippet"]
+            .as_str()
+            .is_some_and(|s| s.to_lowercase().contains("<mark>sourdough</mark>"))),
+        "{hits:?}"
+    );
+
+    let docx_hit = body(rt.get("/api/v1/documents/search?q=rye").await).await;
+    assert_eq!(docx_hit["hits"][0]["document_name"], "recipes.docx");
+
+    let answer = body(
+        rt.post(
+            "/api/v1/documents/query",
+            &json!({"question": "when do you open?", "limit": 1}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(answer["passages"][0]["document_name"], "guide.md");
+    assert!(
+        answer["passages"][0]["passage"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("seven every morning")
+    );
+
+    // Odd queries are still queries.
+    assert_eq!(
+        rt.get("/api/v1/documents/search?q=%22unclosed%20AND%20(")
+            .await
+            .status(),
+        200
+    );
+    error(rt.get("/api/v1/documents/search?q=").await, 400).await;
+
+    let notes = docs[0]["id"].as_str().expect("id");
+    assert_eq!(
+        rt.http
+            .delete(rt.url(&format!("/api/v1/documents/{notes}")))
+            .send()
+            .await
+            .expect("delete")
+            .status(),
+        204
+    );
+    let hits = body(rt.get("/api/v1/documents/search?q=oven").await).await;
+    assert_eq!(hits["hits"], json!([]), "deleted documents leave the index");
+    assert_eq!(
+        body(rt.get("/api/v1/documents").await).await["documents"]
+            .as_array()
+            .map(Vec::len),
+        Some(4)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_uploads_are_refused_and_store_nothing() {
+    let rt = Runtime::start().await;
+    let good = ("fine.txt", b"perfectly fine text".to_vec());
+
+    // A PDF that is not a PDF: the whole upload is refused, the good file too.
+    let r = upload(
+        &rt,
+        vec![
+            good.clone(),
+            ("broken.pdf", b"%PDF-1.7 this is not a pdf at all".to_vec()),
+        ],
+    )
+    .await;
+    let b = error(r, 400).await;
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("broken.pdf"),
+        "{b}"
+    );
+    // An image named .txt.
+    error(
+        upload(
+            &rt,
+            vec![(
+                "photo.txt",
+                vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0xff],
+            )],
+        )
+        .await,
+        415,
+    )
+    .await;
+    // A zip that unpacks to far more than it weighs.
+    let bomb = {
+        use std::io::Write;
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        zip.start_file(
+            "word/document.xml",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .expect("entry");
+        let block = vec![b' '; 1 << 20];
+        for _ in 0..12 {
+            zip.write_all(&block).expect("write");
+        }
+        zip.finish().expect("zip").into_inner()
+    };
+    assert!(bomb.len() < 200_000, "{}", bomb.len());
+    error(upload(&rt, vec![("bomb.docx", bomb)]).await, 400).await;
+    // No files at all.
+    let r = rt
+        .http
+        .post(rt.url("/api/v1/documents"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("post");
+    assert!(r.status().is_client_error(), "{}", r.status());
+
+    assert_eq!(
+        body(rt.get("/api/v1/documents").await).await["documents"],
+        json!([])
+    );
+    assert_eq!(
+        body(rt.get("/api/v1/documents/search?q=fine").await).await["hits"],
+        json!([])
+    );
+}
