@@ -457,6 +457,19 @@ pub async fn publish(
         .await?;
     quota.check(files.iter().map(|(_, c)| c.len() as u64).sum())?;
     let count = files.len();
+    // Published pages carry the analytics beacon.
+    let files: crate::export::Files = files
+        .into_iter()
+        .map(|(path, content)| {
+            if path.ends_with(".html") || path.ends_with(".htm") {
+                let tag = crate::analytics::beacon(&id, &path, crate::analytics::Source::Site);
+                let html = crate::analytics::inject(&String::from_utf8_lossy(&content), &tag);
+                (path, html.into_bytes())
+            } else {
+                (path, content)
+            }
+        })
+        .collect();
     let data_dir = dir.0.clone();
     let project = id.clone();
     web::block(move || crate::export::publish(&data_dir, &project, &files))
@@ -791,6 +804,85 @@ pub async fn query_documents(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "passages": passages })))
 }
 
+#[derive(Deserialize)]
+pub struct BeaconQuery {
+    p: Option<String>,
+    path: Option<String>,
+    s: Option<String>,
+    r: Option<String>,
+}
+
+/// The analytics beacon. It always answers with the pixel: a page never sees an error.
+pub async fn beacon(store: Data, req: HttpRequest, q: web::Query<BeaconQuery>) -> HttpResponse {
+    let q = q.into_inner();
+    let source = q.s.as_deref().and_then(crate::analytics::Source::parse);
+    if let (Some(project), Some(path), Some(source)) = (
+        q.p.as_deref().and_then(|p| project_id(p).ok()),
+        q.path,
+        source,
+    ) {
+        // Behind the platform's proxy the client is the first X-Forwarded-For hop.
+        let client = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_owned())
+            .or_else(|| req.peer_addr().map(|a| a.ip().to_string()))
+            .unwrap_or_default();
+        let user_agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .chars()
+            .take(300)
+            .collect();
+        let hit = crate::analytics::Hit {
+            project_id: project,
+            source,
+            path,
+            referrer: q.r,
+            client,
+            user_agent,
+        };
+        if let Err(e) = store.run(move |c| crate::analytics::record(c, hit)).await {
+            tracing::warn!(error = %e, "a page view was not recorded");
+        }
+    }
+    HttpResponse::Ok()
+        .content_type("image/gif")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(crate::analytics::PIXEL)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsQuery {
+    from: Option<String>,
+    to: Option<String>,
+    source: Option<String>,
+}
+
+pub async fn analytics(
+    store: Data,
+    id: web::Path<String>,
+    q: web::Query<AnalyticsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    let (from, to) = crate::analytics::range(q.from.as_deref(), q.to.as_deref())?;
+    let source = match q.source.as_deref() {
+        None => crate::analytics::Source::Site,
+        Some(raw) => crate::analytics::Source::parse(raw)
+            .ok_or_else(|| ApiError::validation("source", "source must be site or preview"))?,
+    };
+    Ok(HttpResponse::Ok().json(
+        store
+            .run(move |c| crate::analytics::summary(c, &id, source, from, to))
+            .await?,
+    ))
+}
+
 /// A project's page as a site visitor sees it, sandboxed: an opaque origin that can run the
 /// page's scripts but cannot read the workspace's cookies or call its API.
 pub async fn preview(
@@ -804,13 +896,19 @@ pub async fn preview(
         path
     };
     let (id, path) = (project_id(&id)?, FilePath::parse(&path)?);
+    let tag = crate::analytics::beacon(&id, path.as_str(), crate::analytics::Source::Preview);
     let page = store.run(move |c| pages::get(c, &id, &path)).await?;
+    let body = if page.content_type.starts_with("text/html") {
+        crate::analytics::inject(&String::from_utf8_lossy(&page.content), &tag).into_bytes()
+    } else {
+        page.content
+    };
     Ok(HttpResponse::Ok()
         .content_type(page.content_type)
         .insert_header((header::CONTENT_SECURITY_POLICY, "sandbox allow-scripts"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .body(page.content))
+        .body(body))
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -849,7 +947,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/{id}/export/markdown.zip", get().to(export_markdown))
                 .route("/{id}/publish", post().to(publish))
                 .route("/{id}/generate", post().to(generate))
-                .route("/{id}/proposals", get().to(list_proposals)),
+                .route("/{id}/proposals", get().to(list_proposals))
+                .route("/{id}/analytics", get().to(analytics)),
         )
         .service(
             web::scope("/api/v1/jobs")
@@ -877,6 +976,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/{id}", put().to(replace_agent))
                 .route("/{id}", delete().to(delete_agent)),
         )
+        .route("/a.gif", get().to(beacon))
         .route("/preview/{id}/{path:.*}", get().to(preview))
         .route("/sites/{id}/{path:.*}", get().to(site))
         .default_service(web::to(not_found));

@@ -3,6 +3,7 @@
 //! hold anything but its own user's data.
 
 pub mod agents;
+pub mod analytics;
 pub mod documents;
 pub mod error;
 pub mod export;

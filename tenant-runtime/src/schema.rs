@@ -98,3 +98,22 @@ diesel::table! {
         created_at -> Text,
     }
 }
+
+diesel::table! {
+    analytics_salts (day) {
+        day -> Text,
+        salt -> Text,
+    }
+}
+
+diesel::table! {
+    analytics_hits (id) {
+        id -> BigInt,
+        project_id -> Text,
+        source -> Text,
+        path -> Text,
+        day -> Text,
+        visitor -> Text,
+        referrer -> Text,
+    }
+}

@@ -1500,3 +1500,151 @@ async fn hostile_uploads_are_refused_and_store_nothing() {
         json!([])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_views_are_counted_without_cookies_and_rolled_up() {
+    let rt = Runtime::start().await;
+    let id = rt.new_project("Counted").await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    rt.post(&format!("/api/v1/projects/{id}/publish"), &json!({}))
+        .await;
+    let site = rt
+        .get(&format!("/sites/{id}/"))
+        .await
+        .text()
+        .await
+        .expect("site");
+    assert!(
+        site.contains(&format!("/a.gif?p={id}&path=index.html&s=site")),
+        "published pages carry the beacon"
+    );
+    let preview = rt
+        .get(&format!("/preview/{id}/index.html"))
+        .await
+        .text()
+        .await
+        .expect("preview");
+    assert!(preview.contains("s=preview"));
+
+    let view = async |visitor: &str, path: &str, referrer: &str, agent: &str| {
+        let r = rt
+            .http
+            .get(rt.url("/a.gif"))
+            .query(&[
+                ("p", id.as_str()),
+                ("path", path),
+                ("s", "site"),
+                ("r", referrer),
+            ])
+            .header("x-forwarded-for", visitor)
+            .header("user-agent", agent)
+            .send()
+            .await
+            .expect("beacon");
+        assert_eq!(
+            r.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("image/gif")
+        );
+        assert!(r.headers().get("set-cookie").is_none(), "no cookies");
+    };
+    let browser = "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0";
+    view(
+        "203.0.113.1",
+        "index.html",
+        "https://search.example/?q=bread",
+        browser,
+    )
+    .await;
+    view("203.0.113.1", "about.html", "", browser).await;
+    view(
+        "203.0.113.2",
+        "index.html",
+        "https://friend.example/post",
+        browser,
+    )
+    .await;
+    view("203.0.113.3", "index.html", "", "Googlebot/2.1").await;
+    view("203.0.113.4", "../etc/passwd", "", browser).await;
+    // A beacon for another (unknown) project records nothing.
+    rt.http
+        .get(rt.url("/a.gif"))
+        .query(&[
+            ("p", uuid::Uuid::new_v4().to_string().as_str()),
+            ("path", "index.html"),
+            ("s", "site"),
+        ])
+        .header("user-agent", browser)
+        .send()
+        .await
+        .expect("beacon");
+
+    let today = body(rt.get(&format!("/api/v1/projects/{id}/analytics")).await).await;
+    assert_eq!(today["views"], 3, "{today}");
+    assert_eq!(today["visitors"], 2, "{today}");
+    assert_eq!(today["pages"][0], json!({"name": "index.html", "views": 2}));
+    let referrers: Vec<&str> = today["referrers"]
+        .as_array()
+        .expect("referrers")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(
+        referrers,
+        ["friend.example", "search.example"],
+        "hosts only"
+    );
+    assert_eq!(today["by_day"].as_array().map(Vec::len), Some(30));
+
+    // Yesterday's raw hits are rolled up into daily totals and deleted.
+    {
+        use diesel::{Connection, RunQueryDsl};
+        let db = rt.data.join("workspace.sqlite3");
+        let mut conn =
+            diesel::SqliteConnection::establish(db.to_str().expect("path")).expect("open");
+        diesel::sql_query("PRAGMA busy_timeout = 5000")
+            .execute(&mut conn)
+            .expect("pragma");
+        let yesterday = (chrono::Utc::now().date_naive() - chrono::Duration::days(1)).to_string();
+        for (visitor, path) in [
+            ("a", "index.html"),
+            ("a", "about.html"),
+            ("b", "index.html"),
+        ] {
+            diesel::sql_query(format!(
+                "INSERT INTO analytics_hits (project_id, source, path, day, visitor, referrer) VALUES ('{id}', 'site', '{path}', '{yesterday}', '{visitor}', '')"
+            ))
+            .execute(&mut conn)
+            .expect("insert");
+        }
+    }
+    let both = body(rt.get(&format!("/api/v1/projects/{id}/analytics")).await).await;
+    assert_eq!(
+        (both["views"].as_i64(), both["visitors"].as_i64()),
+        (Some(6), Some(4)),
+        "{both}"
+    );
+    let days = both["by_day"].as_array().expect("days");
+    assert_eq!(days[days.len() - 2]["views"], 3);
+    assert_eq!(days[days.len() - 2]["visitors"], 2);
+
+    error(
+        rt.get(&format!(
+            "/api/v1/projects/{id}/analytics?from=2026-02-01&to=2026-01-01"
+        ))
+        .await,
+        400,
+    )
+    .await;
+    error(
+        rt.get(&format!(
+            "/api/v1/projects/{id}/analytics?source=everything"
+        ))
+        .await,
+        400,
+    )
+    .await;
+}
