@@ -883,6 +883,128 @@ pub async fn analytics(
     ))
 }
 
+fn session_id(raw: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(|u| u.to_string())
+        .map_err(|_| ApiError::NotFound(format!("there is no chat session {raw:?}")))
+}
+
+pub async fn create_session(
+    store: Data,
+    id: web::Path<String>,
+    body: web::Json<crate::chat::NewSession>,
+) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    let session = store
+        .run(move |c| crate::chat::create(c, &id, body.into_inner()))
+        .await?;
+    Ok(HttpResponse::Created().json(session))
+}
+
+pub async fn list_sessions(
+    store: Data,
+    id: web::Path<String>,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    let (page, per_page) = (q.page.unwrap_or(1), q.per_page.unwrap_or(20));
+    Ok(HttpResponse::Ok().json(
+        store
+            .run(move |c| crate::chat::list(c, &id, page, per_page))
+            .await?,
+    ))
+}
+
+pub async fn get_session(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&id)?;
+    Ok(HttpResponse::Ok().json(store.run(move |c| crate::chat::get(c, &id)).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionPatch {
+    title: Option<String>,
+}
+
+pub async fn rename_session(
+    store: Data,
+    id: web::Path<String>,
+    body: web::Json<SessionPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&id)?;
+    let title = body.into_inner().title;
+    Ok(HttpResponse::Ok().json(
+        store
+            .run(move |c| crate::chat::rename(c, &id, title.as_deref()))
+            .await?,
+    ))
+}
+
+pub async fn delete_session(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&id)?;
+    store.run(move |c| crate::chat::delete(c, &id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessagesQuery {
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+pub async fn list_messages(
+    store: Data,
+    id: web::Path<String>,
+    q: web::Query<MessagesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&id)?;
+    let (before, limit) = (q.before, q.limit.unwrap_or(50));
+    let messages = store
+        .run(move |c| crate::chat::messages(c, &id, before, limit))
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "messages": messages })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessage {
+    content: String,
+}
+
+/// Sends a message; the reply streams back as server-sent events: `message` (yours, stored),
+/// `token`s of the reply, then `done` (the stored reply).
+pub async fn send_message(
+    store: Data,
+    index: Index,
+    id: web::Path<String>,
+    body: web::Json<NewMessage>,
+) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&id)?;
+    let content = body.into_inner().content;
+    let index = index.into_inner();
+    let (user, assistant) = store
+        .run(move |c| crate::chat::converse(c, &index, &id, &content))
+        .await?;
+    let event = |name: &str, data: &serde_json::Value| {
+        web::Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+    };
+    let mut frames = vec![event("message", &serde_json::json!(user))];
+    let words: Vec<&str> = assistant.content.split_inclusive(' ').collect();
+    for chunk in words.chunks(4) {
+        frames.push(event(
+            "token",
+            &serde_json::json!({ "text": chunk.concat() }),
+        ));
+    }
+    frames.push(event("done", &serde_json::json!(assistant)));
+    let stream = futures_util::stream::iter(frames.into_iter().map(Ok::<_, actix_web::Error>));
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .streaming(stream))
+}
+
 /// A project's page as a site visitor sees it, sandboxed: an opaque origin that can run the
 /// page's scripts but cannot read the workspace's cookies or call its API.
 pub async fn preview(
@@ -948,7 +1070,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/{id}/publish", post().to(publish))
                 .route("/{id}/generate", post().to(generate))
                 .route("/{id}/proposals", get().to(list_proposals))
-                .route("/{id}/analytics", get().to(analytics)),
+                .route("/{id}/analytics", get().to(analytics))
+                .route("/{id}/sessions", get().to(list_sessions))
+                .route("/{id}/sessions", post().to(create_session)),
         )
         .service(
             web::scope("/api/v1/jobs")
@@ -965,6 +1089,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/query", post().to(query_documents))
                 .route("/{id}", get().to(get_document))
                 .route("/{id}", delete().to(delete_document)),
+        )
+        .service(
+            web::scope("/api/v1/sessions")
+                .route("/{id}", get().to(get_session))
+                .route("/{id}", patch().to(rename_session))
+                .route("/{id}", delete().to(delete_session))
+                .route("/{id}/messages", get().to(list_messages))
+                .route("/{id}/messages", post().to(send_message)),
         )
         .route("/api/v1/proposals/{id}/accept", post().to(accept_proposal))
         .route("/api/v1/proposals/{id}/reject", post().to(reject_proposal))

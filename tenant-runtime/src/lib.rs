@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod analytics;
+pub mod chat;
 pub mod documents;
 pub mod error;
 pub mod export;

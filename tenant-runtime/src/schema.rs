@@ -117,3 +117,25 @@ diesel::table! {
         referrer -> Text,
     }
 }
+
+diesel::table! {
+    chat_sessions (id) {
+        id -> Text,
+        project_id -> Text,
+        title -> Text,
+        agent_id -> Nullable<Text>,
+        created_at -> Text,
+        updated_at -> Text,
+    }
+}
+
+diesel::table! {
+    chat_messages (id) {
+        id -> BigInt,
+        session_id -> Text,
+        role -> Text,
+        content -> Text,
+        sources -> Text,
+        created_at -> Text,
+    }
+}
