@@ -505,7 +505,7 @@ pub async fn site(
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
-        .content_type(path.page_type().unwrap_or("application/octet-stream"))
+        .content_type(path.content_type())
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
             "sandbox allow-scripts allow-forms allow-popups",
@@ -1005,6 +1005,60 @@ pub async fn send_message(
         .streaming(stream))
 }
 
+/// Reads a binary body of at most `limit` bytes.
+async fn binary_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("the body could not be read: {e}")))?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(ApiError::TooLarge(format!(
+                "an asset may be at most {limit} bytes"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+pub async fn list_assets(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    let project = store.run(move |c| projects::get(c, &id)).await?;
+    let assets: Vec<_> = project
+        .files
+        .into_iter()
+        .filter(|f| FilePath::parse(&f.path).is_ok_and(|p| p.asset_type().is_some()))
+        .collect();
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "assets": assets, "head_version": project.head_version })))
+}
+
+pub async fn put_asset(
+    store: Data,
+    quota: web::Data<Quota>,
+    req: HttpRequest,
+    params: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (id, path) = params.into_inner();
+    let (id, path) = (project_id(&id)?, FilePath::parse(&path)?);
+    let if_match = if_match(&req)?;
+    let content = binary_body(payload, pages::MAX_ASSET_BYTES).await?;
+    quota.check(content.len() as u64)?;
+    let shown = path.as_str().to_owned();
+    let written = store
+        .run(move |c| pages::put_asset(c, &id, &path, &content, if_match.as_deref()))
+        .await?;
+    let mut response = if written.created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(response
+        .insert_header((header::ETAG, written.etag.clone()))
+        .json(serde_json::json!({"path": shown, "etag": written.etag, "head_version": written.version})))
+}
+
 /// A project's page as a site visitor sees it, sandboxed: an opaque origin that can run the
 /// page's scripts but cannot read the workspace's cookies or call its API.
 pub async fn preview(
@@ -1057,6 +1111,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/{id}/pages/{path:.+}", get().to(get_page))
                 .route("/{id}/pages/{path:.+}", put().to(put_page))
                 .route("/{id}/pages/{path:.+}", delete().to(delete_page))
+                .route("/{id}/assets", get().to(list_assets))
+                .route("/{id}/assets/{path:.+}", get().to(get_page))
+                .route("/{id}/assets/{path:.+}", put().to(put_asset))
+                .route("/{id}/assets/{path:.+}", delete().to(delete_page))
                 .route("/{id}/versions", get().to(versions))
                 .route("/{id}/versions/{number}/restore", post().to(restore))
                 .route("/{id}/diff", get().to(diff))

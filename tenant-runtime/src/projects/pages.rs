@@ -45,7 +45,7 @@ pub fn get(conn: &mut SqliteConnection, id: &str, path: &FilePath) -> Result<Pag
     Ok(Page {
         content,
         etag: etag_of(&hash),
-        content_type: path.page_type().unwrap_or("application/octet-stream"),
+        content_type: path.content_type(),
     })
 }
 
@@ -116,11 +116,53 @@ pub fn put(
             "a page may be at most {MAX_PAGE_BYTES} bytes"
         )));
     }
+    write(conn, id, path, content.as_bytes(), if_match)
+}
+
+/// The largest asset accepted.
+pub const MAX_ASSET_BYTES: usize = 10 * 1024 * 1024;
+
+/// Creates or replaces an image or font, checked to be what its name says.
+pub fn put_asset(
+    conn: &mut SqliteConnection,
+    id: &str,
+    path: &FilePath,
+    content: &[u8],
+    if_match: Option<&str>,
+) -> Result<Written, ApiError> {
+    if path.asset_type().is_none() {
+        return Err(ApiError::validation(
+            "path",
+            "an asset must be an image (.png, .jpg, .gif, .webp, .svg, .ico) or a font (.woff, .woff2, .ttf, .otf)",
+        ));
+    }
+    if content.len() > MAX_ASSET_BYTES {
+        return Err(ApiError::TooLarge(format!(
+            "an asset may be at most {MAX_ASSET_BYTES} bytes"
+        )));
+    }
+    if !path.matches_asset(content) {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "the content is not a {} file, as {:?} says",
+            path.content_type(),
+            path.as_str()
+        )));
+    }
+    write(conn, id, path, content, if_match)
+}
+
+fn write(
+    conn: &mut SqliteConnection,
+    id: &str,
+    path: &FilePath,
+    content: &[u8],
+    if_match: Option<&str>,
+) -> Result<Written, ApiError> {
     conn.transaction(|conn| {
         let project = row(conn, id)?;
         let current = head_blob(conn, id, project.head_version, path)?;
         check_precondition(conn, path, current.as_deref(), if_match)?;
-        let hash = put_blob(conn, content.as_bytes())?;
+        let hash = put_blob(conn, content)?;
         if current.as_deref() == Some(hash.as_str()) {
             return Ok(Written {
                 etag: etag_of(&hash),

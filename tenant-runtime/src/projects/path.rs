@@ -13,6 +13,22 @@ pub const PAGE_TYPES: [(&str, &str); 5] = [
     ("md", "text/markdown; charset=utf-8"),
 ];
 
+/// The kinds of asset (images, fonts) by extension, with their type and how their content
+/// starts (checked on upload, so a file is what its name says).
+pub const ASSET_TYPES: [(&str, &str); 11] = [
+    ("png", "image/png"),
+    ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"),
+    ("gif", "image/gif"),
+    ("webp", "image/webp"),
+    ("svg", "image/svg+xml"),
+    ("ico", "image/x-icon"),
+    ("woff", "font/woff"),
+    ("woff2", "font/woff2"),
+    ("ttf", "font/ttf"),
+    ("otf", "font/otf"),
+];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilePath(String);
 
@@ -55,10 +71,45 @@ impl FilePath {
         &self.0
     }
 
+    fn extension(&self) -> Option<String> {
+        Some(self.0.rsplit_once('.')?.1.to_ascii_lowercase())
+    }
+
     /// The content type a page with this path is served as, if it is a page type.
     pub fn page_type(&self) -> Option<&'static str> {
-        let ext = self.0.rsplit_once('.')?.1.to_ascii_lowercase();
+        let ext = self.extension()?;
         PAGE_TYPES.iter().find(|(e, _)| *e == ext).map(|(_, t)| *t)
+    }
+
+    /// The content type an asset with this path is served as, if it is an asset type.
+    pub fn asset_type(&self) -> Option<&'static str> {
+        let ext = self.extension()?;
+        ASSET_TYPES.iter().find(|(e, _)| *e == ext).map(|(_, t)| *t)
+    }
+
+    /// What a file at this path is served as.
+    pub fn content_type(&self) -> &'static str {
+        self.page_type()
+            .or_else(|| self.asset_type())
+            .unwrap_or("application/octet-stream")
+    }
+
+    /// Whether `bytes` really are the asset this path names.
+    pub fn matches_asset(&self, bytes: &[u8]) -> bool {
+        let starts = |magic: &[u8]| bytes.starts_with(magic);
+        match self.asset_type() {
+            Some("image/png") => starts(b"\x89PNG\r\n\x1a\n"),
+            Some("image/jpeg") => starts(&[0xff, 0xd8, 0xff]),
+            Some("image/gif") => starts(b"GIF87a") || starts(b"GIF89a"),
+            Some("image/webp") => starts(b"RIFF") && bytes.get(8..12) == Some(b"WEBP"),
+            Some("image/x-icon") => starts(&[0, 0, 1, 0]),
+            Some("image/svg+xml") => std::str::from_utf8(bytes).is_ok_and(|t| t.contains("<svg")),
+            Some("font/woff") => starts(b"wOFF"),
+            Some("font/woff2") => starts(b"wOF2"),
+            Some("font/ttf") => starts(&[0, 1, 0, 0]) || starts(b"true"),
+            Some("font/otf") => starts(b"OTTO"),
+            _ => false,
+        }
     }
 }
 

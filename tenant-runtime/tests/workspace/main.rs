@@ -1773,3 +1773,63 @@ async fn chat_replies_stream_and_quote_the_users_documents() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_and_fonts_are_versioned_assets_checked_by_content() {
+    let rt = Runtime::start().await;
+    let id = rt.new_project("Assets").await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let png =
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89".to_vec();
+    let put = async |path: &str, bytes: Vec<u8>| {
+        rt.http
+            .put(rt.url(&format!("/api/v1/projects/{id}/assets/{path}")))
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .expect("put")
+    };
+    assert_eq!(put("images/logo.png", png.clone()).await.status(), 201);
+    let listed = body(rt.get(&format!("/api/v1/projects/{id}/assets")).await).await;
+    assert_eq!(listed["assets"][0]["path"], "images/logo.png");
+    assert_eq!(listed["head_version"], 2, "an asset is a version too");
+
+    let r = rt
+        .get(&format!("/api/v1/projects/{id}/assets/images/logo.png"))
+        .await;
+    assert_eq!(
+        r.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("image/png")
+    );
+    assert_eq!(r.bytes().await.expect("bytes").to_vec(), png);
+    let r = rt.get(&format!("/preview/{id}/images/logo.png")).await;
+    assert_eq!(
+        r.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("image/png")
+    );
+
+    // A file that is not what its name says, or not an asset at all.
+    error(
+        put("images/fake.png", b"<script>alert(1)</script>".to_vec()).await,
+        415,
+    )
+    .await;
+    error(put("fonts/font.woff2", png.clone()).await, 415).await;
+    error(put("tool.exe", b"MZ".to_vec()).await, 400).await;
+    assert_eq!(
+        put("fonts/brand.woff2", b"wOF2\0\x01\0\0".to_vec())
+            .await
+            .status(),
+        201
+    );
+    // Replacing needs If-Match, like pages.
+    error(put("images/logo.png", png.clone()).await, 428).await;
+    assert_eq!(rt.head(&id).await, 3);
+}
