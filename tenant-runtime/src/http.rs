@@ -1167,6 +1167,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/{id}", delete().to(delete_agent)),
         )
         .route("/a.gif", get().to(beacon))
+        .route("/ws", get().to(crate::ws::connect))
         .route("/preview/{id}/{path:.*}", get().to(preview))
         .route("/sites/{id}/{path:.*}", get().to(site))
         .default_service(web::to(not_found));

@@ -16,6 +16,7 @@ pub mod quota;
 pub mod schema;
 pub mod seo;
 pub mod store;
+pub mod ws;
 
 use std::net::TcpListener;
 use std::path::Path;
