@@ -124,14 +124,17 @@ pub struct DiffQuery {
 
 type Data = web::Data<Store>;
 
+#[utoipa::path(get, path = "/api/v1/usage", tag = "workspace", summary = "Storage used and allowed", responses((status = 200, description = "Usage"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn usage(quota: web::Data<Quota>) -> HttpResponse {
     HttpResponse::Ok().json(quota.usage())
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "workspace", summary = "The runtime is alive", responses((status = 200, description = "Alive"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
+#[utoipa::path(get, path = "/api/v1/projects", tag = "projects", summary = "List projects (?page=&per_page=)", responses((status = 200, description = "A page of projects"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn list_projects(
     store: Data,
     q: web::Query<ListQuery>,
@@ -146,6 +149,7 @@ pub async fn list_projects(
 /// Room a new project's first version takes, at most.
 const NEW_PROJECT_BYTES: u64 = 16 * 1024;
 
+#[utoipa::path(post, path = "/api/v1/projects", tag = "projects", summary = "Create a project", responses((status = 201, description = "The project"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn create_project(
     store: Data,
     quota: web::Data<Quota>,
@@ -160,11 +164,13 @@ pub async fn create_project(
         .json(project))
 }
 
+#[utoipa::path(get, path = "/api/v1/projects/{id}", tag = "projects", summary = "Show a project at its current version", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The project"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn get_project(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = project_id(&id)?;
     Ok(HttpResponse::Ok().json(store.run(move |c| projects::get(c, &id)).await?))
 }
 
+#[utoipa::path(patch, path = "/api/v1/projects/{id}", tag = "projects", summary = "Rename or change settings (a settings change is a version)", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The project"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn update_project(
     store: Data,
     id: web::Path<String>,
@@ -178,12 +184,14 @@ pub async fn update_project(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/v1/projects/{id}", tag = "projects", summary = "Delete a project and its history", params(("id" = String, Path, description = "The resource's id")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn delete_project(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = project_id(&id)?;
     store.run(move |c| projects::delete(c, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(get, path = "/api/v1/projects/{id}/pages", tag = "pages", summary = "The pages with their ETags", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "Pages"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn list_pages(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = project_id(&id)?;
     let project = store.run(move |c| projects::get(c, &id)).await?;
@@ -196,6 +204,7 @@ pub async fn list_pages(store: Data, id: web::Path<String>) -> Result<HttpRespon
         .json(serde_json::json!({ "pages": pages, "head_version": project.head_version })))
 }
 
+#[utoipa::path(get, path = "/api/v1/projects/{id}/pages/{path}", tag = "pages", summary = "Read a page (raw, with ETag); the same handler serves assets", params(("id" = String, Path, description = "The resource's id"), ("path" = String, Path, description = "A file path in the project, e.g. index.html")), responses((status = 200, description = "The page"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn get_page(
     store: Data,
     params: web::Path<(String, String)>,
@@ -210,6 +219,7 @@ pub async fn get_page(
         .body(page.content))
 }
 
+#[utoipa::path(put, path = "/api/v1/projects/{id}/pages/{path}", tag = "pages", summary = "Write a page as raw text; If-Match for existing pages (409 with `current` when stale, 428 without)", params(("id" = String, Path, description = "The resource's id"), ("path" = String, Path, description = "A file path in the project, e.g. index.html")), responses((status = 200, description = "Saved as a new version (201 when created)"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn put_page(
     store: Data,
     quota: web::Data<Quota>,
@@ -236,6 +246,7 @@ pub async fn put_page(
         .json(serde_json::json!({"path": shown, "etag": written.etag, "head_version": written.version})))
 }
 
+#[utoipa::path(delete, path = "/api/v1/projects/{id}/pages/{path}", tag = "pages", summary = "Delete a page (If-Match)", params(("id" = String, Path, description = "The resource's id"), ("path" = String, Path, description = "A file path in the project, e.g. index.html")), responses((status = 204, description = "Deleted (a new version)"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn delete_page(
     store: Data,
     req: HttpRequest,
@@ -250,11 +261,13 @@ pub async fn delete_page(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(get, path = "/api/v1/projects/{id}/versions", tag = "versions", summary = "History, newest first", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "History"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn versions(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = project_id(&id)?;
     Ok(HttpResponse::Ok().json(store.run(move |c| projects::history(c, &id)).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/projects/{id}/diff", tag = "versions", summary = "Unified diffs between two versions (?from=&to=)", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "Changes"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn diff(
     store: Data,
     id: web::Path<String>,
@@ -266,16 +279,19 @@ pub async fn diff(
     Ok(HttpResponse::Ok().json(serde_json::json!({"from": from, "to": to, "files": files})))
 }
 
+#[utoipa::path(post, path = "/api/v1/projects/{id}/undo", tag = "versions", summary = "Move back to the previous version", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The project"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn undo(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = project_id(&id)?;
     Ok(HttpResponse::Ok().json(store.run(move |c| projects::undo(c, &id)).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/projects/{id}/redo", tag = "versions", summary = "Move forward again", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The project"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn redo(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = project_id(&id)?;
     Ok(HttpResponse::Ok().json(store.run(move |c| projects::redo(c, &id)).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/projects/{id}/versions/{number}/restore", tag = "versions", summary = "Commit a copy of an old version", params(("id" = String, Path, description = "The resource's id"), ("number" = i64, Path, description = "A version number")), responses((status = 200, description = "The project"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn restore(
     store: Data,
     params: web::Path<(String, i64)>,
@@ -295,6 +311,7 @@ pub struct SeoQuery {
     page: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/projects/{id}/seo", tag = "seo", summary = "SEO report with findings and scores (?page=)", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The report"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn seo(
     store: Data,
     id: web::Path<String>,
@@ -309,6 +326,7 @@ pub async fn seo(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/projects/{id}/sitemap.xml", tag = "seo", summary = "sitemap.xml from the site URL", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "XML"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn sitemap(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = project_id(&id)?;
     let (xml, _) = store
@@ -319,6 +337,7 @@ pub async fn sitemap(store: Data, id: web::Path<String>) -> Result<HttpResponse,
         .body(xml))
 }
 
+#[utoipa::path(get, path = "/api/v1/projects/{id}/robots.txt", tag = "seo", summary = "robots.txt", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "Text"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn robots(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = project_id(&id)?;
     let (_, robots) = store
@@ -335,11 +354,13 @@ fn agent_id(raw: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::NotFound(format!("there is no agent {raw:?}")))
 }
 
+#[utoipa::path(get, path = "/api/v1/agents", tag = "agents", summary = "List agents", responses((status = 200, description = "A page of agents"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn list_agents(store: Data, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
     let (page, per_page) = (q.page.unwrap_or(1), q.per_page.unwrap_or(20));
     Ok(HttpResponse::Ok().json(store.run(move |c| agents::list(c, page, per_page)).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/agents", tag = "agents", summary = "Create an agent", responses((status = 201, description = "The agent"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn create_agent(
     store: Data,
     body: web::Json<AgentInput>,
@@ -352,11 +373,13 @@ pub async fn create_agent(
         .json(agent))
 }
 
+#[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents", summary = "Show an agent", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The agent"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn get_agent(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = agent_id(&id)?;
     Ok(HttpResponse::Ok().json(store.run(move |c| agents::get(c, &id)).await?))
 }
 
+#[utoipa::path(put, path = "/api/v1/agents/{id}", tag = "agents", summary = "Replace an agent's configuration", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The agent"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn replace_agent(
     store: Data,
     id: web::Path<String>,
@@ -370,6 +393,7 @@ pub async fn replace_agent(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/v1/agents/{id}", tag = "agents", summary = "Delete an agent", params(("id" = String, Path, description = "The resource's id")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn delete_agent(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = agent_id(&id)?;
     store.run(move |c| agents::delete(c, &id)).await?;
@@ -405,6 +429,7 @@ fn zip_download(name: &str, suffix: &str, bytes: Vec<u8>) -> HttpResponse {
         .body(bytes)
 }
 
+#[utoipa::path(get, path = "/api/v1/projects/{id}/export.zip", tag = "publishing", summary = "The current version as a static-site zip", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "application/zip"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn export_zip(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = project_id(&id)?;
     let (name, _, files) = store.run(move |c| projects::head_files(c, &id)).await?;
@@ -414,6 +439,7 @@ pub async fn export_zip(store: Data, id: web::Path<String>) -> Result<HttpRespon
     Ok(zip_download(&name, "", bytes))
 }
 
+#[utoipa::path(get, path = "/api/v1/projects/{id}/export/markdown.zip", tag = "publishing", summary = "The pages as Markdown (zip)", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "application/zip"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn export_markdown(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = project_id(&id)?;
     let (name, _, files) = store.run(move |c| projects::head_files(c, &id)).await?;
@@ -442,6 +468,7 @@ pub async fn export_markdown(store: Data, id: web::Path<String>) -> Result<HttpR
     Ok(zip_download(&name, "-markdown", bytes))
 }
 
+#[utoipa::path(post, path = "/api/v1/projects/{id}/publish", tag = "publishing", summary = "Publish the current version to /sites/{id}/", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "Where it is served"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn publish(
     store: Data,
     quota: web::Data<Quota>,
@@ -485,6 +512,7 @@ pub async fn publish(
 
 /// A published site, as its visitors see it: sandboxed like the preview, so the site's
 /// scripts never act with the workspace's privileges.
+#[utoipa::path(get, path = "/sites/{id}/{path}", tag = "publishing", summary = "A published site, sandboxed", params(("id" = String, Path, description = "The resource's id"), ("path" = String, Path, description = "A file path in the project, e.g. index.html")), responses((status = 200, description = "The file"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn site(
     dir: web::Data<crate::DataDir>,
     params: web::Path<(String, String)>,
@@ -514,6 +542,7 @@ pub async fn site(
         .body(content))
 }
 
+#[utoipa::path(post, path = "/api/v1/projects/{id}/generate", tag = "generation", summary = "Generate a site from a brief (a job)", params(("id" = String, Path, description = "The resource's id")), responses((status = 202, description = "The queued job"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn generate(
     jobs: web::Data<crate::jobs::Jobs>,
     id: web::Path<String>,
@@ -526,6 +555,7 @@ pub async fn generate(
         .json(job))
 }
 
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "generation", summary = "Recent jobs", responses((status = 200, description = "Jobs"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn list_jobs(store: Data) -> Result<HttpResponse, ApiError> {
     let jobs = store.run(|c| crate::jobs::list(c, 50)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "jobs": jobs })))
@@ -537,6 +567,7 @@ fn job_id(raw: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::NotFound(format!("there is no job {raw:?}")))
 }
 
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "generation", summary = "A job's state", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The job"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn get_job(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = job_id(&id)?;
     Ok(HttpResponse::Ok().json(store.run(move |c| crate::jobs::get(c, &id)).await?))
@@ -594,6 +625,7 @@ fn job_stream(
         .streaming(stream)
 }
 
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "generation", summary = "A job's progress as server-sent events", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "text/event-stream"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn job_events(
     store: Data,
     jobs: web::Data<crate::jobs::Jobs>,
@@ -611,10 +643,12 @@ pub async fn job_events(
     Ok(job_stream(Some(job), rx, Some(id)))
 }
 
+#[utoipa::path(get, path = "/api/v1/jobs/events", tag = "generation", summary = "Every job's progress as server-sent events", responses((status = 200, description = "text/event-stream"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn all_job_events(jobs: web::Data<crate::jobs::Jobs>) -> HttpResponse {
     job_stream(None, jobs.subscribe(), None)
 }
 
+#[utoipa::path(get, path = "/api/v1/projects/{id}/proposals", tag = "generation", summary = "Proposed versions", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "Proposals"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn list_proposals(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = project_id(&id)?;
     let proposals = store
@@ -636,6 +670,7 @@ fn proposal_id(raw: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::NotFound(format!("there is no proposal {raw:?}")))
 }
 
+#[utoipa::path(post, path = "/api/v1/proposals/{id}/accept", tag = "generation", summary = "Apply a proposal (?force=true over later edits)", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The new version"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn accept_proposal(
     store: Data,
     id: web::Path<String>,
@@ -649,6 +684,7 @@ pub async fn accept_proposal(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "accepted", "version": version })))
 }
 
+#[utoipa::path(post, path = "/api/v1/proposals/{id}/reject", tag = "generation", summary = "Reject a proposal", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "Rejected"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn reject_proposal(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = proposal_id(&id)?;
     store.run(move |c| crate::jobs::reject(c, &id)).await?;
@@ -657,6 +693,7 @@ pub async fn reject_proposal(store: Data, id: web::Path<String>) -> Result<HttpR
 
 type Index = web::Data<crate::documents::SearchIndex>;
 
+#[utoipa::path(post, path = "/api/v1/documents", tag = "documents", summary = "Upload documents (multipart/form-data)", responses((status = 201, description = "The documents"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn upload_documents(
     store: Data,
     index: Index,
@@ -734,6 +771,7 @@ pub async fn upload_documents(
     Ok(HttpResponse::Created().json(serde_json::json!({ "documents": documents })))
 }
 
+#[utoipa::path(get, path = "/api/v1/documents", tag = "documents", summary = "List documents", responses((status = 200, description = "Documents"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn list_documents(store: Data) -> Result<HttpResponse, ApiError> {
     let documents = store.run(crate::documents::list).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "documents": documents })))
@@ -745,11 +783,13 @@ fn document_id(raw: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::NotFound(format!("there is no document {raw:?}")))
 }
 
+#[utoipa::path(get, path = "/api/v1/documents/{id}", tag = "documents", summary = "Show a document", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The document"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn get_document(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = document_id(&id)?;
     Ok(HttpResponse::Ok().json(store.run(move |c| crate::documents::get(c, &id)).await?))
 }
 
+#[utoipa::path(delete, path = "/api/v1/documents/{id}", tag = "documents", summary = "Delete a document and its passages", params(("id" = String, Path, description = "The resource's id")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn delete_document(
     store: Data,
     index: Index,
@@ -768,6 +808,7 @@ pub struct SearchQuery {
     limit: Option<usize>,
 }
 
+#[utoipa::path(get, path = "/api/v1/documents/search", tag = "documents", summary = "Search passages (?q=&limit=), highlighted", responses((status = 200, description = "Hits"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn search_documents(
     index: Index,
     q: web::Query<SearchQuery>,
@@ -787,6 +828,7 @@ pub struct QuestionBody {
 }
 
 /// The passages that best answer a question, with their sources: what an agent reads.
+#[utoipa::path(post, path = "/api/v1/documents/query", tag = "documents", summary = "The best passages for a question, with sources", responses((status = 200, description = "Passages"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn query_documents(
     index: Index,
     body: web::Json<QuestionBody>,
@@ -813,6 +855,7 @@ pub struct BeaconQuery {
 }
 
 /// The analytics beacon. It always answers with the pixel: a page never sees an error.
+#[utoipa::path(get, path = "/a.gif", tag = "analytics", summary = "The analytics beacon (always a 1x1 GIF)", responses((status = 200, description = "image/gif"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn beacon(store: Data, req: HttpRequest, q: web::Query<BeaconQuery>) -> HttpResponse {
     let q = q.into_inner();
     let source = q.s.as_deref().and_then(crate::analytics::Source::parse);
@@ -864,6 +907,7 @@ pub struct AnalyticsQuery {
     source: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/projects/{id}/analytics", tag = "analytics", summary = "Page views by range (?from=&to=&source=)", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The summary"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn analytics(
     store: Data,
     id: web::Path<String>,
@@ -889,6 +933,7 @@ fn session_id(raw: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::NotFound(format!("there is no chat session {raw:?}")))
 }
 
+#[utoipa::path(post, path = "/api/v1/projects/{id}/sessions", tag = "chat", summary = "Start a chat session", params(("id" = String, Path, description = "The resource's id")), responses((status = 201, description = "The session"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn create_session(
     store: Data,
     id: web::Path<String>,
@@ -901,6 +946,7 @@ pub async fn create_session(
     Ok(HttpResponse::Created().json(session))
 }
 
+#[utoipa::path(get, path = "/api/v1/projects/{id}/sessions", tag = "chat", summary = "A project's chat sessions", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "Sessions"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn list_sessions(
     store: Data,
     id: web::Path<String>,
@@ -915,6 +961,7 @@ pub async fn list_sessions(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "chat", summary = "Show a session", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The session"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn get_session(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = session_id(&id)?;
     Ok(HttpResponse::Ok().json(store.run(move |c| crate::chat::get(c, &id)).await?))
@@ -926,6 +973,7 @@ pub struct SessionPatch {
     title: Option<String>,
 }
 
+#[utoipa::path(patch, path = "/api/v1/sessions/{id}", tag = "chat", summary = "Rename a session", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The session"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn rename_session(
     store: Data,
     id: web::Path<String>,
@@ -940,6 +988,7 @@ pub async fn rename_session(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "chat", summary = "Delete a session", params(("id" = String, Path, description = "The resource's id")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn delete_session(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = session_id(&id)?;
     store.run(move |c| crate::chat::delete(c, &id)).await?;
@@ -953,6 +1002,7 @@ pub struct MessagesQuery {
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/messages", tag = "chat", summary = "Messages, oldest first (?before=&limit=)", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "Messages"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn list_messages(
     store: Data,
     id: web::Path<String>,
@@ -974,6 +1024,7 @@ pub struct NewMessage {
 
 /// Sends a message; the reply streams back as server-sent events: `message` (yours, stored),
 /// `token`s of the reply, then `done` (the stored reply).
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/messages", tag = "chat", summary = "Send a message; the reply streams as server-sent events", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "text/event-stream"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn send_message(
     store: Data,
     index: Index,
@@ -1021,6 +1072,7 @@ async fn binary_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>,
     Ok(bytes)
 }
 
+#[utoipa::path(get, path = "/api/v1/projects/{id}/assets", tag = "pages", summary = "Images and fonts with their ETags", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "Assets"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn list_assets(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = project_id(&id)?;
     let project = store.run(move |c| projects::get(c, &id)).await?;
@@ -1033,6 +1085,7 @@ pub async fn list_assets(store: Data, id: web::Path<String>) -> Result<HttpRespo
         .json(serde_json::json!({ "assets": assets, "head_version": project.head_version })))
 }
 
+#[utoipa::path(put, path = "/api/v1/projects/{id}/assets/{path}", tag = "pages", summary = "Write an image or font (raw bytes, checked by content)", params(("id" = String, Path, description = "The resource's id"), ("path" = String, Path, description = "A file path in the project, e.g. index.html")), responses((status = 200, description = "Saved (201 when created)"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn put_asset(
     store: Data,
     quota: web::Data<Quota>,
@@ -1061,6 +1114,7 @@ pub async fn put_asset(
 
 /// A project's page as a site visitor sees it, sandboxed: an opaque origin that can run the
 /// page's scripts but cannot read the workspace's cookies or call its API.
+#[utoipa::path(get, path = "/preview/{id}/{path}", tag = "publishing", summary = "Preview a page of the current version, sandboxed", params(("id" = String, Path, description = "The resource's id"), ("path" = String, Path, description = "A file path in the project, e.g. index.html")), responses((status = 200, description = "The file"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn preview(
     store: Data,
     params: web::Path<(String, String)>,
@@ -1095,10 +1149,84 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     )))
 }
 
+/// The runtime's OpenAPI document, generated from the handlers' annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "WebSplat workspace API",
+        description = "The API of a user's WebSplat workspace (tenant-runtime)."
+    ),
+    paths(
+        openapi,
+        usage,
+        healthz,
+        list_projects,
+        create_project,
+        get_project,
+        update_project,
+        delete_project,
+        list_pages,
+        get_page,
+        put_page,
+        delete_page,
+        list_assets,
+        put_asset,
+        versions,
+        diff,
+        undo,
+        redo,
+        restore,
+        seo,
+        sitemap,
+        robots,
+        list_agents,
+        create_agent,
+        get_agent,
+        replace_agent,
+        delete_agent,
+        export_zip,
+        export_markdown,
+        publish,
+        site,
+        preview,
+        generate,
+        list_jobs,
+        get_job,
+        job_events,
+        all_job_events,
+        list_proposals,
+        accept_proposal,
+        reject_proposal,
+        upload_documents,
+        list_documents,
+        get_document,
+        delete_document,
+        search_documents,
+        query_documents,
+        beacon,
+        analytics,
+        create_session,
+        list_sessions,
+        get_session,
+        rename_session,
+        delete_session,
+        list_messages,
+        send_message,
+        crate::ws::connect
+    )
+)]
+pub struct ApiDoc;
+
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "workspace", summary = "This document", responses((status = 200, description = "OpenAPI 3.1")))]
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(<ApiDoc as utoipa::OpenApi>::openapi())
+}
+
 /// Every route the runtime serves.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use actix_web::web::{delete, get, patch, post, put};
     cfg.route("/healthz", get().to(healthz))
+        .route("/api/v1/openapi.json", get().to(openapi))
         .route("/api/v1/usage", get().to(usage))
         .service(
             web::scope("/api/v1/projects")

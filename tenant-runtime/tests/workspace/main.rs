@@ -1956,3 +1956,37 @@ async fn the_websocket_answers_pings_and_carries_job_progress() {
         ["plan", "content", "seo", "layout", "code", "review"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_the_api() {
+    let rt = Runtime::start().await;
+    let doc = body(rt.get("/api/v1/openapi.json").await).await;
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{}",
+        doc["openapi"]
+    );
+    let paths = doc["paths"].as_object().expect("paths");
+    for (path, method) in [
+        ("/api/v1/projects", "post"),
+        ("/api/v1/projects/{id}/pages/{path}", "put"),
+        ("/api/v1/projects/{id}/undo", "post"),
+        ("/api/v1/projects/{id}/seo", "get"),
+        ("/api/v1/documents/search", "get"),
+        ("/api/v1/projects/{id}/generate", "post"),
+        ("/api/v1/sessions/{id}/messages", "post"),
+        ("/api/v1/projects/{id}/analytics", "get"),
+        ("/ws", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is not documented"
+        );
+    }
+    let operations: usize = paths
+        .values()
+        .filter_map(|p| p.as_object())
+        .map(|p| p.len())
+        .sum();
+    assert!(operations >= 55, "{operations} operations documented");
+}
