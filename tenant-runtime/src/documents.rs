@@ -218,7 +218,8 @@ pub struct Hit {
     pub passage: Option<String>,
 }
 
-#[derive(Debug, Serialize, Queryable)]
+#[derive(Debug, Serialize, Queryable, Selectable)]
+#[diesel(table_name = documents, check_for_backend(diesel::sqlite::Sqlite))]
 pub struct Document {
     pub id: String,
     pub name: String,
@@ -408,16 +409,7 @@ impl SearchIndex {
 pub fn get(conn: &mut SqliteConnection, id: &str) -> Result<Document, ApiError> {
     documents::table
         .find(id)
-        .select((
-            documents::id,
-            documents::name,
-            documents::kind,
-            documents::size,
-            documents::sha256,
-            documents::pages,
-            documents::passages,
-            documents::created_at,
-        ))
+        .select(Document::as_select())
         .first(conn)
         .optional()?
         .ok_or_else(|| ApiError::NotFound(format!("there is no document {id:?}")))
@@ -426,16 +418,7 @@ pub fn get(conn: &mut SqliteConnection, id: &str) -> Result<Document, ApiError> 
 pub fn list(conn: &mut SqliteConnection) -> Result<Vec<Document>, ApiError> {
     Ok(documents::table
         .order(documents::created_at.desc())
-        .select((
-            documents::id,
-            documents::name,
-            documents::kind,
-            documents::size,
-            documents::sha256,
-            documents::pages,
-            documents::passages,
-            documents::created_at,
-        ))
+        .select(Document::as_select())
         .load(conn)?)
 }
 

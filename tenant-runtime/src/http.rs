@@ -56,10 +56,15 @@ pub async fn observe(
     Ok(res)
 }
 
-fn project_id(raw: &str) -> Result<String, ApiError> {
+/// A resource id from a path: a UUID, or "not found" (never a 400 that hints at the format).
+fn parse_id(raw: &str, what: &str) -> Result<String, ApiError> {
     uuid::Uuid::parse_str(raw)
         .map(|u| u.to_string())
-        .map_err(|_| ApiError::NotFound(format!("there is no project {raw:?}")))
+        .map_err(|_| ApiError::NotFound(format!("there is no {what} {raw:?}")))
+}
+
+fn project_id(raw: &str) -> Result<String, ApiError> {
+    parse_id(raw, "project")
 }
 
 fn if_match(req: &HttpRequest) -> Result<Option<String>, ApiError> {
@@ -348,12 +353,6 @@ pub async fn robots(store: Data, id: web::Path<String>) -> Result<HttpResponse, 
         .body(robots))
 }
 
-fn agent_id(raw: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(raw)
-        .map(|u| u.to_string())
-        .map_err(|_| ApiError::NotFound(format!("there is no agent {raw:?}")))
-}
-
 #[utoipa::path(get, path = "/api/v1/agents", tag = "agents", summary = "List agents", responses((status = 200, description = "A page of agents"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn list_agents(store: Data, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
     let (page, per_page) = (q.page.unwrap_or(1), q.per_page.unwrap_or(20));
@@ -375,7 +374,7 @@ pub async fn create_agent(
 
 #[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents", summary = "Show an agent", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The agent"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn get_agent(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = agent_id(&id)?;
+    let id = parse_id(&id, "agent")?;
     Ok(HttpResponse::Ok().json(store.run(move |c| agents::get(c, &id)).await?))
 }
 
@@ -385,7 +384,7 @@ pub async fn replace_agent(
     id: web::Path<String>,
     body: web::Json<AgentInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = agent_id(&id)?;
+    let id = parse_id(&id, "agent")?;
     Ok(HttpResponse::Ok().json(
         store
             .run(move |c| agents::replace(c, &id, body.into_inner()))
@@ -395,7 +394,7 @@ pub async fn replace_agent(
 
 #[utoipa::path(delete, path = "/api/v1/agents/{id}", tag = "agents", summary = "Delete an agent", params(("id" = String, Path, description = "The resource's id")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn delete_agent(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = agent_id(&id)?;
+    let id = parse_id(&id, "agent")?;
     store.run(move |c| agents::delete(c, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -561,15 +560,9 @@ pub async fn list_jobs(store: Data) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(serde_json::json!({ "jobs": jobs })))
 }
 
-fn job_id(raw: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(raw)
-        .map(|u| u.to_string())
-        .map_err(|_| ApiError::NotFound(format!("there is no job {raw:?}")))
-}
-
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "generation", summary = "A job's state", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The job"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn get_job(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = job_id(&id)?;
+    let id = parse_id(&id, "job")?;
     Ok(HttpResponse::Ok().json(store.run(move |c| crate::jobs::get(c, &id)).await?))
 }
 
@@ -631,7 +624,7 @@ pub async fn job_events(
     jobs: web::Data<crate::jobs::Jobs>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = job_id(&id)?;
+    let id = parse_id(&id, "job")?;
     // Subscribe before reading the state, so no event falls between the two.
     let rx = jobs.subscribe();
     let job = store
@@ -664,19 +657,13 @@ pub struct AcceptQuery {
     force: bool,
 }
 
-fn proposal_id(raw: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(raw)
-        .map(|u| u.to_string())
-        .map_err(|_| ApiError::NotFound(format!("there is no proposal {raw:?}")))
-}
-
 #[utoipa::path(post, path = "/api/v1/proposals/{id}/accept", tag = "generation", summary = "Apply a proposal (?force=true over later edits)", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The new version"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn accept_proposal(
     store: Data,
     id: web::Path<String>,
     q: web::Query<AcceptQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = proposal_id(&id)?;
+    let id = parse_id(&id, "proposal")?;
     let force = q.force;
     let version = store
         .run(move |c| crate::jobs::accept(c, &id, force))
@@ -686,7 +673,7 @@ pub async fn accept_proposal(
 
 #[utoipa::path(post, path = "/api/v1/proposals/{id}/reject", tag = "generation", summary = "Reject a proposal", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "Rejected"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn reject_proposal(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = proposal_id(&id)?;
+    let id = parse_id(&id, "proposal")?;
     store.run(move |c| crate::jobs::reject(c, &id)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "rejected" })))
 }
@@ -777,15 +764,9 @@ pub async fn list_documents(store: Data) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(serde_json::json!({ "documents": documents })))
 }
 
-fn document_id(raw: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(raw)
-        .map(|u| u.to_string())
-        .map_err(|_| ApiError::NotFound(format!("there is no document {raw:?}")))
-}
-
 #[utoipa::path(get, path = "/api/v1/documents/{id}", tag = "documents", summary = "Show a document", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The document"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn get_document(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = document_id(&id)?;
+    let id = parse_id(&id, "document")?;
     Ok(HttpResponse::Ok().json(store.run(move |c| crate::documents::get(c, &id)).await?))
 }
 
@@ -795,7 +776,7 @@ pub async fn delete_document(
     index: Index,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = document_id(&id)?;
+    let id = parse_id(&id, "document")?;
     let index = index.into_inner();
     store.run(move |c| index.delete(c, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -927,12 +908,6 @@ pub async fn analytics(
     ))
 }
 
-fn session_id(raw: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(raw)
-        .map(|u| u.to_string())
-        .map_err(|_| ApiError::NotFound(format!("there is no chat session {raw:?}")))
-}
-
 #[utoipa::path(post, path = "/api/v1/projects/{id}/sessions", tag = "chat", summary = "Start a chat session", params(("id" = String, Path, description = "The resource's id")), responses((status = 201, description = "The session"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn create_session(
     store: Data,
@@ -963,7 +938,7 @@ pub async fn list_sessions(
 
 #[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "chat", summary = "Show a session", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The session"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn get_session(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = session_id(&id)?;
+    let id = parse_id(&id, "chat session")?;
     Ok(HttpResponse::Ok().json(store.run(move |c| crate::chat::get(c, &id)).await?))
 }
 
@@ -979,7 +954,7 @@ pub async fn rename_session(
     id: web::Path<String>,
     body: web::Json<SessionPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = session_id(&id)?;
+    let id = parse_id(&id, "chat session")?;
     let title = body.into_inner().title;
     Ok(HttpResponse::Ok().json(
         store
@@ -990,7 +965,7 @@ pub async fn rename_session(
 
 #[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "chat", summary = "Delete a session", params(("id" = String, Path, description = "The resource's id")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn delete_session(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = session_id(&id)?;
+    let id = parse_id(&id, "chat session")?;
     store.run(move |c| crate::chat::delete(c, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -1008,7 +983,7 @@ pub async fn list_messages(
     id: web::Path<String>,
     q: web::Query<MessagesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = session_id(&id)?;
+    let id = parse_id(&id, "chat session")?;
     let (before, limit) = (q.before, q.limit.unwrap_or(50));
     let messages = store
         .run(move |c| crate::chat::messages(c, &id, before, limit))
@@ -1031,7 +1006,7 @@ pub async fn send_message(
     id: web::Path<String>,
     body: web::Json<NewMessage>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = session_id(&id)?;
+    let id = parse_id(&id, "chat session")?;
     let content = body.into_inner().content;
     let index = index.into_inner();
     let (user, assistant) = store
