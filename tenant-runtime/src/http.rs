@@ -584,12 +584,17 @@ fn job_stream(
         .as_ref()
         .map(sse_event)
         .unwrap_or_else(|| web::Bytes::from_static(b": listening\n\n"));
-    let state = (rx, only, done, Some(opening));
+    // Events older than the opening state (sent while it was read) are stale: skip them.
+    let since = first.map(|j| j.updated_at);
+    let state = (rx, only, since, done, Some(opening));
     let stream = futures_util::stream::unfold(
         state,
-        |(mut rx, only, done, mut opening)| async move {
+        |(mut rx, only, since, done, mut opening)| async move {
             if let Some(bytes) = opening.take() {
-                return Some((Ok::<_, actix_web::Error>(bytes), (rx, only, done, None)));
+                return Some((
+                    Ok::<_, actix_web::Error>(bytes),
+                    (rx, only, since, done, None),
+                ));
             }
             if done {
                 return None;
@@ -597,15 +602,18 @@ fn job_stream(
             loop {
                 tokio::select! {
                     received = rx.recv() => match received {
-                        Ok(job) if only.as_ref().is_none_or(|id| *id == job.id) => {
+                        Ok(job)
+                            if only.as_ref().is_none_or(|id| *id == job.id)
+                                && since.as_ref().is_none_or(|s| job.updated_at >= *s) =>
+                        {
                             let finished = only.is_some() && job.is_finished();
-                            return Some((Ok(sse_event(&job)), (rx, only, finished, None)));
+                            return Some((Ok(sse_event(&job)), (rx, only, since, finished, None)));
                         }
                         Ok(_) | Err(RecvError::Lagged(_)) => continue,
                         Err(RecvError::Closed) => return None,
                     },
                     () = tokio::time::sleep(std::time::Duration::from_secs(15)) => {
-                        return Some((Ok(web::Bytes::from_static(b": keep-alive\n\n")), (rx, only, false, None)));
+                        return Some((Ok(web::Bytes::from_static(b": keep-alive\n\n")), (rx, only, since, false, None)));
                     }
                 }
             }

@@ -16,6 +16,7 @@ pub mod quota;
 pub mod schema;
 pub mod seo;
 pub mod store;
+pub mod ui;
 pub mod ws;
 
 use std::net::TcpListener;
@@ -53,6 +54,7 @@ pub async fn serve(
             .app_data(error::json_config())
             .app_data(error::query_config())
             .app_data(error::path_config())
+            .configure(ui::routes)
             .configure(http::routes)
             .wrap(from_fn(http::observe))
     })

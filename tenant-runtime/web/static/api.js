@@ -1,0 +1,322 @@
+// api.js — shared by every view: calls to the workspace API on this origin with one error
+// type, and safe DOM construction. Server data only ever becomes text nodes or attribute
+// values (never innerHTML), so nothing a project, document or agent contains can run.
+
+/** An error answered by the API (or a network failure, status 0). */
+export class ApiError extends Error {
+  constructor({ status, code, message, field = null, requestId = null, current = null, etag = null }) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    /** The input the message is about (validation errors), e.g. `name` or `settings.title`. */
+    this.field = field;
+    this.requestId = requestId;
+    /** For 409 stale edits: what the edit would have overwritten (`{path, etag, content}`). */
+    this.current = current;
+    /** The current ETag, from the 409's header. */
+    this.etag = etag;
+  }
+}
+
+const FALLBACK_MESSAGES = {
+  400: 'The request was not accepted.',
+  404: 'Not found.',
+  409: 'That conflicts with the current state. Reload and try again.',
+  413: 'That is too large, or your storage is full.',
+  415: 'That kind of file is not accepted.',
+  428: 'The page changed elsewhere: reload it first.',
+  503: 'The workspace is temporarily unavailable. Please try again shortly.',
+};
+
+function fallbackMessage(status) {
+  return FALLBACK_MESSAGES[status]
+    ?? (status >= 500 ? 'The workspace ran into a problem. Please try again.' : `Request failed (HTTP ${status}).`);
+}
+
+/** `path/to/page.html` → `path/to/page.html` with every segment URL-encoded. */
+export function encodePath(path) {
+  return String(path).split('/').map(encodeURIComponent).join('/');
+}
+
+/** Builds an ApiError from a failed response's status, headers and body text. */
+export function errorFrom(status, headers, text) {
+  let body = null;
+  try { body = text ? JSON.parse(text) : null; } catch { body = null; }
+  const error = body && typeof body === 'object' ? body.error : null;
+  return new ApiError({
+    status,
+    code: typeof error?.code === 'string' ? error.code : `http_${status}`,
+    message: typeof error?.message === 'string' && error.message ? error.message : fallbackMessage(status),
+    field: typeof error?.field === 'string' ? error.field : null,
+    requestId: typeof error?.request_id === 'string' ? error.request_id : null,
+    current: body && typeof body === 'object' && body.current && typeof body.current === 'object' ? body.current : null,
+    etag: headers?.get?.('ETag') ?? null,
+  });
+}
+
+/**
+ * Calls the API. Options: method, json (sent as JSON), body (sent as is, e.g. text or
+ * FormData), headers, ifMatch, signal. Resolves to `{status, data, etag}` where data is
+ * the parsed JSON, the text for other types, or null for an empty body; rejects with an
+ * ApiError for any non-2xx answer.
+ */
+export async function request(path, { method = 'GET', json, body, headers = {}, ifMatch, signal } = {}) {
+  const init = {
+    method,
+    headers: { Accept: 'application/json, text/*;q=0.9', ...headers },
+    credentials: 'same-origin',
+    cache: 'no-store',
+    signal,
+  };
+  if (json !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(json);
+  } else if (body !== undefined) {
+    init.body = body;
+  }
+  if (ifMatch) init.headers['If-Match'] = ifMatch;
+
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (cause) {
+    if (cause?.name === 'AbortError') throw cause;
+    throw new ApiError({
+      status: 0,
+      code: 'network_error',
+      message: 'Could not reach the workspace. Check your connection and try again.',
+    });
+  }
+  const text = response.status === 204 ? '' : await response.text();
+  if (!response.ok) throw errorFrom(response.status, response.headers, text);
+  const type = response.headers.get('Content-Type') ?? '';
+  let data = text;
+  if (!text) data = null;
+  else if (type.includes('json')) {
+    try { data = JSON.parse(text); } catch {
+      throw new ApiError({ status: response.status, code: 'invalid_response', message: 'The workspace sent an answer that could not be read.' });
+    }
+  }
+  return { status: response.status, data, etag: response.headers.get('ETag') };
+}
+
+/** Like request(), resolving to the data only. */
+export async function api(path, options) {
+  return (await request(path, options)).data;
+}
+
+/** A sentence to show for any error (ApiError or not). */
+export function describeError(err) {
+  if (!(err instanceof ApiError)) {
+    return err?.message ? `Something went wrong: ${err.message}` : 'Something went wrong. Please try again.';
+  }
+  let text = /[.!?]$/.test(err.message) ? err.message : `${err.message}.`;
+  if (err.status >= 500 && err.requestId) text += ` (Request ID: ${err.requestId})`;
+  return text;
+}
+
+// ----- DOM -------------------------------------------------------------------------------
+
+/**
+ * Builds an element. props: class (string or array), text, dataset, on ({event: fn}),
+ * hidden/disabled/checked/selected/required/multiple (booleans), value, anything else an
+ * attribute. Children: nodes, strings (as text), arrays, null/false (skipped).
+ */
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props ?? {})) {
+    if (value == null || value === false) continue;
+    if (key === 'class') node.className = Array.isArray(value) ? value.filter(Boolean).join(' ') : value;
+    else if (key === 'text') node.textContent = String(value);
+    else if (key === 'dataset') Object.assign(node.dataset, value);
+    else if (key === 'on') for (const [event, fn] of Object.entries(value)) node.addEventListener(event, fn);
+    else if (['hidden', 'disabled', 'checked', 'selected', 'required', 'multiple'].includes(key)) node[key] = Boolean(value);
+    else if (key === 'value') node.value = String(value);
+    else if (key === 'style' || key.startsWith('on') || key === 'srcdoc') throw new Error(`el(): "${key}" is not allowed`);
+    else node.setAttribute(key, value === true ? '' : String(value));
+  }
+  append(node, children);
+  return node;
+}
+
+/** Appends nodes / strings (as text) / nested arrays, skipping null and false. */
+export function append(parent, children) {
+  for (const child of [children].flat(Infinity)) {
+    if (child == null || child === false) continue;
+    parent.append(child instanceof Node ? child : String(child));
+  }
+  return parent;
+}
+
+/** Removes every child of `node`. */
+export function clear(node) {
+  node.replaceChildren();
+  return node;
+}
+
+/** An alert region: errors are announced (role=alert), infos politely (role=status). */
+export function alertRegion(id) {
+  return el('div', { id, class: 'alert', role: 'alert' });
+}
+
+/** Shows a message in an alert region; kind: error | info | success | warning. */
+export function showAlert(region, message, kind = 'error', ...extra) {
+  region.className = `alert alert-${kind}`;
+  region.replaceChildren(String(message));
+  append(region, extra);
+}
+
+export function clearAlert(region) {
+  region.replaceChildren();
+  region.className = 'alert';
+}
+
+/** Disables a button while work is in flight, optionally with a temporary label. */
+export function setBusy(button, busy, label) {
+  if (!button) return;
+  if (busy) {
+    button.dataset.label ??= button.textContent;
+    if (label) button.textContent = label;
+    button.disabled = true;
+    button.setAttribute('aria-busy', 'true');
+  } else {
+    if (button.dataset.label !== undefined) {
+      button.textContent = button.dataset.label;
+      delete button.dataset.label;
+    }
+    button.disabled = false;
+    button.removeAttribute('aria-busy');
+  }
+}
+
+/** A labelled field: `<div class=field><label/>control<p class=hint/></div>`. */
+export function field(labelText, control, hintText) {
+  const parts = [el('label', { for: control.id, text: labelText }), control];
+  if (hintText) {
+    const hint = el('p', { class: 'hint', id: `${control.id}-hint`, text: hintText });
+    control.setAttribute('aria-describedby', hint.id);
+    parts.push(hint);
+  }
+  return el('div', { class: 'field' }, parts);
+}
+
+/** Removes the messages fieldErrors() put in `form`. */
+export function clearFieldErrors(form) {
+  for (const node of form.querySelectorAll('.field-error')) node.remove();
+  for (const node of form.querySelectorAll('[aria-invalid="true"]')) {
+    node.removeAttribute('aria-invalid');
+    const describedBy = (node.getAttribute('aria-describedby') ?? '').split(' ').filter((id) => id && !id.endsWith('-error'));
+    if (describedBy.length) node.setAttribute('aria-describedby', describedBy.join(' '));
+    else node.removeAttribute('aria-describedby');
+  }
+}
+
+/**
+ * Puts a validation message beside the input it is about (`err.field` of an ApiError, or
+ * of a plain {field, message}; mapped through `names`, e.g. {'settings.title': 'title'})
+ * and focuses it. Returns whether it found the input.
+ */
+export function fieldErrors(form, err, names = {}) {
+  clearFieldErrors(form);
+  if (!err?.field) return false;
+  const name = names[err.field] ?? err.field;
+  const control = form.querySelector(`[name="${CSS.escape(name)}"]`);
+  if (!control) return false;
+  const target = control.type === 'checkbox' ? (control.closest('fieldset') ?? control) : control;
+  const id = `${form.id || 'form'}-${name.replace(/[^a-z0-9_-]/gi, '-')}-error`;
+  const message = el('p', { class: 'field-error', id, text: err.message });
+  target.setAttribute('aria-invalid', 'true');
+  target.setAttribute('aria-describedby', [target.getAttribute('aria-describedby'), id].filter(Boolean).join(' '));
+  (target.closest('.field') ?? target).append(message);
+  (target.matches('fieldset') ? target.querySelector('input') : target)?.focus();
+  return true;
+}
+
+/** "a, b ,, c" → ["a", "b", "c"] */
+export function splitList(text) {
+  return String(text ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+const dateOptions = { dateStyle: 'medium', timeStyle: 'short' };
+
+/** A <time> element for an RFC 3339 string. */
+export function timeEl(value) {
+  if (!value) return el('span', { class: 'muted', text: '—' });
+  const date = new Date(value);
+  const text = Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString(undefined, dateOptions);
+  return el('time', { datetime: value, title: value, text });
+}
+
+/** 1536 → "1.5 KB" */
+export function formatBytes(bytes) {
+  const n = Number(bytes) || 0;
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let value = n / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+  return `${value >= 10 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** Shows a short message in the corner for a few seconds (announced politely). */
+let toastTimer = null;
+export function toast(message) {
+  const node = document.getElementById('toast');
+  if (!node) return;
+  node.textContent = message;
+  node.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { node.hidden = true; }, 4000);
+}
+
+/**
+ * Asks for confirmation in a modal <dialog>; resolves to true when confirmed. The dialog
+ * traps focus itself (showModal) and Escape cancels.
+ */
+export function confirmDialog(message, { confirmLabel = 'Confirm', danger = false, title = 'Are you sure?' } = {}) {
+  return new Promise((resolve) => {
+    const titleId = `dialog-title-${Math.random().toString(36).slice(2)}`;
+    const cancel = el('button', { type: 'button', text: 'Cancel', value: 'cancel', class: 'dialog-cancel' });
+    const confirm = el('button', {
+      type: 'submit', text: confirmLabel, value: 'confirm',
+      class: danger ? 'danger solid dialog-confirm' : 'primary dialog-confirm',
+    });
+    const dialog = el('dialog', { 'aria-labelledby': titleId, class: 'confirm-dialog' },
+      el('form', { method: 'dialog' },
+        el('h2', { id: titleId, text: title }),
+        el('p', { text: message }),
+        el('div', { class: 'actions' }, cancel, confirm)));
+    cancel.addEventListener('click', () => dialog.close('cancel'));
+    dialog.addEventListener('close', () => {
+      resolve(dialog.returnValue === 'confirm');
+      dialog.remove();
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    cancel.focus();
+  });
+}
+
+// ----- storage use (the header) -----------------------------------------------------------
+
+/** Refreshes the header's storage meter from GET /api/v1/usage. */
+export async function refreshUsage() {
+  const text = document.getElementById('usage-text');
+  const meter = document.getElementById('usage-meter');
+  if (!text || !meter) return;
+  try {
+    const usage = await api('/api/v1/usage');
+    const used = Number(usage.used_bytes) || 0;
+    const quota = Number(usage.quota_bytes) || 0;
+    text.textContent = quota
+      ? `Storage: ${formatBytes(used)} of ${formatBytes(quota)}`
+      : `Storage: ${formatBytes(used)}`;
+    meter.max = quota || 1;
+    meter.low = (quota || 1) * 0.75;
+    meter.high = (quota || 1) * 0.9;
+    meter.value = Math.min(used, quota || used);
+  } catch {
+    text.textContent = 'Storage: unknown';
+  }
+}
