@@ -665,6 +665,16 @@ pub struct AcceptQuery {
     force: bool,
 }
 
+#[utoipa::path(get, path = "/api/v1/proposals/{id}", tag = "generation", summary = "A proposal with the files it proposes (path -> content)", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The proposal"), (status = "4XX", description = "The error shape")))]
+pub async fn get_proposal(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id, "proposal")?;
+    Ok(HttpResponse::Ok().json(
+        store
+            .run(move |c| crate::jobs::proposal_with_files(c, &id))
+            .await?,
+    ))
+}
+
 #[utoipa::path(post, path = "/api/v1/proposals/{id}/accept", tag = "generation", summary = "Apply a proposal (?force=true over later edits)", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The new version"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn accept_proposal(
     store: Data,
@@ -1178,6 +1188,7 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         job_events,
         all_job_events,
         list_proposals,
+        get_proposal,
         accept_proposal,
         reject_proposal,
         upload_documents,
@@ -1267,6 +1278,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/{id}/messages", get().to(list_messages))
                 .route("/{id}/messages", post().to(send_message)),
         )
+        .route("/api/v1/proposals/{id}", get().to(get_proposal))
         .route("/api/v1/proposals/{id}/accept", post().to(accept_proposal))
         .route("/api/v1/proposals/{id}/reject", post().to(reject_proposal))
         .service(

@@ -393,10 +393,14 @@ pub fn accept(conn: &mut SqliteConnection, id: &str, force: bool) -> Result<i64,
         let proposal = open_proposal(conn, id)?;
         let head = projects::get(conn, &proposal.project_id)?.head_version;
         if head != proposal.base_version && !force {
-            return Err(ApiError::Conflict(format!(
-                "the project changed since this proposal was made (version {} is now {head}); accept with ?force=true to apply it anyway, or generate again",
-                proposal.base_version
-            )));
+            return Err(ApiError::Stale {
+                message: format!(
+                    "the project changed since this proposal was made (it was version {}, it is now {head}); accept it anyway to apply it over those changes (they stay in the history), or generate again",
+                    proposal.base_version
+                ),
+                current_etag: None,
+                current: serde_json::json!({ "head_version": head, "base_version": proposal.base_version }),
+            });
         }
         let files: std::collections::BTreeMap<String, String> =
             serde_json::from_str(&proposal.files).map_err(ApiError::internal)?;
@@ -412,4 +416,22 @@ pub fn reject(conn: &mut SqliteConnection, id: &str) -> Result<(), ApiError> {
         .set(proposals::status.eq("rejected"))
         .execute(conn)?;
     Ok(())
+}
+
+/// A proposal with the files it would make the site.
+pub fn proposal_with_files(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let proposal: Proposal = proposals::table
+        .find(id)
+        .select(Proposal::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::NotFound(format!("there is no proposal {id:?}")))?;
+    let files: serde_json::Value =
+        serde_json::from_str(&proposal.files).map_err(ApiError::internal)?;
+    let mut view = serde_json::to_value(&proposal).map_err(ApiError::internal)?;
+    view["files"] = files;
+    Ok(view)
 }

@@ -1092,12 +1092,16 @@ async fn a_suggested_site_waits_for_the_user_to_accept_or_reject_it() {
             .status()
             .is_success()
     );
-    error(
+    let decided = error(
         rt.post(&format!("/api/v1/proposals/{proposal}/accept"), &json!({}))
             .await,
         409,
     )
     .await;
+    assert_eq!(
+        decided["error"]["code"], "conflict",
+        "already accepted: not the same 409 as a stale one"
+    );
 
     // A rejected proposal changes nothing.
     let job = body(
@@ -1136,12 +1140,21 @@ async fn a_suggested_site_waits_for_the_user_to_accept_or_reject_it() {
     );
     rt.put_page(&id, "index.html", "<h1>My own edit</h1>", Some(&tag))
         .await;
-    error(
+    let proposed = body(rt.get(&format!("/api/v1/proposals/{third}")).await).await;
+    assert!(
+        proposed["files"]["menu.html"]
+            .as_str()
+            .is_some_and(|f| f.contains("Menu")),
+        "the proposal can be inspected"
+    );
+    let stale = error(
         rt.post(&format!("/api/v1/proposals/{third}/accept"), &json!({}))
             .await,
         409,
     )
     .await;
+    assert_eq!(stale["error"]["code"], "stale_version");
+    assert_eq!(stale["current"]["head_version"], rt.head(&id).await);
     assert_eq!(
         body(
             rt.post(
