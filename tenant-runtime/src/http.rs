@@ -580,10 +580,14 @@ fn job_stream(
 ) -> HttpResponse {
     use tokio::sync::broadcast::error::RecvError;
     let done = first.as_ref().is_some_and(|j| j.is_finished());
-    let opening = first
-        .as_ref()
-        .map(sse_event)
-        .unwrap_or_else(|| web::Bytes::from_static(b": listening\n\n"));
+    let opening = match &first {
+        // A finished job's stream ends at once; tell EventSource not to come back soon.
+        Some(job) if done => {
+            web::Bytes::from([b"retry: 3600000\n".as_slice(), &sse_event(job)].concat())
+        }
+        Some(job) => sse_event(job),
+        None => web::Bytes::from_static(b": listening\n\n"),
+    };
     // Events older than the opening state (sent while it was read) are stale: skip them.
     let since = first.map(|j| j.updated_at);
     let state = (rx, only, since, done, Some(opening));
