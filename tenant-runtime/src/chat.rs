@@ -125,7 +125,7 @@ pub fn list(
         .get_result(conn)?;
     let sessions: Vec<Session> = chat_sessions::table
         .filter(chat_sessions::project_id.eq(project_id))
-        .order(chat_sessions::updated_at.desc())
+        .order((chat_sessions::updated_at.desc(), chat_sessions::id.asc()))
         .limit(per_page)
         .offset((page - 1) * per_page)
         .select(Session::as_select())
@@ -218,11 +218,14 @@ pub fn converse(
             format!("write 1 to {MAX_MESSAGE_CHARS} characters"),
         ));
     }
-    let session = get(conn, session_id)?;
-    let user = insert(conn, session_id, "user", content, &json!([]))?;
-    let (text, sources) = reply(conn, index, &session, content)?;
-    let assistant = insert(conn, session_id, "assistant", &text, &sources)?;
-    Ok((user, assistant))
+    // Both or neither: a reply that fails leaves no unanswered question behind.
+    conn.transaction(|conn| {
+        let session = get(conn, session_id)?;
+        let user = insert(conn, session_id, "user", content, &json!([]))?;
+        let (text, sources) = reply(conn, index, &session, content)?;
+        let assistant = insert(conn, session_id, "assistant", &text, &sources)?;
+        Ok((user, assistant))
+    })
 }
 
 /// The built-in assistant's answer: matching passages from the user's documents, and what

@@ -50,6 +50,13 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../web/static/documents.js"),
     ),
     ("agents.js", JS, include_str!("../web/static/agents.js")),
+    ("chat.js", JS, include_str!("../web/static/chat.js")),
+    (
+        "analytics.js",
+        JS,
+        include_str!("../web/static/analytics.js"),
+    ),
+    ("chooser.js", JS, include_str!("../web/static/chooser.js")),
     (
         "favicon.svg",
         "image/svg+xml",

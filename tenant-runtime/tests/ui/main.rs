@@ -2,7 +2,8 @@
 //! `tenant-runtime` binary on a fresh data directory: generating a site from a brief with
 //! live progress, editing and saving a page with the sandboxed preview following, undo,
 //! the SEO score following an edit, a stale save resolved from the conflict panel,
-//! documents with highlighted search, agents with the API's validation messages — and the
+//! documents with highlighted search, agents with the API's validation messages, a chat
+//! whose reply streams in with its sources, analytics with their chart — and the
 //! preview's sandbox: a previewed page can neither read the workspace's cookie nor call its
 //! API. `scripts/test` sets `WEBSPLAT_TEST_CHROMEDRIVER` and `WEBSPLAT_TEST_CHROMIUM`.
 
@@ -598,9 +599,417 @@ async fn documents_are_searched_with_safe_highlights_and_agents_show_validation_
     assert_eq!(agents["agents"][0]["name"], json!("Copywriter"));
     assert_eq!(agents["agents"][0]["tools"], json!(["document_search"]));
 
-    // Chat and analytics are announced, not faked.
+    // Outside a project, the header's Chat leads to a project chooser (none here yet).
     click(&browser, ".app-nav a[data-nav=chat]").await;
     browser
-        .wait_for_text("#coming-soon h1", "Chat", TIMEOUT)
+        .wait_for_text("#choose-chat h1", "Chat", TIMEOUT)
+        .await;
+    browser.wait_for("#chooser-empty", TIMEOUT).await;
+}
+
+/// A browser's User-Agent: the beacon skips robots, automated browsers included.
+const BROWSER_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
+
+#[tokio::test]
+async fn a_chat_reply_streams_in_with_its_sources_and_the_history_survives_a_reload() {
+    let (runtime, browser, session) = start().await;
+
+    // A document, uploaded through the API.
+    let document = "opening-hours.txt";
+    let form = reqwest::multipart::Form::new().part(
+        "files",
+        reqwest::multipart::Part::bytes(
+            b"Corner Bakery: we open at 7 every morning and close at 14, Tuesday to Sunday.\n"
+                .to_vec(),
+        )
+        .file_name(document),
+    );
+    let r = runtime
+        .http
+        .post(runtime.url("/api/v1/documents"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    let status = r.status();
+    assert_eq!(status, 201, "{}", r.text().await.unwrap_or_default());
+
+    browser.goto(&runtime.url("/")).await;
+    let project = create_project(&browser, &session, "Chatty Bakery").await;
+    click(&browser, "#tab-chat").await;
+    browser.wait_for("#no-sessions", TIMEOUT).await;
+    let nav = session
+        .js(
+            "const a = document.querySelector('.app-nav a[data-nav=chat]'); \
+             return [a.getAttribute('aria-current'), a.getAttribute('href')];",
+        )
+        .await;
+    assert_eq!(
+        nav,
+        json!(["page", format!("#/projects/{project}/chat")]),
+        "the header's Chat is this project's, and current"
+    );
+
+    // An empty message is refused beside the field, before any request.
+    click(&browser, "#chat-send").await;
+    browser
+        .wait_for("#chat-input[aria-invalid=true]", TIMEOUT)
+        .await;
+
+    // Start a session: it is listed, current, and named in the URL.
+    click(&browser, "#new-chat").await;
+    browser.wait_for(".session-item.current", TIMEOUT).await;
+    let chat = session
+        .wait_js(
+            "the session in the URL",
+            "const m = location.hash.match(/\\/chat\\/([0-9a-f-]{36})$/); return m && m[1];",
+            TIMEOUT,
+        )
+        .await;
+    let chat = chat.as_str().expect("a session id").to_owned();
+
+    // Record the assistant's bubble as it changes: it must exist (streaming) before the reply
+    // is complete.
+    session
+        .js("window.seen = []; \
+             new MutationObserver(() => { \
+               const b = document.querySelector('#chat-log .chat-message.assistant'); \
+               if (b) window.seen.push([b.querySelector('.chat-text').textContent.length, !!b.dataset.id, b.classList.contains('streaming')]); \
+             }).observe(document.querySelector('#chat-log'), {subtree: true, childList: true, characterData: true, attributes: true});")
+        .await;
+    type_into(&browser, "#chat-input", "When do you open?").await;
+    click(&browser, "#chat-send").await;
+    browser
+        .wait_for("#chat-log .chat-message.assistant[data-id]", TIMEOUT)
+        .await;
+    let shown = session
+        .js("const b = document.querySelector('#chat-log .chat-message.assistant[data-id]'); \
+             return { text: b.querySelector('.chat-text').textContent, \
+                      streaming: b.classList.contains('streaming'), \
+                      chips: [...b.querySelectorAll('.source-chip')].map(c => c.textContent), \
+                      users: [...document.querySelectorAll('#chat-log .chat-message.user')] \
+                        .map(u => [u.dataset.id ?? null, u.querySelector('.chat-text').textContent]), \
+                      seen: window.seen };")
+        .await;
+    let text = shown["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("we open at 7 every morning"),
+        "the reply quotes the document: {shown}"
+    );
+    assert!(
+        text.contains("template-based, not a language model"),
+        "the reply says what the assistant is: {shown}"
+    );
+    assert_eq!(shown["streaming"], json!(false), "{shown}");
+    assert_eq!(
+        shown["chips"],
+        json!([format!("{document} · p. 1")]),
+        "a source chip names the document and page: {shown}"
+    );
+    let users = shown["users"].as_array().expect("user bubbles");
+    assert_eq!(users.len(), 1, "{shown}");
+    assert_eq!(users[0][1], json!("When do you open?"), "{shown}");
+    assert!(users[0][0].is_string(), "the stored message's id: {shown}");
+    let seen = shown["seen"].as_array().expect("seen");
+    assert!(
+        seen.iter()
+            .any(|s| s[2] == json!(true) && s[1] == json!(false)),
+        "the bubble was shown while the reply streamed: {shown}"
+    );
+    assert!(
+        seen.last()
+            .is_some_and(|s| s[2] == json!(false) && s[1] == json!(true)),
+        "{shown}"
+    );
+
+    // What the page shows is what was stored.
+    let stored: Value = runtime
+        .http
+        .get(runtime.url(&format!("/api/v1/sessions/{chat}/messages")))
+        .send()
+        .await
+        .expect("GET messages")
+        .json()
+        .await
+        .expect("messages");
+    assert_eq!(stored["messages"][0]["content"], json!("When do you open?"));
+    assert_eq!(stored["messages"][1]["role"], json!("assistant"));
+    assert_eq!(stored["messages"][1]["content"], json!(text));
+    assert_eq!(
+        stored["messages"][1]["sources"][0]["document_name"],
+        json!(document)
+    );
+
+    // The session is listed under its first message.
+    browser
+        .wait_for_text(
+            &format!(".session-item[data-id=\"{chat}\"] .session-link"),
+            "When do you open?",
+            TIMEOUT,
+        )
+        .await;
+
+    // After a reload the conversation is still there.
+    session
+        .js("window.beforeReload = true; location.reload();")
+        .await;
+    let again = session
+        .wait_js(
+            "the conversation after the reload",
+            "if (window.beforeReload) return null; \
+             const b = document.querySelector('#chat-log .chat-message.assistant[data-id]'); \
+             return b && { text: b.querySelector('.chat-text').textContent, \
+                           chips: [...b.querySelectorAll('.source-chip')].map(c => c.textContent), \
+                           users: [...document.querySelectorAll('#chat-log .chat-message.user .chat-text')].map(u => u.textContent), \
+                           current: document.querySelector('.session-item.current')?.dataset.id, \
+                           title: document.querySelector('#chat-title').textContent };",
+            TIMEOUT,
+        )
+        .await;
+    assert_eq!(again["text"], json!(text), "{again}");
+    assert_eq!(again["chips"], json!([format!("{document} · p. 1")]));
+    assert_eq!(again["users"], json!(["When do you open?"]));
+    assert_eq!(again["current"], json!(chat));
+    assert_eq!(again["title"], json!("When do you open?"));
+
+    // A long conversation shows its latest 50 messages; "load earlier" brings the rest.
+    for n in 0..25 {
+        let r = runtime
+            .http
+            .post(runtime.url(&format!("/api/v1/sessions/{chat}/messages")))
+            .json(&json!({ "content": format!("Question {n}") }))
+            .send()
+            .await
+            .expect("POST message");
+        assert_eq!(r.status(), 200);
+        r.text().await.expect("the reply's stream");
+    }
+    session
+        .js("window.beforeReload = true; location.reload();")
+        .await;
+    session
+        .wait_js(
+            "the latest 50 messages",
+            "return !window.beforeReload && document.querySelectorAll('#chat-log .chat-message[data-id]').length === 50 \
+                    && !document.querySelector('#load-earlier').hidden;",
+            TIMEOUT,
+        )
+        .await;
+    click(&browser, "#load-earlier").await;
+    let all = session
+        .wait_js(
+            "the earlier messages",
+            "const m = [...document.querySelectorAll('#chat-log .chat-message[data-id]')]; \
+             return m.length === 52 && document.querySelector('#load-earlier').hidden \
+                    && m.map(b => b.querySelector('.chat-text').textContent);",
+            TIMEOUT,
+        )
+        .await;
+    assert_eq!(all[0], json!("When do you open?"), "oldest first: {all}");
+    assert_eq!(all[50], json!("Question 24"), "{all}");
+
+    // Rename, then delete (after confirming): the list follows.
+    click(&browser, "#rename-session").await;
+    session.clear("#rename-title").await;
+    type_into(&browser, "#rename-title", "Opening hours").await;
+    click(&browser, "#rename-save").await;
+    browser
+        .wait_for_text(
+            &format!(".session-item[data-id=\"{chat}\"] .session-link"),
+            "Opening hours",
+            TIMEOUT,
+        )
+        .await;
+    browser
+        .wait_for_text("#chat-title", "Opening hours", TIMEOUT)
+        .await;
+    // A second chat; then back to the first from the list.
+    click(&browser, "#new-chat").await;
+    let second = session
+        .wait_js(
+            "the second session in the URL",
+            &format!(
+                "const m = location.hash.match(/\\/chat\\/([0-9a-f-]{{36}})$/); \
+                 return m && m[1] !== '{chat}' && document.querySelectorAll('.session-item').length === 2 && m[1];"
+            ),
+            TIMEOUT,
+        )
+        .await;
+    browser.wait_for("#chat-empty:not([hidden])", TIMEOUT).await;
+    click(
+        &browser,
+        &format!(".session-item[data-id=\"{chat}\"] .session-link"),
+    )
+    .await;
+    session
+        .wait_js(
+            "the first chat again",
+            &format!(
+                "return location.hash.endsWith('/chat/{chat}') \
+                    && document.querySelector('#chat-title').textContent === 'Opening hours' \
+                    && document.querySelectorAll('#chat-log .chat-message[data-id]').length === 50 \
+                    && document.querySelector('.session-item.current')?.dataset.id === '{chat}';"
+            ),
+            TIMEOUT,
+        )
+        .await;
+
+    // Deleting it (after confirming) shows the chat that remains.
+    click(&browser, "#delete-session").await;
+    click(&browser, "dialog .dialog-confirm").await;
+    session
+        .wait_js(
+            "the remaining chat",
+            &format!(
+                "return document.querySelectorAll('.session-item').length === 1 \
+                    && document.querySelector('.session-item.current')?.dataset.id === {second} \
+                    && location.hash.endsWith('/chat/' + {second});"
+            ),
+            TIMEOUT,
+        )
+        .await;
+    let r = runtime
+        .http
+        .get(runtime.url(&format!("/api/v1/sessions/{chat}")))
+        .send()
+        .await
+        .expect("GET session");
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn analytics_show_the_published_site_views_per_day_with_pages_and_referrers() {
+    let (runtime, browser, session) = start().await;
+    browser.goto(&runtime.url("/")).await;
+    let project = create_project(&browser, &session, "Counted Bakery").await;
+
+    let r = runtime
+        .http
+        .post(runtime.url(&format!("/api/v1/projects/{project}/publish")))
+        .send()
+        .await
+        .expect("publish");
+    assert_eq!(r.status(), 200);
+    let beacon = runtime.url(&format!(
+        "/a.gif?p={project}&path=index.html&s=site&r=https%3A%2F%2Ffriend.example%2F"
+    ));
+    for _ in 0..3 {
+        let r = runtime
+            .http
+            .get(&beacon)
+            .header("user-agent", BROWSER_UA)
+            .send()
+            .await
+            .expect("beacon");
+        assert_eq!(r.status(), 200);
+    }
+    // A robot's view is not counted.
+    let r = runtime
+        .http
+        .get(&beacon)
+        .header(
+            "user-agent",
+            "Googlebot/2.1 (+http://www.google.com/bot.html)",
+        )
+        .send()
+        .await
+        .expect("beacon");
+    assert_eq!(r.status(), 200);
+    let today = chrono::Utc::now().date_naive().to_string();
+
+    click(&browser, "#tab-analytics").await;
+    browser
+        .wait_for("#analytics-views[data-value=\"3\"]", TIMEOUT)
+        .await;
+    let read = "const today = arguments[0]; \
+        const g = document.querySelector(`#analytics-chart .chart-day[data-day=\"${today}\"]`); \
+        const rows = (id) => [...document.querySelectorAll(`#${id} tbody tr:not(.empty-row)`)] \
+          .map(r => [r.cells[0].textContent, r.cells[1].textContent]); \
+        return { views: document.querySelector('#analytics-views').textContent, \
+                 visitors: document.querySelector('#analytics-visitors').textContent, \
+                 days: document.querySelectorAll('#analytics-chart .chart-day').length, \
+                 zero: [...document.querySelectorAll('#analytics-chart rect.bar')].filter(b => b.dataset.views === '0').length, \
+                 today: g && { views: g.querySelector('rect.bar').dataset.views, \
+                               visitors: g.querySelector('circle.point').dataset.visitors, \
+                               height: Number(g.querySelector('rect.bar').getAttribute('height')), \
+                               tooltip: g.querySelector('title').textContent }, \
+                 label: document.querySelector('#analytics-chart').getAttribute('aria-labelledby') \
+                   .split(' ').map(id => document.getElementById(id).textContent).join(' | '), \
+                 pages: rows('analytics-pages'), referrers: rows('analytics-referrers'), \
+                 privacy: document.querySelector('#analytics-privacy').textContent, \
+                 nav: [document.querySelector('.app-nav a[data-nav=analytics]').getAttribute('aria-current'), \
+                       document.querySelector('.app-nav a[data-nav=analytics]').getAttribute('href')] };";
+    let shown = session.execute(read, vec![json!(today)]).await;
+    assert_eq!(shown["views"], json!("3"), "{shown}");
+    assert_eq!(
+        shown["visitors"],
+        json!("1"),
+        "one browser on one day: {shown}"
+    );
+    assert_eq!(shown["days"], json!(30), "30 days by default: {shown}");
+    assert_eq!(shown["zero"], json!(29), "{shown}");
+    assert_eq!(shown["today"]["views"], json!("3"), "{shown}");
+    assert_eq!(shown["today"]["visitors"], json!("1"), "{shown}");
+    assert!(
+        shown["today"]["height"].as_f64().is_some_and(|h| h > 0.0),
+        "{shown}"
+    );
+    assert!(
+        shown["today"]["tooltip"]
+            .as_str()
+            .is_some_and(|t| t.contains("3 views, 1 visitor")),
+        "{shown}"
+    );
+    assert!(
+        shown["label"]
+            .as_str()
+            .is_some_and(|l| l.contains("Views and visitors per day") && l.contains("3 views")),
+        "the chart has an accessible name and description: {shown}"
+    );
+    assert_eq!(shown["pages"], json!([["index.html", "3"]]), "{shown}");
+    assert_eq!(
+        shown["referrers"],
+        json!([["friend.example", "3"]]),
+        "{shown}"
+    );
+    assert!(
+        shown["privacy"]
+            .as_str()
+            .is_some_and(|t| t.contains("without cookies")),
+        "{shown}"
+    );
+    assert_eq!(
+        shown["nav"],
+        json!(["page", format!("#/projects/{project}/analytics")]),
+        "{shown}"
+    );
+
+    // Seven days: seven bars, the same total.
+    click(&browser, "#analytics-range-7-label").await;
+    browser
+        .wait_for(
+            "#analytics-content[data-days=\"7\"]:not([aria-busy])",
+            TIMEOUT,
+        )
+        .await;
+    let shown = session.execute(read, vec![json!(today)]).await;
+    assert_eq!(shown["days"], json!(7), "{shown}");
+    assert_eq!(shown["views"], json!("3"), "{shown}");
+    assert_eq!(shown["today"]["views"], json!("3"), "{shown}");
+
+    // Previews: none counted (the browser under test is an automated one).
+    click(&browser, "#analytics-source-preview-label").await;
+    browser
+        .wait_for(
+            "#analytics-content[data-source=preview]:not([aria-busy])",
+            TIMEOUT,
+        )
+        .await;
+    let shown = session.execute(read, vec![json!(today)]).await;
+    assert_eq!(shown["views"], json!("0"), "{shown}");
+    assert_eq!(shown["today"]["views"], json!("0"), "{shown}");
+    assert_eq!(shown["referrers"], json!([]), "{shown}");
+    browser
+        .wait_for("#analytics-hint:not([hidden])", TIMEOUT)
         .await;
 }

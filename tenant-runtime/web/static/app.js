@@ -2,58 +2,56 @@
 // header (navigation, storage use, theme) up to date.
 //
 //   #/projects                      the project list
-//   #/projects/{id}/{tab}           a project: edit | history | seo | generate | export | settings
+//   #/projects/{id}/{tab}           a project: edit | history | seo | generate | chat |
+//                                   analytics | export | settings
+//   #/projects/{id}/chat/{session}  a project's chat session
 //   #/documents                     documents: upload, list, search
 //   #/agents                        agents
-//   #/chat, #/analytics             not built yet: a plain "coming soon" page
+//   #/chat, #/analytics             choose the project whose chats / analytics to open
+//
+// Inside a project the header's Chat and Analytics links lead to that project's tabs (and
+// are marked current on them); elsewhere they lead to the project choosers.
 
 import { el, refreshUsage } from './api.js';
 import * as projects from './projects.js';
 import * as workspace from './workspace.js';
 import * as documents from './documents.js';
 import * as agents from './agents.js';
+import * as chooser from './chooser.js';
 
 const main = document.getElementById('main');
 
-function comingSoon(title, text) {
-  return (container) => {
-    container.replaceChildren(el('section', { class: 'placeholder', id: 'coming-soon' },
-      el('h1', { tabindex: '-1', text: title }),
-      el('p', null, el('span', { class: 'badge badge-info', text: 'Coming soon' })),
-      el('p', { class: 'muted', text }),
-      el('p', null, el('a', { href: '#/projects', text: 'Back to your projects' }))));
-  };
-}
+/** The header link a project's tab belongs under. */
+const TAB_NAV = { chat: 'chat', analytics: 'analytics' };
 
 const ROUTES = [
   { nav: 'projects', pattern: /^#\/projects\/?$/, view: (c) => projects.render(c) },
   {
-    nav: 'projects',
-    pattern: /^#\/projects\/([0-9a-fA-F-]{36})(?:\/([a-z]+))?\/?$/,
-    view: (c, m) => workspace.render(c, m[1], m[2] ?? 'edit'),
+    nav: (m) => TAB_NAV[m[2]] ?? 'projects',
+    project: (m) => m[1],
+    pattern: /^#\/projects\/([0-9a-fA-F-]{36})(?:\/([a-z]+)(?:\/([0-9a-fA-F-]{36}))?)?\/?$/,
+    view: (c, m) => workspace.render(c, m[1], m[2] ?? 'edit', m[3] ?? null),
     // Switching tabs within one project keeps the project's state (unsaved edits, jobs).
     keep: (m) => workspace.isMounted(m[1]),
-    update: (m) => workspace.showTab(m[2] ?? 'edit'),
+    update: (m) => workspace.showTab(m[2] ?? 'edit', m[3] ?? null),
   },
   { nav: 'documents', pattern: /^#\/documents\/?$/, view: (c) => documents.render(c) },
   { nav: 'agents', pattern: /^#\/agents\/?$/, view: (c) => agents.render(c) },
-  {
-    nav: 'chat',
-    pattern: /^#\/chat\/?$/,
-    view: comingSoon('Chat', 'Chat sessions with your agents are not part of this workspace yet. When they arrive, you will talk to an agent here and watch it edit your site.'),
-  },
-  {
-    nav: 'analytics',
-    pattern: /^#\/analytics\/?$/,
-    view: comingSoon('Analytics', 'Visitor analytics for your published sites are not available in this workspace yet.'),
-  },
+  { nav: 'chat', pattern: /^#\/chat\/?$/, view: (c) => chooser.render(c, 'chat') },
+  { nav: 'analytics', pattern: /^#\/analytics\/?$/, view: (c) => chooser.render(c, 'analytics') },
 ];
 
 let cleanup = null;
 
-function setNav(nav) {
+/** Marks the header link `nav` current; inside project `projectId`, the Chat and
+ *  Analytics links lead to its tabs, elsewhere to the choosers. */
+function setNav(nav, projectId = null) {
   for (const link of document.querySelectorAll('.app-nav a[data-nav]')) {
-    if (link.dataset.nav === nav) link.setAttribute('aria-current', 'page');
+    const kind = link.dataset.nav;
+    if (kind === 'chat' || kind === 'analytics') {
+      link.setAttribute('href', projectId ? `#/projects/${projectId}/${kind}` : `#/${kind}`);
+    }
+    if (kind === nav) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
 }
@@ -67,7 +65,9 @@ async function route() {
   for (const r of ROUTES) {
     const match = hash.match(r.pattern);
     if (!match) continue;
-    setNav(r.nav);
+    const projectId = r.project?.(match) ?? null;
+    setNav(typeof r.nav === 'function' ? r.nav(match) : r.nav, projectId);
+    if (projectId) chooser.rememberProject(projectId);
     if (r.keep?.(match)) {
       r.update(match);
       return;

@@ -7,6 +7,9 @@
 //                                  page is open, also across tabs and views)
 //   ctx.rerender()                 draws the current tab again (after undo/redo/restore)
 //   ctx.selectedPath               the page open in the editor
+//   ctx.sub                        what the URL names inside the tab (a chat session)
+//   ctx.subHandler                 set by a tab that follows ctx.sub changes itself
+//                                  (otherwise a change draws the tab again)
 
 import {
   ApiError, api, alertRegion, clearAlert, describeError, el, setBusy, showAlert, toast,
@@ -15,6 +18,8 @@ import * as editor from './editor.js';
 import * as history from './history.js';
 import * as seo from './seo.js';
 import * as generate from './generate.js';
+import * as chat from './chat.js';
+import * as analytics from './analytics.js';
 import * as exporting from './export.js';
 import * as settings from './settings.js';
 
@@ -23,6 +28,8 @@ const TABS = [
   { id: 'history', label: 'History', module: history },
   { id: 'seo', label: 'SEO', module: seo },
   { id: 'generate', label: 'Generate', module: generate },
+  { id: 'chat', label: 'Chat', module: chat },
+  { id: 'analytics', label: 'Analytics', module: analytics },
   { id: 'export', label: 'Export & publish', module: exporting },
   { id: 'settings', label: 'Settings', module: settings },
 ];
@@ -47,7 +54,7 @@ function draftsOf(id) {
   return draftsByProject.get(id);
 }
 
-export async function render(container, id, tab) {
+export async function render(container, id, tab, sub = null) {
   const title = el('h1', { id: 'project-name', tabindex: '-1', text: 'Loading…' });
   const version = el('span', { id: 'project-version', class: 'badge' });
   const undo = el('button', { type: 'button', id: 'undo', text: 'Undo', disabled: true });
@@ -73,6 +80,8 @@ export async function render(container, id, tab) {
     panel: null,
     tabCleanup: null,
     selectedPath: null,
+    sub,
+    subHandler: null,
     alert,
     setProject(project) {
       ctx.project = project;
@@ -136,6 +145,7 @@ export async function render(container, id, tab) {
       try { ctx.tabCleanup(); } catch { /* never block the next tab */ }
     }
     ctx.tabCleanup = null;
+    ctx.subHandler = null;
     ctx.tab = tab.id;
     for (const link of tabs.querySelectorAll('a')) {
       if (link.dataset.tab === tab.id) link.setAttribute('aria-current', 'page');
@@ -174,7 +184,11 @@ export async function render(container, id, tab) {
   };
 }
 
-/** Shows another tab of the mounted project. */
-export function showTab(tab) {
-  current?.showTab(tab);
+/** Shows another tab of the mounted project (or, in the tab shown, what `sub` names). */
+export function showTab(tab, sub = null) {
+  if (!current) return;
+  const same = current.tab === tab;
+  current.sub = sub;
+  if (same && typeof current.subHandler === 'function') current.subHandler(sub);
+  else current.showTab(tab);
 }
