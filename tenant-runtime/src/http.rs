@@ -129,6 +129,18 @@ pub struct DiffQuery {
 
 type Data = web::Data<Store>;
 
+/// The answer to a page or asset write: 201 when created, the new ETag and version.
+fn written_response(path: &str, written: pages::Written) -> HttpResponse {
+    let mut response = if written.created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((header::ETAG, written.etag.clone()))
+        .json(serde_json::json!({"path": path, "etag": written.etag, "head_version": written.version}))
+}
+
 #[utoipa::path(get, path = "/api/v1/usage", tag = "workspace", summary = "Storage used and allowed", responses((status = 200, description = "Usage"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn usage(quota: web::Data<Quota>) -> HttpResponse {
     HttpResponse::Ok().json(quota.usage())
@@ -241,14 +253,7 @@ pub async fn put_page(
     let written = store
         .run(move |c| pages::put(c, &id, &path, &content, if_match.as_deref()))
         .await?;
-    let mut response = if written.created {
-        HttpResponse::Created()
-    } else {
-        HttpResponse::Ok()
-    };
-    Ok(response
-        .insert_header((header::ETAG, written.etag.clone()))
-        .json(serde_json::json!({"path": shown, "etag": written.etag, "head_version": written.version})))
+    Ok(written_response(&shown, written))
 }
 
 #[utoipa::path(delete, path = "/api/v1/projects/{id}/pages/{path}", tag = "pages", summary = "Delete a page (If-Match)", params(("id" = String, Path, description = "The resource's id"), ("path" = String, Path, description = "A file path in the project, e.g. index.html")), responses((status = 204, description = "Deleted (a new version)"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
@@ -1099,14 +1104,7 @@ pub async fn put_asset(
     let written = store
         .run(move |c| pages::put_asset(c, &id, &path, &content, if_match.as_deref()))
         .await?;
-    let mut response = if written.created {
-        HttpResponse::Created()
-    } else {
-        HttpResponse::Ok()
-    };
-    Ok(response
-        .insert_header((header::ETAG, written.etag.clone()))
-        .json(serde_json::json!({"path": shown, "etag": written.etag, "head_version": written.version})))
+    Ok(written_response(&shown, written))
 }
 
 /// A project's page as a site visitor sees it, sandboxed: an opaque origin that can run the
