@@ -46,6 +46,13 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// `http://127.0.0.1:<port>/session/<id>`, for commands this client does not have
+    /// (the runtime's UI tests send them; the platform's tests do not).
+    #[allow(dead_code)]
+    pub fn session_url(&self) -> &str {
+        &self.session_url
+    }
+
     /// Starts `chromedriver` and a headless `chromium` session.
     pub async fn start(chromedriver: &str, chromium: &str) -> Self {
         let port = free_port();

@@ -4,11 +4,13 @@
 //! `scripts/test` starts PostgreSQL and Redis and sets the `WEBSPLAT_TEST_*` variables.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+mod process;
+pub use process::{ChildGuard, free_port, wait_for_http};
 
 /// A variable `scripts/test` sets; a clear failure when the suite was started another way.
 pub fn env_var(name: &str) -> String {
@@ -17,13 +19,6 @@ pub fn env_var(name: &str) -> String {
             "{name} is not set: run the tests with `scripts/test`, which starts their dependencies"
         )
     })
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// A database of its own, dropped when the test ends.
@@ -86,34 +81,6 @@ impl Drop for TestDb {
 /// A key prefix no other test uses.
 pub fn redis_prefix() -> String {
     format!("test:{}:", uuid::Uuid::new_v4().simple())
-}
-
-/// A child process killed when the test ends.
-pub struct ChildGuard(pub Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Waits until `url` answers 2xx, or panics after `timeout` with `what` in the message.
-pub async fn wait_for_http(url: &str, what: &str, timeout: Duration) {
-    let started = Instant::now();
-    let client = reqwest::Client::new();
-    loop {
-        if let Ok(r) = client.get(url).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        assert!(
-            started.elapsed() < timeout,
-            "{what} did not come up at {url}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The third-party `oidc-provider-mock` OpenID provider, from PyPI.

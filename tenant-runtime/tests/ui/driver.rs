@@ -1,8 +1,6 @@
 //! WebDriver commands the shared client (`tests/e2e/webdriver.rs`) does not have — run a
 //! script, switch frames, read a property, clear a field — sent to the same chromedriver
-//! session. That client keeps its session private, so this one finds it: chromedriver's port
-//! is the one `support::free_port` handed to `Browser::start`, and that chromedriver runs
-//! exactly one session (`GET /sessions`).
+//! session (`Browser::session_url`).
 
 use std::time::{Duration, Instant};
 
@@ -19,32 +17,14 @@ pub struct Session {
 }
 
 impl Session {
-    /// Attaches to the one session of the chromedriver listening on `port`.
-    pub async fn attach(port: u16) -> Self {
+    /// Sends extra commands to `browser`'s session.
+    pub fn for_browser(browser: &crate::webdriver::Browser) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
             .expect("http client");
-        let base = format!("http://127.0.0.1:{port}");
-        let sessions: Value = http
-            .get(format!("{base}/sessions"))
-            .send()
-            .await
-            .expect("ask chromedriver for its sessions")
-            .json()
-            .await
-            .expect("chromedriver's sessions");
-        let ids: Vec<&str> = sessions["value"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|s| s["id"].as_str()).collect())
-            .unwrap_or_default();
-        assert_eq!(
-            ids.len(),
-            1,
-            "expected one session at chromedriver {base}: {sessions}"
-        );
         Session {
-            url: format!("{base}/session/{}", ids[0]),
+            url: browser.session_url().to_owned(),
             http,
         }
     }

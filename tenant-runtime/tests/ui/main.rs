@@ -12,6 +12,7 @@
 mod webdriver;
 
 mod driver;
+#[path = "../../../tests/support/process.rs"]
 mod support;
 
 use std::path::PathBuf;
@@ -127,8 +128,7 @@ async fn start() -> (Runtime, Browser, Session) {
         &program("WEBSPLAT_TEST_CHROMIUM", &["chromium", "chromium-browser"]),
     )
     .await;
-    // `Browser::start` took chromedriver's port from `free_port` last, on this thread.
-    let session = Session::attach(support::last_port()).await;
+    let session = Session::for_browser(&browser);
     (runtime, browser, session)
 }
 
