@@ -113,6 +113,14 @@ impl Runtime {
         body(r).await
     }
 
+    /// Creates a project; its id.
+    async fn new_project_id(&self, name: &str) -> String {
+        self.new_project(name).await["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
     async fn head(&self, project: &str) -> i64 {
         body(self.get(&format!("/api/v1/projects/{project}")).await).await["head_version"]
             .as_i64()
@@ -212,10 +220,7 @@ async fn projects_are_created_listed_renamed_and_deleted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_edit_gets_409_with_the_current_page_and_loses_nothing() {
     let rt = Runtime::start().await;
-    let id = rt.new_project("Tabs").await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = rt.new_project_id("Tabs").await;
 
     // Two tabs load the page.
     let loaded = rt
@@ -297,10 +302,7 @@ async fn a_stale_edit_gets_409_with_the_current_page_and_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_change_is_a_version_with_undo_redo_diff_and_restore() {
     let rt = Runtime::start().await;
-    let id = rt.new_project("History").await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = rt.new_project_id("History").await;
     let mut tag = etag(
         &rt.get(&format!("/api/v1/projects/{id}/pages/index.html"))
             .await,
@@ -406,10 +408,7 @@ async fn every_change_is_a_version_with_undo_redo_diff_and_restore() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_preview_is_sandboxed() {
     let rt = Runtime::start().await;
-    let id = rt.new_project("Preview").await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = rt.new_project_id("Preview").await;
     let r = rt.get(&format!("/preview/{id}/")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(
@@ -424,10 +423,7 @@ async fn the_preview_is_sandboxed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_input_gets_a_4xx_and_writes_nothing() {
     let rt = Runtime::start().await;
-    let id = rt.new_project("Fortress").await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = rt.new_project_id("Fortress").await;
     let tag = etag(
         &rt.get(&format!("/api/v1/projects/{id}/pages/index.html"))
             .await,
@@ -509,10 +505,7 @@ async fn hostile_input_gets_a_4xx_and_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkill_mid_write_leaves_the_last_committed_version_intact() {
     let mut rt = Runtime::start().await;
-    let id = rt.new_project("Durable").await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = rt.new_project_id("Durable").await;
     let mut tag = etag(
         &rt.get(&format!("/api/v1/projects/{id}/pages/index.html"))
             .await,
@@ -588,10 +581,7 @@ async fn a_sigkill_mid_write_leaves_the_last_committed_version_intact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seo_report_scores_pages_and_rises_when_they_improve() {
     let rt = Runtime::start().await;
-    let id = rt.new_project("Bakery").await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = rt.new_project_id("Bakery").await;
     let before = body(rt.get(&format!("/api/v1/projects/{id}/seo")).await).await;
     let codes: Vec<&str> = before["pages"][0]["findings"]
         .as_array()
@@ -748,10 +738,7 @@ async fn agents_are_configured_with_validation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_past_the_storage_quota_get_413_and_leave_nothing() {
     let rt = Runtime::start_with_quota(Some("600K")).await;
-    let id = rt.new_project("Small plan").await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = rt.new_project_id("Small plan").await;
     let usage = body(rt.get("/api/v1/usage").await).await;
     assert_eq!(usage["quota_bytes"], 600 * 1024);
     assert!(
@@ -808,10 +795,7 @@ fn unzip(bytes: &[u8]) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_project_exports_as_zip_and_markdown_and_publishes() {
     let rt = Runtime::start().await;
-    let id = rt.new_project("Corner Bakery").await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = rt.new_project_id("Corner Bakery").await;
     rt.put_page(
         &id,
         "about.html",
@@ -952,10 +936,7 @@ fn bakery_brief(autonomy: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_autonomous_generation_builds_the_site_with_live_progress() {
     let rt = Runtime::start().await;
-    let id = rt.new_project("Bakery").await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = rt.new_project_id("Bakery").await;
 
     // Listen first, then ask: every step's progress arrives.
     let listening = rt.get("/api/v1/jobs/events").await;
@@ -1049,10 +1030,7 @@ async fn an_autonomous_generation_builds_the_site_with_live_progress() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_suggested_site_waits_for_the_user_to_accept_or_reject_it() {
     let rt = Runtime::start().await;
-    let id = rt.new_project("Bakery").await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = rt.new_project_id("Bakery").await;
     let agent = body(
         rt.post(
             "/api/v1/agents",
@@ -1180,10 +1158,7 @@ async fn a_suggested_site_waits_for_the_user_to_accept_or_reject_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_briefs_are_refused_and_queued_jobs_resume_after_a_restart() {
     let mut rt = Runtime::start().await;
-    let id = rt.new_project("Bakery").await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = rt.new_project_id("Bakery").await;
     let b = error(
         rt.post(
             &format!("/api/v1/projects/{id}/generate"),
@@ -1517,10 +1492,7 @@ async fn hostile_uploads_are_refused_and_store_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_views_are_counted_without_cookies_and_rolled_up() {
     let rt = Runtime::start().await;
-    let id = rt.new_project("Counted").await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = rt.new_project_id("Counted").await;
     rt.post(&format!("/api/v1/projects/{id}/publish"), &json!({}))
         .await;
     let site = rt
@@ -1665,10 +1637,7 @@ async fn page_views_are_counted_without_cookies_and_rolled_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_replies_stream_and_quote_the_users_documents() {
     let rt = Runtime::start().await;
-    let id = rt.new_project("Bakery").await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = rt.new_project_id("Bakery").await;
     upload(
         &rt,
         vec![(
@@ -1790,10 +1759,7 @@ async fn chat_replies_stream_and_quote_the_users_documents() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn images_and_fonts_are_versioned_assets_checked_by_content() {
     let rt = Runtime::start().await;
-    let id = rt.new_project("Assets").await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = rt.new_project_id("Assets").await;
     let png =
         b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89".to_vec();
     let put = async |path: &str, bytes: Vec<u8>| {
@@ -1927,10 +1893,7 @@ impl Ws {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_websocket_answers_pings_and_carries_job_progress() {
     let rt = Runtime::start().await;
-    let id = rt.new_project("Live").await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = rt.new_project_id("Live").await;
     let mut ws = Ws::connect(rt.port).await;
     // The server pings at once: a live connection keeps itself alive.
     let (opcode, _) = ws.frame().await;
