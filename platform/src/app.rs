@@ -1,8 +1,10 @@
 //! `AppState` (everything a handler may need, built once) and `Application` (the HTTP server
 //! bound to its listener). The server holds no state another replica would need: sessions,
-//! login state and rate limits are in Redis, everything else in PostgreSQL.
+//! login state and rate limits are in Redis, everything else in PostgreSQL; the enforcer in
+//! memory is a cache of the rules in PostgreSQL, reloaded when any replica changes them.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::http::header;
@@ -14,11 +16,14 @@ use crate::auth::cookies::CookieNames;
 use crate::auth::local::Passwords;
 use crate::auth::providers::Providers;
 use crate::auth::session::SessionStore;
+use crate::authz::Authz;
+use crate::authz::guard::RouteIndex;
 use crate::config::Config;
 use crate::error::{self, ApiError};
 use crate::kv::Kv;
 use crate::metrics::Metrics;
-use crate::{auth, db, routes, telemetry};
+use crate::users::Onboarding;
+use crate::{auth, authz, db, routes, telemetry};
 
 pub struct AppState {
     pub config: Config,
@@ -29,19 +34,45 @@ pub struct AppState {
     pub passwords: Passwords,
     pub cookies: CookieNames,
     pub metrics: Metrics,
+    pub authz: Arc<Authz>,
+    pub routes: RouteIndex,
+    pub onboarding: Onboarding,
 }
 
 impl AppState {
-    pub fn new(config: Config) -> anyhow::Result<Self> {
+    /// Connects, seeds the default policy and loads the enforcer. The database must be
+    /// migrated.
+    pub async fn new(config: Config) -> anyhow::Result<Self> {
         let kv = Kv::new(&config.redis)?;
+        let db = db::pool(&config.database)?;
+        let metrics = Metrics::new()?;
+        let authz = Authz::start(&config, db.clone(), kv.clone(), metrics.clone()).await?;
+        let onboarding = Onboarding {
+            access_level: config.authz.default_access_level.clone(),
+            bootstrap_admins: config.authz.bootstrap_admins.clone(),
+        };
+        let mut conn = db.get().await.context("no PostgreSQL connection")?;
+        if authz::access_levels::get(&mut conn, &onboarding.access_level)
+            .await?
+            .is_none()
+        {
+            anyhow::bail!(
+                "WEBSPLAT_DEFAULT_ACCESS_LEVEL is {:?}, which is not an access level; create it or name an existing one (free, standard and pro come built in)",
+                onboarding.access_level
+            );
+        }
+        drop(conn);
         Ok(AppState {
-            db: db::pool(&config.database)?,
             sessions: SessionStore::new(kv.clone(), config.session.clone()),
-            kv,
             providers: Providers::new(&config)?,
             passwords: Passwords::new()?,
             cookies: CookieNames::for_url(&config.public_url),
-            metrics: Metrics::new()?,
+            routes: RouteIndex::new(),
+            db,
+            kv,
+            metrics,
+            authz,
+            onboarding,
             config,
         })
     }
@@ -50,6 +81,7 @@ impl AppState {
 pub struct Application {
     server: Server,
     addr: SocketAddr,
+    watcher: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -66,7 +98,10 @@ impl Application {
         if !applied.is_empty() {
             tracing::info!(?applied, "applied database migrations");
         }
-        let state = web::Data::new(AppState::new(config)?);
+        let state = web::Data::new(AppState::new(config).await?);
+        let watcher = state
+            .authz
+            .spawn_watcher(state.config.authz.policy_reload_interval);
         let addr = listener.local_addr()?;
         let server = HttpServer::new(move || {
             let own_origin = state.config.public_url.origin();
@@ -77,6 +112,7 @@ impl Application {
                 .app_data(error::path_config())
                 .configure(routes::configure)
                 .default_service(web::to(not_found))
+                .wrap(from_fn(authz::guard))
                 .wrap(from_fn(
                     move |req: actix_web::dev::ServiceRequest,
                           next: actix_web::middleware::Next<_>| {
@@ -103,7 +139,11 @@ impl Application {
         .shutdown_timeout(10)
         .run();
         tracing::info!(%addr, "listening");
-        Ok(Application { server, addr })
+        Ok(Application {
+            server,
+            addr,
+            watcher,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -115,7 +155,9 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        self.watcher.abort();
+        result
     }
 }
 

@@ -152,6 +152,7 @@ pub struct Config {
     pub oidc: Vec<OidcProviderConfig>,
     pub github: Option<GithubConfig>,
     pub log: LogConfig,
+    pub authz: AuthzConfig,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
 }
@@ -206,7 +207,21 @@ pub struct LocalAccountsConfig {
 }
 
 #[derive(Debug, Clone)]
+pub struct AuthzConfig {
+    /// The access level new users get.
+    pub default_access_level: String,
+    /// `(provider, subject)` of identities that become admin when their account is created.
+    pub bootstrap_admins: Vec<(String, String)>,
+    /// How often each replica reloads the policy even without a change announced on Redis.
+    pub policy_reload_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
 pub struct RateLimitConfig {
+    /// API reads (GET) per minute from one address, whoever signs in there.
+    pub api_reads_per_ip: u32,
+    /// API writes per minute from one address.
+    pub api_writes_per_ip: u32,
     pub window: Duration,
     /// Sign-in attempts per client address per window.
     pub per_ip: u32,
@@ -332,6 +347,8 @@ impl Config {
             registration_open: s.bool("registration_enabled", true)?,
         };
         let rate_limits = RateLimitConfig {
+            api_reads_per_ip: positive(s, "rate_limit_api_reads_per_ip", 6000)?,
+            api_writes_per_ip: positive(s, "rate_limit_api_writes_per_ip", 1200)?,
             window: s.duration("rate_limit_window", Duration::from_secs(15 * 60))?,
             per_ip: positive(s, "rate_limit_per_ip", 100)?,
             per_account: positive(s, "rate_limit_per_account", 10)?,
@@ -358,9 +375,40 @@ impl Config {
             oidc: oidc_providers(s)?,
             github: github(s)?,
             log,
+            authz: authz(s)?,
             trust_forwarded_for: s.bool("trust_forwarded_for", false)?,
         })
     }
+}
+
+fn authz(s: &Settings) -> Result<AuthzConfig, ConfigError> {
+    let default_access_level = s.raw("default_access_level").unwrap_or("free").to_owned();
+    let bootstrap_admins = s
+        .raw("bootstrap_admins")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| match entry.split_once(':') {
+            Some((provider, subject)) if !provider.is_empty() && !subject.is_empty() => {
+                let subject = if provider == "local" {
+                    subject.to_lowercase()
+                } else {
+                    subject.to_owned()
+                };
+                Ok((provider.to_owned(), subject))
+            }
+            _ => Err(s.invalid(
+                "bootstrap_admins",
+                format!("{entry:?} is not <provider>:<subject> (e.g. corp:248289761001 or local:alice@example.com)"),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(AuthzConfig {
+        default_access_level,
+        bootstrap_admins,
+        policy_reload_interval: s.duration("policy_reload_interval", Duration::from_secs(60))?,
+    })
 }
 
 fn positive<T>(s: &Settings, key: &str, default: T) -> Result<T, ConfigError>

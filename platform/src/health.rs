@@ -37,7 +37,7 @@ pub async fn healthz() -> web::Json<Health> {
     web::Json(Health { status: "ok" })
 }
 
-async fn check_postgres(state: &AppState) -> Result<(), String> {
+pub(crate) async fn check_postgres(state: &AppState) -> Result<(), String> {
     let probe = async {
         let mut conn = state.db.get().await.map_err(|e| e.to_string())?;
         diesel::sql_query("SELECT 1")
@@ -52,7 +52,7 @@ async fn check_postgres(state: &AppState) -> Result<(), String> {
     }
 }
 
-async fn check_redis(state: &AppState) -> Result<(), String> {
+pub(crate) async fn check_redis(state: &AppState) -> Result<(), String> {
     match tokio::time::timeout(CHECK_TIMEOUT, state.kv.ping()).await {
         Ok(result) => result.map_err(|e| e.to_string()),
         Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),

@@ -1,8 +1,12 @@
 //! The WebSplat Platform control plane: sign-in (OIDC, GitHub, local accounts), browser
-//! sessions and API tokens, over PostgreSQL and Redis. `main.rs` is a thin CLI over this.
+//! sessions and API tokens, authorization with casbin (roles, access levels, audit log),
+//! over PostgreSQL and Redis. `main.rs` is a thin CLI over this.
 
+pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod auth;
+pub mod authz;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -1,5 +1,6 @@
 //! `platform`: the WebSplat control plane. `platform serve` (the default) migrates and
-//! serves; `platform migrate` only migrates. Configuration: defaults, then the TOML file
+//! serves; `platform migrate` only migrates; `platform admin grant|revoke <user> <role>`
+//! changes a user's roles from the server (how the first admin is made). Configuration: defaults, then the TOML file
 //! given by `--config` / `WEBSPLAT_CONFIG`, then `WEBSPLAT_*` variables (see the README).
 
 use std::path::PathBuf;
@@ -24,6 +25,19 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage roles from the server's command line (e.g. make the first admin).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Give a user a role. <USER> is a user id or an e-mail address.
+    Grant { user: String, role: String },
+    /// Take a role from a user (the last admin keeps theirs).
+    Revoke { user: String, role: String },
 }
 
 fn main() -> ExitCode {
@@ -62,6 +76,15 @@ fn main() -> ExitCode {
                 for version in applied {
                     println!("  {version}");
                 }
+                Ok(())
+            }
+            Command::Admin { command } => {
+                let (user, role, grant) = match command {
+                    AdminCommand::Grant { user, role } => (user, role, true),
+                    AdminCommand::Revoke { user, role } => (user, role, false),
+                };
+                let done = platform::admin::cli::change_role(&config, &user, &role, grant).await?;
+                println!("{done}");
                 Ok(())
             }
             Command::Serve => {

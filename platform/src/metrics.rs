@@ -1,5 +1,5 @@
 //! Prometheus metrics for what operators watch: requests by route and status with their
-//! durations, and sign-ins by provider and outcome. Labels are bounded: routes are the
+//! durations, sign-ins by provider and outcome, and authorization decisions by route. Labels are bounded: routes are the
 //! router's patterns (never raw paths), providers come from configuration.
 
 use std::time::Duration;
@@ -14,6 +14,8 @@ pub struct Metrics {
     requests: IntCounterVec,
     request_duration: HistogramVec,
     sign_ins: IntCounterVec,
+    authz_decisions: IntCounterVec,
+    policy_reloads: prometheus::IntCounter,
 }
 
 /// How a sign-in attempt ended.
@@ -61,6 +63,19 @@ impl Metrics {
             ),
             &["provider", "outcome"],
         )?;
+        let authz_decisions = IntCounterVec::new(
+            Opts::new(
+                "authz_decisions_total",
+                "Authorization decisions, by route and result (allow or deny)",
+            ),
+            &["method", "route", "decision"],
+        )?;
+        let policy_reloads = prometheus::IntCounter::new(
+            "authz_policy_reloads_total",
+            "Times this replica rebuilt its enforcer from PostgreSQL",
+        )?;
+        registry.register(Box::new(authz_decisions.clone()))?;
+        registry.register(Box::new(policy_reloads.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
         registry.register(Box::new(sign_ins.clone()))?;
@@ -69,6 +84,8 @@ impl Metrics {
             requests,
             request_duration,
             sign_ins,
+            authz_decisions,
+            policy_reloads,
         })
     }
 
@@ -85,6 +102,17 @@ impl Metrics {
         self.sign_ins
             .with_label_values(&[provider, outcome.as_str()])
             .inc();
+    }
+
+    pub fn authz_decision(&self, method: &str, route: &str, allowed: bool) {
+        let decision = if allowed { "allow" } else { "deny" };
+        self.authz_decisions
+            .with_label_values(&[method, route, decision])
+            .inc();
+    }
+
+    pub fn policy_reloaded(&self) {
+        self.policy_reloads.inc();
     }
 
     /// The text exposition format.

@@ -5,23 +5,32 @@ use actix_web::web;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{auth, health};
+use crate::{admin, auth, health};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "WebSplat Platform API", description = "Sign-in, account and API tokens of the WebSplat control plane."),
+    info(title = "WebSplat Platform API", description = "Sign-in, account, API tokens and administration of the WebSplat control plane. Every route is authorized by the platform's casbin policy; /api/v1/admin/… needs the admin, operator or auditor role as each route says."),
     paths(
         health::healthz, health::readyz, health::metrics,
         auth::http::providers, auth::http::login_start, auth::http::callback, auth::http::logout,
         auth::http::register, auth::http::login, auth::http::me,
         auth::http::list_tokens, auth::http::create_token, auth::http::revoke_token,
+        auth::http::list_sessions, auth::http::revoke_session,
+        admin::http::list_users, admin::http::show_user, admin::http::disable_user,
+        admin::http::enable_user, admin::http::grant_role, admin::http::revoke_role,
+        admin::http::assign_access_level, admin::http::list_roles, admin::http::define_role,
+        admin::http::delete_role, admin::http::list_access_levels, admin::http::create_access_level,
+        admin::http::show_access_level, admin::http::update_access_level,
+        admin::http::delete_access_level, admin::http::audit_log, admin::http::providers,
+        admin::http::fleet,
     ),
     modifiers(&Security),
     tags(
         (name = "auth", description = "Signing in and out"),
         (name = "account", description = "The signed-in user"),
         (name = "tokens", description = "Personal API tokens for programs"),
-        (name = "operations", description = "Health, readiness and metrics"),
+        (name = "operations", description = "Health, readiness and metrics (metrics: operators)"),
+        (name = "admin", description = "Users, roles, access levels, the audit log and the fleet (admins, auditors read-only, operators the fleet)"),
     )
 )]
 pub struct ApiDoc;

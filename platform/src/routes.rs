@@ -1,33 +1,110 @@
-//! Every route the platform serves, in one place.
+//! Every route the platform serves, in one table. The same table registers the handlers and
+//! tells the authorization guard, for each route, how to find the owner of what it acts on
+//! and which rate limits apply — so a route cannot exist without a policy decision.
 
-use actix_web::web::{self, delete, get, post};
+use actix_web::http::Method;
+use actix_web::web;
 
-use crate::{auth::http as auth, health, openapi, web as pages};
+use crate::{admin::http as admin, auth::http as auth, health, openapi, web as pages};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", get().to(health::healthz))
-        .route("/readyz", get().to(health::readyz))
-        .route("/metrics", get().to(health::metrics))
-        .service(
-            web::scope("/auth")
-                .route("/providers", get().to(auth::providers))
-                .route("/login/{provider}", get().to(auth::login_start))
-                .route("/callback/{provider}", get().to(auth::callback))
-                .route("/logout", post().to(auth::logout)),
-        )
-        .service(
-            web::scope("/api/v1")
-                .route("/openapi.json", get().to(openapi::document))
-                .route("/auth/register", post().to(auth::register))
-                .route("/auth/login", post().to(auth::login))
-                .route("/me", get().to(auth::me))
-                .route("/tokens", get().to(auth::list_tokens))
-                .route("/tokens", post().to(auth::create_token))
-                .route("/tokens/{id}", delete().to(auth::revoke_token)),
-        )
-        .route("/", get().to(pages::index))
-        .route("/login", get().to(pages::login_page))
-        .route("/dashboard", get().to(pages::dashboard_page))
-        .route("/api/docs", get().to(pages::docs_page))
-        .route("/static/{name}", get().to(pages::asset));
+/// Whose thing a route acts on, for casbin's ownership match (`own` rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// Nobody's: public pages, probes, platform-wide admin resources.
+    Nobody,
+    /// The caller's own account (`/api/v1/me`, `/api/v1/tokens`…).
+    Caller,
+    /// The owner of the API token `{id}`.
+    Token,
+    /// The owner of the session `{id}`.
+    Session,
+    /// The user `{id}` itself.
+    User,
+}
+
+/// Which rate limits apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Health probes and metrics scrapes: never limited.
+    Probe,
+    /// Pages and their static files: never limited (they call the API, which is).
+    Page,
+    /// Sign-in and sign-out: limited per address and account by the handlers themselves.
+    SignIn,
+    /// The API: per user (from their access level) and per address, reads and writes apart.
+    Api,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub method: &'static str,
+    pub pattern: &'static str,
+    pub owner: Owner,
+    pub class: Class,
+}
+
+macro_rules! routes {
+    ($( $method:ident $pattern:literal => $handler:path, $owner:ident, $class:ident; )*) => {
+        /// Registers every route.
+        pub fn configure(cfg: &mut web::ServiceConfig) {
+            $( cfg.route($pattern, web::method(Method::$method).to($handler)); )*
+        }
+
+        /// Every route, as the router serves it.
+        pub fn table() -> Vec<Route> {
+            vec![$( Route {
+                method: stringify!($method),
+                pattern: $pattern,
+                owner: Owner::$owner,
+                class: Class::$class,
+            }, )*]
+        }
+    };
+}
+
+routes! {
+    GET "/healthz" => health::healthz, Nobody, Probe;
+    GET "/readyz" => health::readyz, Nobody, Probe;
+    GET "/metrics" => health::metrics, Nobody, Probe;
+
+    GET "/auth/providers" => auth::providers, Nobody, SignIn;
+    GET "/auth/login/{provider}" => auth::login_start, Nobody, SignIn;
+    GET "/auth/callback/{provider}" => auth::callback, Nobody, SignIn;
+    POST "/auth/logout" => auth::logout, Nobody, SignIn;
+
+    GET "/api/v1/openapi.json" => openapi::document, Nobody, Page;
+    POST "/api/v1/auth/register" => auth::register, Nobody, SignIn;
+    POST "/api/v1/auth/login" => auth::login, Nobody, SignIn;
+    GET "/api/v1/me" => auth::me, Caller, Api;
+    GET "/api/v1/tokens" => auth::list_tokens, Caller, Api;
+    POST "/api/v1/tokens" => auth::create_token, Caller, Api;
+    DELETE "/api/v1/tokens/{id}" => auth::revoke_token, Token, Api;
+    GET "/api/v1/sessions" => auth::list_sessions, Caller, Api;
+    DELETE "/api/v1/sessions/{id}" => auth::revoke_session, Session, Api;
+
+    GET "/api/v1/admin/users" => admin::list_users, Nobody, Api;
+    GET "/api/v1/admin/users/{id}" => admin::show_user, User, Api;
+    POST "/api/v1/admin/users/{id}/disable" => admin::disable_user, User, Api;
+    POST "/api/v1/admin/users/{id}/enable" => admin::enable_user, User, Api;
+    PUT "/api/v1/admin/users/{id}/roles/{role}" => admin::grant_role, User, Api;
+    DELETE "/api/v1/admin/users/{id}/roles/{role}" => admin::revoke_role, User, Api;
+    PUT "/api/v1/admin/users/{id}/access-level" => admin::assign_access_level, User, Api;
+    GET "/api/v1/admin/roles" => admin::list_roles, Nobody, Api;
+    PUT "/api/v1/admin/roles/{role}" => admin::define_role, Nobody, Api;
+    DELETE "/api/v1/admin/roles/{role}" => admin::delete_role, Nobody, Api;
+    GET "/api/v1/admin/access-levels" => admin::list_access_levels, Nobody, Api;
+    POST "/api/v1/admin/access-levels" => admin::create_access_level, Nobody, Api;
+    GET "/api/v1/admin/access-levels/{name}" => admin::show_access_level, Nobody, Api;
+    PUT "/api/v1/admin/access-levels/{name}" => admin::update_access_level, Nobody, Api;
+    DELETE "/api/v1/admin/access-levels/{name}" => admin::delete_access_level, Nobody, Api;
+    GET "/api/v1/admin/audit" => admin::audit_log, Nobody, Api;
+    GET "/api/v1/admin/providers" => admin::providers, Nobody, Api;
+    GET "/api/v1/admin/fleet" => admin::fleet, Nobody, Api;
+
+    GET "/" => pages::index, Nobody, Page;
+    GET "/login" => pages::login_page, Nobody, Page;
+    GET "/dashboard" => pages::dashboard_page, Nobody, Page;
+    GET "/admin" => pages::admin_page, Nobody, Page;
+    GET "/api/docs" => pages::docs_page, Nobody, Page;
+    GET "/static/{name}" => pages::asset, Nobody, Page;
 }

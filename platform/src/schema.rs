@@ -10,6 +10,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         disabled_at -> Nullable<Timestamptz>,
+        access_level -> Text,
     }
 }
 
@@ -49,7 +50,79 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    roles (name) {
+        name -> Text,
+        description -> Text,
+        builtin -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    casbin_rule (id) {
+        id -> Int8,
+        ptype -> Text,
+        v0 -> Text,
+        v1 -> Text,
+        v2 -> Text,
+        v3 -> Text,
+        v4 -> Text,
+        v5 -> Text,
+    }
+}
+
+diesel::table! {
+    policy_seeds (rule) {
+        rule -> Text,
+        seeded_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    access_levels (name) {
+        name -> Text,
+        description -> Text,
+        features -> Array<Text>,
+        cpu_millicores -> Int4,
+        memory_mib -> Int4,
+        storage_mib -> Int4,
+        max_upload_mib -> Int4,
+        ai_tokens_per_day -> Int8,
+        read_requests_per_minute -> Int4,
+        write_requests_per_minute -> Int4,
+        idle_timeout_seconds -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Int8,
+        at -> Timestamptz,
+        actor_id -> Nullable<Uuid>,
+        actor -> Text,
+        action -> Text,
+        target -> Nullable<Text>,
+        outcome -> Text,
+        ip -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        detail -> Jsonb,
+    }
+}
+
 diesel::joinable!(identities -> users (user_id));
 diesel::joinable!(local_credentials -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, identities, local_credentials, api_tokens);
+diesel::joinable!(users -> access_levels (access_level));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    identities,
+    local_credentials,
+    api_tokens,
+    roles,
+    casbin_rule,
+    access_levels,
+    audit_log,
+);

@@ -14,6 +14,7 @@ connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 const LOGIN: &str = include_str!("../web/login.html");
 const DASHBOARD: &str = include_str!("../web/dashboard.html");
 const DOCS: &str = include_str!("../web/docs.html");
+const ADMIN: &str = include_str!("../web/admin.html");
 
 /// `(name, content type, body)` of every static asset.
 const ASSETS: &[(&str, &str, &str)] = &[
@@ -41,6 +42,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "docs.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/static/docs.js"),
+    ),
+    (
+        "admin.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/static/admin.js"),
     ),
     (
         "favicon.svg",
@@ -83,7 +89,17 @@ pub fn wants_html(req: &actix_web::HttpRequest) -> bool {
 /// A page explaining why a browser sign-in failed, with the error's status, so a person who
 /// lands here from a provider reads a sentence and a way back, not JSON.
 pub fn sign_in_failed_page(err: &ApiError) -> HttpResponse {
+    message_page("Sign-in failed", err, ("/login", "Back to sign-in"))
+}
+
+/// A page for a browser refused a page by the policy (or by a failed credential).
+pub fn refusal_page(err: &ApiError) -> HttpResponse {
+    message_page("Not available to you", err, ("/dashboard", "Back to your dashboard"))
+}
+
+fn message_page(title: &str, err: &ApiError, back: (&str, &str)) -> HttpResponse {
     use actix_web::ResponseError;
+    let (back_href, back_label) = back;
     let message = escape_html(&err.to_string());
     let request_id = escape_html(&crate::telemetry::current_request_id());
     let body = format!(
@@ -92,15 +108,15 @@ pub fn sign_in_failed_page(err: &ApiError) -> HttpResponse {
 <head>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>Sign-in failed — WebSplat</title>
+  <title>{title} — WebSplat</title>
   <link rel="icon" type="image/svg+xml" href="/static/favicon.svg">
   <link rel="stylesheet" href="/static/app.css">
 </head>
 <body class="auth-page">
   <main class="auth-card">
-    <h1>Sign-in failed</h1>
+    <h1>{title}</h1>
     <p id="error-message" class="alert alert-error" role="alert">{message}</p>
-    <p><a class="button" href="/login">Back to sign-in</a></p>
+    <p><a class="button" href="{back_href}">{back_label}</a></p>
     <p class="muted">Request id: <code>{request_id}</code></p>
   </main>
 </body>
@@ -126,6 +142,11 @@ pub async fn login_page() -> HttpResponse {
 
 pub async fn dashboard_page() -> HttpResponse {
     page(DASHBOARD)
+}
+
+/// The admin console; which parts show is decided by the user's capabilities.
+pub async fn admin_page() -> HttpResponse {
+    page(ADMIN)
 }
 
 pub async fn docs_page() -> HttpResponse {

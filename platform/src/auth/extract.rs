@@ -1,16 +1,19 @@
 //! `CurrentUser`: who is making this request, from an API token (`Authorization: Bearer`)
-//! or the session cookie. Refuses anonymous requests (401), disabled accounts (403, and
-//! their session ends), and cookie requests that fail the CSRF check (403).
+//! or the session cookie. [`authenticate`] is called once per request, by the authorization
+//! guard; it refuses disabled accounts (403, and their session ends) and cookie requests that
+//! fail the CSRF check (403). Handlers take `CurrentUser` from the guard's decision: 401 when
+//! the request is anonymous, 500 if the guard never saw it.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{Ready, ready};
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::{FromRequest, HttpRequest, dev::Payload};
 
 use super::csrf;
 use super::session::Session;
 use super::tokens;
 use crate::app::AppState;
+use crate::authz::access_levels::AccessLevel;
+use crate::authz::guard::decision_of;
 use crate::error::ApiError;
 use crate::users::{self, User};
 
@@ -25,6 +28,8 @@ pub enum Credential {
 pub struct CurrentUser {
     pub user: User,
     pub credential: Credential,
+    /// The user's access level, read with the user.
+    pub access: AccessLevel,
 }
 
 impl CurrentUser {
@@ -52,12 +57,9 @@ fn bearer(req: &HttpRequest) -> Option<Result<String, ApiError>> {
     Some(parsed)
 }
 
-async fn authenticate(req: HttpRequest) -> Result<CurrentUser, ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState missing")))?
-        .clone();
-
+/// Who the request's credential belongs to; an error if it is invalid, expired or revoked,
+/// or the account is disabled.
+pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<CurrentUser, ApiError> {
     let (user_id, credential) = if let Some(token) = bearer(&req) {
         let token = token?;
         let mut conn = state.db.get().await?;
@@ -71,7 +73,7 @@ async fn authenticate(req: HttpRequest) -> Result<CurrentUser, ApiError> {
     } else {
         let cookie = state
             .cookies
-            .session_token(&req)
+            .session_token(req)
             .ok_or(ApiError::Unauthorized("sign in first"))?;
         let session = state
             .sessions
@@ -80,12 +82,12 @@ async fn authenticate(req: HttpRequest) -> Result<CurrentUser, ApiError> {
             .ok_or(ApiError::Unauthorized(
                 "your session has ended; sign in again",
             ))?;
-        csrf::verify_for_session(&req, &state.config.public_url.origin(), &session)?;
+        csrf::verify_for_session(req, &state.config.public_url.origin(), &session)?;
         (session.record.user_id, Credential::Session(session))
     };
 
     let mut conn = state.db.get().await?;
-    let user = users::find(&mut conn, user_id)
+    let (user, access) = users::find_with_access(&mut conn, user_id)
         .await?
         .ok_or(ApiError::Unauthorized("this account no longer exists"))?;
     if user.is_disabled() {
@@ -95,14 +97,28 @@ async fn authenticate(req: HttpRequest) -> Result<CurrentUser, ApiError> {
         return Err(ApiError::Forbidden("this account is disabled".to_owned()));
     }
     tracing::Span::current().record("user_id", tracing::field::display(user.id));
-    Ok(CurrentUser { user, credential })
+    Ok(CurrentUser {
+        user,
+        credential,
+        access,
+    })
 }
 
 impl FromRequest for CurrentUser {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+    type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        Box::pin(authenticate(req.clone()))
+        let decided = match decision_of(req) {
+            Some(decision) => decision
+                .principal
+                .ok_or(ApiError::Unauthorized("sign in first")),
+            None => Err(ApiError::internal(anyhow::anyhow!(
+                "{} {} reached a handler without an authorization decision",
+                req.method(),
+                req.path()
+            ))),
+        };
+        ready(decided)
     }
 }

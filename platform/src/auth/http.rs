@@ -17,6 +17,8 @@ use super::secret::{constant_time_eq, random_token, sha256_hex};
 use super::tokens::{self, ApiToken, CreatedToken, NewToken};
 use super::{csrf, session::Session};
 use crate::app::AppState;
+use crate::audit::{self, Action, Audit, Outcome};
+use crate::authz::{access_levels::AccessLevel, guard::capabilities, roles};
 use crate::error::{ApiError, ErrorBody};
 use crate::metrics::SignInOutcome;
 use crate::ratelimit;
@@ -35,6 +37,13 @@ pub struct Me {
     pub created_at: DateTime<Utc>,
     /// Every way this account can sign in.
     pub identities: Vec<Identity>,
+    /// Roles held besides `member`, which every signed-in user is.
+    pub roles: Vec<String>,
+    /// How much of the product and the machine this account gets.
+    pub access_level: AccessLevel,
+    /// What the pages may offer this user, as the policy decides it now (e.g.
+    /// `admin_console`, `users.read`, `roles.write`, `audit.read`, `fleet.read`).
+    pub capabilities: Vec<String>,
     /// Send as `X-CSRF-Token` on state-changing requests made with the session cookie.
     /// Absent when the request was authenticated with an API token.
     pub csrf_token: Option<String>,
@@ -87,7 +96,14 @@ pub struct CallbackQuery {
 
 async fn me_of(state: &AppState, user: &User, session: Option<&Session>) -> Result<Me, ApiError> {
     let mut conn = state.db.get().await?;
+    let access_level = crate::authz::access_levels::require(&mut conn, &user.access_level).await?;
     Ok(Me {
+        roles: roles::of_user(&mut conn, user.id).await?,
+        access_level,
+        capabilities: capabilities(state, user.id)
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
         id: user.id,
         display_name: user.display_name.clone(),
         email: user.email.clone(),
@@ -117,17 +133,58 @@ async fn limit_ip(state: &AppState, req: &HttpRequest, class: &str) -> Result<()
     limit(state, bucket, state.config.rate_limits.per_ip).await
 }
 
-/// Counts a sign-in attempt in the metrics, by outcome.
-fn record_sign_in<T>(state: &AppState, provider: &str, result: &Result<T, ApiError>) {
+/// Counts a sign-in attempt in the metrics and writes it to the audit log. `claimed` is
+/// the e-mail a local sign-in was attempted with. A success that cannot be audited fails.
+async fn record_sign_in(
+    state: &AppState,
+    req: &HttpRequest,
+    provider: &str,
+    result: &Result<User, ApiError>,
+    claimed: Option<&str>,
+) -> Result<(), ApiError> {
     let outcome = match result {
         Ok(_) => SignInOutcome::Success,
         Err(ApiError::RateLimited(_)) => SignInOutcome::RateLimited,
         Err(_) => SignInOutcome::Failure,
     };
     state.metrics.sign_in(provider, outcome);
-    match result {
-        Ok(_) => tracing::info!(provider, "sign-in succeeded"),
-        Err(e) => tracing::info!(provider, reason = %e, "sign-in failed"),
+    let audit = Audit::of_request(req);
+    let (audit, target, outcome, detail) = match result {
+        Ok(user) => {
+            tracing::info!(provider, "sign-in succeeded");
+            let label = user.email.as_deref().unwrap_or(&user.display_name);
+            (
+                audit.as_user(user.id, label),
+                Some(audit::user_target(user.id)),
+                Outcome::Success,
+                serde_json::json!({ "provider": provider }),
+            )
+        }
+        Err(e) => {
+            tracing::info!(provider, reason = %e, "sign-in failed");
+            (
+                audit,
+                None,
+                Outcome::Failure,
+                serde_json::json!({ "provider": provider, "reason": e.to_string(), "email": claimed }),
+            )
+        }
+    };
+    let written = async {
+        let mut conn = state.db.get().await?;
+        audit
+            .record(&mut conn, Action::SignIn, target.as_deref(), outcome, detail)
+            .await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    match (written, result) {
+        (Err(e), Ok(_)) => Err(e),
+        (Err(e), Err(_)) => {
+            tracing::error!(error = %e, "cannot audit a failed sign-in");
+            Ok(())
+        }
+        (Ok(()), _) => Ok(()),
     }
 }
 
@@ -196,7 +253,12 @@ pub async fn callback(
         )));
     };
     let result = finish_external(&state, &req, &provider_id, provider, query.into_inner()).await;
-    record_sign_in(&state, &provider_id, &result);
+    let (user_result, return_to) = match result {
+        Ok((user, return_to)) => (Ok(user), Some(return_to)),
+        Err(e) => (Err(e), None),
+    };
+    record_sign_in(&state, &req, &provider_id, &user_result, None).await?;
+    let result = user_result.map(|user| (user, return_to.unwrap_or_default()));
     let (user, return_to) = match result {
         Ok(done) => done,
         // People arrive here by a browser redirect from the provider: show them a page.
@@ -277,7 +339,11 @@ async fn finish_external(
         External::Github(p) => p.finish(code, login.pkce_verifier).await?,
     };
     let mut conn = state.db.get().await?;
-    let user = users::sign_in_with_identity(&mut conn, &profile).await?;
+    let (user, made_admin) =
+        users::sign_in_with_identity(&mut conn, &profile, &state.onboarding).await?;
+    if made_admin {
+        state.authz.changed().await.map_err(ApiError::internal)?;
+    }
     if user.is_disabled() {
         return Err(ApiError::Forbidden("this account is disabled".to_owned()));
     }
@@ -315,6 +381,22 @@ pub async fn logout(state: State, req: HttpRequest) -> Result<HttpResponse, ApiE
             .revoke(&session.id_hash, session.record.user_id)
             .await?;
         tracing::info!(user_id = %session.record.user_id, "signed out");
+        let user_id = session.record.user_id;
+        let mut conn = state.db.get().await?;
+        let label = users::find(&mut conn, user_id)
+            .await?
+            .map(|u| u.email.unwrap_or(u.display_name))
+            .unwrap_or_default();
+        Audit::of_request(&req)
+            .as_user(user_id, &label)
+            .record(
+                &mut conn,
+                Action::SignOut,
+                Some(&audit::user_target(user_id)),
+                Outcome::Success,
+                serde_json::json!({ "provider": session.record.provider }),
+            )
+            .await?;
     }
     Ok(HttpResponse::NoContent()
         .cookie(state.cookies.removal(state.cookies.session))
@@ -379,10 +461,15 @@ pub async fn register(
         let display_name = display_name_for(body.display_name.as_deref(), &email)?;
         let hash = state.passwords.hash(&password).await?;
         let mut conn = state.db.get().await?;
-        local::register(&mut conn, &email, &display_name, hash).await
+        let (user, made_admin) =
+            local::register(&mut conn, &email, &display_name, hash, &state.onboarding).await?;
+        if made_admin {
+            state.authz.changed().await.map_err(ApiError::internal)?;
+        }
+        Ok(user)
     }
     .await;
-    record_sign_in(&state, local::PROVIDER_ID, &result);
+    record_sign_in(&state, &req, local::PROVIDER_ID, &result, None).await?;
     signed_in_response(&state, &result?, actix_web::http::StatusCode::CREATED).await
 }
 
@@ -402,6 +489,7 @@ pub async fn login(
             "local accounts are turned off on this platform".to_owned(),
         ));
     }
+    let claimed: String = body.email.chars().take(254).collect();
     let result = async {
         limit_ip(&state, &req, "sign_in").await?;
         let body = body.into_inner();
@@ -426,7 +514,7 @@ pub async fn login(
         Ok(user)
     }
     .await;
-    record_sign_in(&state, local::PROVIDER_ID, &result);
+    record_sign_in(&state, &req, local::PROVIDER_ID, &result, Some(&claimed)).await?;
     signed_in_response(&state, &result?, actix_web::http::StatusCode::OK).await
 }
 
@@ -462,11 +550,21 @@ pub async fn list_tokens(
 pub async fn create_token(
     state: State,
     current: CurrentUser,
+    audit: Audit,
     body: web::Json<NewToken>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.get().await?;
     let created = tokens::create(&mut conn, current.user.id, &body).await?;
     tracing::info!(token_id = %created.meta.id, "API token created");
+    audit
+        .record(
+            &mut conn,
+            Action::TokenCreate,
+            Some(&format!("token:{}", created.meta.id)),
+            Outcome::Success,
+            serde_json::json!({ "name": created.meta.name, "owner": current.user.id }),
+        )
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header((CACHE_CONTROL, "no-store"))
         .json(created))
@@ -480,11 +578,87 @@ pub async fn create_token(
 pub async fn revoke_token(
     state: State,
     current: CurrentUser,
+    audit: Audit,
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.get().await?;
     let id = id.into_inner();
     tokens::revoke(&mut conn, current.user.id, id).await?;
     tracing::info!(token_id = %id, "API token revoked");
+    audit
+        .record(
+            &mut conn,
+            Action::TokenRevoke,
+            Some(&format!("token:{id}")),
+            Outcome::Success,
+            serde_json::json!({ "owner": current.user.id }),
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// One of your browser sessions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionInfo {
+    /// Pass to `DELETE /api/v1/sessions/{id}` to end it.
+    pub id: String,
+    /// How it signed in (`local`, `github` or an OIDC provider id).
+    pub provider: String,
+    pub created_at: Option<DateTime<Utc>>,
+    /// Whether this is the session making the request.
+    pub current: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// Your live browser sessions, newest first.
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "account",
+    responses((status = 200, body = SessionList), (status = 401, body = ErrorBody)),
+    security(("session" = []), ("token" = [])))]
+pub async fn list_sessions(
+    state: State,
+    current: CurrentUser,
+) -> Result<web::Json<SessionList>, ApiError> {
+    let this = current.session().map(|s| s.id_hash.clone());
+    let sessions = state
+        .sessions
+        .list(current.user.id)
+        .await?
+        .into_iter()
+        .map(|(id, record)| SessionInfo {
+            current: this.as_deref() == Some(id.as_str()),
+            id,
+            provider: record.provider,
+            created_at: DateTime::from_timestamp_millis(record.created_at_ms),
+        })
+        .collect();
+    Ok(web::Json(SessionList { sessions }))
+}
+
+/// Ends one of your sessions (signs that browser out).
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "account", params(("id" = String, Path)),
+    responses((status = 204, description = "Ended"), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "You have no such session")),
+    security(("session" = []), ("token" = [])))]
+pub async fn revoke_session(
+    state: State,
+    current: CurrentUser,
+    audit: Audit,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state.sessions.revoke(&id, current.user.id).await?;
+    let mut conn = state.db.get().await?;
+    audit
+        .record(
+            &mut conn,
+            Action::SessionRevoke,
+            Some(&audit::user_target(current.user.id)),
+            Outcome::Success,
+            serde_json::json!({ "session": id.as_str() }),
+        )
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -17,8 +17,8 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::schema::{identities, local_credentials, users};
-use crate::users::{User, UserId};
+use crate::schema::{identities, local_credentials};
+use crate::users::{Onboarding, User, UserId};
 
 pub const PROVIDER_ID: &str = "local";
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -183,25 +183,27 @@ impl Passwords {
 }
 
 /// Creates a user with a local identity and credential in one transaction.
+/// Returns whether the account became admin through `WEBSPLAT_BOOTSTRAP_ADMINS`
+/// (`local:<e-mail>`).
 pub async fn register(
     conn: &mut AsyncPgConnection,
     email: &Email,
     display_name: &str,
     password_hash: String,
-) -> Result<User, ApiError> {
+    onboarding: &Onboarding,
+) -> Result<(User, bool), ApiError> {
     let email = email.as_str().to_owned();
     let display_name = display_name.to_owned();
+    let onboarding = onboarding.clone();
     let result = conn
         .transaction(async move |conn| {
             let id = UserId::new();
-            let user = diesel::insert_into(users::table)
-                .values((
-                    users::id.eq(id),
-                    users::display_name.eq(&display_name),
-                    users::email.eq(&email),
-                ))
-                .returning(User::as_returning())
-                .get_result(conn)
+            let created = onboarding
+                .create_user(
+                    conn,
+                    (id, &display_name, Some(&email), false),
+                    (PROVIDER_ID, &email),
+                )
                 .await?;
             diesel::insert_into(local_credentials::table)
                 .values((
@@ -222,11 +224,11 @@ pub async fn register(
                 ))
                 .execute(conn)
                 .await?;
-            Ok::<_, DieselError>(user)
+            Ok::<_, DieselError>(created)
         })
         .await;
     match result {
-        Ok(user) => Ok(user),
+        Ok(created) => Ok(created),
         Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
             Err(ApiError::Conflict(
                 "an account with this e-mail address already exists; sign in instead".to_owned(),

@@ -139,6 +139,53 @@ impl SessionStore {
             .await
     }
 
+    /// The record of a live session by its id (the SHA-256 the API shows), without
+    /// touching its expiry.
+    async fn peek(&self, id_hash: &str) -> Result<Option<SessionRecord>, KvError> {
+        let valid = id_hash.len() == 64 && id_hash.bytes().all(|b| b.is_ascii_hexdigit());
+        if !valid {
+            return Ok(None);
+        }
+        let key = self.key(id_hash);
+        let raw: Option<String> = self.kv.run(async move |c| c.get(&key).await).await?;
+        Ok(match raw {
+            Some(raw) => Some(serde_json::from_str(&raw)?),
+            None => None,
+        })
+    }
+
+    /// The owner of a live session, for the authorization guard.
+    pub async fn owner_of(&self, id_hash: &str) -> Result<Option<UserId>, KvError> {
+        Ok(self.peek(id_hash).await?.map(|r| r.user_id))
+    }
+
+    /// A user's live sessions, newest first, with their ids; stale ids are dropped from the
+    /// user's index on the way.
+    pub async fn list(&self, user_id: UserId) -> Result<Vec<(String, SessionRecord)>, KvError> {
+        let user_key = self.user_key(user_id);
+        let members: Vec<String> = self
+            .kv
+            .run({
+                let user_key = user_key.clone();
+                async move |c| c.smembers(&user_key).await
+            })
+            .await?;
+        let mut live = Vec::new();
+        for id_hash in members {
+            match self.peek(&id_hash).await? {
+                Some(record) if record.user_id == user_id => live.push((id_hash, record)),
+                _ => {
+                    let (user_key, member) = (user_key.clone(), id_hash.clone());
+                    self.kv
+                        .run(async move |c| c.srem::<_, _, ()>(&user_key, &member).await)
+                        .await?;
+                }
+            }
+        }
+        live.sort_by(|a, b| b.1.created_at_ms.cmp(&a.1.created_at_ms));
+        Ok(live)
+    }
+
     /// Ends every session of a user (e.g. when the account is disabled).
     pub async fn revoke_all(&self, user_id: UserId) -> Result<usize, KvError> {
         let user_key = self.user_key(user_id);

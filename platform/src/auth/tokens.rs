@@ -139,6 +139,17 @@ pub async fn revoke(conn: &mut AsyncPgConnection, owner: UserId, id: Uuid) -> Re
     Ok(())
 }
 
+/// The owner of a live (not revoked) token, for the authorization guard.
+pub async fn owner_of(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<UserId>> {
+    api_tokens::table
+        .filter(api_tokens::id.eq(id))
+        .filter(api_tokens::revoked_at.is_null())
+        .select(api_tokens::user_id)
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// Revokes every token of a user (e.g. when the account is disabled).
 pub async fn revoke_all(conn: &mut AsyncPgConnection, owner: UserId) -> QueryResult<usize> {
     diesel::update(

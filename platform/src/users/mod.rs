@@ -10,7 +10,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::schema::{identities, users};
+use crate::authz::access_levels::AccessLevel;
+use crate::schema::{access_levels, identities, users};
 
 mod id;
 pub use id::UserId;
@@ -25,6 +26,8 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub disabled_at: Option<DateTime<Utc>>,
+    /// The name of the user's access level.
+    pub access_level: String,
 }
 
 impl User {
@@ -57,6 +60,72 @@ pub struct ExternalProfile {
     pub email_verified: bool,
 }
 
+/// What a new account starts with: the default access level, and the admin role if its
+/// first identity is one of `WEBSPLAT_BOOTSTRAP_ADMINS`.
+#[derive(Debug, Clone)]
+pub struct Onboarding {
+    pub access_level: String,
+    /// `(provider, subject)`; for local accounts the subject is the e-mail address.
+    pub bootstrap_admins: Vec<(String, String)>,
+}
+
+impl Onboarding {
+    /// Whether an account created with this identity becomes admin.
+    pub fn is_bootstrap_admin(&self, provider: &str, subject: &str) -> bool {
+        self.bootstrap_admins
+            .iter()
+            .any(|(p, s)| p == provider && s == subject)
+    }
+
+    /// Inserts `user` with the default access level and, for a bootstrap admin, grants admin
+    /// (and audits it) in the caller's transaction. Returns whether admin was granted.
+    pub async fn create_user(
+        &self,
+        conn: &mut AsyncPgConnection,
+        user: (UserId, &str, Option<&str>, bool),
+        identity: (&str, &str),
+    ) -> QueryResult<(User, bool)> {
+        let (id, display_name, email, email_verified) = user;
+        let created = diesel::insert_into(users::table)
+            .values((
+                users::id.eq(id),
+                users::display_name.eq(display_name),
+                users::email.eq(email),
+                users::email_verified.eq(email_verified),
+                users::access_level.eq(&self.access_level),
+            ))
+            .returning(User::as_returning())
+            .get_result(conn)
+            .await?;
+        let admin = self.is_bootstrap_admin(identity.0, identity.1);
+        if admin {
+            crate::authz::adapter::insert(
+                conn,
+                &[crate::authz::adapter::Rule::new(
+                    "g",
+                    &[crate::authz::subject(id), crate::authz::roles::ADMIN.to_owned()],
+                )],
+            )
+            .await?;
+            crate::audit::Audit::command_line()
+                .as_user(id, email.unwrap_or(display_name))
+                .record(
+                    conn,
+                    crate::audit::Action::RoleGrant,
+                    Some(&crate::audit::user_target(id)),
+                    crate::audit::Outcome::Success,
+                    serde_json::json!({
+                        "role": "admin",
+                        "reason": "WEBSPLAT_BOOTSTRAP_ADMINS names this identity",
+                        "provider": identity.0,
+                    }),
+                )
+                .await?;
+        }
+        Ok((created, admin))
+    }
+}
+
 /// Longest display name kept; longer names from a provider are cut, never refused.
 pub const MAX_DISPLAY_NAME: usize = 128;
 
@@ -82,6 +151,41 @@ pub async fn find(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<Optio
         .optional()
 }
 
+/// A user with their access level, in one query.
+pub async fn find_with_access(
+    conn: &mut AsyncPgConnection,
+    id: UserId,
+) -> QueryResult<Option<(User, AccessLevel)>> {
+    users::table
+        .inner_join(access_levels::table)
+        .filter(users::id.eq(id))
+        .select((User::as_select(), AccessLevel::as_select()))
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// All users, and the disabled ones.
+pub async fn counts(conn: &mut AsyncPgConnection) -> QueryResult<(i64, i64)> {
+    let total = users::table.count().get_result(conn).await?;
+    let disabled = users::table
+        .filter(users::disabled_at.is_not_null())
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok((total, disabled))
+}
+
+/// Enabled users per access level.
+pub async fn enabled_by_access_level(conn: &mut AsyncPgConnection) -> QueryResult<Vec<(String, i64)>> {
+    users::table
+        .filter(users::disabled_at.is_null())
+        .group_by(users::access_level)
+        .select((users::access_level, diesel::dsl::count_star()))
+        .load(conn)
+        .await
+}
+
 pub async fn identities_of(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<Vec<Identity>> {
     identities::table
         .filter(identities::user_id.eq(id))
@@ -91,23 +195,24 @@ pub async fn identities_of(conn: &mut AsyncPgConnection, id: UserId) -> QueryRes
         .await
 }
 
-/// Inserts a new user with one identity, in one transaction.
+/// Inserts a new user with one identity, in one transaction. Returns whether the new user
+/// was made admin by `WEBSPLAT_BOOTSTRAP_ADMINS`.
 pub async fn create_with_identity(
     conn: &mut AsyncPgConnection,
     profile: &ExternalProfile,
-) -> QueryResult<User> {
+    onboarding: &Onboarding,
+) -> QueryResult<(User, bool)> {
     let profile = profile.clone();
+    let onboarding = onboarding.clone();
     conn.transaction(async move |conn| {
         let id = UserId::new();
-        let user = diesel::insert_into(users::table)
-            .values((
-                users::id.eq(id),
-                users::display_name.eq(profile.display_name()),
-                users::email.eq(&profile.email),
-                users::email_verified.eq(profile.email_verified),
-            ))
-            .returning(User::as_returning())
-            .get_result(conn)
+        let name = profile.display_name();
+        let created = onboarding
+            .create_user(
+                conn,
+                (id, &name, profile.email.as_deref(), profile.email_verified),
+                (&profile.provider, &profile.subject),
+            )
             .await?;
         diesel::insert_into(identities::table)
             .values((
@@ -120,27 +225,30 @@ pub async fn create_with_identity(
             ))
             .execute(conn)
             .await?;
-        Ok(user)
+        Ok(created)
     })
     .await
 }
 
 /// The user behind (provider, subject), created on first sign-in. The identity's e-mail and
 /// last sign-in time are refreshed; the user's chosen display name is left alone.
+/// Also returns whether the account was just created as a bootstrap admin.
 pub async fn sign_in_with_identity(
     conn: &mut AsyncPgConnection,
     profile: &ExternalProfile,
-) -> QueryResult<User> {
+    onboarding: &Onboarding,
+) -> QueryResult<(User, bool)> {
     if let Some(user) = touch_identity(conn, profile).await? {
-        return Ok(user);
+        return Ok((user, false));
     }
-    match create_with_identity(conn, profile).await {
-        Ok(user) => Ok(user),
+    match create_with_identity(conn, profile, onboarding).await {
+        Ok(created) => Ok(created),
         // Two first sign-ins raced; the other one created the account.
         Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-            touch_identity(conn, profile)
+            let user = touch_identity(conn, profile)
                 .await?
-                .ok_or(DieselError::NotFound)
+                .ok_or(DieselError::NotFound)?;
+            Ok((user, false))
         }
         Err(e) => Err(e),
     }

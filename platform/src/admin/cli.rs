@@ -1,0 +1,88 @@
+//! `platform admin …`: role changes made on the server's command line, with the same
+//! configuration as `serve`. This is how the first admin is made (there is no built-in
+//! account or password). Changes are audited (actor "command line") and announced to the
+//! running replicas, which apply them within a second.
+
+use anyhow::Context;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use crate::audit::{self, Action, Audit, Outcome};
+use crate::authz::{Authz, roles};
+use crate::config::Config;
+use crate::kv::Kv;
+use crate::metrics::Metrics;
+use crate::schema::{local_credentials, users};
+use crate::users::UserId;
+use crate::db;
+
+/// A user named by id or e-mail address; an e-mail shared by several accounts is refused
+/// with their ids, so the operator picks one.
+pub async fn resolve_user(conn: &mut AsyncPgConnection, who: &str) -> anyhow::Result<UserId> {
+    if let Ok(id) = who.parse::<uuid::Uuid>() {
+        let exists: bool = diesel::select(diesel::dsl::exists(users::table.find(UserId(id))))
+            .get_result(conn)
+            .await?;
+        anyhow::ensure!(exists, "there is no user with the id {id}");
+        return Ok(UserId(id));
+    }
+    let email = who.trim().to_lowercase();
+    let mut ids: Vec<UserId> = users::table
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("lower(users.email) = ").bind::<diesel::sql_types::Text, _>(&email))
+        .select(users::id)
+        .load(conn)
+        .await?;
+    let local: Vec<UserId> = local_credentials::table
+        .filter(local_credentials::email.eq(&email))
+        .select(local_credentials::user_id)
+        .load(conn)
+        .await?;
+    ids.extend(local);
+    ids.sort_by_key(|id| id.0);
+    ids.dedup();
+    match ids.as_slice() {
+        [] => anyhow::bail!("no user has the e-mail address {email:?}; sign in once first, or give the user's id"),
+        [one] => Ok(*one),
+        many => anyhow::bail!(
+            "several users have the e-mail address {email:?}; give one of their ids: {}",
+            many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// Grants (`grant = true`) or removes a role; returns a sentence for the operator.
+pub async fn change_role(config: &Config, who: &str, role: &str, grant: bool) -> anyhow::Result<String> {
+    db::migrate(&config.database.url).await?;
+    let pool = db::pool(&config.database)?;
+    let kv = Kv::new(&config.redis)?;
+    let authz = Authz::start(config, pool.clone(), kv, Metrics::new()?).await?;
+    let mut conn = pool.get().await.context("no PostgreSQL connection")?;
+    let user = resolve_user(&mut conn, who).await?;
+    let role = roles::parse_name(role).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let result = conn
+        .transaction(async |conn| {
+            roles::lock(conn).await?;
+            if grant {
+                roles::grant(conn, user, &role).await
+            } else {
+                roles::revoke(conn, user, &role).await.map(|()| true)
+            }
+        })
+        .await;
+    let outcome = Outcome::of(&result);
+    let detail = match &result {
+        Ok(_) => serde_json::json!({ "role": role }),
+        Err(e) => serde_json::json!({ "role": role, "reason": e.to_string() }),
+    };
+    let action = if grant { Action::RoleGrant } else { Action::RoleRevoke };
+    Audit::command_line()
+        .record(&mut conn, action, Some(&audit::user_target(user)), outcome, detail)
+        .await?;
+    let changed = result.map_err(|e| anyhow::anyhow!("{e}"))?;
+    authz.changed().await?;
+    Ok(match (grant, changed) {
+        (true, true) => format!("user {user} now holds the role {role:?}"),
+        (true, false) => format!("user {user} already held the role {role:?}"),
+        (false, _) => format!("user {user} no longer holds the role {role:?}"),
+    })
+}

@@ -1,0 +1,181 @@
+//! Authorization: one casbin enforcer per process, deny by default, over rules kept in
+//! PostgreSQL. Every request passes [`guard`] (the only way in), which maps it to
+//! (subject, route pattern, method, owner) and asks [`Authz::decide`]; the hot path takes a
+//! read lock and hits casbin's decision cache. A change made by any replica is published on
+//! Redis and every replica — this one at once — rebuilds its enforcer from PostgreSQL off the
+//! hot path, then swaps it in. A periodic reload catches anything a lost message missed.
+//!
+//! Never decide access anywhere else: handlers trust the decision the guard put in the
+//! request (see [`Decision`]).
+
+pub mod access_levels;
+pub mod adapter;
+pub mod guard;
+pub mod roles;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use casbin::{CachedApi, CachedEnforcer, CoreApi, DefaultCache, DefaultModel};
+use futures_util::StreamExt;
+use secrecy::ExposeSecret;
+
+use crate::auth::extract::CurrentUser;
+use crate::config::Config;
+use crate::db;
+use crate::kv::Kv;
+use crate::metrics::Metrics;
+use crate::users::UserId;
+
+pub use guard::guard;
+
+/// What the guard decided for a request, left in its extensions for the handler: who is
+/// asking (`None`: anonymous). Its absence means the request skipped the guard — a bug
+/// that [`CurrentUser`] turns into a 500 rather than an open door.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub principal: Option<CurrentUser>,
+}
+
+/// The casbin subject of a user.
+pub fn subject(user: UserId) -> String {
+    format!("user:{user}")
+}
+
+/// How many decisions each enforcer keeps cached.
+const DECISION_CACHE: usize = 100_000;
+
+pub struct Authz {
+    enforcer: RwLock<Arc<CachedEnforcer>>,
+    db: db::Pool,
+    kv: Kv,
+    redis_url: secrecy::SecretString,
+    channel: String,
+    metrics: Metrics,
+}
+
+async fn build_enforcer(db: &db::Pool) -> anyhow::Result<CachedEnforcer> {
+    let model = DefaultModel::from_str(adapter::MODEL)
+        .await
+        .context("policies/model.conf is not a valid casbin model")?;
+    let mut enforcer = CachedEnforcer::new(model, adapter::PgAdapter::new(db.clone()))
+        .await
+        .context("cannot load the authorization policy from PostgreSQL")?;
+    enforcer.set_cache(Box::new(DefaultCache::new(DECISION_CACHE)));
+    Ok(enforcer)
+}
+
+impl Authz {
+    /// Seeds the default policy (never over admins' changes) and loads the enforcer.
+    pub async fn start(config: &Config, db: db::Pool, kv: Kv, metrics: Metrics) -> anyhow::Result<Arc<Self>> {
+        let mut conn = db.get().await.context("no PostgreSQL connection")?;
+        let seeded = adapter::seed_defaults(&mut conn)
+            .await
+            .context("cannot seed the default policy")?;
+        if seeded > 0 {
+            tracing::info!(rules = seeded, "seeded default authorization rules");
+        }
+        drop(conn);
+        let enforcer = build_enforcer(&db).await?;
+        Ok(Arc::new(Authz {
+            enforcer: RwLock::new(Arc::new(enforcer)),
+            channel: kv.key("authz:policy-changed"),
+            redis_url: config.redis.url.clone(),
+            db,
+            kv,
+            metrics,
+        }))
+    }
+
+    /// Whether `sub` may `act` on the route `obj` owned by `owner`. Deny on any error.
+    pub fn decide(&self, sub: &str, obj: &str, act: &str, owner: &str) -> bool {
+        let enforcer = match self.enforcer.read() {
+            Ok(e) => Arc::clone(&e),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        };
+        match enforcer.enforce((sub, obj, act, owner)) {
+            Ok(allowed) => allowed,
+            Err(e) => {
+                tracing::error!(error = %e, sub, obj, act, "the enforcer failed; denying");
+                false
+            }
+        }
+    }
+
+    /// Rebuilds the enforcer from PostgreSQL and swaps it in.
+    pub async fn reload(&self) -> anyhow::Result<()> {
+        let fresh = Arc::new(build_enforcer(&self.db).await?);
+        match self.enforcer.write() {
+            Ok(mut e) => *e = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+        self.metrics.policy_reloaded();
+        tracing::debug!("authorization policy reloaded");
+        Ok(())
+    }
+
+    /// Call after changing rules in PostgreSQL: this replica reloads now, every other one
+    /// when the message reaches it.
+    pub async fn changed(&self) -> anyhow::Result<()> {
+        self.reload().await?;
+        let channel = self.channel.clone();
+        let published = self
+            .kv
+            .run(async move |c| {
+                redis::cmd("PUBLISH")
+                    .arg(&channel)
+                    .arg("reload")
+                    .query_async::<i64>(c)
+                    .await
+            })
+            .await;
+        if let Err(e) = published {
+            // The other replicas catch up at their next periodic reload.
+            tracing::warn!(error = %e, "cannot announce a policy change on Redis");
+        }
+        Ok(())
+    }
+
+    /// Reloads whenever another replica announces a change, and every `interval` anyway.
+    /// Runs until the process ends; reconnects to Redis on its own.
+    pub fn spawn_watcher(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let authz = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(200);
+            loop {
+                match authz.listen(interval).await {
+                    Ok(()) => backoff = Duration::from_millis(200),
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "policy watcher lost Redis; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        })
+    }
+
+    async fn listen(&self, interval: Duration) -> anyhow::Result<()> {
+        let client = redis::Client::open(self.redis_url.expose_secret())
+            .context("WEBSPLAT_REDIS_URL is not a valid Redis URL")?;
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(&self.channel).await?;
+        // Changes made while we were not listening.
+        self.reload().await?;
+        let mut messages = pubsub.on_message();
+        let mut ticker = tokio::time::interval(interval);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                message = messages.next() => {
+                    if message.is_none() {
+                        anyhow::bail!("the subscription ended");
+                    }
+                    self.reload().await?;
+                }
+                _ = ticker.tick() => self.reload().await?,
+            }
+        }
+    }
+}
