@@ -9,7 +9,8 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, from_fn};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::dev::ServiceResponse;
+use actix_web::{App, HttpResponse, HttpServer, ResponseError, web};
 use anyhow::Context;
 
 use crate::auth::cookies::CookieNames;
@@ -82,6 +83,7 @@ pub struct Application {
     server: Server,
     addr: SocketAddr,
     watcher: tokio::task::JoinHandle<()>,
+    state: web::Data<AppState>,
 }
 
 impl Application {
@@ -103,6 +105,7 @@ impl Application {
             .authz
             .spawn_watcher(state.config.authz.policy_reload_interval);
         let addr = listener.local_addr()?;
+        let app_state = state.clone();
         let server = HttpServer::new(move || {
             let own_origin = state.config.public_url.origin();
             App::new()
@@ -118,12 +121,15 @@ impl Application {
                           next: actix_web::middleware::Next<_>| {
                         let own_origin = own_origin.clone();
                         async move {
-                            auth::csrf::refuse_cross_origin(
+                            if let Err(e) = auth::csrf::refuse_cross_origin(
                                 req.method(),
                                 req.headers(),
                                 &own_origin,
-                            )?;
-                            next.call(req).await
+                            ) {
+                                // Rendered inside the request's scope: the body names its id.
+                                return Ok(req.into_response(e.error_response()).map_into_right_body());
+                            }
+                            next.call(req).await.map(ServiceResponse::map_into_left_body)
                         }
                     },
                 ))
@@ -143,7 +149,13 @@ impl Application {
             server,
             addr,
             watcher,
+            state: app_state,
         })
+    }
+
+    /// The state handlers see (tests use it to change roles as an admin would).
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
     }
 
     pub fn addr(&self) -> SocketAddr {

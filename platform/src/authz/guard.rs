@@ -11,7 +11,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{CACHE_CONTROL, LOCATION};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 
 use super::{Decision, roles, subject};
 use crate::app::AppState;
@@ -70,8 +70,9 @@ pub async fn guard(
         // Not a route: the router answers 404 or 405 and no handler runs.
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     };
-    let http = req.request().clone();
-    match decide(&state, &http, &route, &def).await {
+    // Borrowed, never cloned: the router needs the request to itself afterwards.
+    let decided = decide(&state, req.request(), &route, &def).await;
+    match decided {
         Ok(decision) => {
             req.extensions_mut().insert(decision);
             next.call(req).await.map(ServiceResponse::map_into_left_body)
@@ -83,10 +84,13 @@ pub async fn guard(
                 .finish()
                 .map_into_right_body(),
         )),
-        Err(Refusal::Error(e)) if route.class == Class::Page && crate::web::wants_html(&http) => {
+        Err(Refusal::Error(e))
+            if route.class == Class::Page && crate::web::wants_html(req.request()) =>
+        {
             Ok(req.into_response(crate::web::refusal_page(&e).map_into_right_body()))
         }
-        Err(Refusal::Error(e)) => Err(e.into()),
+        // Rendered here, inside the request's scope, so the body carries its request id.
+        Err(Refusal::Error(e)) => Ok(req.into_response(e.error_response().map_into_right_body())),
     }
 }
 
