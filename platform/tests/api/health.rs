@@ -116,7 +116,7 @@ async fn metrics_count_requests_by_route_and_status() {
     app.get("/healthz").await;
     app.get("/api/v1/me").await;
     app.get("/no/such/page").await;
-    let text = app.get("/metrics").await.text().await.expect("metrics");
+    let text = app.metrics().await;
     assert!(
         text.contains(
             r#"websplat_http_requests_total{method="GET",route="/healthz",status="200"} 1"#

@@ -5,7 +5,11 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use actix_web::dev::ServerHandle;
-use platform::{Application, Config};
+use actix_web::web::Data;
+use diesel_async::AsyncConnection;
+use platform::authz::roles;
+use platform::users::UserId;
+use platform::{AppState, Application, Config};
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
 
@@ -20,6 +24,7 @@ pub struct TestApp {
     pub env: Vec<(String, String)>,
     port: u16,
     handle: ServerHandle,
+    pub state: Data<AppState>,
 }
 
 impl TestApp {
@@ -51,7 +56,7 @@ impl TestApp {
             env.retain(|(key, _)| *key != k);
             env.push((k, v));
         }
-        let handle = start(&env, port).await;
+        let (handle, state) = start(&env, port).await;
         TestApp {
             base: format!("http://127.0.0.1:{port}"),
             client: browser_client(),
@@ -59,6 +64,7 @@ impl TestApp {
             env,
             port,
             handle,
+            state,
         }
     }
 
@@ -66,7 +72,7 @@ impl TestApp {
     /// platform restart (or a deploy) does. The client keeps its cookies.
     pub async fn restart(&mut self) {
         self.handle.stop(true).await;
-        self.handle = start(&self.env, self.port).await;
+        (self.handle, self.state) = start(&self.env, self.port).await;
     }
 
     /// Carries on in a new browser (no cookies), as another person would.
@@ -140,8 +146,75 @@ impl TestApp {
             .expect("GET /api/v1/me")
     }
 
+    /// Grants a role as an admin would (through the same functions as the admin API), and
+    /// waits for this replica to apply it.
+    pub async fn grant(&self, user: &str, role: &str) {
+        let user = UserId(user.parse().expect("a user id"));
+        let mut conn = self.state.db.get().await.expect("db");
+        conn.transaction(async |conn| {
+            roles::lock(conn).await?;
+            roles::grant(conn, user, role).await
+        })
+        .await
+        .expect("grant the role");
+        self.state.authz.changed().await.expect("reload the policy");
+    }
+
+    /// A new user holding `role`, in a client of its own, with an API token; returns
+    /// (the user's `me`, a client signed in with a session, the token).
+    pub async fn user_with_role(&self, email: &str, role: Option<&str>) -> (Value, Client, String) {
+        let client = browser_client();
+        let r = client
+            .post(self.url("/api/v1/auth/register"))
+            .header("Origin", &self.base)
+            .json(&json!({"email": email, "password": PASSWORD, "display_name": email}))
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(r.status(), 201, "register {email}");
+        let me = body(r).await["user"].clone();
+        if let Some(role) = role {
+            self.grant(me["id"].as_str().expect("id"), role).await;
+        }
+        let r = client
+            .post(self.url("/api/v1/tokens"))
+            .header("Origin", &self.base)
+            .json(&json!({"name": "tests"}))
+            .send()
+            .await
+            .expect("token");
+        assert_eq!(r.status(), 201, "token for {email}");
+        let token = body(r).await["token"].as_str().expect("token").to_owned();
+        (me, client, token)
+    }
+
+    /// `/metrics`, read as an operator would (a Prometheus scraper with an operator's token).
+    pub async fn metrics(&self) -> String {
+        let (_, _, token) = self
+            .user_with_role(&format!("scraper-{}@example.com", uuid::Uuid::new_v4().simple()), Some("operator"))
+            .await;
+        let r = reqwest::Client::new()
+            .get(self.url("/metrics"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET /metrics");
+        assert_eq!(r.status(), 200, "an operator reads /metrics");
+        r.text().await.expect("metrics")
+    }
+
     pub async fn me_status(&self) -> u16 {
         self.get("/api/v1/me").await.status().as_u16()
+    }
+
+    /// Runs a statement on this test's database, as an operator at a psql prompt would.
+    pub async fn sql(&self, statement: &str) {
+        use diesel_async::RunQueryDsl;
+        let mut conn = self.db.connect().await;
+        diesel::sql_query(statement)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
 
     /// Rows in a table of this test's database.
@@ -162,15 +235,16 @@ impl TestApp {
     }
 }
 
-async fn start(env: &[(String, String)], port: u16) -> ServerHandle {
+async fn start(env: &[(String, String)], port: u16) -> (ServerHandle, Data<AppState>) {
     let config = Config::from_sources(None, env.to_vec()).expect("test configuration");
     let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the test port");
     let app = Application::with_listener(config, listener)
         .await
         .expect("start the platform");
     let handle = app.handle();
+    let state = app.state();
     tokio::spawn(app.run_until_stopped());
-    handle
+    (handle, state)
 }
 
 pub async fn body(r: Response) -> Value {

@@ -142,7 +142,7 @@ async fn sign_in_attempts_are_rate_limited_per_account_and_per_ip() {
         );
     }
     assert_eq!(statuses, vec![401, 401, 401, 401, 429]);
-    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"websplat_sign_ins_total{outcome="rate_limited",provider="local"}"#),
         "{metrics}"

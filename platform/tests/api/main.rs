@@ -9,6 +9,7 @@ mod forge;
 mod github;
 mod helpers;
 
+mod authz;
 mod health;
 mod local_accounts;
 mod migrations;

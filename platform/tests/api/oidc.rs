@@ -71,7 +71,7 @@ async fn oidc_sign_in_creates_one_user_and_identity_and_reuses_them() {
         (1, 1)
     );
 
-    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"websplat_sign_ins_total{outcome="success",provider="mock"} 2"#),
         "{metrics}"
@@ -342,7 +342,7 @@ async fn bad_id_tokens_are_refused_without_session_or_user() {
     }
     assert_eq!(app.count("users").await, 0);
     assert_eq!(app.count("identities").await, 0);
-    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"websplat_sign_ins_total{outcome="failure",provider="forge"} 10"#),
         "{metrics}"
