@@ -207,6 +207,32 @@ impl TestApp {
         self.get("/api/v1/me").await.status().as_u16()
     }
 
+    /// A request as a program with an API token (no cookie) sends it.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        json_body: Option<Value>,
+    ) -> Response {
+        let mut request = reqwest::Client::new()
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(b) = json_body {
+            request = request.json(&b);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// The audit records matching a query string, newest first (read with an admin's token).
+    pub async fn audit(&self, admin_token: &str, query: &str) -> Vec<Value> {
+        let r = self
+            .call(reqwest::Method::GET, &format!("/api/v1/admin/audit?{query}"), admin_token, None)
+            .await;
+        assert_eq!(r.status(), 200, "read the audit log");
+        body(r).await["records"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Runs a statement on this test's database, as an operator at a psql prompt would.
     pub async fn sql(&self, statement: &str) {
         use diesel_async::RunQueryDsl;

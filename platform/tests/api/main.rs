@@ -9,6 +9,7 @@ mod forge;
 mod github;
 mod helpers;
 
+mod admin;
 mod authz;
 mod health;
 mod local_accounts;
