@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use casbin::{CachedApi, CachedEnforcer, CoreApi, DefaultCache, DefaultModel};
+use casbin::{Adapter, CachedApi, CachedEnforcer, CoreApi, DefaultCache, DefaultModel};
 use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 
@@ -46,46 +46,39 @@ pub fn subject(user: UserId) -> String {
 /// How many decisions each enforcer keeps cached.
 const DECISION_CACHE: usize = 100_000;
 
-pub struct Authz {
+/// The enforcer of this process behind a read-write lock: decisions take the read lock and
+/// casbin's cache; a reload builds a new enforcer off the lock and swaps it in.
+pub struct Policy {
     enforcer: RwLock<Arc<CachedEnforcer>>,
-    db: db::Pool,
-    kv: Kv,
-    redis_url: secrecy::SecretString,
-    channel: String,
-    metrics: Metrics,
 }
 
-async fn build_enforcer(db: &db::Pool) -> anyhow::Result<CachedEnforcer> {
+async fn build_enforcer(adapter: impl Adapter + 'static) -> anyhow::Result<CachedEnforcer> {
     let model = DefaultModel::from_str(adapter::MODEL)
         .await
         .context("policies/model.conf is not a valid casbin model")?;
-    let mut enforcer = CachedEnforcer::new(model, adapter::PgAdapter::new(db.clone()))
+    let mut enforcer = CachedEnforcer::new(model, adapter)
         .await
-        .context("cannot load the authorization policy from PostgreSQL")?;
+        .context("cannot load the authorization policy")?;
     enforcer.set_cache(Box::new(DefaultCache::new(DECISION_CACHE)));
     Ok(enforcer)
 }
 
-impl Authz {
-    /// Seeds the default policy (never over admins' changes) and loads the enforcer.
-    pub async fn start(config: &Config, db: db::Pool, kv: Kv, metrics: Metrics) -> anyhow::Result<Arc<Self>> {
-        let mut conn = db.get().await.context("no PostgreSQL connection")?;
-        let seeded = adapter::seed_defaults(&mut conn)
-            .await
-            .context("cannot seed the default policy")?;
-        if seeded > 0 {
-            tracing::info!(rules = seeded, "seeded default authorization rules");
-        }
-        drop(conn);
-        let enforcer = build_enforcer(&db).await?;
-        Ok(Arc::new(Authz {
+impl Policy {
+    /// A policy from rules in casbin's CSV form (benchmarks and tools; the platform loads
+    /// PostgreSQL's).
+    pub async fn from_csv(text: &str) -> anyhow::Result<Self> {
+        let lines: Vec<String> = adapter::parse_csv(text).iter().map(adapter::Rule::line).collect();
+        let enforcer = build_enforcer(casbin::StringAdapter::new(lines.join("\n"))).await?;
+        Ok(Policy {
             enforcer: RwLock::new(Arc::new(enforcer)),
-            channel: kv.key("authz:policy-changed"),
-            redis_url: config.redis.url.clone(),
-            db,
-            kv,
-            metrics,
-        }))
+        })
+    }
+
+    async fn from_postgres(db: &db::Pool) -> anyhow::Result<Self> {
+        let enforcer = build_enforcer(adapter::PgAdapter::new(db.clone())).await?;
+        Ok(Policy {
+            enforcer: RwLock::new(Arc::new(enforcer)),
+        })
     }
 
     /// Whether `sub` may `act` on the route `obj` owned by `owner`. Deny on any error.
@@ -103,13 +96,61 @@ impl Authz {
         }
     }
 
-    /// Rebuilds the enforcer from PostgreSQL and swaps it in.
-    pub async fn reload(&self) -> anyhow::Result<()> {
-        let fresh = Arc::new(build_enforcer(&self.db).await?);
+    fn replace(&self, fresh: Policy) {
+        let fresh = match fresh.enforcer.into_inner() {
+            Ok(e) => e,
+            Err(poisoned) => poisoned.into_inner(),
+        };
         match self.enforcer.write() {
             Ok(mut e) => *e = fresh,
             Err(poisoned) => *poisoned.into_inner() = fresh,
         }
+    }
+}
+
+pub struct Authz {
+    policy: Policy,
+    db: db::Pool,
+    kv: Kv,
+    redis_url: secrecy::SecretString,
+    channel: String,
+    metrics: Metrics,
+}
+
+impl Authz {
+    /// Seeds the default policy (never over admins' changes) and loads the enforcer.
+    pub async fn start(
+        config: &Config,
+        db: db::Pool,
+        kv: Kv,
+        metrics: Metrics,
+    ) -> anyhow::Result<Arc<Self>> {
+        let mut conn = db.get().await.context("no PostgreSQL connection")?;
+        let seeded = adapter::seed_defaults(&mut conn)
+            .await
+            .context("cannot seed the default policy")?;
+        if seeded > 0 {
+            tracing::info!(rules = seeded, "seeded default authorization rules");
+        }
+        drop(conn);
+        Ok(Arc::new(Authz {
+            policy: Policy::from_postgres(&db).await?,
+            channel: kv.key("authz:policy-changed"),
+            redis_url: config.redis.url.clone(),
+            db,
+            kv,
+            metrics,
+        }))
+    }
+
+    /// Whether `sub` may `act` on the route `obj` owned by `owner`. Deny on any error.
+    pub fn decide(&self, sub: &str, obj: &str, act: &str, owner: &str) -> bool {
+        self.policy.decide(sub, obj, act, owner)
+    }
+
+    /// Rebuilds the enforcer from PostgreSQL and swaps it in.
+    pub async fn reload(&self) -> anyhow::Result<()> {
+        self.policy.replace(Policy::from_postgres(&self.db).await?);
         self.metrics.policy_reloaded();
         tracing::debug!("authorization policy reloaded");
         Ok(())
@@ -177,5 +218,46 @@ impl Authz {
                 _ = ticker.tick() => self.reload().await?,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn policy_with(grants: &str) -> Policy {
+        Policy::from_csv(&format!("{}\n{grants}", adapter::DEFAULT_POLICY))
+            .await
+            .expect("the default policy loads")
+    }
+
+    #[tokio::test]
+    async fn the_default_policy_denies_by_default_and_decides_ownership() {
+        let p = policy_with("g, user:root, admin\ng, user:audit, auditor\ng, user:ops, operator").await;
+        assert!(p.decide("anonymous", "/healthz", "GET", ""));
+        assert!(!p.decide("anonymous", "/api/v1/me", "GET", ""));
+        assert!(!p.decide("anonymous", "/no/such/route", "GET", ""));
+        // Ownership: the caller's own, nobody else's.
+        assert!(p.decide("user:a", "/api/v1/me", "GET", "user:a"));
+        assert!(!p.decide("user:a", "/api/v1/me", "GET", "user:b"));
+        assert!(p.decide("user:a", "/api/v1/tokens/{id}", "DELETE", "user:a"));
+        assert!(!p.decide("user:a", "/api/v1/tokens/{id}", "DELETE", "user:b"));
+        assert!(!p.decide("user:a", "/api/v1/tokens/{id}", "DELETE", ""));
+        assert!(!p.decide("user:root", "/api/v1/tokens/{id}", "DELETE", "user:a"));
+        // Methods are matched exactly.
+        assert!(!p.decide("user:a", "/api/v1/me", "DELETE", "user:a"));
+        // Roles and their inheritance.
+        assert!(!p.decide("user:a", "/api/v1/admin/users", "GET", ""));
+        assert!(p.decide("user:audit", "/api/v1/admin/users", "GET", ""));
+        assert!(!p.decide("user:audit", "/api/v1/admin/users/{id}/disable", "POST", ""));
+        assert!(!p.decide("user:audit", "/metrics", "GET", ""));
+        assert!(p.decide("user:ops", "/metrics", "GET", ""));
+        assert!(!p.decide("user:ops", "/api/v1/admin/users", "GET", ""));
+        assert!(p.decide("user:root", "/api/v1/admin/users/{id}/roles/{role}", "PUT", "user:x"));
+        assert!(p.decide("user:root", "/metrics", "GET", ""), "admin inherits operator");
+        assert!(p.decide("user:root", "/api/v1/admin/audit", "GET", ""), "and auditor");
+        // "anonymous" is nobody's role: granting it changes nothing for a signed-in subject.
+        let odd = policy_with("g, user:z, anonymous").await;
+        assert!(!odd.decide("user:z", "/api/v1/admin/users", "GET", ""));
     }
 }
