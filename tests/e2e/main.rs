@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use support::{ChildGuard, OidcProviderMock, TestDb, env_var, free_port, oidc_env, redis_prefix};
+use support::{
+    ChildGuard, OidcProviderMock, TestDb, browser_client, env_var, free_port, oidc_env,
+    redis_prefix,
+};
 use webdriver::Browser;
 
 /// Generous, for slow CI machines; every wait ends as soon as its condition holds.
@@ -115,6 +118,27 @@ impl Platform {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.url)
+    }
+
+    /// Runs the binary's command line (e.g. `admin grant …`) with the server's configuration;
+    /// asserts it succeeded and returns what it printed.
+    async fn cli(&self, args: &[&str]) -> String {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_platform"))
+            .args(args)
+            .envs(self.env.iter().cloned())
+            .env("NO_COLOR", "1")
+            .output()
+            .await
+            .expect("run the platform binary's command line");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "`platform {}` failed ({}):\n{stdout}\n{}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
     }
 }
 
@@ -270,4 +294,346 @@ async fn chromium_registers_a_local_account_and_stays_signed_in_across_a_restart
         .wait_for_text("#user-email", "grace@example.com", TIMEOUT)
         .await;
     assert_eq!(browser.current_url().await, dashboard, "still signed in");
+}
+
+/// The password of the local accounts the tests make.
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Registers a local account through the API, as a script would; returns its user id.
+async fn register(platform: &Platform, http: &reqwest::Client, email: &str, name: &str) -> String {
+    let response = http
+        .post(platform.url("/api/v1/auth/register"))
+        .json(&json!({ "email": email, "password": PASSWORD, "display_name": name }))
+        .send()
+        .await
+        .expect("register");
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.expect("the registration's JSON");
+    assert_eq!(status, 201, "register {email}: {body}");
+    body["user"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no user id in {body}"))
+        .to_owned()
+}
+
+/// Signs in on the sign-in page the browser is on, with a local account.
+async fn sign_in_on_the_page(browser: &Browser, email: &str) {
+    let email_input = browser.wait_for_visible("#signin-email", TIMEOUT).await;
+    browser.send_keys(&email_input, email).await;
+    let password = browser.wait_for_visible("#signin-password", TIMEOUT).await;
+    browser.send_keys(&password, PASSWORD).await;
+    let submit = browser.wait_for_visible("#local-signin", TIMEOUT).await;
+    browser.click(&submit).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_promotes_a_member_to_operator_in_the_console() {
+    let db = TestDb::create().await;
+    let platform = Platform::start(&db, Vec::new()).await;
+    let admin_api = browser_client();
+    let admin_id = register(&platform, &admin_api, "admin@example.com", "Ada Admin").await;
+    let member_id = register(
+        &platform,
+        &browser_client(),
+        "member@example.com",
+        "Max Member",
+    )
+    .await;
+
+    // The first admin is made on the server's command line: there is no built-in account.
+    let said = platform
+        .cli(&["admin", "grant", "admin@example.com", "admin"])
+        .await;
+    assert!(
+        said.contains(&format!("user {admin_id} now holds the role \"admin\"")),
+        "the command line says what it did: {said}"
+    );
+
+    // The member opens the console: first the sign-in page, then a refusal.
+    let admin_page = platform.url("/admin");
+    let member = Browser::start(
+        &env_var("WEBSPLAT_TEST_CHROMEDRIVER"),
+        &env_var("WEBSPLAT_TEST_CHROMIUM"),
+    )
+    .await;
+    member.goto(&admin_page).await;
+    member
+        .wait_for_url("the sign-in page, returning to /admin", TIMEOUT, |u| {
+            u.path() == "/login" && u.query() == Some("return_to=%2Fadmin")
+        })
+        .await;
+    sign_in_on_the_page(&member, "member@example.com").await;
+    member
+        .wait_for_url("/admin after signing in", TIMEOUT, |u| u.path() == "/admin")
+        .await;
+    member.wait_for("#error-message", TIMEOUT).await;
+    assert!(
+        member
+            .find("#fleet")
+            .await
+            .expect("look for #fleet")
+            .is_none(),
+        "a member sees no console"
+    );
+
+    // The admin, in a browser of their own, signs in on the page and lands in the console.
+    let admin = Browser::start(
+        &env_var("WEBSPLAT_TEST_CHROMEDRIVER"),
+        &env_var("WEBSPLAT_TEST_CHROMIUM"),
+    )
+    .await;
+    admin.goto(&admin_page).await;
+    admin
+        .wait_for_url("the sign-in page", TIMEOUT, |u| u.path() == "/login")
+        .await;
+    sign_in_on_the_page(&admin, "admin@example.com").await;
+    admin
+        .wait_for_url("the console", TIMEOUT, |u| u.as_str() == admin_page)
+        .await;
+    admin
+        .wait_for_text("#users-status", "2 users found.", TIMEOUT)
+        .await;
+
+    // They find the member and give them the operator role.
+    let search = admin.wait_for_visible("#user-search", TIMEOUT).await;
+    admin.send_keys(&search, "member@example.com").await;
+    let submit = admin.wait_for_visible("#user-search-submit", TIMEOUT).await;
+    admin.click(&submit).await;
+    admin
+        .wait_for_text("#users-status", "1 user found.", TIMEOUT)
+        .await;
+    let row = format!(r#"#users tr[data-user-id="{member_id}"]"#);
+    assert!(
+        admin
+            .find(&format!(r#"#users tr[data-user-id="{admin_id}"]"#))
+            .await
+            .expect("look for the admin's row")
+            .is_none(),
+        "the search shows only the member"
+    );
+    let operator = admin
+        .wait_for_visible(
+            &format!(r#"{row} select.role-select option[value="operator"]"#),
+            TIMEOUT,
+        )
+        .await;
+    admin.scroll_into_view(&operator).await;
+    admin.click(&operator).await;
+    let select = admin
+        .wait_for(&format!("{row} select.role-select"), TIMEOUT)
+        .await;
+    assert_eq!(
+        admin
+            .property(&select, "value")
+            .await
+            .expect("the select's value"),
+        "operator"
+    );
+    let add = admin
+        .wait_for_visible(&format!("{row} button.grant-role"), TIMEOUT)
+        .await;
+    assert_eq!(
+        admin.text(&add).await.expect("the button's text"),
+        "Add role"
+    );
+    admin.scroll_into_view(&add).await;
+    admin.click(&add).await;
+    admin
+        .wait_for_visible(
+            &format!(r#"{row} button.revoke-role[data-role="operator"]"#),
+            TIMEOUT,
+        )
+        .await;
+
+    // The member, still signed in, reloads the console: the operator's page, and no users.
+    member.goto(&admin_page).await;
+    member
+        .wait_for_text("#fleet-users-total", "2", TIMEOUT)
+        .await;
+    member.wait_for_visible("#fleet", TIMEOUT).await;
+    member
+        .wait_for_text("#fleet-heading", "Fleet", TIMEOUT)
+        .await;
+    for section in ["#users", "#roles", "#access-levels", "#audit"] {
+        assert!(
+            member
+                .find(section)
+                .await
+                .expect("look for a section")
+                .is_none(),
+            "an operator has no {section} section"
+        );
+    }
+    // The dashboard now links to the console.
+    member.goto(&platform.url("/dashboard")).await;
+    member.wait_for_visible("#admin-link", TIMEOUT).await;
+
+    // The grant is in the audit log, made by the admin.
+    let response = admin_api
+        .get(platform.url(&format!(
+            "/api/v1/admin/audit?action=role.grant&target=user:{member_id}"
+        )))
+        .send()
+        .await
+        .expect("GET the audit log");
+    assert_eq!(response.status(), 200);
+    let audit: serde_json::Value = response.json().await.expect("the audit log's JSON");
+    let records = audit["records"].as_array().expect("records");
+    assert_eq!(records.len(), 1, "one grant to the member: {audit}");
+    let grant = &records[0];
+    assert_eq!(grant["actor_id"], admin_id.as_str(), "{grant}");
+    assert_eq!(grant["outcome"], "success", "{grant}");
+    assert_eq!(grant["detail"]["role"], "operator", "{grant}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zz_screens() {
+    use base64::Engine;
+    let db = TestDb::create().await;
+    let platform = Platform::start(&db, Vec::new()).await;
+    let admin_id = register(&platform, &browser_client(), "admin@example.com", "Ada Admin").await;
+    let _ = admin_id;
+    register(&platform, &browser_client(), "member@example.com", "Max <b>Member</b>").await;
+    register(&platform, &browser_client(), "aud@example.com", "Audrey Auditor").await;
+    platform.cli(&["admin", "grant", "admin@example.com", "admin"]).await;
+    platform.cli(&["admin", "grant", "aud@example.com", "auditor"]).await;
+    platform.cli(&["admin", "grant", "member@example.com", "operator"]).await;
+    for (who, name, height) in [("admin@example.com", "admin", 5200), ("aud@example.com", "auditor", 4200), ("member@example.com", "operator", 1200)] {
+        let b = Browser::start(&env_var("WEBSPLAT_TEST_CHROMEDRIVER"), &env_var("WEBSPLAT_TEST_CHROMIUM")).await;
+        let http = reqwest::Client::new();
+        let set = format!("{}/window/rect", b.session_url());
+        http.post(&set).json(&json!({"width": 1300, "height": height})).send().await.unwrap();
+        b.goto(&platform.url("/admin")).await;
+        sign_in_on_the_page(&b, who).await;
+        b.wait_for_url("console", TIMEOUT, |u| u.path() == "/admin").await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if name == "admin" {
+            let d = b.wait_for_visible("button.user-details", TIMEOUT).await;
+            b.scroll_into_view(&d).await;
+            b.click(&d).await;
+            let e = b.wait_for_visible("button.edit-level", TIMEOUT).await;
+            b.scroll_into_view(&e).await;
+            b.click(&e).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let script = format!("{}/execute/sync", b.session_url());
+            http.post(&script).json(&json!({"script": "window.scrollTo(0,0)", "args": []})).send().await.unwrap();
+        }
+        for sec in ["fleet", "users", "roles", "access-levels", "audit"] {
+            let Some(e) = b.find(&format!("#{sec}")).await.unwrap() else { continue };
+            let id = {
+                let v: serde_json::Value = http.post(format!("{}/element", b.session_url())).json(&json!({"using":"css selector","value":format!("#{sec}")})).send().await.unwrap().json().await.unwrap();
+                v["value"]["element-6066-11e4-a52e-4f735466cecf"].as_str().unwrap().to_owned()
+            };
+            let _ = e;
+            let shot: serde_json::Value = http.get(format!("{}/element/{id}/screenshot", b.session_url())).send().await.unwrap().json().await.unwrap();
+            let png = base64::engine::general_purpose::STANDARD.decode(shot["value"].as_str().unwrap()).unwrap();
+            std::fs::write(format!("/tmp/sec-{name}-{sec}.png"), png).unwrap();
+        }
+        http.post(&set).json(&json!({"width": 1300, "height": 900})).send().await.unwrap();
+        let shot: serde_json::Value = http.get(format!("{}/screenshot", b.session_url())).send().await.unwrap().json().await.unwrap();
+        let png = base64::engine::general_purpose::STANDARD.decode(shot["value"].as_str().unwrap()).unwrap();
+        std::fs::write(format!("/tmp/shot-{name}.png"), png).unwrap();
+        b.goto(&platform.url("/dashboard")).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let shot: serde_json::Value = http.get(format!("{}/screenshot", b.session_url())).send().await.unwrap().json().await.unwrap();
+        let png = base64::engine::general_purpose::STANDARD.decode(shot["value"].as_str().unwrap()).unwrap();
+        std::fs::write(format!("/tmp/dash-{name}.png"), png).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zz_flows() {
+    let db = TestDb::create().await;
+    let platform = Platform::start(&db, Vec::new()).await;
+    let admin_id = register(&platform, &browser_client(), "admin@example.com", "Ada Admin").await;
+    let member_id = register(&platform, &browser_client(), "member@example.com", "Max Member").await;
+    platform.cli(&["admin", "grant", "admin@example.com", "admin"]).await;
+    platform.cli(&["admin", "grant", "member@example.com", "operator"]).await;
+    let b = Browser::start(&env_var("WEBSPLAT_TEST_CHROMEDRIVER"), &env_var("WEBSPLAT_TEST_CHROMIUM")).await;
+    let http = reqwest::Client::new();
+    let accept = || async { 
+        for _ in 0..50 {
+            let r = http.post(format!("{}/alert/accept", b.session_url())).json(&json!({})).send().await.unwrap();
+            if r.status().is_success() { return; }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no dialog");
+    };
+    b.goto(&platform.url("/admin")).await;
+    sign_in_on_the_page(&b, "admin@example.com").await;
+    b.wait_for_text("#users-status", "2 users found.", TIMEOUT).await;
+    let click = |css: String| { let b = &b; async move { let e = b.wait_for_visible(&css, TIMEOUT).await; b.scroll_into_view(&e).await; b.click(&e).await; } };
+    let typ = |css: &'static str, text: &'static str| { let b = &b; async move { let e = b.wait_for_visible(css, TIMEOUT).await; b.scroll_into_view(&e).await; b.send_keys(&e, text).await; } };
+
+    // bad role line
+    typ("#role-name", "support").await;
+    typ("#role-description", "Helps people").await;
+    typ("#role-permissions", "GET /api/v1/admin/users\n").await;
+    click("#role-save".into()).await;
+    b.wait_for_text("#roles-alert", "Line 1 (“GET /api/v1/admin/users”): write METHOD /pattern scope, e.g. “GET /api/v1/admin/fleet any”.", TIMEOUT).await;
+    typ("#role-permissions", "\u{E009}a\u{E009}GET /api/v1/admin/users any\nget /api/v1/admin/users/{id} any").await;
+    click("#role-save".into()).await;
+    b.wait_for_text("#roles-status", "Created the role support.", TIMEOUT).await;
+    b.wait_for_visible(r#"#roles tr[data-role="support"]"#, TIMEOUT).await;
+    // the role shows in the user's picker
+    b.wait_for(&format!(r#"tr[data-user-id="{member_id}"] select.role-select option[value="support"]"#), TIMEOUT).await;
+    click(format!(r#"tr[data-user-id="{member_id}"] select.role-select option[value="support"]"#)).await;
+    click(format!(r#"tr[data-user-id="{member_id}"] button.grant-role"#)).await;
+    b.wait_for_visible(&format!(r#"tr[data-user-id="{member_id}"] button.revoke-role[data-role="support"]"#), TIMEOUT).await;
+    // delete the role
+    click(r#"#roles tr[data-role="support"] button.delete-role"#.into()).await;
+    accept().await;
+    b.wait_for_text("#roles-status", "Deleted the role support.", TIMEOUT).await;
+    // revoke operator
+    click(format!(r#"tr[data-user-id="{member_id}"] button.revoke-role[data-role="operator"]"#)).await;
+    b.wait_for_text("#users-status", "Removed the role operator from member@example.com.", TIMEOUT).await;
+    // last admin
+    click(format!(r#"tr[data-user-id="{admin_id}"] button.revoke-role[data-role="admin"]"#)).await;
+    b.wait_for(&"#users-alert.alert-error", TIMEOUT).await;
+    let e = b.wait_for("#users-alert", TIMEOUT).await;
+    eprintln!("LAST ADMIN: {}", b.text(&e).await.unwrap());
+    // access level
+    click(format!(r#"tr[data-user-id="{member_id}"] select.access-level-select option[value="pro"]"#)).await;
+    click(format!(r#"tr[data-user-id="{member_id}"] button.set-access-level"#)).await;
+    b.wait_for_text("#users-status", "member@example.com now has the access level pro.", TIMEOUT).await;
+    // disable / enable
+    click(format!(r#"tr[data-user-id="{member_id}"] button.disable-user"#)).await;
+    accept().await;
+    b.wait_for_visible(&format!(r#"tr[data-user-id="{member_id}"] button.enable-user"#), TIMEOUT).await;
+    let e = b.wait_for("#users-status", TIMEOUT).await;
+    eprintln!("DISABLE: {}", b.text(&e).await.unwrap());
+    click(format!(r#"tr[data-user-id="{member_id}"] button.enable-user"#)).await;
+    b.wait_for_visible(&format!(r#"tr[data-user-id="{member_id}"] button.disable-user"#), TIMEOUT).await;
+    // new level
+    typ("#level-name", "team").await;
+    typ("#level-description", "Teams").await;
+    click(r#"#level-features input[value="chat"]"#.into()).await;
+    for (css, v) in [("#level-cpu", "700"), ("#level-memory", "700"), ("#level-storage", "700"), ("#level-upload", "7"), ("#level-ai", "7000"), ("#level-reads", "70"), ("#level-writes", "7"), ("#level-idle", "7000")] {
+        typ(css, v).await;
+    }
+    click("#level-save".into()).await;
+    b.wait_for_text("#levels-status", "Created the access level team.", TIMEOUT).await;
+    click(r#"#access-levels tr[data-level="team"] button.edit-level"#.into()).await;
+    typ("#level-cpu", "\u{E009}a\u{E009}900").await;
+    click("#level-save".into()).await;
+    b.wait_for_text("#levels-status", "Saved the access level team.", TIMEOUT).await;
+    click(r#"#access-levels tr[data-level="team"] button.delete-level"#.into()).await;
+    accept().await;
+    b.wait_for_text("#levels-status", "Deleted the access level team.", TIMEOUT).await;
+    // audit filter
+    typ("#audit-action", "role.*").await;
+    click("#audit-submit".into()).await;
+    let e = b.wait_for("#audit-status", TIMEOUT).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    eprintln!("AUDIT: {}", b.text(&e).await.unwrap());
+    click(format!(r#"#audit-body button.link-button[title*="{admin_id}"], #audit-body tr:first-child td:nth-child(2) button"#)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    eprintln!("AUDIT2: {}", b.text(&e).await.unwrap());
+    let shot: serde_json::Value = http.get(format!("{}/screenshot", b.session_url())).send().await.unwrap().json().await.unwrap();
+    use base64::Engine;
+    let png = base64::engine::general_purpose::STANDARD.decode(shot["value"].as_str().unwrap()).unwrap();
+    std::fs::write("/tmp/flows.png", png).unwrap();
+    let logs = http.get(format!("{}/se/log", b.session_url())).send().await.unwrap().text().await.unwrap();
+    eprintln!("LOGS {logs}");
+    panic!("show output");
 }

@@ -233,6 +233,66 @@ impl Browser {
         Ok(value.as_str().unwrap_or_default().to_owned())
     }
 
+    /// Scrolls the element to the middle of the viewport at once. WebDriver's own scrolling
+    /// before a click races pages that scroll smoothly (`scroll-behavior: smooth`), and the
+    /// click then lands on whatever is at the point the element was headed for.
+    pub async fn scroll_into_view(&self, element: &Element) {
+        self.post(
+            "/execute/sync",
+            json!({
+                "script": "arguments[0].scrollIntoView({ block: 'center', inline: 'nearest', behavior: 'instant' });",
+                "args": [{ ELEMENT_KEY: element.0 }],
+            }),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("scroll {element:?} into view: {e}"));
+    }
+
+    /// Whether the element is shown (not hidden, removed from the layout or zero-sized).
+    pub async fn displayed(&self, element: &Element) -> Result<bool, WdError> {
+        let value = self
+            .get(&format!("/element/{}/displayed", element.0))
+            .await?;
+        Ok(value.as_bool().unwrap_or(false))
+    }
+
+    /// A DOM property of the element (e.g. a select's `value`), as a string.
+    pub async fn property(&self, element: &Element, name: &str) -> Result<String, WdError> {
+        let value = self
+            .get(&format!("/element/{}/property/{name}", element.0))
+            .await?;
+        Ok(match value {
+            Value::String(text) => text,
+            Value::Null => String::new(),
+            other => other.to_string(),
+        })
+    }
+
+    /// Waits until an element matching `css` is shown, so it can be typed into or clicked
+    /// (pages reveal parts of themselves once their scripts have run).
+    pub async fn wait_for_visible(&self, css: &str, timeout: Duration) -> Element {
+        let started = Instant::now();
+        let mut seen = String::from("no element");
+        loop {
+            match self.find(css).await {
+                Ok(Some(element)) => match self.displayed(&element).await {
+                    Ok(true) => return element,
+                    Ok(false) => seen = "an element, hidden".to_owned(),
+                    Err(e) => seen = format!("an element ({e})"),
+                },
+                Ok(None) => seen = "no element".to_owned(),
+                Err(e) => seen = format!("error: {e}"),
+            }
+            if started.elapsed() >= timeout {
+                self.fail(&format!(
+                    "no visible element matches {css:?} (last seen: {seen})"
+                ))
+                .await;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// The current page's HTML, or why it could not be read.
     pub async fn source(&self) -> String {
         match self.get("/source").await {

@@ -15,6 +15,7 @@ const ui = {
   userName: $('user-name'),
   userEmail: $('user-email'),
   signOut: $('sign-out'),
+  adminNav: $('admin-nav'),
   accountId: $('account-id'),
   accountEmail: $('account-email'),
   accountCreated: $('account-created'),
@@ -70,6 +71,10 @@ function renderAccount(me) {
   ui.userName.textContent = me.display_name || me.email || 'Signed in';
   ui.userEmail.textContent = me.email ?? '';
   ui.userEmail.hidden = !me.email;
+
+  // Only for those whose roles open the console (the page itself is refused to others).
+  const capabilities = Array.isArray(me.capabilities) ? me.capabilities : [];
+  ui.adminNav.hidden = !capabilities.includes('admin_console');
 
   ui.accountId.textContent = me.id ?? '';
   ui.accountEmail.replaceChildren(me.email || el('span', { class: 'muted', text: 'No e-mail address' }));
