@@ -39,7 +39,9 @@ fn measure(n: usize, ask: impl Fn(usize) -> bool) -> (Vec<Duration>, Duration) {
 }
 
 fn main() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let roles = ["operator", "auditor", "admin"];
     let mut csv = String::from(DEFAULT_POLICY);
     for i in 0..USERS {
@@ -53,7 +55,9 @@ fn main() -> anyhow::Result<()> {
     );
 
     // The same member asking for their own account again and again: a cache hit.
-    let (s, t) = measure(DECISIONS, |_| policy.decide("user:member", "/api/v1/me", "GET", "user:member"));
+    let (s, t) = measure(DECISIONS, |_| {
+        policy.decide("user:member", "/api/v1/me", "GET", "user:member")
+    });
     report("cached: member GET /api/v1/me", s, t);
 
     // A different owner every time: a cache miss, the matcher runs.
@@ -64,11 +68,18 @@ fn main() -> anyhow::Result<()> {
     report("uncached: member DELETE own token", s, t);
 
     let (s, t) = measure(20_000, |i| {
-        policy.decide(&format!("user:{}", i % USERS), "/api/v1/admin/audit", "GET", &format!("o{i}"))
+        policy.decide(
+            &format!("user:{}", i % USERS),
+            "/api/v1/admin/audit",
+            "GET",
+            &format!("o{i}"),
+        )
     });
     report("uncached: role holder GET /api/v1/admin/audit", s, t);
 
-    let (s, t) = measure(20_000, |i| policy.decide(&format!("user:x{i}"), "/api/v1/admin/users", "GET", ""));
+    let (s, t) = measure(20_000, |i| {
+        policy.decide(&format!("user:x{i}"), "/api/v1/admin/users", "GET", "")
+    });
     report("uncached: member refused an admin route", s, t);
 
     // Two threads deciding at once share the read lock.
@@ -89,6 +100,10 @@ fn main() -> anyhow::Result<()> {
     for t in threads {
         all.extend(t.join().map_err(|_| anyhow::anyhow!("a thread panicked"))?);
     }
-    report("2 threads, 64 members, mostly cached", all, started.elapsed());
+    report(
+        "2 threads, 64 members, mostly cached",
+        all,
+        started.elapsed(),
+    );
     Ok(())
 }

@@ -7,9 +7,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_web::dev::Server;
+use actix_web::dev::ServiceResponse;
 use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, from_fn};
-use actix_web::dev::ServiceResponse;
 use actix_web::{App, HttpResponse, HttpServer, ResponseError, web};
 use anyhow::Context;
 
@@ -127,9 +127,13 @@ impl Application {
                                 &own_origin,
                             ) {
                                 // Rendered inside the request's scope: the body names its id.
-                                return Ok(req.into_response(e.error_response()).map_into_right_body());
+                                return Ok(req
+                                    .into_response(e.error_response())
+                                    .map_into_right_body());
                             }
-                            next.call(req).await.map(ServiceResponse::map_into_left_body)
+                            next.call(req)
+                                .await
+                                .map(ServiceResponse::map_into_left_body)
                         }
                     },
                 ))

@@ -246,7 +246,10 @@ pub async fn search(conn: &mut AsyncPgConnection, f: &Filter) -> Result<Vec<Reco
     if let (Some(since), Some(until)) = (f.since, f.until)
         && since > until
     {
-        return Err(ApiError::validation("since", "since must not be after until"));
+        return Err(ApiError::validation(
+            "since",
+            "since must not be after until",
+        ));
     }
     let mut query = audit_log::table.into_boxed();
     if let Some(actor) = f.actor {
@@ -255,7 +258,10 @@ pub async fn search(conn: &mut AsyncPgConnection, f: &Filter) -> Result<Vec<Reco
     if let Some(action) = &f.action {
         query = match action.strip_suffix('*') {
             Some(prefix) => {
-                let escaped = prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                let escaped = prefix
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
                 query.filter(audit_log::action.like(format!("{escaped}%")))
             }
             None => query.filter(audit_log::action.eq(action.clone())),

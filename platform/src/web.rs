@@ -94,7 +94,11 @@ pub fn sign_in_failed_page(err: &ApiError) -> HttpResponse {
 
 /// A page for a browser refused a page by the policy (or by a failed credential).
 pub fn refusal_page(err: &ApiError) -> HttpResponse {
-    message_page("Not available to you", err, ("/dashboard", "Back to your dashboard"))
+    message_page(
+        "Not available to you",
+        err,
+        ("/dashboard", "Back to your dashboard"),
+    )
 }
 
 fn message_page(title: &str, err: &ApiError, back: (&str, &str)) -> HttpResponse {

@@ -10,11 +10,11 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use crate::audit::{self, Action, Audit, Outcome};
 use crate::authz::{Authz, roles};
 use crate::config::Config;
+use crate::db;
 use crate::kv::Kv;
 use crate::metrics::Metrics;
 use crate::schema::{local_credentials, users};
 use crate::users::UserId;
-use crate::db;
 
 /// A user named by id or e-mail address; an e-mail shared by several accounts is refused
 /// with their ids, so the operator picks one.
@@ -28,7 +28,10 @@ pub async fn resolve_user(conn: &mut AsyncPgConnection, who: &str) -> anyhow::Re
     }
     let email = who.trim().to_lowercase();
     let mut ids: Vec<UserId> = users::table
-        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("lower(users.email) = ").bind::<diesel::sql_types::Text, _>(&email))
+        .filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("lower(users.email) = ")
+                .bind::<diesel::sql_types::Text, _>(&email),
+        )
         .select(users::id)
         .load(conn)
         .await?;
@@ -41,17 +44,27 @@ pub async fn resolve_user(conn: &mut AsyncPgConnection, who: &str) -> anyhow::Re
     ids.sort_by_key(|id| id.0);
     ids.dedup();
     match ids.as_slice() {
-        [] => anyhow::bail!("no user has the e-mail address {email:?}; sign in once first, or give the user's id"),
+        [] => anyhow::bail!(
+            "no user has the e-mail address {email:?}; sign in once first, or give the user's id"
+        ),
         [one] => Ok(*one),
         many => anyhow::bail!(
             "several users have the e-mail address {email:?}; give one of their ids: {}",
-            many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
 
 /// Grants (`grant = true`) or removes a role; returns a sentence for the operator.
-pub async fn change_role(config: &Config, who: &str, role: &str, grant: bool) -> anyhow::Result<String> {
+pub async fn change_role(
+    config: &Config,
+    who: &str,
+    role: &str,
+    grant: bool,
+) -> anyhow::Result<String> {
     db::migrate(&config.database.url).await?;
     let pool = db::pool(&config.database)?;
     let kv = Kv::new(&config.redis)?;
@@ -74,9 +87,19 @@ pub async fn change_role(config: &Config, who: &str, role: &str, grant: bool) ->
         Ok(_) => serde_json::json!({ "role": role }),
         Err(e) => serde_json::json!({ "role": role, "reason": e.to_string() }),
     };
-    let action = if grant { Action::RoleGrant } else { Action::RoleRevoke };
+    let action = if grant {
+        Action::RoleGrant
+    } else {
+        Action::RoleRevoke
+    };
     Audit::command_line()
-        .record(&mut conn, action, Some(&audit::user_target(user)), outcome, detail)
+        .record(
+            &mut conn,
+            action,
+            Some(&audit::user_target(user)),
+            outcome,
+            detail,
+        )
         .await?;
     let changed = result.map_err(|e| anyhow::anyhow!("{e}"))?;
     authz.changed().await?;

@@ -10,9 +10,7 @@ use utoipa::ToSchema;
 use super::users::{self, UserDetail, UserPage, UserQuery};
 use crate::app::AppState;
 use crate::audit::{self, Action, Audit, Filter, Outcome, Record};
-use crate::authz::access_levels::{
-    self, AccessLevel, AccessLevelInput, AccessLevelSummary,
-};
+use crate::authz::access_levels::{self, AccessLevel, AccessLevelInput, AccessLevelSummary};
 use crate::authz::roles::{self, RoleInfo, RoleInput};
 use crate::error::{ApiError, ErrorBody};
 use crate::users::UserId;
@@ -34,7 +32,13 @@ async fn audited<T>(
     }
     let mut conn = state.db.get().await?;
     audit
-        .record(&mut conn, action, Some(target), Outcome::of(&result), detail)
+        .record(
+            &mut conn,
+            action,
+            Some(target),
+            Outcome::of(&result),
+            detail,
+        )
         .await?;
     result
 }
@@ -110,10 +114,20 @@ pub async fn disable_user(
     }
     .await;
     let detail = match &result {
-        Ok(d) => serde_json::json!({ "sessions_ended": d.sessions_ended, "tokens_revoked": d.tokens_revoked }),
+        Ok(d) => {
+            serde_json::json!({ "sessions_ended": d.sessions_ended, "tokens_revoked": d.tokens_revoked })
+        }
         Err(_) => serde_json::json!({}),
     };
-    let done = audited(&state, &audit, Action::UserDisable, &audit::user_target(id), detail, result).await?;
+    let done = audited(
+        &state,
+        &audit,
+        Action::UserDisable,
+        &audit::user_target(id),
+        detail,
+        result,
+    )
+    .await?;
     Ok(web::Json(done))
 }
 
@@ -133,7 +147,15 @@ pub async fn enable_user(
         users::set_disabled(&mut conn, id, false).await
     }
     .await;
-    audited(&state, &audit, Action::UserEnable, &audit::user_target(id), serde_json::json!({}), result).await?;
+    audited(
+        &state,
+        &audit,
+        Action::UserEnable,
+        &audit::user_target(id),
+        serde_json::json!({}),
+        result,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -159,7 +181,11 @@ async fn change_role(
         state.authz.changed().await.map_err(ApiError::internal)
     }
     .await;
-    let action = if grant { Action::RoleGrant } else { Action::RoleRevoke };
+    let action = if grant {
+        Action::RoleGrant
+    } else {
+        Action::RoleRevoke
+    };
     audited(
         state,
         audit,
@@ -234,7 +260,15 @@ pub async fn assign_access_level(
         Ok(previous) => serde_json::json!({ "access_level": name, "previous": previous }),
         Err(_) => serde_json::json!({ "access_level": name }),
     };
-    audited(&state, &audit, Action::AccessLevelAssign, &audit::user_target(id), detail, result).await?;
+    audited(
+        &state,
+        &audit,
+        Action::AccessLevelAssign,
+        &audit::user_target(id),
+        detail,
+        result,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -281,8 +315,17 @@ pub async fn define_role(
         Ok(created)
     }
     .await;
-    let detail = serde_json::json!({ "permissions": input.permissions, "description": input.description });
-    let created = audited(&state, &audit, Action::RoleDefine, &format!("role:{role}"), detail, result).await?;
+    let detail =
+        serde_json::json!({ "permissions": input.permissions, "description": input.description });
+    let created = audited(
+        &state,
+        &audit,
+        Action::RoleDefine,
+        &format!("role:{role}"),
+        detail,
+        result,
+    )
+    .await?;
     Ok(if created {
         HttpResponse::Created().finish()
     } else {
@@ -318,7 +361,15 @@ pub async fn delete_role(
         Ok(holders) => serde_json::json!({ "holders": holders }),
         Err(_) => serde_json::json!({}),
     };
-    audited(&state, &audit, Action::RoleDelete, &format!("role:{role}"), detail, result).await?;
+    audited(
+        &state,
+        &audit,
+        Action::RoleDelete,
+        &format!("role:{role}"),
+        detail,
+        result,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -382,7 +433,15 @@ pub async fn create_access_level(
     }
     .await;
     let detail = serde_json::json!({});
-    let created = audited(&state, &audit, Action::AccessLevelCreate, &format!("access_level:{name}"), detail, result).await?;
+    let created = audited(
+        &state,
+        &audit,
+        Action::AccessLevelCreate,
+        &format!("access_level:{name}"),
+        detail,
+        result,
+    )
+    .await?;
     Ok(HttpResponse::Created().json(created))
 }
 
@@ -405,7 +464,15 @@ pub async fn update_access_level(
         access_levels::update(&mut conn, &name, &settings).await
     }
     .await;
-    let updated = audited(&state, &audit, Action::AccessLevelUpdate, &format!("access_level:{name}"), serde_json::json!({}), result).await?;
+    let updated = audited(
+        &state,
+        &audit,
+        Action::AccessLevelUpdate,
+        &format!("access_level:{name}"),
+        serde_json::json!({}),
+        result,
+    )
+    .await?;
     Ok(web::Json(updated))
 }
 
@@ -426,7 +493,15 @@ pub async fn delete_access_level(
         access_levels::delete(&mut conn, &name, &state.onboarding.access_level).await
     }
     .await;
-    audited(&state, &audit, Action::AccessLevelDelete, &format!("access_level:{name}"), serde_json::json!({}), result).await?;
+    audited(
+        &state,
+        &audit,
+        Action::AccessLevelDelete,
+        &format!("access_level:{name}"),
+        serde_json::json!({}),
+        result,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

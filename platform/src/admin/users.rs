@@ -76,15 +76,21 @@ pub fn summary(user: User, roles: Vec<String>) -> UserSummary {
 pub async fn search(conn: &mut AsyncPgConnection, q: &UserQuery) -> Result<UserPage, ApiError> {
     let page = q.page.unwrap_or(1);
     let per_page = q.per_page.unwrap_or(50);
-    if page < 1 || page > 1_000_000 {
+    if !(1..=1_000_000).contains(&page) {
         return Err(ApiError::validation("page", "page starts at 1"));
     }
     if !(1..=200).contains(&per_page) {
-        return Err(ApiError::validation("per_page", "per_page must be 1 to 200"));
+        return Err(ApiError::validation(
+            "per_page",
+            "per_page must be 1 to 200",
+        ));
     }
     let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
     if text.is_some_and(|t| t.chars().count() > 200) {
-        return Err(ApiError::validation("q", "the search is at most 200 characters"));
+        return Err(ApiError::validation(
+            "q",
+            "the search is at most 200 characters",
+        ));
     }
     let filtered = || {
         let mut query = users::table.into_boxed();
@@ -98,8 +104,10 @@ pub async fn search(conn: &mut AsyncPgConnection, q: &UserQuery) -> Result<UserP
                 users::display_name
                     .ilike(pattern.clone())
                     .or(users::email.ilike(pattern.clone()))
-                    .or(diesel::dsl::sql::<diesel::sql_types::Bool>("users.id::text ILIKE ")
-                        .bind::<diesel::sql_types::Text, _>(pattern)),
+                    .or(
+                        diesel::dsl::sql::<diesel::sql_types::Bool>("users.id::text ILIKE ")
+                            .bind::<diesel::sql_types::Text, _>(pattern),
+                    ),
             );
         }
         if let Some(level) = &q.access_level {

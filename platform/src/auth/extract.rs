@@ -60,7 +60,7 @@ fn bearer(req: &HttpRequest) -> Option<Result<String, ApiError>> {
 /// Who the request's credential belongs to; an error if it is invalid, expired or revoked,
 /// or the account is disabled.
 pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<CurrentUser, ApiError> {
-    let (user_id, credential) = if let Some(token) = bearer(&req) {
+    let (user_id, credential) = if let Some(token) = bearer(req) {
         let token = token?;
         let mut conn = state.db.get().await?;
         let (owner, token_id) =

@@ -173,7 +173,13 @@ async fn record_sign_in(
     let written = async {
         let mut conn = state.db.get().await?;
         audit
-            .record(&mut conn, Action::SignIn, target.as_deref(), outcome, detail)
+            .record(
+                &mut conn,
+                Action::SignIn,
+                target.as_deref(),
+                outcome,
+                detail,
+            )
             .await?;
         Ok::<_, ApiError>(())
     }

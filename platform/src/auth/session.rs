@@ -182,7 +182,7 @@ impl SessionStore {
                 }
             }
         }
-        live.sort_by(|a, b| b.1.created_at_ms.cmp(&a.1.created_at_ms));
+        live.sort_by_key(|(_, record)| std::cmp::Reverse(record.created_at_ms));
         Ok(live)
     }
 

@@ -130,17 +130,17 @@ impl AccessLevelInput {
         }
         self.features.sort();
         self.features.dedup();
-        in_range("cpu_millicores", self.cpu_millicores, 100, 64_000, " millicores")?;
+        in_range(
+            "cpu_millicores",
+            self.cpu_millicores,
+            100,
+            64_000,
+            " millicores",
+        )?;
         in_range("memory_mib", self.memory_mib, 64, 262_144, " MiB")?;
         in_range("storage_mib", self.storage_mib, 16, 10_485_760, " MiB")?;
         in_range("max_upload_mib", self.max_upload_mib, 1, 10_240, " MiB")?;
-        in_range(
-            "ai_tokens_per_day",
-            self.ai_tokens_per_day,
-            0,
-            i64::MAX,
-            "",
-        )?;
+        in_range("ai_tokens_per_day", self.ai_tokens_per_day, 0, i64::MAX, "")?;
         in_range(
             "read_requests_per_minute",
             self.read_requests_per_minute,

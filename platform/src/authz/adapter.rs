@@ -163,7 +163,11 @@ fn adapter_error(e: impl std::error::Error + Send + Sync + 'static) -> casbin::E
 }
 
 fn load_into(m: &mut dyn Model, rule: &Rule) {
-    let sec = if rule.ptype.starts_with('g') { "g" } else { "p" };
+    let sec = if rule.ptype.starts_with('g') {
+        "g"
+    } else {
+        "p"
+    };
     if let Some(ast) = m
         .get_mut_model()
         .get_mut(sec)
@@ -190,12 +194,15 @@ impl Adapter for PgAdapter {
     ) -> casbin::Result<()> {
         let mut conn = self.conn().await?;
         for rule in load_all(&mut conn).await.map_err(adapter_error)? {
-            let filter = if rule.ptype.starts_with('g') { &f.g } else { &f.p };
+            let filter = if rule.ptype.starts_with('g') {
+                &f.g
+            } else {
+                &f.p
+            };
             let values = rule.fields();
-            let keep = filter
-                .iter()
-                .enumerate()
-                .all(|(i, want)| want.is_empty() || values.get(i).map(String::as_str) == Some(*want));
+            let keep = filter.iter().enumerate().all(|(i, want)| {
+                want.is_empty() || values.get(i).map(String::as_str) == Some(*want)
+            });
             if keep {
                 load_into(m, &rule);
             }

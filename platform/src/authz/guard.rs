@@ -68,14 +68,19 @@ pub async fn guard(
         .and_then(|pattern| state.routes.get(&method, &pattern).cloned());
     let Some((route, def)) = found else {
         // Not a route: the router answers 404 or 405 and no handler runs.
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     };
     // Borrowed, never cloned: the router needs the request to itself afterwards.
     let decided = decide(&state, req.request(), &route, &def).await;
     match decided {
         Ok(decision) => {
             req.extensions_mut().insert(decision);
-            next.call(req).await.map(ServiceResponse::map_into_left_body)
+            next.call(req)
+                .await
+                .map(ServiceResponse::map_into_left_body)
         }
         Err(Refusal::Redirect(location)) => Ok(req.into_response(
             HttpResponse::SeeOther()
@@ -130,9 +135,12 @@ async fn decide(
         .as_ref()
         .map_or_else(|| roles::ANONYMOUS.to_owned(), |p| subject(p.user.id));
     let owner = owner_of(state, req, route.owner, def, principal.as_ref()).await?;
-    let allowed = state
-        .authz
-        .decide(&sub, route.pattern, route.method, owner.as_deref().unwrap_or(""));
+    let allowed = state.authz.decide(
+        &sub,
+        route.pattern,
+        route.method,
+        owner.as_deref().unwrap_or(""),
+    );
     state
         .metrics
         .authz_decision(route.method, route.pattern, allowed);
@@ -295,9 +303,17 @@ pub const CAPABILITIES: [(&str, &str, &str); 10] = [
     ("users.read", "GET", "/api/v1/admin/users"),
     ("users.write", "POST", "/api/v1/admin/users/{id}/disable"),
     ("roles.read", "GET", "/api/v1/admin/roles"),
-    ("roles.write", "PUT", "/api/v1/admin/users/{id}/roles/{role}"),
+    (
+        "roles.write",
+        "PUT",
+        "/api/v1/admin/users/{id}/roles/{role}",
+    ),
     ("access_levels.read", "GET", "/api/v1/admin/access-levels"),
-    ("access_levels.write", "PUT", "/api/v1/admin/access-levels/{name}"),
+    (
+        "access_levels.write",
+        "PUT",
+        "/api/v1/admin/access-levels/{name}",
+    ),
     ("audit.read", "GET", "/api/v1/admin/audit"),
     ("fleet.read", "GET", "/api/v1/admin/fleet"),
     ("metrics.read", "GET", "/metrics"),

@@ -67,7 +67,10 @@ impl Policy {
     /// A policy from rules in casbin's CSV form (benchmarks and tools; the platform loads
     /// PostgreSQL's).
     pub async fn from_csv(text: &str) -> anyhow::Result<Self> {
-        let lines: Vec<String> = adapter::parse_csv(text).iter().map(adapter::Rule::line).collect();
+        let lines: Vec<String> = adapter::parse_csv(text)
+            .iter()
+            .map(adapter::Rule::line)
+            .collect();
         let enforcer = build_enforcer(casbin::StringAdapter::new(lines.join("\n"))).await?;
         Ok(Policy {
             enforcer: RwLock::new(Arc::new(enforcer)),
@@ -233,7 +236,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_default_policy_denies_by_default_and_decides_ownership() {
-        let p = policy_with("g, user:root, admin\ng, user:audit, auditor\ng, user:ops, operator").await;
+        let p =
+            policy_with("g, user:root, admin\ng, user:audit, auditor\ng, user:ops, operator").await;
         assert!(p.decide("anonymous", "/healthz", "GET", ""));
         assert!(!p.decide("anonymous", "/api/v1/me", "GET", ""));
         assert!(!p.decide("anonymous", "/no/such/route", "GET", ""));
@@ -253,9 +257,20 @@ mod tests {
         assert!(!p.decide("user:audit", "/metrics", "GET", ""));
         assert!(p.decide("user:ops", "/metrics", "GET", ""));
         assert!(!p.decide("user:ops", "/api/v1/admin/users", "GET", ""));
-        assert!(p.decide("user:root", "/api/v1/admin/users/{id}/roles/{role}", "PUT", "user:x"));
-        assert!(p.decide("user:root", "/metrics", "GET", ""), "admin inherits operator");
-        assert!(p.decide("user:root", "/api/v1/admin/audit", "GET", ""), "and auditor");
+        assert!(p.decide(
+            "user:root",
+            "/api/v1/admin/users/{id}/roles/{role}",
+            "PUT",
+            "user:x"
+        ));
+        assert!(
+            p.decide("user:root", "/metrics", "GET", ""),
+            "admin inherits operator"
+        );
+        assert!(
+            p.decide("user:root", "/api/v1/admin/audit", "GET", ""),
+            "and auditor"
+        );
         // "anonymous" is nobody's role: granting it changes nothing for a signed-in subject.
         let odd = policy_with("g, user:z, anonymous").await;
         assert!(!odd.decide("user:z", "/api/v1/admin/users", "GET", ""));

@@ -227,7 +227,9 @@ pub async fn grant(
         ));
     }
     if !role_exists(conn, role).await? {
-        return Err(ApiError::NotFound(format!("there is no role named {role:?}")));
+        return Err(ApiError::NotFound(format!(
+            "there is no role named {role:?}"
+        )));
     }
     if !user_exists(conn, user).await? {
         return Err(ApiError::NotFound(format!("there is no user {user}")));
@@ -238,7 +240,11 @@ pub async fn grant(
 
 /// Removes a role. Run inside a transaction that holds [`lock`]; refuses to remove the last
 /// admin.
-pub async fn revoke(conn: &mut AsyncPgConnection, user: UserId, role: &str) -> Result<(), ApiError> {
+pub async fn revoke(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    role: &str,
+) -> Result<(), ApiError> {
     if role == MEMBER {
         return Err(ApiError::Conflict(
             "every signed-in user is a member; to stop a user, disable the account".to_owned(),
@@ -263,7 +269,12 @@ pub async fn revoke(conn: &mut AsyncPgConnection, user: UserId, role: &str) -> R
 pub async fn list(conn: &mut AsyncPgConnection) -> QueryResult<Vec<RoleInfo>> {
     let defined: Vec<(String, String, bool, DateTime<Utc>)> = roles::table
         .order(roles::name.asc())
-        .select((roles::name, roles::description, roles::builtin, roles::created_at))
+        .select((
+            roles::name,
+            roles::description,
+            roles::builtin,
+            roles::created_at,
+        ))
         .load(conn)
         .await?;
     let rules = adapter::load_all(conn).await?;
@@ -320,8 +331,7 @@ pub async fn define(
                 .to_owned(),
         ));
     }
-    if input.description.chars().count() > 200 || input.description.chars().any(char::is_control)
-    {
+    if input.description.chars().count() > 200 || input.description.chars().any(char::is_control) {
         return Err(ApiError::validation(
             "description",
             "the description is at most 200 printable characters",
@@ -338,7 +348,10 @@ pub async fn define(
     }
     let existed = role_exists(conn, role).await?;
     diesel::insert_into(roles::table)
-        .values((roles::name.eq(role), roles::description.eq(&input.description)))
+        .values((
+            roles::name.eq(role),
+            roles::description.eq(&input.description),
+        ))
         .on_conflict(roles::name)
         .do_update()
         .set(roles::description.eq(&input.description))
@@ -366,7 +379,11 @@ pub async fn delete(conn: &mut AsyncPgConnection, role: &str) -> Result<usize, A
         .await
         .optional()?;
     match builtin {
-        None => return Err(ApiError::NotFound(format!("there is no role named {role:?}"))),
+        None => {
+            return Err(ApiError::NotFound(format!(
+                "there is no role named {role:?}"
+            )));
+        }
         Some(true) => {
             return Err(ApiError::Conflict(format!(
                 "{role:?} is a built-in role and cannot be deleted; remove its holders or permissions instead"
@@ -381,12 +398,11 @@ pub async fn delete(conn: &mut AsyncPgConnection, role: &str) -> Result<usize, A
     )
     .execute(conn)
     .await?;
-    diesel::delete(
-        casbin_rule::table
-            .filter(casbin_rule::v0.eq(role)),
-    )
-    .execute(conn)
-    .await?;
-    diesel::delete(roles::table.find(role)).execute(conn).await?;
+    diesel::delete(casbin_rule::table.filter(casbin_rule::v0.eq(role)))
+        .execute(conn)
+        .await?;
+    diesel::delete(roles::table.find(role))
+        .execute(conn)
+        .await?;
     Ok(holders)
 }

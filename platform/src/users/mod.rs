@@ -103,7 +103,10 @@ impl Onboarding {
                 conn,
                 &[crate::authz::adapter::Rule::new(
                     "g",
-                    &[crate::authz::subject(id), crate::authz::roles::ADMIN.to_owned()],
+                    &[
+                        crate::authz::subject(id),
+                        crate::authz::roles::ADMIN.to_owned(),
+                    ],
                 )],
             )
             .await?;
@@ -177,7 +180,9 @@ pub async fn counts(conn: &mut AsyncPgConnection) -> QueryResult<(i64, i64)> {
 }
 
 /// Enabled users per access level.
-pub async fn enabled_by_access_level(conn: &mut AsyncPgConnection) -> QueryResult<Vec<(String, i64)>> {
+pub async fn enabled_by_access_level(
+    conn: &mut AsyncPgConnection,
+) -> QueryResult<Vec<(String, i64)>> {
     users::table
         .filter(users::disabled_at.is_null())
         .group_by(users::access_level)

@@ -24,7 +24,11 @@ async fn me_lists_roles_access_level_and_what_the_pages_may_offer() {
     let me = app.signed_in("maria@example.com").await;
     assert_eq!(me["roles"], json!([]));
     assert_eq!(me["access_level"]["name"], "free");
-    assert!(me["access_level"]["memory_mib"].as_i64().is_some_and(|m| m > 0));
+    assert!(
+        me["access_level"]["memory_mib"]
+            .as_i64()
+            .is_some_and(|m| m > 0)
+    );
     assert_eq!(me["capabilities"], json!([]));
 
     app.grant(me["id"].as_str().expect("id"), "auditor").await;
@@ -36,11 +40,26 @@ async fn me_lists_roles_access_level_and_what_the_pages_may_offer() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    for expected in ["admin_console", "users.read", "roles.read", "access_levels.read", "audit.read"] {
+    for expected in [
+        "admin_console",
+        "users.read",
+        "roles.read",
+        "access_levels.read",
+        "audit.read",
+    ] {
         assert!(caps.contains(&expected), "{expected} missing from {caps:?}");
     }
-    for refused in ["users.write", "roles.write", "access_levels.write", "fleet.read", "metrics.read"] {
-        assert!(!caps.contains(&refused), "{refused} offered to an auditor: {caps:?}");
+    for refused in [
+        "users.write",
+        "roles.write",
+        "access_levels.write",
+        "fleet.read",
+        "metrics.read",
+    ] {
+        assert!(
+            !caps.contains(&refused),
+            "{refused} offered to an auditor: {caps:?}"
+        );
     }
 }
 
@@ -49,15 +68,40 @@ async fn a_member_cannot_reach_another_members_tokens_or_sessions_by_swapping_id
     let app = TestApp::spawn().await;
     let (_, a_client, a_token) = app.user_with_role("a@example.com", None).await;
     let (b, b_client, b_token) = app.user_with_role("b@example.com", None).await;
-    let b_tokens = body(app.call(Method::GET, "/api/v1/tokens", &b_token, None).await).await;
+    let b_tokens = body(
+        app.call(Method::GET, "/api/v1/tokens", &b_token, None)
+            .await,
+    )
+    .await;
     let b_token_id = b_tokens["tokens"][0]["id"].as_str().expect("id").to_owned();
-    let b_sessions = body(app.call(Method::GET, "/api/v1/sessions", &b_token, None).await).await;
-    let b_session_id = b_sessions["sessions"][0]["id"].as_str().expect("id").to_owned();
+    let b_sessions = body(
+        app.call(Method::GET, "/api/v1/sessions", &b_token, None)
+            .await,
+    )
+    .await;
+    let b_session_id = b_sessions["sessions"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
 
     // A swaps B's ids into their own paths: not found, and nothing of B's changes.
-    let r = app.call(Method::DELETE, &format!("/api/v1/tokens/{b_token_id}"), &a_token, None).await;
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{b_token_id}"),
+            &a_token,
+            None,
+        )
+        .await;
     assert_eq!(error_code(r, 404).await, "not_found");
-    let r = app.call(Method::DELETE, &format!("/api/v1/sessions/{b_session_id}"), &a_token, None).await;
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/sessions/{b_session_id}"),
+            &a_token,
+            None,
+        )
+        .await;
     assert_eq!(error_code(r, 404).await, "not_found");
     let r = a_client
         .delete(app.url(&format!("/api/v1/sessions/{b_session_id}")))
@@ -66,14 +110,31 @@ async fn a_member_cannot_reach_another_members_tokens_or_sessions_by_swapping_id
         .await
         .expect("delete");
     assert_eq!(r.status(), 404, "with A's cookie too");
-    assert_eq!(app.call(Method::GET, "/api/v1/me", &b_token, None).await.status(), 200);
-    let r = b_client.get(app.url("/api/v1/me")).send().await.expect("me");
+    assert_eq!(
+        app.call(Method::GET, "/api/v1/me", &b_token, None)
+            .await
+            .status(),
+        200
+    );
+    let r = b_client
+        .get(app.url("/api/v1/me"))
+        .send()
+        .await
+        .expect("me");
     assert_eq!(r.status(), 200, "B is still signed in");
 
     // A's lists are A's only.
-    let a_tokens = body(app.call(Method::GET, "/api/v1/tokens", &a_token, None).await).await;
+    let a_tokens = body(
+        app.call(Method::GET, "/api/v1/tokens", &a_token, None)
+            .await,
+    )
+    .await;
     assert!(!a_tokens.to_string().contains(&b_token_id));
-    let a_sessions = body(app.call(Method::GET, "/api/v1/sessions", &a_token, None).await).await;
+    let a_sessions = body(
+        app.call(Method::GET, "/api/v1/sessions", &a_token, None)
+            .await,
+    )
+    .await;
     assert!(!a_sessions.to_string().contains(&b_session_id));
 
     // Nor through the admin routes with B's id.
@@ -81,15 +142,29 @@ async fn a_member_cannot_reach_another_members_tokens_or_sessions_by_swapping_id
     for (method, path) in [
         (Method::GET, format!("/api/v1/admin/users/{b_id}")),
         (Method::POST, format!("/api/v1/admin/users/{b_id}/disable")),
-        (Method::PUT, format!("/api/v1/admin/users/{b_id}/roles/auditor")),
+        (
+            Method::PUT,
+            format!("/api/v1/admin/users/{b_id}/roles/auditor"),
+        ),
     ] {
         let r = app.call(method.clone(), &path, &a_token, None).await;
         assert_eq!(r.status(), 403, "{method} {path}");
     }
     // The owner can end their own.
-    let r = app.call(Method::DELETE, &format!("/api/v1/sessions/{b_session_id}"), &b_token, None).await;
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/sessions/{b_session_id}"),
+            &b_token,
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 204);
-    let r = b_client.get(app.url("/api/v1/me")).send().await.expect("me");
+    let r = b_client
+        .get(app.url("/api/v1/me"))
+        .send()
+        .await
+        .expect("me");
     assert_eq!(r.status(), 401, "that browser is signed out");
 }
 
@@ -98,74 +173,162 @@ async fn escalation_is_refused_with_a_clear_message_and_audited() {
     let app = TestApp::spawn().await;
     let (admin, _, admin_token) = app.user_with_role("root@example.com", Some("admin")).await;
     let (member, _, member_token) = app.user_with_role("eve@example.com", None).await;
-    let (operator, _, operator_token) = app.user_with_role("op@example.com", Some("operator")).await;
+    let (operator, _, operator_token) =
+        app.user_with_role("op@example.com", Some("operator")).await;
     let member_id = member["id"].as_str().expect("id");
     let admin_id = admin["id"].as_str().expect("id");
 
     // A member makes themselves admin.
     let r = app
-        .call(Method::PUT, &format!("/api/v1/admin/users/{member_id}/roles/admin"), &member_token, None)
+        .call(
+            Method::PUT,
+            &format!("/api/v1/admin/users/{member_id}/roles/admin"),
+            &member_token,
+            None,
+        )
         .await;
     assert_eq!(r.status(), 403);
-    let message = body(r).await["error"]["message"].as_str().unwrap_or_default().to_owned();
+    let message = body(r).await["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(message.contains("your roles do not allow"), "{message}");
     // An operator hands out roles.
     let r = app
-        .call(Method::PUT, &format!("/api/v1/admin/users/{member_id}/roles/operator"), &operator_token, None)
+        .call(
+            Method::PUT,
+            &format!("/api/v1/admin/users/{member_id}/roles/operator"),
+            &operator_token,
+            None,
+        )
         .await;
     assert_eq!(r.status(), 403);
-    let me = body(app.call(Method::GET, "/api/v1/me", &member_token, None).await).await;
+    let me = body(
+        app.call(Method::GET, "/api/v1/me", &member_token, None)
+            .await,
+    )
+    .await;
     assert_eq!(me["roles"], json!([]), "nothing was granted");
 
     // The only admin removes their own admin role, or disables themselves.
     let r = app
-        .call(Method::DELETE, &format!("/api/v1/admin/users/{admin_id}/roles/admin"), &admin_token, None)
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/admin/users/{admin_id}/roles/admin"),
+            &admin_token,
+            None,
+        )
         .await;
     assert_eq!(r.status(), 409);
-    let message = body(r).await["error"]["message"].as_str().unwrap_or_default().to_owned();
+    let message = body(r).await["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(message.contains("last admin"), "{message}");
     let r = app
-        .call(Method::POST, &format!("/api/v1/admin/users/{admin_id}/disable"), &admin_token, None)
+        .call(
+            Method::POST,
+            &format!("/api/v1/admin/users/{admin_id}/disable"),
+            &admin_token,
+            None,
+        )
         .await;
     assert_eq!(r.status(), 409);
-    assert_eq!(app.call(Method::GET, "/api/v1/admin/roles", &admin_token, None).await.status(), 200, "still admin");
+    assert_eq!(
+        app.call(Method::GET, "/api/v1/admin/roles", &admin_token, None)
+            .await
+            .status(),
+        200,
+        "still admin"
+    );
 
     // Every attempt is in the audit log, with its actor and outcome.
     let denied = app.audit(&admin_token, "action=access.denied").await;
-    let actors: Vec<&str> = denied.iter().filter_map(|r| r["actor_id"].as_str()).collect();
+    let actors: Vec<&str> = denied
+        .iter()
+        .filter_map(|r| r["actor_id"].as_str())
+        .collect();
     assert!(actors.contains(&member_id), "{denied:?}");
-    assert!(actors.contains(&operator["id"].as_str().expect("id")), "{denied:?}");
-    assert!(denied.iter().all(|r| r["outcome"] == "denied" && r["ip"] == "127.0.0.1"));
-    let refused = app.audit(&admin_token, &format!("action=role.revoke&target=user:{admin_id}")).await;
+    assert!(
+        actors.contains(&operator["id"].as_str().expect("id")),
+        "{denied:?}"
+    );
+    assert!(
+        denied
+            .iter()
+            .all(|r| r["outcome"] == "denied" && r["ip"] == "127.0.0.1")
+    );
+    let refused = app
+        .audit(
+            &admin_token,
+            &format!("action=role.revoke&target=user:{admin_id}"),
+        )
+        .await;
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!(refused[0]["outcome"], "failure");
-    assert!(refused[0]["detail"]["reason"].as_str().unwrap_or_default().contains("last admin"));
+    assert!(
+        refused[0]["detail"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("last admin")
+    );
 
     // Other refusals say what to do.
     let r = app
-        .call(Method::PUT, &format!("/api/v1/admin/users/{member_id}/roles/member"), &admin_token, None)
+        .call(
+            Method::PUT,
+            &format!("/api/v1/admin/users/{member_id}/roles/member"),
+            &admin_token,
+            None,
+        )
         .await;
     assert_eq!(error_code(r, 409).await, "conflict");
     let r = app
-        .call(Method::PUT, &format!("/api/v1/admin/users/{member_id}/roles/wizard"), &admin_token, None)
+        .call(
+            Method::PUT,
+            &format!("/api/v1/admin/users/{member_id}/roles/wizard"),
+            &admin_token,
+            None,
+        )
         .await;
     assert_eq!(error_code(r, 404).await, "not_found");
     let r = app
-        .call(Method::PUT, &format!("/api/v1/admin/users/{member_id}/roles/Not%20A%20Role"), &admin_token, None)
+        .call(
+            Method::PUT,
+            &format!("/api/v1/admin/users/{member_id}/roles/Not%20A%20Role"),
+            &admin_token,
+            None,
+        )
         .await;
     assert_eq!(error_code(r, 400).await, "validation_failed");
     let r = app
-        .call(Method::PUT, "/api/v1/admin/roles/admin", &admin_token, Some(json!({"permissions": []})))
+        .call(
+            Method::PUT,
+            "/api/v1/admin/roles/admin",
+            &admin_token,
+            Some(json!({"permissions": []})),
+        )
         .await;
-    assert_eq!(error_code(r, 409).await, "conflict", "admin's permissions are fixed");
+    assert_eq!(
+        error_code(r, 409).await,
+        "conflict",
+        "admin's permissions are fixed"
+    );
 
     // With a second admin, the first may step down.
     app.grant(member_id, "admin").await;
     let r = app
-        .call(Method::DELETE, &format!("/api/v1/admin/users/{admin_id}/roles/admin"), &admin_token, None)
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/admin/users/{admin_id}/roles/admin"),
+            &admin_token,
+            None,
+        )
         .await;
     assert_eq!(r.status(), 204);
-    let r = app.call(Method::GET, "/api/v1/admin/roles", &admin_token, None).await;
+    let r = app
+        .call(Method::GET, "/api/v1/admin/roles", &admin_token, None)
+        .await;
     assert_eq!(r.status(), 403, "no longer admin, at once");
 }
 
@@ -176,13 +339,24 @@ async fn disabling_a_user_ends_their_sessions_and_tokens_at_once() {
     let (user, user_client, user_token) = app.user_with_role("leaving@example.com", None).await;
     let id = user["id"].as_str().expect("id");
 
-    let r = app.call(Method::POST, &format!("/api/v1/admin/users/{id}/disable"), &admin_token, None).await;
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/admin/users/{id}/disable"),
+            &admin_token,
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let ended = body(r).await;
     assert_eq!(ended["sessions_ended"], 1);
     assert_eq!(ended["tokens_revoked"], 1);
 
-    let r = user_client.get(app.url("/api/v1/me")).send().await.expect("me");
+    let r = user_client
+        .get(app.url("/api/v1/me"))
+        .send()
+        .await
+        .expect("me");
     assert_eq!(r.status(), 401, "the session is gone");
     let r = app.call(Method::GET, "/api/v1/me", &user_token, None).await;
     assert_eq!(r.status(), 401, "the token is revoked");
@@ -194,11 +368,27 @@ async fn disabling_a_user_ends_their_sessions_and_tokens_at_once() {
         .await
         .expect("login");
     assert_eq!(r.status(), 403, "a disabled account cannot sign in");
-    let shown = body(app.call(Method::GET, &format!("/api/v1/admin/users/{id}"), &admin_token, None).await).await;
+    let shown = body(
+        app.call(
+            Method::GET,
+            &format!("/api/v1/admin/users/{id}"),
+            &admin_token,
+            None,
+        )
+        .await,
+    )
+    .await;
     assert!(shown["disabled_at"].is_string());
     assert_eq!(shown["sessions"], 0);
 
-    let r = app.call(Method::POST, &format!("/api/v1/admin/users/{id}/enable"), &admin_token, None).await;
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/admin/users/{id}/enable"),
+            &admin_token,
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 204);
     let r = user_client
         .post(app.url("/api/v1/auth/login"))
@@ -211,8 +401,13 @@ async fn disabling_a_user_ends_their_sessions_and_tokens_at_once() {
     let r = app.call(Method::GET, "/api/v1/me", &user_token, None).await;
     assert_eq!(r.status(), 401, "the old token stays revoked");
 
-    let records = app.audit(&admin_token, &format!("target=user:{id}&action=user.*")).await;
-    let actions: Vec<&str> = records.iter().filter_map(|r| r["action"].as_str()).collect();
+    let records = app
+        .audit(&admin_token, &format!("target=user:{id}&action=user.*"))
+        .await;
+    let actions: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r["action"].as_str())
+        .collect();
     assert_eq!(actions, ["user.enable", "user.disable"]);
 }
 
@@ -223,7 +418,11 @@ async fn access_levels_are_managed_validated_and_assigned() {
     let (user, _, user_token) = app.user_with_role("u@example.com", None).await;
     let id = user["id"].as_str().expect("id");
 
-    let listed = body(app.call(Method::GET, "/api/v1/admin/access-levels", &admin, None).await).await;
+    let listed = body(
+        app.call(Method::GET, "/api/v1/admin/access-levels", &admin, None)
+            .await,
+    )
+    .await;
     let names: Vec<&str> = listed["access_levels"]
         .as_array()
         .expect("levels")
@@ -237,30 +436,74 @@ async fn access_levels_are_managed_validated_and_assigned() {
     let mut bad = level(10);
     bad["name"] = json!("tiny");
     bad["memory_mib"] = json!(1);
-    let r = app.call(Method::POST, "/api/v1/admin/access-levels", &admin, Some(bad.clone())).await;
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/admin/access-levels",
+            &admin,
+            Some(bad.clone()),
+        )
+        .await;
     assert_eq!(r.status(), 400);
     let b = body(r).await;
     assert_eq!(b["error"]["field"], "memory_mib", "{b}");
     bad["memory_mib"] = json!(256);
     bad["features"] = json!(["teleportation"]);
-    let r = app.call(Method::POST, "/api/v1/admin/access-levels", &admin, Some(bad.clone())).await;
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/admin/access-levels",
+            &admin,
+            Some(bad.clone()),
+        )
+        .await;
     assert_eq!(body(r).await["error"]["field"], "features");
     bad["features"] = json!(["chat"]);
     bad["name"] = json!("Tiny Level");
-    let r = app.call(Method::POST, "/api/v1/admin/access-levels", &admin, Some(bad.clone())).await;
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/admin/access-levels",
+            &admin,
+            Some(bad.clone()),
+        )
+        .await;
     assert_eq!(body(r).await["error"]["field"], "name");
     assert_eq!(app.count("access_levels").await, 3, "nothing stored");
 
     let mut good = level(10);
     good["name"] = json!("tiny");
-    let r = app.call(Method::POST, "/api/v1/admin/access-levels", &admin, Some(good.clone())).await;
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/admin/access-levels",
+            &admin,
+            Some(good.clone()),
+        )
+        .await;
     assert_eq!(r.status(), 201);
-    assert_eq!(body(r).await["features"], json!(["chat", "sites"]), "sorted, once each");
-    let r = app.call(Method::POST, "/api/v1/admin/access-levels", &admin, Some(good)).await;
+    assert_eq!(
+        body(r).await["features"],
+        json!(["chat", "sites"]),
+        "sorted, once each"
+    );
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/admin/access-levels",
+            &admin,
+            Some(good),
+        )
+        .await;
     assert_eq!(error_code(r, 409).await, "conflict");
 
     let r = app
-        .call(Method::PUT, &format!("/api/v1/admin/users/{id}/access-level"), &admin, Some(json!({"access_level": "tiny"})))
+        .call(
+            Method::PUT,
+            &format!("/api/v1/admin/users/{id}/access-level"),
+            &admin,
+            Some(json!({"access_level": "tiny"})),
+        )
         .await;
     assert_eq!(r.status(), 204);
     let me = body(app.call(Method::GET, "/api/v1/me", &user_token, None).await).await;
@@ -268,28 +511,71 @@ async fn access_levels_are_managed_validated_and_assigned() {
     assert_eq!(me["access_level"]["write_requests_per_minute"], 10);
 
     let r = app
-        .call(Method::PUT, &format!("/api/v1/admin/users/{id}/access-level"), &admin, Some(json!({"access_level": "gold"})))
+        .call(
+            Method::PUT,
+            &format!("/api/v1/admin/users/{id}/access-level"),
+            &admin,
+            Some(json!({"access_level": "gold"})),
+        )
         .await;
     assert_eq!(error_code(r, 404).await, "not_found");
-    let r = app.call(Method::DELETE, "/api/v1/admin/access-levels/tiny", &admin, None).await;
-    let message = body(r).await["error"]["message"].as_str().unwrap_or_default().to_owned();
+    let r = app
+        .call(
+            Method::DELETE,
+            "/api/v1/admin/access-levels/tiny",
+            &admin,
+            None,
+        )
+        .await;
+    let message = body(r).await["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(message.contains("still have"), "in use: {message}");
-    let r = app.call(Method::DELETE, "/api/v1/admin/access-levels/free", &admin, None).await;
-    assert_eq!(error_code(r, 409).await, "conflict", "the default for new users");
+    let r = app
+        .call(
+            Method::DELETE,
+            "/api/v1/admin/access-levels/free",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(
+        error_code(r, 409).await,
+        "conflict",
+        "the default for new users"
+    );
 
     let mut changed = level(20);
     changed["description"] = json!("less tight");
-    let r = app.call(Method::PUT, "/api/v1/admin/access-levels/tiny", &admin, Some(changed)).await;
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/admin/access-levels/tiny",
+            &admin,
+            Some(changed),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let me = body(app.call(Method::GET, "/api/v1/me", &user_token, None).await).await;
-    assert_eq!(me["access_level"]["write_requests_per_minute"], 20, "users get the new limits");
+    assert_eq!(
+        me["access_level"]["write_requests_per_minute"], 20,
+        "users get the new limits"
+    );
 
     let records = app.audit(&admin, "action=access_level.*").await;
-    let actions: Vec<&str> = records.iter().filter_map(|r| r["action"].as_str()).collect();
+    let actions: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r["action"].as_str())
+        .collect();
     assert!(actions.contains(&"access_level.create"));
     assert!(actions.contains(&"access_level.assign"));
     assert!(actions.contains(&"access_level.update"));
-    assert!(records.iter().any(|r| r["action"] == "access_level.delete" && r["outcome"] == "failure"));
+    assert!(
+        records
+            .iter()
+            .any(|r| r["action"] == "access_level.delete" && r["outcome"] == "failure")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,17 +590,46 @@ async fn api_rate_limits_come_from_the_access_level_and_the_address() {
     let (_, _, other) = app.user_with_role("calm@example.com", None).await;
     let mut tight = level(3);
     tight["name"] = json!("tight");
-    assert_eq!(app.call(Method::POST, "/api/v1/admin/access-levels", &admin, Some(tight)).await.status(), 201);
+    assert_eq!(
+        app.call(
+            Method::POST,
+            "/api/v1/admin/access-levels",
+            &admin,
+            Some(tight)
+        )
+        .await
+        .status(),
+        201
+    );
     let id = user["id"].as_str().expect("id");
-    app.call(Method::PUT, &format!("/api/v1/admin/users/{id}/access-level"), &admin, Some(json!({"access_level": "tight"})))
-        .await;
+    app.call(
+        Method::PUT,
+        &format!("/api/v1/admin/users/{id}/access-level"),
+        &admin,
+        Some(json!({"access_level": "tight"})),
+    )
+    .await;
 
     // Three writes a minute for this user; the token made at sign-up was the first.
     for i in 0..2 {
-        let r = app.call(Method::POST, "/api/v1/tokens", &token, Some(json!({"name": format!("t{i}")}))).await;
+        let r = app
+            .call(
+                Method::POST,
+                "/api/v1/tokens",
+                &token,
+                Some(json!({"name": format!("t{i}")})),
+            )
+            .await;
         assert_eq!(r.status(), 201, "write {i}");
     }
-    let r = app.call(Method::POST, "/api/v1/tokens", &token, Some(json!({"name": "one too many"}))).await;
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            &token,
+            Some(json!({"name": "one too many"})),
+        )
+        .await;
     assert_eq!(r.status(), 429);
     let retry: u64 = r
         .headers()
@@ -325,7 +640,14 @@ async fn api_rate_limits_come_from_the_access_level_and_the_address() {
     assert!((1..=60).contains(&retry), "{retry}");
     assert_eq!(body(r).await["error"]["code"], "rate_limited");
     // Another user on the same address is not held back by it.
-    let r = app.call(Method::POST, "/api/v1/tokens", &other, Some(json!({"name": "fine"}))).await;
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            &other,
+            Some(json!({"name": "fine"})),
+        )
+        .await;
     assert_eq!(r.status(), 201);
 
     // Reads from one address, whoever makes them, stop at the address's limit.
@@ -352,17 +674,34 @@ async fn the_audit_log_records_who_did_what_and_cannot_be_changed() {
     let wrong = app.login("lin@example.com", "not the right password").await;
     assert_eq!(wrong.status(), 401);
     assert_eq!(app.login("lin@example.com", PASSWORD).await.status(), 200);
-    let created = body(app.post("/api/v1/tokens", &json!({"name": "audit me"})).await).await;
+    let created = body(
+        app.post("/api/v1/tokens", &json!({"name": "audit me"}))
+            .await,
+    )
+    .await;
     let token_id = created["id"].as_str().expect("id");
-    assert_eq!(app.delete(&format!("/api/v1/tokens/{token_id}")).await.status(), 204);
+    assert_eq!(
+        app.delete(&format!("/api/v1/tokens/{token_id}"))
+            .await
+            .status(),
+        204
+    );
     assert_eq!(app.post("/auth/logout", &json!({})).await.status(), 204);
 
     let records = app
-        .audit(&admin_token, &format!("since={}", before.to_rfc3339().replace('+', "%2B")))
+        .audit(
+            &admin_token,
+            &format!("since={}", before.to_rfc3339().replace('+', "%2B")),
+        )
         .await;
     let seen: Vec<(String, String)> = records
         .iter()
-        .map(|r| (r["action"].as_str().unwrap_or_default().to_owned(), r["outcome"].as_str().unwrap_or_default().to_owned()))
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap_or_default().to_owned(),
+                r["outcome"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
         .collect();
     for expected in [
         ("sign_in", "success"),
@@ -377,38 +716,92 @@ async fn the_audit_log_records_who_did_what_and_cannot_be_changed() {
         );
     }
     for r in &records {
-        assert!(r["request_id"].as_str().is_some_and(|id| id.len() > 8), "{r}");
+        assert!(
+            r["request_id"].as_str().is_some_and(|id| id.len() > 8),
+            "{r}"
+        );
         assert_eq!(r["ip"], "127.0.0.1");
         assert!(r["at"].is_string());
     }
-    let failure = records.iter().find(|r| r["action"] == "sign_in" && r["outcome"] == "failure").expect("failure");
+    let failure = records
+        .iter()
+        .find(|r| r["action"] == "sign_in" && r["outcome"] == "failure")
+        .expect("failure");
     assert_eq!(failure["actor"], "anonymous");
     assert_eq!(failure["detail"]["email"], "lin@example.com");
-    assert!(!failure.to_string().contains("not the right password"), "never the password");
+    assert!(
+        !failure.to_string().contains("not the right password"),
+        "never the password"
+    );
 
     // Filters: by actor, by action prefix, by time range, and paging.
-    let by_admin = app.audit(&admin_token, &format!("actor={}", admin["id"].as_str().expect("id"))).await;
+    let by_admin = app
+        .audit(
+            &admin_token,
+            &format!("actor={}", admin["id"].as_str().expect("id")),
+        )
+        .await;
     assert!(by_admin.iter().all(|r| r["actor_id"] == admin["id"]));
     let tokens = app.audit(&admin_token, "action=token.*").await;
-    assert!(!tokens.is_empty() && tokens.iter().all(|r| r["action"].as_str().is_some_and(|a| a.starts_with("token."))));
+    assert!(
+        !tokens.is_empty()
+            && tokens.iter().all(|r| r["action"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("token.")))
+    );
     let future = app.audit(&admin_token, "since=2999-01-01T00:00:00Z").await;
     assert!(future.is_empty());
-    let page = body(app.call(Method::GET, "/api/v1/admin/audit?limit=2", &admin_token, None).await).await;
+    let page = body(
+        app.call(
+            Method::GET,
+            "/api/v1/admin/audit?limit=2",
+            &admin_token,
+            None,
+        )
+        .await,
+    )
+    .await;
     let next = page["next_before"].as_i64().expect("another page");
-    let older = app.audit(&admin_token, &format!("limit=2&before={next}")).await;
-    assert!(older.iter().all(|r| r["id"].as_i64().is_some_and(|id| id < next)));
-    let r = app.call(Method::GET, "/api/v1/admin/audit?limit=0", &admin_token, None).await;
+    let older = app
+        .audit(&admin_token, &format!("limit=2&before={next}"))
+        .await;
+    assert!(
+        older
+            .iter()
+            .all(|r| r["id"].as_i64().is_some_and(|id| id < next))
+    );
+    let r = app
+        .call(
+            Method::GET,
+            "/api/v1/admin/audit?limit=0",
+            &admin_token,
+            None,
+        )
+        .await;
     assert_eq!(error_code(r, 400).await, "validation_failed");
-    let r = app.call(Method::GET, "/api/v1/admin/audit?outcome=maybe", &admin_token, None).await;
+    let r = app
+        .call(
+            Method::GET,
+            "/api/v1/admin/audit?outcome=maybe",
+            &admin_token,
+            None,
+        )
+        .await;
     assert_eq!(error_code(r, 400).await, "validation_failed");
 
     // Append-only: no route edits or deletes it, and the database refuses to.
-    let r = app.call(Method::DELETE, "/api/v1/admin/audit", &admin_token, None).await;
+    let r = app
+        .call(Method::DELETE, "/api/v1/admin/audit", &admin_token, None)
+        .await;
     assert_eq!(r.status(), 404);
     let count = app.count("audit_log").await;
     use diesel_async::RunQueryDsl;
     let mut conn = app.db.connect().await;
-    for statement in ["UPDATE audit_log SET outcome = 'success'", "DELETE FROM audit_log", "TRUNCATE audit_log"] {
+    for statement in [
+        "UPDATE audit_log SET outcome = 'success'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ] {
         let result = diesel::sql_query(statement).execute(&mut conn).await;
         let error = result.expect_err(statement).to_string();
         assert!(error.contains("append-only"), "{statement}: {error}");
@@ -425,7 +818,11 @@ async fn bootstrap_admins_become_admin_at_their_first_sign_in_only() {
     .await;
     let boss = app.signed_in("boss@example.com").await;
     assert_eq!(boss["roles"], json!(["admin"]));
-    assert!(boss["capabilities"].as_array().is_some_and(|c| c.contains(&json!("roles.write"))));
+    assert!(
+        boss["capabilities"]
+            .as_array()
+            .is_some_and(|c| c.contains(&json!("roles.write")))
+    );
     let mut app = app;
     app.switch_browser();
     let other = app.signed_in("someone@example.com").await;
@@ -461,9 +858,10 @@ async fn the_command_line_grants_by_email_and_running_replicas_apply_it() {
         .await
         .expect_err("unknown user");
     assert!(err.to_string().contains("no user has the e-mail"), "{err}");
-    let err = platform::admin::cli::change_role(&config, me["id"].as_str().expect("id"), "admin", false)
-        .await
-        .expect_err("not held");
+    let err =
+        platform::admin::cli::change_role(&config, me["id"].as_str().expect("id"), "admin", false)
+            .await
+            .expect_err("not held");
     assert!(err.to_string().contains("does not hold"), "{err}");
 }
 
@@ -487,17 +885,43 @@ async fn admins_define_roles_and_the_defaults_never_come_back_over_their_changes
         )
         .await;
     assert_eq!(r.status(), 201);
-    app.grant(support["id"].as_str().expect("id"), "support").await;
-    assert_eq!(app.call(Method::GET, "/api/v1/admin/users", &support_token, None).await.status(), 200);
-    assert_eq!(app.call(Method::GET, "/api/v1/admin/roles", &support_token, None).await.status(), 403);
+    app.grant(support["id"].as_str().expect("id"), "support")
+        .await;
+    assert_eq!(
+        app.call(Method::GET, "/api/v1/admin/users", &support_token, None)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.call(Method::GET, "/api/v1/admin/roles", &support_token, None)
+            .await
+            .status(),
+        403
+    );
     let r = app
-        .call(Method::PUT, "/api/v1/admin/roles/support", &admin, Some(json!({"permissions": [{"object": "no-slash", "action": "GET", "scope": "any"}]})))
+        .call(
+            Method::PUT,
+            "/api/v1/admin/roles/support",
+            &admin,
+            Some(json!({"permissions": [{"object": "no-slash", "action": "GET", "scope": "any"}]})),
+        )
         .await;
     assert_eq!(error_code(r, 400).await, "validation_failed");
 
     // The operator role loses /metrics by an admin's hand; a restart does not give it back.
-    let roles = body(app.call(Method::GET, "/api/v1/admin/roles", &admin, None).await).await;
-    let operator_role = roles["roles"].as_array().expect("roles").iter().find(|r| r["name"] == "operator").expect("operator").clone();
+    let roles = body(
+        app.call(Method::GET, "/api/v1/admin/roles", &admin, None)
+            .await,
+    )
+    .await;
+    let operator_role = roles["roles"]
+        .as_array()
+        .expect("roles")
+        .iter()
+        .find(|r| r["name"] == "operator")
+        .expect("operator")
+        .clone();
     let kept: Vec<Value> = operator_role["permissions"]
         .as_array()
         .expect("permissions")
@@ -506,18 +930,51 @@ async fn admins_define_roles_and_the_defaults_never_come_back_over_their_changes
         .cloned()
         .collect();
     let r = app
-        .call(Method::PUT, "/api/v1/admin/roles/operator", &admin, Some(json!({"description": operator_role["description"], "permissions": kept})))
+        .call(
+            Method::PUT,
+            "/api/v1/admin/roles/operator",
+            &admin,
+            Some(json!({"description": operator_role["description"], "permissions": kept})),
+        )
         .await;
     assert_eq!(r.status(), 204);
-    assert_eq!(app.call(Method::GET, "/metrics", &operator, None).await.status(), 403);
+    assert_eq!(
+        app.call(Method::GET, "/metrics", &operator, None)
+            .await
+            .status(),
+        403
+    );
     app.restart().await;
-    assert_eq!(app.call(Method::GET, "/metrics", &operator, None).await.status(), 403, "not re-seeded");
-    assert_eq!(app.call(Method::GET, "/api/v1/admin/fleet", &operator, None).await.status(), 200);
+    assert_eq!(
+        app.call(Method::GET, "/metrics", &operator, None)
+            .await
+            .status(),
+        403,
+        "not re-seeded"
+    );
+    assert_eq!(
+        app.call(Method::GET, "/api/v1/admin/fleet", &operator, None)
+            .await
+            .status(),
+        200
+    );
 
     // Deleting a role takes it from its holders; built-in roles stay.
-    assert_eq!(app.call(Method::DELETE, "/api/v1/admin/roles/support", &admin, None).await.status(), 204);
-    assert_eq!(app.call(Method::GET, "/api/v1/admin/users", &support_token, None).await.status(), 403);
-    let r = app.call(Method::DELETE, "/api/v1/admin/roles/auditor", &admin, None).await;
+    assert_eq!(
+        app.call(Method::DELETE, "/api/v1/admin/roles/support", &admin, None)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        app.call(Method::GET, "/api/v1/admin/users", &support_token, None)
+            .await
+            .status(),
+        403
+    );
+    let r = app
+        .call(Method::DELETE, "/api/v1/admin/roles/auditor", &admin, None)
+        .await;
     assert_eq!(error_code(r, 409).await, "conflict");
 }
 
@@ -526,22 +983,55 @@ async fn admins_search_users_page_by_page() {
     let app = TestApp::spawn().await;
     let (_, _, admin) = app.user_with_role("root@example.com", Some("admin")).await;
     for i in 0..5 {
-        app.user_with_role(&format!("team{i}@corp.example"), None).await;
+        app.user_with_role(&format!("team{i}@corp.example"), None)
+            .await;
     }
-    let page = body(app.call(Method::GET, "/api/v1/admin/users?q=CORP&per_page=2&page=2", &admin, None).await).await;
+    let page = body(
+        app.call(
+            Method::GET,
+            "/api/v1/admin/users?q=CORP&per_page=2&page=2",
+            &admin,
+            None,
+        )
+        .await,
+    )
+    .await;
     assert_eq!(page["total"], 5);
     assert_eq!(page["users"].as_array().map(Vec::len), Some(2));
     let one = &page["users"][0];
-    assert!(one["email"].as_str().is_some_and(|e| e.ends_with("@corp.example")));
+    assert!(
+        one["email"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("@corp.example"))
+    );
     assert_eq!(one["access_level"], "free");
-    let admins = body(app.call(Method::GET, "/api/v1/admin/users?q=root", &admin, None).await).await;
+    let admins = body(
+        app.call(Method::GET, "/api/v1/admin/users?q=root", &admin, None)
+            .await,
+    )
+    .await;
     assert_eq!(admins["users"][0]["roles"], json!(["admin"]));
-    let none = body(app.call(Method::GET, "/api/v1/admin/users?q=%25", &admin, None).await).await;
+    let none = body(
+        app.call(Method::GET, "/api/v1/admin/users?q=%25", &admin, None)
+            .await,
+    )
+    .await;
     assert_eq!(none["total"], 0, "% is a character, not a wildcard");
-    let r = app.call(Method::GET, "/api/v1/admin/users?per_page=1000", &admin, None).await;
+    let r = app
+        .call(
+            Method::GET,
+            "/api/v1/admin/users?per_page=1000",
+            &admin,
+            None,
+        )
+        .await;
     assert_eq!(error_code(r, 400).await, "validation_failed");
-    let r = app.call(Method::GET, "/api/v1/admin/users?sort=evil", &admin, None).await;
+    let r = app
+        .call(Method::GET, "/api/v1/admin/users?sort=evil", &admin, None)
+        .await;
     assert_eq!(r.status(), 400, "unknown parameters are refused");
-    let r = app.call(Method::GET, "/api/v1/admin/users/not-a-uuid", &admin, None).await;
+    let r = app
+        .call(Method::GET, "/api/v1/admin/users/not-a-uuid", &admin, None)
+        .await;
     assert_eq!(r.status(), 404);
 }

@@ -71,10 +71,14 @@ fn level(name: Option<&str>) -> Value {
 async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
     let app = TestApp::spawn().await;
     // One token per subject; `None` is anonymous.
-    let (member, member_client, member_token) = app.user_with_role("member@example.com", None).await;
+    let (_, member_client, member_token) = app.user_with_role("member@example.com", None).await;
     let (_, _, other) = app.user_with_role("other@example.com", None).await;
-    let (_, _, operator) = app.user_with_role("operator@example.com", Some("operator")).await;
-    let (_, _, auditor) = app.user_with_role("auditor@example.com", Some("auditor")).await;
+    let (_, _, operator) = app
+        .user_with_role("operator@example.com", Some("operator"))
+        .await;
+    let (_, _, auditor) = app
+        .user_with_role("auditor@example.com", Some("auditor"))
+        .await;
     let (_, _, admin) = app.user_with_role("admin@example.com", Some("admin")).await;
     let (disabled, _, disabled_token) = app.user_with_role("disabled@example.com", None).await;
     let (victim, _, _) = app.user_with_role("victim@example.com", None).await;
@@ -120,7 +124,10 @@ async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
         .await
         .expect("sessions");
     let sessions = body(sessions).await;
-    let doomed_session = sessions["sessions"][0]["id"].as_str().expect("a session").to_owned();
+    let doomed_session = sessions["sessions"][0]["id"]
+        .as_str()
+        .expect("a session")
+        .to_owned();
 
     let v = victim["id"].as_str().expect("id");
     let rows = vec![
@@ -128,54 +135,184 @@ async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
         row(Method::GET, "/readyz", "/readyz", PUBLIC),
         row(Method::GET, "/metrics", "/metrics", OPERATOR_READ),
         row(Method::GET, "/auth/providers", "/auth/providers", PUBLIC),
-        row(Method::GET, "/auth/login/{provider}", "/auth/login/nowhere", [404; 7]),
-        row(Method::GET, "/auth/callback/{provider}", "/auth/callback/nowhere", [404; 7]),
-        row(Method::GET, "/api/v1/openapi.json", "/api/v1/openapi.json", PUBLIC),
+        row(
+            Method::GET,
+            "/auth/login/{provider}",
+            "/auth/login/nowhere",
+            [404; 7],
+        ),
+        row(
+            Method::GET,
+            "/auth/callback/{provider}",
+            "/auth/callback/nowhere",
+            [404; 7],
+        ),
+        row(
+            Method::GET,
+            "/api/v1/openapi.json",
+            "/api/v1/openapi.json",
+            PUBLIC,
+        ),
         // The body is made per cell (a new address each time); see below.
-        row(Method::POST, "/api/v1/auth/register", "/api/v1/auth/register", [201; 7]),
+        row(
+            Method::POST,
+            "/api/v1/auth/register",
+            "/api/v1/auth/register",
+            [201; 7],
+        ),
         with_body(
-            row(Method::POST, "/api/v1/auth/login", "/api/v1/auth/login", [401; 7]),
+            row(
+                Method::POST,
+                "/api/v1/auth/login",
+                "/api/v1/auth/login",
+                [401; 7],
+            ),
             json!({"email": "member@example.com", "password": "not the password at all"}),
         ),
         row(Method::GET, "/api/v1/me", "/api/v1/me", MEMBER),
         row(Method::GET, "/api/v1/tokens", "/api/v1/tokens", MEMBER),
         with_body(
-            row(Method::POST, "/api/v1/tokens", "/api/v1/tokens", MEMBER_CREATES),
+            row(
+                Method::POST,
+                "/api/v1/tokens",
+                "/api/v1/tokens",
+                MEMBER_CREATES,
+            ),
             json!({"name": "matrix"}),
         ),
-        row(Method::DELETE, "/api/v1/tokens/{id}", format!("/api/v1/tokens/{doomed_token}"), MEMBERS_OWN),
+        row(
+            Method::DELETE,
+            "/api/v1/tokens/{id}",
+            format!("/api/v1/tokens/{doomed_token}"),
+            MEMBERS_OWN,
+        ),
         row(Method::GET, "/api/v1/sessions", "/api/v1/sessions", MEMBER),
-        row(Method::DELETE, "/api/v1/sessions/{id}", format!("/api/v1/sessions/{doomed_session}"), MEMBERS_OWN),
-        row(Method::GET, "/api/v1/admin/users", "/api/v1/admin/users?q=example", ADMIN_READ),
-        row(Method::GET, "/api/v1/admin/users/{id}", format!("/api/v1/admin/users/{v}"), ADMIN_READ),
-        row(Method::POST, "/api/v1/admin/users/{id}/disable", format!("/api/v1/admin/users/{v}/disable"), admin_only(200)),
-        row(Method::POST, "/api/v1/admin/users/{id}/enable", format!("/api/v1/admin/users/{v}/enable"), admin_only(204)),
-        row(Method::PUT, "/api/v1/admin/users/{id}/roles/{role}", format!("/api/v1/admin/users/{v}/roles/auditor"), admin_only(204)),
-        row(Method::DELETE, "/api/v1/admin/users/{id}/roles/{role}", format!("/api/v1/admin/users/{v}/roles/auditor"), admin_only(204)),
+        row(
+            Method::DELETE,
+            "/api/v1/sessions/{id}",
+            format!("/api/v1/sessions/{doomed_session}"),
+            MEMBERS_OWN,
+        ),
+        row(
+            Method::GET,
+            "/api/v1/admin/users",
+            "/api/v1/admin/users?q=example",
+            ADMIN_READ,
+        ),
+        row(
+            Method::GET,
+            "/api/v1/admin/users/{id}",
+            format!("/api/v1/admin/users/{v}"),
+            ADMIN_READ,
+        ),
+        row(
+            Method::POST,
+            "/api/v1/admin/users/{id}/disable",
+            format!("/api/v1/admin/users/{v}/disable"),
+            admin_only(200),
+        ),
+        row(
+            Method::POST,
+            "/api/v1/admin/users/{id}/enable",
+            format!("/api/v1/admin/users/{v}/enable"),
+            admin_only(204),
+        ),
+        row(
+            Method::PUT,
+            "/api/v1/admin/users/{id}/roles/{role}",
+            format!("/api/v1/admin/users/{v}/roles/auditor"),
+            admin_only(204),
+        ),
+        row(
+            Method::DELETE,
+            "/api/v1/admin/users/{id}/roles/{role}",
+            format!("/api/v1/admin/users/{v}/roles/auditor"),
+            admin_only(204),
+        ),
         with_body(
-            row(Method::PUT, "/api/v1/admin/users/{id}/access-level", format!("/api/v1/admin/users/{v}/access-level"), admin_only(204)),
+            row(
+                Method::PUT,
+                "/api/v1/admin/users/{id}/access-level",
+                format!("/api/v1/admin/users/{v}/access-level"),
+                admin_only(204),
+            ),
             json!({"access_level": "pro"}),
         ),
-        row(Method::GET, "/api/v1/admin/roles", "/api/v1/admin/roles", ADMIN_READ),
+        row(
+            Method::GET,
+            "/api/v1/admin/roles",
+            "/api/v1/admin/roles",
+            ADMIN_READ,
+        ),
         with_body(
-            row(Method::PUT, "/api/v1/admin/roles/{role}", "/api/v1/admin/roles/matrix", admin_only(201)),
+            row(
+                Method::PUT,
+                "/api/v1/admin/roles/{role}",
+                "/api/v1/admin/roles/matrix",
+                admin_only(201),
+            ),
             json!({"description": "from the matrix", "permissions": [{"object": "/api/v1/admin/fleet", "action": "GET", "scope": "any"}]}),
         ),
-        row(Method::DELETE, "/api/v1/admin/roles/{role}", "/api/v1/admin/roles/matrix", admin_only(204)),
-        row(Method::GET, "/api/v1/admin/access-levels", "/api/v1/admin/access-levels", ADMIN_READ),
+        row(
+            Method::DELETE,
+            "/api/v1/admin/roles/{role}",
+            "/api/v1/admin/roles/matrix",
+            admin_only(204),
+        ),
+        row(
+            Method::GET,
+            "/api/v1/admin/access-levels",
+            "/api/v1/admin/access-levels",
+            ADMIN_READ,
+        ),
         with_body(
-            row(Method::POST, "/api/v1/admin/access-levels", "/api/v1/admin/access-levels", admin_only(201)),
+            row(
+                Method::POST,
+                "/api/v1/admin/access-levels",
+                "/api/v1/admin/access-levels",
+                admin_only(201),
+            ),
             level(Some("matrix")),
         ),
-        row(Method::GET, "/api/v1/admin/access-levels/{name}", "/api/v1/admin/access-levels/matrix", ADMIN_READ),
+        row(
+            Method::GET,
+            "/api/v1/admin/access-levels/{name}",
+            "/api/v1/admin/access-levels/matrix",
+            ADMIN_READ,
+        ),
         with_body(
-            row(Method::PUT, "/api/v1/admin/access-levels/{name}", "/api/v1/admin/access-levels/matrix", admin_only(200)),
+            row(
+                Method::PUT,
+                "/api/v1/admin/access-levels/{name}",
+                "/api/v1/admin/access-levels/matrix",
+                admin_only(200),
+            ),
             level(None),
         ),
-        row(Method::DELETE, "/api/v1/admin/access-levels/{name}", "/api/v1/admin/access-levels/matrix", admin_only(204)),
-        row(Method::GET, "/api/v1/admin/audit", "/api/v1/admin/audit?limit=5", ADMIN_READ),
-        row(Method::GET, "/api/v1/admin/providers", "/api/v1/admin/providers", admin_only(200)),
-        row(Method::GET, "/api/v1/admin/fleet", "/api/v1/admin/fleet", OPERATOR_READ),
+        row(
+            Method::DELETE,
+            "/api/v1/admin/access-levels/{name}",
+            "/api/v1/admin/access-levels/matrix",
+            admin_only(204),
+        ),
+        row(
+            Method::GET,
+            "/api/v1/admin/audit",
+            "/api/v1/admin/audit?limit=5",
+            ADMIN_READ,
+        ),
+        row(
+            Method::GET,
+            "/api/v1/admin/providers",
+            "/api/v1/admin/providers",
+            admin_only(200),
+        ),
+        row(
+            Method::GET,
+            "/api/v1/admin/fleet",
+            "/api/v1/admin/fleet",
+            OPERATOR_READ,
+        ),
         row(Method::GET, "/", "/", [302; 7]),
         row(Method::GET, "/login", "/login", PUBLIC),
         row(Method::GET, "/dashboard", "/dashboard", PUBLIC),
@@ -196,10 +333,16 @@ async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
         .map(|r| (r.method.to_string(), r.pattern))
         .collect();
     for route in &served {
-        assert!(covered.contains(route), "the matrix has no row for {route:?}: add one");
+        assert!(
+            covered.contains(route),
+            "the matrix has no row for {route:?}: add one"
+        );
     }
     for route in &covered {
-        assert!(served.contains(route), "the matrix row {route:?} is not a route");
+        assert!(
+            served.contains(route),
+            "the matrix row {route:?} is not a route"
+        );
     }
 
     let client = reqwest::Client::builder()
@@ -236,7 +379,12 @@ async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} cells differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} cells differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 
     // Every route went through the enforcer: each has decisions counted under its pattern.
     let metrics = reqwest::Client::new()
@@ -249,8 +397,12 @@ async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
         .await
         .expect("metrics");
     for (method, pattern) in &served {
-        let label = format!(r#"websplat_authz_decisions_total{{decision="allow",method="{method}",route="{pattern}"}}"#);
-        let denied = format!(r#"websplat_authz_decisions_total{{decision="deny",method="{method}",route="{pattern}"}}"#);
+        let label = format!(
+            r#"websplat_authz_decisions_total{{decision="allow",method="{method}",route="{pattern}"}}"#
+        );
+        let denied = format!(
+            r#"websplat_authz_decisions_total{{decision="deny",method="{method}",route="{pattern}"}}"#
+        );
         assert!(
             metrics.contains(&label) || metrics.contains(&denied),
             "{method} {pattern} was served without a policy decision"

@@ -191,7 +191,10 @@ impl TestApp {
     /// `/metrics`, read as an operator would (a Prometheus scraper with an operator's token).
     pub async fn metrics(&self) -> String {
         let (_, _, token) = self
-            .user_with_role(&format!("scraper-{}@example.com", uuid::Uuid::new_v4().simple()), Some("operator"))
+            .user_with_role(
+                &format!("scraper-{}@example.com", uuid::Uuid::new_v4().simple()),
+                Some("operator"),
+            )
             .await;
         let r = reqwest::Client::new()
             .get(self.url("/metrics"))
@@ -227,10 +230,18 @@ impl TestApp {
     /// The audit records matching a query string, newest first (read with an admin's token).
     pub async fn audit(&self, admin_token: &str, query: &str) -> Vec<Value> {
         let r = self
-            .call(reqwest::Method::GET, &format!("/api/v1/admin/audit?{query}"), admin_token, None)
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/admin/audit?{query}"),
+                admin_token,
+                None,
+            )
             .await;
         assert_eq!(r.status(), 200, "read the audit log");
-        body(r).await["records"].as_array().cloned().unwrap_or_default()
+        body(r).await["records"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Runs a statement on this test's database, as an operator at a psql prompt would.
