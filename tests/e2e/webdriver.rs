@@ -272,17 +272,16 @@ impl Browser {
     /// (pages reveal parts of themselves once their scripts have run).
     pub async fn wait_for_visible(&self, css: &str, timeout: Duration) -> Element {
         let started = Instant::now();
-        let mut seen = String::from("no element");
         loop {
-            match self.find(css).await {
+            let seen = match self.find(css).await {
                 Ok(Some(element)) => match self.displayed(&element).await {
                     Ok(true) => return element,
-                    Ok(false) => seen = "an element, hidden".to_owned(),
-                    Err(e) => seen = format!("an element ({e})"),
+                    Ok(false) => "an element, hidden".to_owned(),
+                    Err(e) => format!("an element ({e})"),
                 },
-                Ok(None) => seen = "no element".to_owned(),
-                Err(e) => seen = format!("error: {e}"),
-            }
+                Ok(None) => "no element".to_owned(),
+                Err(e) => format!("error: {e}"),
+            };
             if started.elapsed() >= timeout {
                 self.fail(&format!(
                     "no visible element matches {css:?} (last seen: {seen})"
