@@ -131,6 +131,11 @@ async fn decide(
     } else {
         (None, None)
     };
+    // Limited before the decision, so refused requests count too (and cannot flood the
+    // audit log with denials).
+    if route.class == Class::Api {
+        limit(state, req, route, principal.as_ref()).await?;
+    }
     let sub = principal
         .as_ref()
         .map_or_else(|| roles::ANONYMOUS.to_owned(), |p| subject(p.user.id));
@@ -159,9 +164,6 @@ async fn decide(
         });
     }
 
-    if route.class == Class::Api {
-        limit(state, req, route, principal.as_ref()).await?;
-    }
     Ok(Decision { principal })
 }
 
