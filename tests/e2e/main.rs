@@ -5,6 +5,7 @@
 
 #[path = "../support/mod.rs"]
 mod support;
+mod replicas;
 mod webdriver;
 
 use std::io::{Read, Seek, SeekFrom};

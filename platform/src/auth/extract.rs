@@ -122,3 +122,27 @@ impl FromRequest for CurrentUser {
         ready(decided)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+    use actix_web::{FromRequest, HttpMessage};
+
+    use super::*;
+    use crate::authz::Decision;
+
+    #[actix_web::test]
+    async fn a_handler_reached_without_a_decision_refuses_to_serve() {
+        let req = TestRequest::get().uri("/api/v1/me").to_http_request();
+        let err = CurrentUser::extract(&req).await.expect_err("no decision");
+        assert!(matches!(err, ApiError::Internal(_)), "{err:?}");
+    }
+
+    #[actix_web::test]
+    async fn an_anonymous_decision_is_401_in_a_handler_that_needs_a_user() {
+        let req = TestRequest::get().uri("/api/v1/me").to_http_request();
+        req.extensions_mut().insert(Decision { principal: None });
+        let err = CurrentUser::extract(&req).await.expect_err("anonymous");
+        assert!(matches!(err, ApiError::Unauthorized(_)), "{err:?}");
+    }
+}

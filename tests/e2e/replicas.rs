@@ -1,0 +1,110 @@
+//! Two platform processes on one PostgreSQL and one Redis, as replicas behind a load
+//! balancer: a policy change made through one is enforced by the other within a second.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::Platform;
+use crate::support::{TestDb, browser_client, redis_prefix};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Polls `url` with `token` until it answers `status`; returns how long that took.
+async fn until_status(url: &str, token: &str, status: u16, limit: Duration) -> Duration {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        let got = client
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+            .status()
+            .as_u16();
+        if got == status {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{url} still answers {got}, not {status}, after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn register(platform: &Platform, email: &str) -> (Value, reqwest::Client, String) {
+    let client = browser_client();
+    let r = client
+        .post(platform.url("/api/v1/auth/register"))
+        .header("Origin", &platform.url)
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), 201, "register {email}");
+    let me: Value = r.json().await.expect("json");
+    let r = client
+        .post(platform.url("/api/v1/tokens"))
+        .header("Origin", &platform.url)
+        .json(&json!({"name": "replicas"}))
+        .send()
+        .await
+        .expect("token");
+    let token: Value = r.json().await.expect("json");
+    (
+        me["user"].clone(),
+        client,
+        token["token"].as_str().expect("token").to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_granted_through_one_replica_is_enforced_by_the_other_within_a_second() {
+    let db = TestDb::create().await;
+    let shared = vec![("WEBSPLAT_REDIS_KEY_PREFIX".to_owned(), redis_prefix())];
+    let one = Platform::start(&db, shared.clone()).await;
+    let two = Platform::start(&db, shared).await;
+
+    let (_, admin_browser, _) = register(&one, "chief@example.com").await;
+    let said = one.cli(&["admin", "grant", "chief@example.com", "admin"]).await;
+    assert!(said.contains("now holds the role"), "{said}");
+    let (member, _, member_token) = register(&two, "pat@example.com").await;
+    let fleet_on_two = two.url("/api/v1/admin/fleet");
+    until_status(&fleet_on_two, &member_token, 403, Duration::from_secs(1)).await;
+
+    // The admin (signed in on replica one) makes the member an operator there…
+    let id = member["id"].as_str().expect("id");
+    let r = admin_browser
+        .put(one.url(&format!("/api/v1/admin/users/{id}/roles/operator")))
+        .header("Origin", &one.url)
+        .send()
+        .await
+        .expect("grant");
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap_or_default());
+    // …and replica two lets the member in within a second, having served nothing between.
+    let took = until_status(&fleet_on_two, &member_token, 200, Duration::from_secs(1)).await;
+    eprintln!("replica two applied the grant after {took:?}");
+
+    // The other way round: removed through two, refused by one.
+    let admin_token = {
+        let r = admin_browser
+            .post(one.url("/api/v1/tokens"))
+            .header("Origin", &one.url)
+            .json(&json!({"name": "admin"}))
+            .send()
+            .await
+            .expect("token");
+        let v: Value = r.json().await.expect("json");
+        v["token"].as_str().expect("token").to_owned()
+    };
+    let r = reqwest::Client::new()
+        .delete(two.url(&format!("/api/v1/admin/users/{id}/roles/operator")))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(r.status(), 204);
+    until_status(&one.url("/metrics"), &member_token, 403, Duration::from_secs(1)).await;
+}
