@@ -226,6 +226,13 @@ async fn chromium_signs_in_through_the_providers_own_page_and_sees_the_dashboard
         browser.text(&email).await.expect("the e-mail's text"),
         "alice@example.com"
     );
+    // Her roles and the access level new users get.
+    browser
+        .wait_for_text("#account-roles", "member", TIMEOUT)
+        .await;
+    let level = browser.wait_for("#account-level", TIMEOUT).await;
+    let level = browser.text(&level).await.expect("the access level's text");
+    assert!(level.starts_with("free — 0.5 CPU, 512 MiB memory"), "{level}");
 
     // Signing out ends the session and goes to the sign-in page...
     let sign_out = browser.wait_for("#sign-out", TIMEOUT).await;

@@ -19,6 +19,8 @@ const ui = {
   accountId: $('account-id'),
   accountEmail: $('account-email'),
   accountCreated: $('account-created'),
+  accountRoles: $('account-roles'),
+  accountLevel: $('account-level'),
   identitiesWrap: $('identities-wrap'),
   identitiesBody: $('identities-body'),
   identitiesEmpty: $('identities-empty'),
@@ -79,6 +81,21 @@ function renderAccount(me) {
   ui.accountId.textContent = me.id ?? '';
   ui.accountEmail.replaceChildren(me.email || el('span', { class: 'muted', text: 'No e-mail address' }));
   ui.accountCreated.replaceChildren(timeEl(me.created_at));
+  const roles = Array.isArray(me.roles) ? me.roles : [];
+  ui.accountRoles.textContent = ['member', ...roles].join(', ');
+  const level = me.access_level;
+  if (level && typeof level === 'object') {
+    const cores = (level.cpu_millicores / 1000).toLocaleString(undefined, { maximumFractionDigits: 2 });
+    ui.accountLevel.replaceChildren(
+      el('strong', { text: level.name }),
+      el('span', {
+        class: 'muted',
+        text: ` — ${cores} CPU, ${level.memory_mib} MiB memory, ${level.storage_mib} MiB storage`,
+      }),
+    );
+  } else {
+    ui.accountLevel.replaceChildren(el('span', { class: 'muted', text: '—' }));
+  }
 
   const identities = Array.isArray(me.identities) ? me.identities : [];
   ui.identitiesBody.replaceChildren(...identities.map((identity) => el('tr', {},
