@@ -3,9 +3,9 @@
 //! `oidc-provider-mock`'s own sign-in page. Run by `scripts/test`, which starts the
 //! dependencies and sets the `WEBSPLAT_TEST_*` variables.
 
+mod replicas;
 #[path = "../support/mod.rs"]
 mod support;
-mod replicas;
 mod webdriver;
 
 use std::io::{Read, Seek, SeekFrom};
@@ -232,7 +232,10 @@ async fn chromium_signs_in_through_the_providers_own_page_and_sees_the_dashboard
         .await;
     let level = browser.wait_for("#account-level", TIMEOUT).await;
     let level = browser.text(&level).await.expect("the access level's text");
-    assert!(level.starts_with("free — 0.5 CPU, 512 MiB memory"), "{level}");
+    assert!(
+        level.starts_with("free — 0.5 CPU, 512 MiB memory"),
+        "{level}"
+    );
 
     // Signing out ends the session and goes to the sign-in page...
     let sign_out = browser.wait_for("#sign-out", TIMEOUT).await;

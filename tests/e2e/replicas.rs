@@ -68,7 +68,9 @@ async fn a_role_granted_through_one_replica_is_enforced_by_the_other_within_a_se
     let two = Platform::start(&db, shared).await;
 
     let (_, admin_browser, _) = register(&one, "chief@example.com").await;
-    let said = one.cli(&["admin", "grant", "chief@example.com", "admin"]).await;
+    let said = one
+        .cli(&["admin", "grant", "chief@example.com", "admin"])
+        .await;
     assert!(said.contains("now holds the role"), "{said}");
     let (member, _, member_token) = register(&two, "pat@example.com").await;
     let fleet_on_two = two.url("/api/v1/admin/fleet");
@@ -106,5 +108,11 @@ async fn a_role_granted_through_one_replica_is_enforced_by_the_other_within_a_se
         .await
         .expect("revoke");
     assert_eq!(r.status(), 204);
-    until_status(&one.url("/metrics"), &member_token, 403, Duration::from_secs(1)).await;
+    until_status(
+        &one.url("/metrics"),
+        &member_token,
+        403,
+        Duration::from_secs(1),
+    )
+    .await;
 }
