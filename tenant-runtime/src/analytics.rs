@@ -1,7 +1,8 @@
 //! Analytics without cookies: previews and published sites carry a tiny beacon; each hit
 //! records the page, the referring site (host only) and a visitor hash made from a salt that
 //! changes daily — old salts are deleted, so visitors cannot be followed across days. Raw
-//! hits of past days are rolled up into per-day totals, so storage stays bounded.
+//! hits of past days are rolled up into per-day totals by a background task (never by a
+//! read), so storage stays bounded. Only views of pages the project has are counted.
 
 use chrono::{Duration, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -92,16 +93,14 @@ fn is_bot(user_agent: &str) -> bool {
             .any(|b| ua.contains(b))
 }
 
-/// Records a view; hits from robots, for unknown projects or with odd paths are dropped.
+/// Records a view; hits from robots, for unknown projects, or for paths that are not a page
+/// of the project's current version are dropped (so the beacon cannot be used to fill the
+/// database with made-up paths).
 pub fn record(conn: &mut SqliteConnection, hit: Hit) -> Result<bool, ApiError> {
     if is_bot(&hit.user_agent) || crate::projects::FilePath::parse(&hit.path).is_err() {
         return Ok(false);
     }
-    let known: i64 = crate::schema::projects::table
-        .find(&hit.project_id)
-        .count()
-        .get_result(conn)?;
-    if known == 0 {
+    if !crate::projects::has_page(conn, &hit.project_id, &hit.path)? {
         return Ok(false);
     }
     let day = today();
@@ -160,15 +159,33 @@ pub fn roll_up(conn: &mut SqliteConnection, today: &str) -> Result<usize, ApiErr
             .execute(conn)?;
         }
         diesel::sql_query(
-            "INSERT INTO analytics_referrers (project_id, day, referrer, views)
-             SELECT project_id, day, referrer, count(*) FROM analytics_hits
-             WHERE day < ?1 AND referrer <> '' AND source = 'site' GROUP BY project_id, day, referrer
-             ON CONFLICT (project_id, day, referrer) DO UPDATE SET views = views + excluded.views",
+            "INSERT INTO analytics_referrers (project_id, source, day, referrer, views)
+             SELECT project_id, source, day, referrer, count(*) FROM analytics_hits
+             WHERE day < ?1 AND referrer <> '' GROUP BY project_id, source, day, referrer
+             ON CONFLICT (project_id, source, day, referrer) DO UPDATE SET views = views + excluded.views",
         )
         .bind::<Text, _>(today)
         .execute(conn)?;
         let removed = diesel::delete(analytics_hits::table.filter(analytics_hits::day.lt(today))).execute(conn)?;
         Ok(removed)
+    })
+}
+
+/// How often the background task rolls past days up.
+pub const ROLL_UP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Rolls past days up now and then every [`ROLL_UP_EVERY`], until the process ends.
+pub fn spawn_roll_up(store: crate::store::Store) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(ROLL_UP_EVERY);
+        loop {
+            ticker.tick().await;
+            match store.run(|c| roll_up(c, &today())).await {
+                Ok(0) => {}
+                Ok(rows) => tracing::info!(rows, "rolled up past days of analytics"),
+                Err(e) => tracing::warn!(error = %e, "cannot roll up analytics; retrying later"),
+            }
+        }
     })
 }
 
@@ -238,8 +255,6 @@ pub fn summary(
     to: NaiveDate,
 ) -> Result<Summary, ApiError> {
     crate::projects::get(conn, project_id)?;
-    let now = today();
-    roll_up(conn, &now)?;
     let (f, t, s) = (from.to_string(), to.to_string(), source.as_str());
     // Rolled-up days, plus today's raw hits.
     let days: Vec<DayTotal> = diesel::sql_query(
@@ -273,7 +288,7 @@ pub fn summary(
     let referrers: Vec<Ranked> = diesel::sql_query(
         "SELECT name, sum(views) AS views FROM (
            SELECT referrer AS name, views FROM analytics_referrers
-             WHERE project_id = ?1 AND ?2 = 'site' AND day BETWEEN ?3 AND ?4
+             WHERE project_id = ?1 AND source = ?2 AND day BETWEEN ?3 AND ?4
            UNION ALL
            SELECT referrer, count(*) FROM analytics_hits
              WHERE project_id = ?1 AND source = ?2 AND referrer <> '' AND day BETWEEN ?3 AND ?4 GROUP BY referrer

@@ -77,24 +77,28 @@ pub fn create(
     project_id: &str,
     new: NewSession,
 ) -> Result<Session, ApiError> {
-    crate::projects::get(conn, project_id)?;
     let title = title_of(new.title.as_deref())?;
-    if let Some(agent) = &new.agent_id {
-        crate::agents::get(conn, agent)?;
-    }
-    let id = uuid::Uuid::new_v4().to_string();
-    let at = now();
-    diesel::insert_into(chat_sessions::table)
-        .values((
-            chat_sessions::id.eq(&id),
-            chat_sessions::project_id.eq(project_id),
-            chat_sessions::title.eq(&title),
-            chat_sessions::agent_id.eq(&new.agent_id),
-            chat_sessions::created_at.eq(&at),
-            chat_sessions::updated_at.eq(&at),
-        ))
-        .execute(conn)?;
-    get(conn, &id)
+    // One transaction: the agent cannot go between the check and the insert (the database
+    // refuses a session naming a missing agent anyway).
+    conn.transaction(|conn| {
+        crate::projects::get(conn, project_id)?;
+        if let Some(agent) = &new.agent_id {
+            crate::agents::get(conn, agent)?;
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let at = now();
+        diesel::insert_into(chat_sessions::table)
+            .values((
+                chat_sessions::id.eq(&id),
+                chat_sessions::project_id.eq(project_id),
+                chat_sessions::title.eq(&title),
+                chat_sessions::agent_id.eq(&new.agent_id),
+                chat_sessions::created_at.eq(&at),
+                chat_sessions::updated_at.eq(&at),
+            ))
+            .execute(conn)?;
+        get(conn, &id)
+    })
 }
 
 pub fn get(conn: &mut SqliteConnection, id: &str) -> Result<Session, ApiError> {

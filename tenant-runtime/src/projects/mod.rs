@@ -731,6 +731,30 @@ pub fn sitemap_and_robots(
     ))
 }
 
+/// Whether `path` is an HTML page of the project's head version (false for an unknown project).
+pub fn has_page(conn: &mut SqliteConnection, id: &str, path: &str) -> Result<bool, ApiError> {
+    let is_page = std::path::Path::new(path)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
+    if !is_page {
+        return Ok(false);
+    }
+    let head: Option<i64> = projects::table
+        .find(id)
+        .select(projects::head_version)
+        .first(conn)
+        .optional()?;
+    let Some(head) = head else { return Ok(false) };
+    let n: i64 = version_files::table
+        .filter(version_files::project_id.eq(id))
+        .filter(version_files::version.eq(head))
+        .filter(version_files::path.eq(path))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
 /// The project's name and the head version's files with their contents, by path.
 pub fn head_files(
     conn: &mut SqliteConnection,

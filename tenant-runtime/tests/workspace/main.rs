@@ -1491,8 +1491,14 @@ async fn hostile_uploads_are_refused_and_store_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_views_are_counted_without_cookies_and_rolled_up() {
-    let rt = Runtime::start().await;
+    let mut rt = Runtime::start().await;
     let id = rt.new_project_id("Counted").await;
+    assert_eq!(
+        rt.put_page(&id, "about.html", "<p>About</p>", None)
+            .await
+            .status(),
+        201
+    );
     rt.post(&format!("/api/v1/projects/{id}/publish"), &json!({}))
         .await;
     let site = rt
@@ -1554,6 +1560,9 @@ async fn page_views_are_counted_without_cookies_and_rolled_up() {
     .await;
     view("203.0.113.3", "index.html", "", "Googlebot/2.1").await;
     view("203.0.113.4", "../etc/passwd", "", browser).await;
+    // Paths that are not pages of the project are not counted (nor stored).
+    view("203.0.113.5", "made-up.html", "", browser).await;
+    view("203.0.113.5", "style.css", "", browser).await;
     // A beacon for another (unknown) project records nothing.
     rt.http
         .get(rt.url("/a.gif"))
@@ -1584,37 +1593,82 @@ async fn page_views_are_counted_without_cookies_and_rolled_up() {
     );
     assert_eq!(today["by_day"].as_array().map(Vec::len), Some(30));
 
-    // Yesterday's raw hits are rolled up into daily totals and deleted.
-    {
-        use diesel::{Connection, RunQueryDsl};
-        let db = rt.data.join("workspace.sqlite3");
+    // Yesterday's raw hits (of the site and of the preview) are counted at once, and rolled
+    // up into daily totals by the background task (it runs at start-up, then hourly).
+    use diesel::{Connection, RunQueryDsl};
+    let db = rt.data.join("workspace.sqlite3");
+    let open = || {
         let mut conn =
             diesel::SqliteConnection::establish(db.to_str().expect("path")).expect("open");
         diesel::sql_query("PRAGMA busy_timeout = 5000")
             .execute(&mut conn)
             .expect("pragma");
-        let yesterday = (chrono::Utc::now().date_naive() - chrono::Duration::days(1)).to_string();
-        for (visitor, path) in [
-            ("a", "index.html"),
-            ("a", "about.html"),
-            ("b", "index.html"),
+        conn
+    };
+    let yesterday = (chrono::Utc::now().date_naive() - chrono::Duration::days(1)).to_string();
+    {
+        let mut conn = open();
+        for (source, visitor, path, referrer) in [
+            ("site", "a", "index.html", ""),
+            ("site", "a", "about.html", ""),
+            ("site", "b", "index.html", ""),
+            ("preview", "c", "index.html", "colleague.example"),
         ] {
             diesel::sql_query(format!(
-                "INSERT INTO analytics_hits (project_id, source, path, day, visitor, referrer) VALUES ('{id}', 'site', '{path}', '{yesterday}', '{visitor}', '')"
+                "INSERT INTO analytics_hits (project_id, source, path, day, visitor, referrer) VALUES ('{id}', '{source}', '{path}', '{yesterday}', '{visitor}', '{referrer}')"
             ))
             .execute(&mut conn)
             .expect("insert");
         }
     }
-    let both = body(rt.get(&format!("/api/v1/projects/{id}/analytics")).await).await;
-    assert_eq!(
-        (both["views"].as_i64(), both["visitors"].as_i64()),
-        (Some(6), Some(4)),
-        "{both}"
-    );
-    let days = both["by_day"].as_array().expect("days");
-    assert_eq!(days[days.len() - 2]["views"], 3);
-    assert_eq!(days[days.len() - 2]["visitors"], 2);
+    let check = async |rt: &Runtime| {
+        let both = body(rt.get(&format!("/api/v1/projects/{id}/analytics")).await).await;
+        assert_eq!(
+            (both["views"].as_i64(), both["visitors"].as_i64()),
+            (Some(6), Some(4)),
+            "{both}"
+        );
+        let days = both["by_day"].as_array().expect("days");
+        assert_eq!(days[days.len() - 2]["views"], 3);
+        assert_eq!(days[days.len() - 2]["visitors"], 2);
+        let preview = body(
+            rt.get(&format!("/api/v1/projects/{id}/analytics?source=preview"))
+                .await,
+        )
+        .await;
+        assert_eq!(preview["views"], 1, "{preview}");
+        assert_eq!(
+            preview["referrers"][0],
+            json!({"name": "colleague.example", "views": 1})
+        );
+    };
+    check(&rt).await;
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let raw_of = |day: &str| {
+        diesel::sql_query(format!(
+            "SELECT count(*) AS n FROM analytics_hits WHERE day = '{day}'"
+        ))
+        .get_result::<Count>(&mut open())
+        .expect("count")
+        .n
+    };
+    assert_eq!(raw_of(&yesterday), 4, "reading the analytics wrote nothing");
+    rt.kill_and_restart().await;
+    let mut rolled = false;
+    for _ in 0..100 {
+        if raw_of(&yesterday) == 0 {
+            rolled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(rolled, "the raw hits of past days are rolled up and deleted");
+    assert_eq!(raw_of(&chrono::Utc::now().date_naive().to_string()), 3, "today's stay raw");
+    check(&rt).await;
 
     error(
         rt.get(&format!(
@@ -1965,4 +2019,42 @@ async fn the_openapi_document_describes_the_api() {
         .map(|p| p.len())
         .sum();
     assert!(operations >= 55, "{operations} operations documented");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_session_names_an_agent_that_exists_and_outlives_it() {
+    let rt = Runtime::start().await;
+    let id = rt.new_project_id("Agents and chats").await;
+    let r = rt
+        .post("/api/v1/agents", &json!({"name": "Editor"}))
+        .await;
+    assert_eq!(r.status(), 201);
+    let agent = body(r).await["id"].as_str().expect("agent").to_owned();
+
+    let r = rt
+        .post(
+            &format!("/api/v1/projects/{id}/sessions"),
+            &json!({"title": "With a ghost", "agent_id": uuid::Uuid::new_v4().to_string()}),
+        )
+        .await;
+    assert_eq!(error(r, 404).await["error"]["code"], "not_found");
+
+    let r = rt
+        .post(
+            &format!("/api/v1/projects/{id}/sessions"),
+            &json!({"title": "With the editor", "agent_id": agent}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let session = body(r).await["id"].as_str().expect("session").to_owned();
+    let r = rt
+        .http
+        .delete(rt.url(&format!("/api/v1/agents/{agent}")))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 204);
+    let shown = body(rt.get(&format!("/api/v1/sessions/{session}")).await).await;
+    assert!(shown["agent_id"].is_null(), "{shown}");
+    assert_eq!(shown["title"], "With the editor", "the session stays");
 }
