@@ -404,6 +404,10 @@ async fn an_admin_promotes_a_member_to_operator_in_the_console() {
     admin
         .wait_for_text("#users-status", "2 users found.", TIMEOUT)
         .await;
+    // Admins also see how people sign in (read from the configuration).
+    admin
+        .wait_for_text("#providers-body td:nth-child(2)", "local", TIMEOUT)
+        .await;
 
     // They find the member and give them the operator role.
     let search = admin.wait_for_visible("#user-search", TIMEOUT).await;
@@ -465,7 +469,7 @@ async fn an_admin_promotes_a_member_to_operator_in_the_console() {
     member
         .wait_for_text("#fleet-heading", "Fleet", TIMEOUT)
         .await;
-    for section in ["#users", "#roles", "#access-levels", "#audit"] {
+    for section in ["#users", "#roles", "#access-levels", "#audit", "#providers"] {
         assert!(
             member
                 .find(section)

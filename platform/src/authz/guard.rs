@@ -300,7 +300,7 @@ pub fn decision_of(req: &HttpRequest) -> Option<Decision> {
 
 /// Named things the pages may offer, each decided by the enforcer exactly as the API route
 /// behind it would be, so a page never shows a control the API would refuse.
-pub const CAPABILITIES: [(&str, &str, &str); 10] = [
+pub const CAPABILITIES: [(&str, &str, &str); 11] = [
     ("admin_console", "GET", "/admin"),
     ("users.read", "GET", "/api/v1/admin/users"),
     ("users.write", "POST", "/api/v1/admin/users/{id}/disable"),
@@ -319,6 +319,7 @@ pub const CAPABILITIES: [(&str, &str, &str); 10] = [
     ("audit.read", "GET", "/api/v1/admin/audit"),
     ("fleet.read", "GET", "/api/v1/admin/fleet"),
     ("metrics.read", "GET", "/metrics"),
+    ("providers.read", "GET", "/api/v1/admin/providers"),
 ];
 
 /// The capabilities `user` has now.

@@ -1042,6 +1042,33 @@ function wireEvents() {
   }
 }
 
+// ----- sign-in methods ------------------------------------------------------------------
+
+async function loadProviders() {
+  const status = $('providers-status');
+  const alert = $('providers-alert');
+  clearAlert(alert);
+  status.textContent = 'Loading the sign-in methods…';
+  try {
+    const list = await apiFetch('/api/v1/admin/providers');
+    const providers = Array.isArray(list) ? list : [];
+    const dash = () => el('span', { class: 'muted', text: '—' });
+    $('providers-body').replaceChildren(...providers.map((p) => el('tr', {},
+      el('td', {}, el('code', { text: p.id })),
+      el('td', { text: p.kind }),
+      el('td', { text: p.display_name }),
+      el('td', {}, p.issuer ? el('code', { text: p.issuer }) : dash()),
+      el('td', {}, p.client_id ? el('code', { text: p.client_id }) : dash()),
+      el('td', {}, p.registration_open == null ? dash() : (p.registration_open ? 'Open' : 'Closed')),
+    )));
+    $('providers-wrap').hidden = providers.length === 0;
+    status.textContent = providers.length === 0 ? 'No sign-in method is configured.' : '';
+  } catch (err) {
+    status.textContent = '';
+    reportError(err, alert);
+  }
+}
+
 async function init() {
   let me;
   try {
@@ -1084,6 +1111,7 @@ async function init() {
     // The user rows offer roles and levels: load those first.
     can('users.read') && lookups.then(loadUsers),
     can('audit.read') && loadAudit(),
+    can('providers.read') && loadProviders(),
     lookups,
   ]);
 }
