@@ -1,9 +1,12 @@
 //! Documents: the knowledge a user gives their agents. Uploads (PDF, TXT, Markdown, HTML,
-//! DOCX) are recognised by their content, not their name; their text is extracted, cut into
-//! overlapping passages and indexed for full-text search (tantivy, under the data
-//! directory). Search ranks passages and highlights the words found; a query returns the
-//! best passages with their sources (document, page, offset). Deleting a document removes
-//! it from the index, the database and the disk.
+//! DOCX) are recognised by their content, not their name, and stored at once (status
+//! `indexing`); a background job (`jobs::indexing`) then extracts their text, cuts it into
+//! overlapping passages and indexes them for full-text search (tantivy, under the data
+//! directory), leaving each document `indexed` or `failed` with the reason. Search ranks
+//! passages and highlights the words found; a query returns the best passages with their
+//! sources (document, page, offset). Indexing a document again replaces its passages, so a
+//! job resumed after a crash never duplicates them. Deleting a document removes it from the
+//! index, the database and the disk, whatever its status.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -47,7 +50,19 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn as_str(self) -> &'static str {
+    pub fn parse(raw: &str) -> Option<Kind> {
+        [
+            Kind::Pdf,
+            Kind::Docx,
+            Kind::Html,
+            Kind::Markdown,
+            Kind::Text,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == raw)
+    }
+
+    pub fn as_str(self) -> &'static str {
         match self {
             Kind::Pdf => "pdf",
             Kind::Docx => "docx",
@@ -98,6 +113,27 @@ pub fn sniff(name: &str, bytes: &[u8]) -> Result<Kind, ApiError> {
     Ok(Kind::Text)
 }
 
+/// The largest `word/document.xml` a Word document may unpack to.
+const MAX_DOCX_XML: u64 = 10 * 1024 * 1024;
+
+/// What an upload is, if it may be stored: the cheap checks done before anything is
+/// written. Reading the text (the slow part, which can still fail) is left to the job.
+pub fn admit(name: &str, bytes: &[u8]) -> Result<Kind, ApiError> {
+    let kind = sniff(name, bytes)?;
+    if kind == Kind::Docx {
+        // What the archive declares; extraction still stops at the same limit if it lies.
+        let declared = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+            .ok()
+            .and_then(|mut a| a.by_name("word/document.xml").ok().map(|f| f.size()));
+        if declared.is_none_or(|size| size > MAX_DOCX_XML) {
+            return Err(ApiError::BadRequest(format!(
+                "{name:?} could not be read: it unpacks to more than 10 MiB of text"
+            )));
+        }
+    }
+    Ok(kind)
+}
+
 /// The text of a document, page by page (one page for formats without pages).
 pub fn extract(name: &str, kind: Kind, bytes: &[u8]) -> Result<Vec<String>, ApiError> {
     let unreadable =
@@ -132,12 +168,11 @@ fn docx_text(bytes: &[u8]) -> Result<String, String> {
         .by_name("word/document.xml")
         .map_err(|e| e.to_string())?;
     // A zip bomb stops here: no more than this much XML is ever unpacked.
-    const MAX_XML: u64 = 10 * 1024 * 1024;
     let mut xml = String::new();
-    file.take(MAX_XML + 1)
+    file.take(MAX_DOCX_XML + 1)
         .read_to_string(&mut xml)
         .map_err(|e| e.to_string())?;
-    if xml.len() as u64 > MAX_XML {
+    if xml.len() as u64 > MAX_DOCX_XML {
         return Err("it unpacks to more than 10 MiB of text".to_owned());
     }
     let mut reader = quick_xml::Reader::from_str(&xml);
@@ -218,7 +253,7 @@ pub struct Hit {
     pub passage: Option<String>,
 }
 
-#[derive(Debug, Serialize, Queryable, Selectable)]
+#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
 #[diesel(table_name = documents, check_for_backend(diesel::sqlite::Sqlite))]
 pub struct Document {
     pub id: String,
@@ -226,9 +261,62 @@ pub struct Document {
     pub kind: String,
     pub size: i64,
     pub sha256: String,
+    /// 0 until indexed.
     pub pages: i64,
     pub passages: i64,
     pub created_at: String,
+    /// `indexing`, `indexed` (searchable) or `failed` (with `error`, the reason).
+    pub status: String,
+    pub error: Option<String>,
+}
+
+/// Where a document stands: stored and `Indexing` → `Indexed` (searchable) or `Failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Indexing,
+    Indexed,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Indexing => "indexing",
+            Status::Indexed => "indexed",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+impl Document {
+    pub fn is(&self, status: Status) -> bool {
+        self.status == status.as_str()
+    }
+}
+
+/// A stored document and its bytes (or why they could not be read), for its job.
+pub struct Pending {
+    pub document: Document,
+    pub bytes: Result<Vec<u8>, String>,
+}
+
+/// An admitted upload, with the id it will be stored under.
+pub struct Upload {
+    pub id: String,
+    pub name: String,
+    pub kind: Kind,
+    pub bytes: Vec<u8>,
+}
+
+impl Upload {
+    pub fn new(name: &str, kind: Kind, bytes: Vec<u8>) -> Self {
+        Upload {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: sanitize_name(name),
+            kind,
+            bytes,
+        }
+    }
 }
 
 fn sanitize_name(raw: &str) -> String {
@@ -276,62 +364,118 @@ impl SearchIndex {
             .map_err(|_| ApiError::internal(anyhow::anyhow!("the index writer lock is poisoned")))
     }
 
-    /// Stores and indexes one checked upload; returns its row. Blocking.
-    pub fn add(
+    /// Where a document's bytes are kept.
+    pub fn stored_file(&self, id: &str) -> PathBuf {
+        self.files.join(id)
+    }
+
+    /// Stores admitted uploads as documents waiting to be indexed: their bytes on disk
+    /// (synced, so a job resumed after a crash finds them) and their rows. Run it in the
+    /// transaction that queues their job; on an error the caller calls `forget`. Blocking.
+    pub fn store(
         &self,
         conn: &mut SqliteConnection,
-        name: &str,
-        kind: Kind,
-        bytes: &[u8],
-        pages: &[String],
-    ) -> Result<Document, ApiError> {
-        let id = uuid::Uuid::new_v4().to_string();
-        let name = sanitize_name(name);
-        let sha: String = Sha256::digest(bytes)
+        uploads: &[Upload],
+    ) -> Result<Vec<Document>, ApiError> {
+        let at = Utc::now().to_rfc3339();
+        uploads
             .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let mut writer = self.writer()?;
-        let mut count = 0i64;
-        for (page_no, page) in pages.iter().enumerate() {
-            for (offset, text) in passages(page) {
-                writer
-                    .add_document(doc!(
-                        self.fields.document_id => id.as_str(),
-                        self.fields.document_name => name.as_str(),
-                        self.fields.page => page_no as u64 + 1,
-                        self.fields.offset => offset as u64,
-                        self.fields.text => text,
-                    ))
+            .map(|upload| {
+                let sha: String = Sha256::digest(&upload.bytes)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                let mut file = std::fs::File::create(self.stored_file(&upload.id))
                     .map_err(ApiError::internal)?;
-                count += 1;
-            }
+                std::io::Write::write_all(&mut file, &upload.bytes).map_err(ApiError::internal)?;
+                file.sync_all().map_err(ApiError::internal)?;
+                diesel::insert_into(documents::table)
+                    .values((
+                        documents::id.eq(&upload.id),
+                        documents::name.eq(&upload.name),
+                        documents::kind.eq(upload.kind.as_str()),
+                        documents::size.eq(upload.bytes.len() as i64),
+                        documents::sha256.eq(&sha),
+                        documents::pages.eq(0),
+                        documents::passages.eq(0),
+                        documents::created_at.eq(&at),
+                        documents::status.eq(Status::Indexing.as_str()),
+                    ))
+                    .execute(conn)?;
+                get(conn, &upload.id)
+            })
+            .collect()
+    }
+
+    /// Removes the files `store` wrote for uploads that were not stored after all.
+    pub fn forget(&self, uploads: &[Upload]) {
+        for upload in uploads {
+            let _ = std::fs::remove_file(self.stored_file(&upload.id));
         }
-        let stored = (|| -> Result<(), ApiError> {
-            std::fs::write(self.files.join(&id), bytes).map_err(ApiError::internal)?;
-            diesel::insert_into(documents::table)
-                .values((
-                    documents::id.eq(&id),
-                    documents::name.eq(&name),
-                    documents::kind.eq(kind.as_str()),
-                    documents::size.eq(bytes.len() as i64),
-                    documents::sha256.eq(&sha),
-                    documents::pages.eq(pages.len() as i64),
-                    documents::passages.eq(count),
-                    documents::created_at.eq(Utc::now().to_rfc3339()),
-                ))
-                .execute(conn)?;
+    }
+
+    /// A document waiting to be indexed, with its bytes; `None` once it was deleted.
+    /// Blocking.
+    pub fn pending(
+        &self,
+        conn: &mut SqliteConnection,
+        id: &str,
+    ) -> Result<Option<Pending>, ApiError> {
+        let Some(document) = find(conn, id)? else {
+            return Ok(None);
+        };
+        let bytes = std::fs::read(self.stored_file(id))
+            .map_err(|e| format!("its stored copy could not be read ({e}); upload it again"));
+        Ok(Some(Pending { document, bytes }))
+    }
+
+    /// Indexes a document's pages and marks it `indexed`. Its passages from an earlier,
+    /// interrupted run are replaced in the same commit, so running this again never
+    /// duplicates them. `None` if the document was deleted meanwhile. Blocking.
+    pub fn index(
+        &self,
+        conn: &mut SqliteConnection,
+        id: &str,
+        pages: &[String],
+    ) -> Result<Option<Document>, ApiError> {
+        let Some(document) = find(conn, id)? else {
+            return Ok(None);
+        };
+        let mut writer = self.writer()?;
+        writer.delete_term(Term::from_field_text(self.fields.document_id, id));
+        let mut count = 0i64;
+        let staged = (|| -> Result<(), ApiError> {
+            for (page_no, page) in pages.iter().enumerate() {
+                for (offset, text) in passages(page) {
+                    writer
+                        .add_document(doc!(
+                            self.fields.document_id => id,
+                            self.fields.document_name => document.name.as_str(),
+                            self.fields.page => page_no as u64 + 1,
+                            self.fields.offset => offset as u64,
+                            self.fields.text => text,
+                        ))
+                        .map_err(ApiError::internal)?;
+                    count += 1;
+                }
+            }
+            writer.commit().map_err(ApiError::internal)?;
             Ok(())
         })();
-        if let Err(e) = stored {
-            // Nothing partial: drop what was staged in the index and on disk.
+        if let Err(e) = staged {
             let _ = writer.rollback();
-            let _ = std::fs::remove_file(self.files.join(&id));
             return Err(e);
         }
-        writer.commit().map_err(ApiError::internal)?;
         self.reader.reload().map_err(ApiError::internal)?;
-        get(conn, &id)
+        diesel::update(documents::table.find(id))
+            .set((
+                documents::status.eq(Status::Indexed.as_str()),
+                documents::error.eq(None::<String>),
+                documents::pages.eq(pages.len() as i64),
+                documents::passages.eq(count),
+            ))
+            .execute(conn)?;
+        find(conn, id)
     }
 
     /// Removes a document everywhere. Blocking.
@@ -406,13 +550,31 @@ impl SearchIndex {
     }
 }
 
-pub fn get(conn: &mut SqliteConnection, id: &str) -> Result<Document, ApiError> {
-    documents::table
+pub fn find(conn: &mut SqliteConnection, id: &str) -> Result<Option<Document>, ApiError> {
+    Ok(documents::table
         .find(id)
         .select(Document::as_select())
         .first(conn)
-        .optional()?
-        .ok_or_else(|| ApiError::NotFound(format!("there is no document {id:?}")))
+        .optional()?)
+}
+
+pub fn get(conn: &mut SqliteConnection, id: &str) -> Result<Document, ApiError> {
+    find(conn, id)?.ok_or_else(|| ApiError::NotFound(format!("there is no document {id:?}")))
+}
+
+/// Records why a document could not be indexed; `None` if it was deleted meanwhile.
+pub fn fail(
+    conn: &mut SqliteConnection,
+    id: &str,
+    reason: &str,
+) -> Result<Option<Document>, ApiError> {
+    diesel::update(documents::table.find(id))
+        .set((
+            documents::status.eq(Status::Failed.as_str()),
+            documents::error.eq(reason),
+        ))
+        .execute(conn)?;
+    find(conn, id)
 }
 
 pub fn list(conn: &mut SqliteConnection) -> Result<Vec<Document>, ApiError> {

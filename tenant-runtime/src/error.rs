@@ -28,6 +28,9 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Conflict(String),
+    /// Something that existed and was removed on purpose (an expired export).
+    #[error("{0}")]
+    Gone(String),
     #[error("{0}")]
     PreconditionRequired(String),
     #[error("{0}")]
@@ -57,6 +60,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Stale { .. } => "stale_version",
             ApiError::Conflict(_) => "conflict",
+            ApiError::Gone(_) => "gone",
             ApiError::PreconditionRequired(_) => "precondition_required",
             ApiError::TooLarge(_) => "too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -77,6 +81,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) | ApiError::Validation { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Stale { .. } | ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -1,10 +1,13 @@
 //! Getting a site out: a static-site zip of the head version, the pages as Markdown, and
 //! publishing — a static build written under the data directory and served at
 //! `/sites/{project}/` on the workspace origin. A publish replaces the previous build in one
-//! rename, so visitors never see half a site.
+//! rename, so visitors never see half a site. Exports made by jobs are kept as files under
+//! `exports/` for a day (or until the next export of the same project replaces them); this
+//! module writes, finds and sweeps them, and never serves anything outside that folder.
 
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use scraper::{ElementRef, Html, Node};
 use zip::write::SimpleFileOptions;
@@ -24,6 +27,130 @@ pub fn zip(files: &Files) -> Result<Vec<u8>, ApiError> {
         writer.write_all(content).map_err(ApiError::internal)?;
     }
     Ok(writer.finish().map_err(ApiError::internal)?.into_inner())
+}
+
+/// The Markdown export of a site: every HTML page as Markdown, Markdown pages as they are,
+/// nothing else.
+pub fn markdown_files(files: Files) -> Files {
+    files
+        .into_iter()
+        .filter_map(|(path, content)| {
+            let text = String::from_utf8_lossy(&content);
+            if let Some(stem) = path
+                .strip_suffix(".html")
+                .or_else(|| path.strip_suffix(".htm"))
+            {
+                Some((format!("{stem}.md"), html_to_markdown(&text).into_bytes()))
+            } else {
+                path.ends_with(".md").then_some((path, content))
+            }
+        })
+        .collect()
+}
+
+/// The files of a published build: HTML pages carry the analytics beacon.
+pub fn with_beacons(project: &str, files: Files) -> Files {
+    files
+        .into_iter()
+        .map(|(path, content)| {
+            if path.ends_with(".html") || path.ends_with(".htm") {
+                let tag = crate::analytics::beacon(project, &path, crate::analytics::Source::Site);
+                let html = crate::analytics::inject(&String::from_utf8_lossy(&content), &tag);
+                (path, html.into_bytes())
+            } else {
+                (path, content)
+            }
+        })
+        .collect()
+}
+
+/// A download's file name: the project's name in lower case (letters, digits and '-'),
+/// then `suffix`, then `.zip`.
+pub fn file_name(project_name: &str, suffix: &str) -> String {
+    let slug: String = project_name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let slug = slug
+        .split('-')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let slug = if slug.is_empty() { "site" } else { &slug };
+    format!("{slug}{suffix}.zip")
+}
+
+/// How long a finished export is kept for download.
+pub const KEEP_EXPORTS: Duration = Duration::from_secs(24 * 60 * 60);
+
+fn exports_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("exports")
+}
+
+/// The file of the export made by job `job_id` (a UUID, so never a path of its own).
+pub fn artifact(data_dir: &Path, job_id: &uuid::Uuid) -> PathBuf {
+    exports_dir(data_dir).join(format!("{job_id}.zip"))
+}
+
+/// Zips `files` as the export of job `job_id`, written whole or not at all; its size.
+pub fn write_artifact(
+    data_dir: &Path,
+    job_id: &uuid::Uuid,
+    files: &Files,
+) -> Result<u64, ApiError> {
+    let bytes = zip(files)?;
+    let dir = exports_dir(data_dir);
+    std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
+    let target = artifact(data_dir, job_id);
+    let partial = dir.join(format!(".{job_id}.zip.partial"));
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&partial)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&partial, &target)
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&partial);
+        return Err(ApiError::internal(e));
+    }
+    Ok(bytes.len() as u64)
+}
+
+/// Removes exports older than `keep`, the ones `is_current` does not claim (their job is
+/// gone, or a newer export replaced them), and any half-written file. Run it when no export
+/// is being written. Returns how many files it removed.
+pub fn sweep_artifacts(
+    data_dir: &Path,
+    keep: Duration,
+    is_current: impl Fn(&uuid::Uuid) -> bool,
+) -> usize {
+    let Ok(entries) = std::fs::read_dir(exports_dir(data_dir)) else {
+        return 0;
+    };
+    let now = SystemTime::now();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let job = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".zip"))
+            .and_then(|n| uuid::Uuid::parse_str(n).ok());
+        let expired = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|at| now.duration_since(at).ok())
+            .is_some_and(|age| age > keep);
+        let stale = match job {
+            Some(job) => expired || !is_current(&job),
+            None => true,
+        };
+        if stale && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// A Markdown rendering of an HTML page: headings, paragraphs, lists, links, images and
@@ -214,6 +341,29 @@ pub fn published_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn old_replaced_and_half_written_exports_are_swept() {
+        let dir = std::env::temp_dir().join(format!(
+            "websplat-exports-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let files: Files = vec![("index.html".to_owned(), b"<h1>Hi</h1>".to_vec())];
+        let (kept, replaced) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        for job in [kept, replaced] {
+            assert!(write_artifact(&dir, &job, &files).expect("written") > 0);
+        }
+        std::fs::write(dir.join("exports").join(".x.zip.partial"), b"half").expect("write");
+        std::fs::write(dir.join("exports").join("stray"), b"?").expect("write");
+
+        assert_eq!(sweep_artifacts(&dir, KEEP_EXPORTS, |id| *id == kept), 3);
+        assert!(artifact(&dir, &kept).is_file());
+        assert!(!artifact(&dir, &replaced).exists());
+        // Past its time even the current one goes.
+        assert_eq!(sweep_artifacts(&dir, Duration::ZERO, |_| true), 1);
+        assert!(!artifact(&dir, &kept).exists());
+        std::fs::remove_dir_all(dir).ok();
+    }
 
     #[test]
     fn html_becomes_readable_markdown() {

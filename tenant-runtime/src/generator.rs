@@ -16,6 +16,15 @@ use crate::error::ApiError;
 use crate::projects::Settings;
 
 pub const STEPS: [&str; 6] = ["plan", "content", "seo", "layout", "code", "review"];
+/// What each of `STEPS` does, for people.
+pub const STEP_LABELS: [&str; 6] = [
+    "Plan: choose the pages",
+    "Content: write the text",
+    "SEO: titles and descriptions",
+    "Layout: navigation and theme",
+    "Code: build HTML and CSS",
+    "Review: check the result",
+];
 pub const OFFLINE_LABEL: &str =
     "WebSplat offline template generator (template-based, not a language model)";
 

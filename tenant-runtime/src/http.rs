@@ -404,114 +404,89 @@ pub async fn delete_agent(store: Data, id: web::Path<String>) -> Result<HttpResp
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// A file name for downloads: the project's name in lower case, letters, digits and '-'.
-fn slug(name: &str) -> String {
-    let slug: String = name
-        .to_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    let slug = slug
-        .split('-')
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join("-");
-    if slug.is_empty() {
-        "site".to_owned()
-    } else {
-        slug
-    }
-}
-
-fn zip_download(name: &str, suffix: &str, bytes: Vec<u8>) -> HttpResponse {
+fn zip_download(file_name: &str, bytes: Vec<u8>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/zip")
         .insert_header((
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{}{suffix}.zip\"", slug(name)),
+            format!("attachment; filename=\"{file_name}\""),
         ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(bytes)
 }
 
-#[utoipa::path(get, path = "/api/v1/projects/{id}/export.zip", tag = "publishing", summary = "The current version as a static-site zip", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "application/zip"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+#[utoipa::path(get, path = "/api/v1/projects/{id}/export.zip", tag = "publishing", summary = "The current version as a static-site zip, built in the request (the UI exports through a job: POST .../exports)", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "application/zip"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn export_zip(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = project_id(&id)?;
     let (name, _, files) = store.run(move |c| projects::head_files(c, &id)).await?;
     let bytes = web::block(move || crate::export::zip(&files))
         .await
         .map_err(ApiError::internal)??;
-    Ok(zip_download(&name, "", bytes))
+    Ok(zip_download(&crate::export::file_name(&name, ""), bytes))
 }
 
-#[utoipa::path(get, path = "/api/v1/projects/{id}/export/markdown.zip", tag = "publishing", summary = "The pages as Markdown (zip)", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "application/zip"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+#[utoipa::path(get, path = "/api/v1/projects/{id}/export/markdown.zip", tag = "publishing", summary = "The pages as Markdown (zip), built in the request (the UI exports through a job: POST .../exports)", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "application/zip"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn export_markdown(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = project_id(&id)?;
     let (name, _, files) = store.run(move |c| projects::head_files(c, &id)).await?;
-    let bytes = web::block(move || {
-        let markdown: crate::export::Files = files
-            .into_iter()
-            .filter_map(|(path, content)| {
-                let text = String::from_utf8_lossy(&content);
-                if let Some(stem) = path
-                    .strip_suffix(".html")
-                    .or_else(|| path.strip_suffix(".htm"))
-                {
-                    Some((
-                        format!("{stem}.md"),
-                        crate::export::html_to_markdown(&text).into_bytes(),
-                    ))
-                } else {
-                    path.ends_with(".md").then_some((path, content))
-                }
-            })
-            .collect();
-        crate::export::zip(&markdown)
-    })
-    .await
-    .map_err(ApiError::internal)??;
-    Ok(zip_download(&name, "-markdown", bytes))
+    let bytes = web::block(move || crate::export::zip(&crate::export::markdown_files(files)))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(zip_download(
+        &crate::export::file_name(&name, "-markdown"),
+        bytes,
+    ))
 }
 
-#[utoipa::path(post, path = "/api/v1/projects/{id}/publish", tag = "publishing", summary = "Publish the current version to /sites/{id}/", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "Where it is served"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// Every file of the current version, ready for any web host.
+    #[default]
+    Site,
+    /// The pages as Markdown.
+    Markdown,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    #[serde(default)]
+    format: ExportFormat,
+}
+
+/// The answer to a request that queued a job: 202, where to follow it, the job.
+fn job_accepted(job: &crate::jobs::Job) -> HttpResponse {
+    HttpResponse::Accepted()
+        .insert_header((header::LOCATION, format!("/api/v1/jobs/{}", job.id)))
+        .json(job)
+}
+
+#[utoipa::path(post, path = "/api/v1/projects/{id}/exports", tag = "publishing", summary = "Export the current version as a job ({\"format\": \"site\" | \"markdown\"}); the finished job's result names the zip to download (`artifact`)", params(("id" = String, Path, description = "The resource's id")), responses((status = 202, description = "The queued job"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+pub async fn start_export(
+    jobs: web::Data<crate::jobs::Jobs>,
+    id: web::Path<String>,
+    body: web::Json<ExportRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&id)?;
+    let kind = match body.format {
+        ExportFormat::Site => crate::jobs::Kind::ExportSite,
+        ExportFormat::Markdown => crate::jobs::Kind::ExportMarkdown,
+    };
+    Ok(job_accepted(&jobs.submit_export(id, kind).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/projects/{id}/publish", tag = "publishing", summary = "Publish the current version to /sites/{id}/ as a job; its result has the `url`", params(("id" = String, Path, description = "The resource's id")), responses((status = 202, description = "The queued job"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn publish(
-    store: Data,
-    quota: web::Data<Quota>,
-    dir: web::Data<crate::DataDir>,
+    jobs: web::Data<crate::jobs::Jobs>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = project_id(&id)?;
-    let (_, version, files) = store
-        .run({
-            let id = id.clone();
-            move |c| projects::head_files(c, &id)
-        })
-        .await?;
-    quota.check(files.iter().map(|(_, c)| c.len() as u64).sum())?;
-    let count = files.len();
-    // Published pages carry the analytics beacon.
-    let files: crate::export::Files = files
-        .into_iter()
-        .map(|(path, content)| {
-            if path.ends_with(".html") || path.ends_with(".htm") {
-                let tag = crate::analytics::beacon(&id, &path, crate::analytics::Source::Site);
-                let html = crate::analytics::inject(&String::from_utf8_lossy(&content), &tag);
-                (path, html.into_bytes())
-            } else {
-                (path, content)
-            }
-        })
-        .collect();
-    let data_dir = dir.0.clone();
-    let project = id.clone();
-    web::block(move || crate::export::publish(&data_dir, &project, &files))
-        .await
-        .map_err(ApiError::internal)??;
-    tracing::info!(project = %id, version, "published");
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "url": format!("/sites/{id}/"),
-        "version": version,
-        "files": count,
-    })))
+    Ok(job_accepted(
+        &jobs
+            .submit_export(id, crate::jobs::Kind::PublishSite)
+            .await?,
+    ))
 }
 
 /// A published site, as its visitors see it: sandboxed like the preview, so the site's
@@ -554,21 +529,35 @@ pub async fn generate(
 ) -> Result<HttpResponse, ApiError> {
     let id = project_id(&id)?;
     let job = jobs.submit_generation(id, brief.into_inner()).await?;
-    Ok(HttpResponse::Accepted()
-        .insert_header((header::LOCATION, format!("/api/v1/jobs/{}", job.id)))
-        .json(job))
+    Ok(job_accepted(&job))
 }
 
-#[utoipa::path(get, path = "/api/v1/jobs", tag = "generation", summary = "Recent jobs", responses((status = 200, description = "Jobs"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", summary = "Recent jobs", responses((status = 200, description = "Jobs"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn list_jobs(store: Data) -> Result<HttpResponse, ApiError> {
     let jobs = store.run(|c| crate::jobs::list(c, 50)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "jobs": jobs })))
 }
 
-#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "generation", summary = "A job's state", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The job"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", summary = "A job's state, with its steps in order (`steps`: name, label, state, message)", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The job"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn get_job(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id, "job")?;
     Ok(HttpResponse::Ok().json(store.run(move |c| crate::jobs::get(c, &id)).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/artifact", tag = "jobs", summary = "The zip a finished export job made (410 once removed: kept 24 hours, until the next export)", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "application/zip"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+pub async fn job_artifact(
+    store: Data,
+    dir: web::Data<crate::DataDir>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id, "job")?;
+    let job = store.run(move |c| crate::jobs::get(c, &id)).await?;
+    let (file, name) = crate::jobs::artifact(&dir.0, &job)?;
+    let bytes = web::block(move || std::fs::read(file))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|_| ApiError::Gone("this export was just removed; export it again".to_owned()))?;
+    Ok(zip_download(&name, bytes))
 }
 
 fn sse_event(job: &crate::jobs::Job) -> web::Bytes {
@@ -635,7 +624,7 @@ fn job_stream(
         .streaming(stream)
 }
 
-#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "generation", summary = "A job's progress as server-sent events", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "text/event-stream"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs", summary = "A job's progress as server-sent events", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "text/event-stream"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn job_events(
     store: Data,
     jobs: web::Data<crate::jobs::Jobs>,
@@ -653,7 +642,7 @@ pub async fn job_events(
     Ok(job_stream(Some(job), rx, Some(id)))
 }
 
-#[utoipa::path(get, path = "/api/v1/jobs/events", tag = "generation", summary = "Every job's progress as server-sent events", responses((status = 200, description = "text/event-stream"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+#[utoipa::path(get, path = "/api/v1/jobs/events", tag = "jobs", summary = "Every job's progress as server-sent events", responses((status = 200, description = "text/event-stream"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn all_job_events(jobs: web::Data<crate::jobs::Jobs>) -> HttpResponse {
     job_stream(None, jobs.subscribe(), None)
 }
@@ -707,15 +696,14 @@ pub async fn reject_proposal(store: Data, id: web::Path<String>) -> Result<HttpR
 
 type Index = web::Data<crate::documents::SearchIndex>;
 
-#[utoipa::path(post, path = "/api/v1/documents", tag = "documents", summary = "Upload documents (multipart/form-data)", responses((status = 201, description = "The documents"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+#[utoipa::path(post, path = "/api/v1/documents", tag = "documents", summary = "Upload documents (multipart/form-data): checked and stored at once, indexed by a job", responses((status = 202, description = "{documents (status indexing), job}: the documents become searchable as the job indexes them"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn upload_documents(
-    store: Data,
-    index: Index,
+    jobs: web::Data<crate::jobs::Jobs>,
     quota: web::Data<Quota>,
     limit: web::Data<crate::documents::UploadLimit>,
     mut multipart: actix_multipart::Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    use crate::documents::{MAX_FILES, extract, sniff};
+    use crate::documents::{MAX_FILES, Upload, admit};
     let max = limit.0;
     let mut uploads: Vec<(String, Vec<u8>)> = Vec::new();
     let mut total: u64 = 0;
@@ -760,32 +748,23 @@ pub async fn upload_documents(
         ));
     }
     quota.check(total.saturating_mul(2))?;
-    // Every file is checked and read before any is stored: a bad one stores none.
-    let prepared = web::block(move || {
+    // Every file is checked before any is stored: a bad one stores none. Reading their
+    // text, which can still fail for one of them, is the job's.
+    let admitted = web::block(move || {
         uploads
             .into_iter()
-            .map(|(name, bytes)| {
-                let kind = sniff(&name, &bytes)?;
-                let pages = extract(&name, kind, &bytes)?;
-                Ok((name, kind, bytes, pages))
-            })
+            .map(|(name, bytes)| Ok(Upload::new(&name, admit(&name, &bytes)?, bytes)))
             .collect::<Result<Vec<_>, ApiError>>()
     })
     .await
     .map_err(ApiError::internal)??;
-    let index = index.into_inner();
-    let documents = store
-        .run(move |conn| {
-            prepared
-                .iter()
-                .map(|(name, kind, bytes, pages)| index.add(conn, name, *kind, bytes, pages))
-                .collect::<Result<Vec<_>, ApiError>>()
-        })
-        .await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({ "documents": documents })))
+    let (documents, job) = jobs.submit_indexing(admitted).await?;
+    Ok(HttpResponse::Accepted()
+        .insert_header((header::LOCATION, format!("/api/v1/jobs/{}", job.id)))
+        .json(serde_json::json!({ "documents": documents, "job": job })))
 }
 
-#[utoipa::path(get, path = "/api/v1/documents", tag = "documents", summary = "List documents", responses((status = 200, description = "Documents"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+#[utoipa::path(get, path = "/api/v1/documents", tag = "documents", summary = "List documents, each with its status (indexing, indexed, failed with `error`)", responses((status = 200, description = "Documents"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn list_documents(store: Data) -> Result<HttpResponse, ApiError> {
     let documents = store.run(crate::documents::list).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "documents": documents })))
@@ -797,7 +776,7 @@ pub async fn get_document(store: Data, id: web::Path<String>) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(store.run(move |c| crate::documents::get(c, &id)).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/documents/{id}", tag = "documents", summary = "Delete a document and its passages", params(("id" = String, Path, description = "The resource's id")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+#[utoipa::path(delete, path = "/api/v1/documents/{id}", tag = "documents", summary = "Delete a document and its passages (also while it waits to be indexed)", params(("id" = String, Path, description = "The resource's id")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
 pub async fn delete_document(
     store: Data,
     index: Index,
@@ -1181,12 +1160,14 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         delete_agent,
         export_zip,
         export_markdown,
+        start_export,
         publish,
         site,
         preview,
         generate,
         list_jobs,
         get_job,
+        job_artifact,
         job_events,
         all_job_events,
         list_proposals,
@@ -1249,6 +1230,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/{id}/robots.txt", get().to(robots))
                 .route("/{id}/export.zip", get().to(export_zip))
                 .route("/{id}/export/markdown.zip", get().to(export_markdown))
+                .route("/{id}/exports", post().to(start_export))
                 .route("/{id}/publish", post().to(publish))
                 .route("/{id}/generate", post().to(generate))
                 .route("/{id}/proposals", get().to(list_proposals))
@@ -1261,6 +1243,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("", get().to(list_jobs))
                 .route("/events", get().to(all_job_events))
                 .route("/{id}", get().to(get_job))
+                .route("/{id}/artifact", get().to(job_artifact))
                 .route("/{id}/events", get().to(job_events)),
         )
         .service(

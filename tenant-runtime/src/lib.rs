@@ -39,8 +39,14 @@ pub async fn serve(
     let store = web::Data::new(store::Store::open(data_dir)?);
     let quota = web::Data::new(quota::Quota::new(data_dir, quota_bytes));
     let dir = web::Data::new(DataDir(data_dir.to_owned()));
-    let jobs = web::Data::new(jobs::Jobs::start(store.get_ref().clone()));
-    let index = web::Data::new(documents::SearchIndex::open(data_dir)?);
+    let index = std::sync::Arc::new(documents::SearchIndex::open(data_dir)?);
+    let jobs = web::Data::new(jobs::Jobs::start(
+        store.get_ref().clone(),
+        index.clone(),
+        data_dir.to_owned(),
+        quota.get_ref().clone(),
+    ));
+    let index = web::Data::from(index);
     let upload_limit = web::Data::new(documents::UploadLimit(max_upload_bytes));
     tracing::info!(data_dir = %data_dir.display(), addr = %listener.local_addr()?, "serving the workspace");
     HttpServer::new(move || {

@@ -70,6 +70,7 @@ diesel::table! {
         error -> Nullable<Text>,
         created_at -> Text,
         updated_at -> Text,
+        steps -> Text,
     }
 }
 
@@ -96,6 +97,8 @@ diesel::table! {
         pages -> BigInt,
         passages -> BigInt,
         created_at -> Text,
+        status -> Text,
+        error -> Nullable<Text>,
     }
 }
 

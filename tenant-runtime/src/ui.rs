@@ -41,6 +41,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("editor.js", JS, include_str!("../web/static/editor.js")),
     ("history.js", JS, include_str!("../web/static/history.js")),
     ("seo.js", JS, include_str!("../web/static/seo.js")),
+    ("jobs.js", JS, include_str!("../web/static/jobs.js")),
     ("generate.js", JS, include_str!("../web/static/generate.js")),
     ("export.js", JS, include_str!("../web/static/export.js")),
     ("settings.js", JS, include_str!("../web/static/settings.js")),

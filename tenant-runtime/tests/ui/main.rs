@@ -2,7 +2,8 @@
 //! `tenant-runtime` binary on a fresh data directory: generating a site from a brief with
 //! live progress, editing and saving a page with the sandboxed preview following, undo,
 //! the SEO score following an edit, a stale save resolved from the conflict panel,
-//! documents with highlighted search, agents with the API's validation messages, a chat
+//! documents indexed in the background with highlighted search, exports and publishing
+//! with their progress and download, agents with the API's validation messages, a chat
 //! whose reply streams in with its sources, analytics with their chart — and the
 //! preview's sandbox: a previewed page can neither read the workspace's cookie nor call its
 //! API. `scripts/test` sets `WEBSPLAT_TEST_CHROMEDRIVER` and `WEBSPLAT_TEST_CHROMIUM`.
@@ -117,6 +118,30 @@ impl Drop for Runtime {
         } else {
             let _ = std::fs::remove_file(&self.log);
         }
+    }
+}
+
+/// Waits until job `id` has finished; its JSON.
+async fn wait_for_job(runtime: &Runtime, id: &str) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let job: Value = runtime
+            .http
+            .get(runtime.url(&format!("/api/v1/jobs/{id}")))
+            .send()
+            .await
+            .expect("GET job")
+            .json()
+            .await
+            .expect("a job");
+        if job["status"] == "succeeded" || job["status"] == "failed" {
+            return job;
+        }
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "job {id} did not finish: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -534,8 +559,23 @@ async fn documents_are_searched_with_safe_highlights_and_agents_show_validation_
     browser.goto(&runtime.url("/#/documents")).await;
     type_into(&browser, "#document-files", &file.to_string_lossy()).await;
     click(&browser, "#upload-documents").await;
-    browser.wait_for(".document-row", TIMEOUT).await;
+    // Indexed in the background: the job's card lists the file as its step, the list
+    // shows the document's status.
+    browser
+        .wait_for("#indexing-status[data-status=succeeded]", TIMEOUT)
+        .await;
+    browser
+        .wait_for(".document-row[data-status=indexed]", TIMEOUT)
+        .await;
     let _ = std::fs::remove_file(&file);
+    let steps = session
+        .js("return [...document.querySelectorAll('#indexing-steps li')].map(li => [li.textContent, li.dataset.state]);")
+        .await;
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a file name");
+    assert_eq!(steps, json!([[name, "done"]]));
 
     type_into(&browser, "#search-query", "sourdough").await;
     click(&browser, "#search-documents").await;
@@ -631,8 +671,10 @@ async fn a_chat_reply_streams_in_with_its_sources_and_the_history_survives_a_rel
         .send()
         .await
         .expect("upload");
-    let status = r.status();
-    assert_eq!(status, 201, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(r.status(), 202);
+    let answer: Value = r.json().await.expect("the upload's answer");
+    let job = wait_for_job(&runtime, answer["job"]["id"].as_str().expect("a job")).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
 
     browser.goto(&runtime.url("/")).await;
     let project = create_project(&browser, &session, "Chatty Bakery").await;
@@ -889,7 +931,10 @@ async fn analytics_show_the_published_site_views_per_day_with_pages_and_referrer
         .send()
         .await
         .expect("publish");
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 202);
+    let job: Value = r.json().await.expect("the publish job");
+    let job = wait_for_job(&runtime, job["id"].as_str().expect("a job")).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
     let beacon = runtime.url(&format!(
         "/a.gif?p={project}&path=index.html&s=site&r=https%3A%2F%2Ffriend.example%2F"
     ));
@@ -1012,4 +1057,64 @@ async fn analytics_show_the_published_site_views_per_day_with_pages_and_referrer
     browser
         .wait_for("#analytics-hint:not([hidden])", TIMEOUT)
         .await;
+}
+
+#[tokio::test]
+async fn an_export_shows_its_progress_then_its_download_and_publishing_its_site() {
+    let (runtime, browser, session) = start().await;
+    browser.goto(&runtime.url("/")).await;
+    let project = create_project(&browser, &session, "Exported Bakery").await;
+    click(&browser, "#tab-export").await;
+
+    click(&browser, "#export-site-start").await;
+    let link = browser.wait_for("#export-site-download", TIMEOUT).await;
+    let href = browser.property(&link, "href").await.expect("href");
+    let state = session
+        .js("return { status: document.querySelector('#export-site-status').dataset.status, \
+                      steps: [...document.querySelectorAll('#export-site-steps li')].map(li => [li.dataset.step, li.dataset.state]), \
+                      busy: document.querySelector('#export-site-start').disabled, \
+                      name: document.querySelector('#export-site-download').getAttribute('download') };")
+        .await;
+    assert_eq!(
+        state,
+        json!({
+            "status": "succeeded",
+            "steps": [["collect", "done"], ["render", "done"], ["zip", "done"]],
+            "busy": false,
+            "name": "exported-bakery.zip",
+        })
+    );
+    // The link is the job's download, and it is the site as a zip.
+    assert!(
+        href.starts_with(&runtime.url("/api/v1/jobs/")) && href.ends_with("/artifact"),
+        "{href}"
+    );
+    let zip = runtime
+        .http
+        .get(&href)
+        .send()
+        .await
+        .expect("download")
+        .bytes()
+        .await
+        .expect("bytes");
+    let archive = zip::ZipArchive::new(std::io::Cursor::new(zip.to_vec())).expect("a zip");
+    assert_eq!(archive.len(), 1);
+    assert!(archive.index_for_name("index.html").is_some());
+
+    click(&browser, "#publish-start").await;
+    let link = browser.wait_for("#published-url", TIMEOUT).await;
+    let url = browser.property(&link, "href").await.expect("href");
+    assert_eq!(url, runtime.url(&format!("/sites/{project}/")));
+    let steps = session
+        .js("return [...document.querySelectorAll('#publish-steps li')].map(li => li.dataset.step);")
+        .await;
+    assert_eq!(steps, json!(["collect", "render", "publish"]));
+    let site = runtime
+        .http
+        .get(&url)
+        .send()
+        .await
+        .expect("the published site");
+    assert_eq!(site.status(), 200);
 }

@@ -1,6 +1,8 @@
 //! The workspace API against the real `tenant-runtime` binary and a real data directory:
 //! projects, pages with optimistic concurrency, versions, undo/redo, diff, restore, preview,
-//! hostile input, and durability when the process is killed mid-write.
+//! hostile input, and durability when the process is killed mid-write; documents indexed,
+//! sites exported and published by background jobs that list their steps and resume after
+//! a kill.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -804,7 +806,37 @@ async fn a_project_exports_as_zip_and_markdown_and_publishes() {
     )
     .await;
 
-    let r = rt.get(&format!("/api/v1/projects/{id}/export.zip")).await;
+    // An export is a job: 202, its steps, then a download named in its result.
+    let r = rt
+        .post(
+            &format!("/api/v1/projects/{id}/exports"),
+            &json!({"format": "site"}),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let job = body(r).await;
+    assert_eq!(job["kind"], "export_site");
+    assert_eq!(step_names(&job), ["collect", "render", "zip"]);
+    let done = wait_for_job(&rt, job["id"].as_str().expect("id")).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert!(
+        done["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .all(|s| s["state"] == "done"),
+        "{done}"
+    );
+    let artifact = done["result"]["artifact"]
+        .as_str()
+        .expect("a download")
+        .to_owned();
+    assert_eq!(
+        artifact,
+        format!("/api/v1/jobs/{}/artifact", done["id"].as_str().expect("id"))
+    );
+    let r = rt.get(&artifact).await;
+    assert_eq!(r.status(), 200);
     assert_eq!(
         r.headers()
             .get("content-disposition")
@@ -817,9 +849,22 @@ async fn a_project_exports_as_zip_and_markdown_and_publishes() {
         ["about.html", "index.html"]
     );
     assert!(files[1].1.contains("New site"));
+    // The synchronous download (for scripts) gives the same files.
+    let r = rt.get(&format!("/api/v1/projects/{id}/export.zip")).await;
+    assert_eq!(unzip(&r.bytes().await.expect("zip")), files);
 
+    let job = body(
+        rt.post(
+            &format!("/api/v1/projects/{id}/exports"),
+            &json!({"format": "markdown"}),
+        )
+        .await,
+    )
+    .await;
+    let done = wait_for_job(&rt, job["id"].as_str().expect("id")).await;
+    assert_eq!(done["result"]["file_name"], "corner-bakery-markdown.zip");
     let md = unzip(
-        &rt.get(&format!("/api/v1/projects/{id}/export/markdown.zip"))
+        &rt.get(done["result"]["artifact"].as_str().expect("a download"))
             .await
             .bytes()
             .await
@@ -831,14 +876,72 @@ async fn a_project_exports_as_zip_and_markdown_and_publishes() {
         "{}",
         md[0].1
     );
+    assert_eq!(
+        unzip(
+            &rt.get(&format!("/api/v1/projects/{id}/export/markdown.zip"))
+                .await
+                .bytes()
+                .await
+                .expect("zip")
+        ),
+        md
+    );
 
-    error(rt.get(&format!("/sites/{id}/")).await, 404).await;
-    let published = body(
-        rt.post(&format!("/api/v1/projects/{id}/publish"), &json!({}))
-            .await,
+    // A newer export of the project replaces the older one's file.
+    let again = body(
+        rt.post(
+            &format!("/api/v1/projects/{id}/exports"),
+            &json!({"format": "site"}),
+        )
+        .await,
     )
     .await;
-    assert_eq!(published["url"], format!("/sites/{id}/"));
+    let again = wait_for_job(&rt, again["id"].as_str().expect("id")).await;
+    assert_eq!(rt.get(&artifact).await.status(), 410, "replaced");
+    assert_eq!(
+        rt.get(again["result"]["artifact"].as_str().expect("a download"))
+            .await
+            .status(),
+        200
+    );
+    // Bad requests are refused; only exports make files.
+    error(
+        rt.post(
+            &format!("/api/v1/projects/{id}/exports"),
+            &json!({"format": "pdf"}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    error(
+        rt.post(
+            &format!("/api/v1/projects/{}/exports", uuid::Uuid::new_v4()),
+            &json!({}),
+        )
+        .await,
+        404,
+    )
+    .await;
+
+    error(rt.get(&format!("/sites/{id}/")).await, 404).await;
+    let r = rt
+        .post(&format!("/api/v1/projects/{id}/publish"), &json!({}))
+        .await;
+    assert_eq!(r.status(), 202);
+    let job = body(r).await;
+    assert_eq!(step_names(&job), ["collect", "render", "publish"]);
+    let published = wait_for_job(&rt, job["id"].as_str().expect("id")).await;
+    assert_eq!(published["result"]["url"], format!("/sites/{id}/"));
+    error(
+        rt.get(&format!(
+            "/api/v1/jobs/{}/artifact",
+            published["id"].as_str().expect("id")
+        ))
+        .await,
+        404,
+    )
+    .await;
     let site = rt.get(&format!("/sites/{id}/")).await;
     assert_eq!(
         site.headers()
@@ -863,8 +966,7 @@ async fn a_project_exports_as_zip_and_markdown_and_publishes() {
             .expect("site")
             .contains("New site")
     );
-    rt.post(&format!("/api/v1/projects/{id}/publish"), &json!({}))
-        .await;
+    publish(&rt, &id).await;
     assert!(
         rt.get(&format!("/sites/{id}/index.html"))
             .await
@@ -922,6 +1024,28 @@ async fn wait_for_job(rt: &Runtime, job: &str) -> Value {
     }
 }
 
+/// Publishes a project through its job; the job's result.
+async fn publish(rt: &Runtime, project: &str) -> Value {
+    let r = rt
+        .post(&format!("/api/v1/projects/{project}/publish"), &json!({}))
+        .await;
+    assert_eq!(r.status(), 202);
+    let job = body(r).await;
+    let done = wait_for_job(rt, job["id"].as_str().expect("job id")).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    done["result"].clone()
+}
+
+/// The names of a job's steps, in order.
+fn step_names(job: &Value) -> Vec<String> {
+    job["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a job lists its steps: {job}"))
+        .iter()
+        .map(|s| s["name"].as_str().expect("a step name").to_owned())
+        .collect()
+}
+
 fn bakery_brief(autonomy: &str) -> Value {
     json!({
         "name": "Corner Bakery",
@@ -954,7 +1078,20 @@ async fn an_autonomous_generation_builds_the_site_with_live_progress() {
         )
         .await;
     assert_eq!(r.status(), 202);
-    let job = body(r).await["id"].as_str().expect("job id").to_owned();
+    let queued = body(r).await;
+    assert_eq!(
+        step_names(&queued),
+        ["plan", "content", "seo", "layout", "code", "review"]
+    );
+    assert!(
+        queued["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .all(|s| s["state"] == "pending" && s["label"].is_string()),
+        "{queued}"
+    );
+    let job = queued["id"].as_str().expect("job id").to_owned();
     let events = read_events(listening, |e| {
         e["id"] == job.as_str() && e["status"] == "succeeded"
     })
@@ -974,8 +1111,38 @@ async fn an_autonomous_generation_builds_the_site_with_live_progress() {
         .collect();
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
 
+    // Each running event shows the step under way running and the ones before it done.
+    for e in events
+        .iter()
+        .filter(|e| e["id"] == job.as_str() && e["status"] == "running")
+    {
+        let states: Vec<&str> = e["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .filter_map(|s| s["state"].as_str())
+            .collect();
+        let at = step_names(e)
+            .iter()
+            .position(|n| e["step"] == n.as_str())
+            .expect("the current step is listed");
+        assert!(
+            states[..at].iter().all(|s| *s == "done")
+                && states[at] == "running"
+                && states[at + 1..].iter().all(|s| *s == "pending"),
+            "{states:?} at {at}"
+        );
+    }
     let done = events.last().expect("the final event");
     assert_eq!(done["result"]["applied"], true);
+    assert!(
+        done["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .all(|s| s["state"] == "done"),
+        "{done}"
+    );
     assert!(
         done["result"]["generator"]
             .as_str()
@@ -1301,6 +1468,48 @@ async fn upload(rt: &Runtime, files: Vec<(&str, Vec<u8>)>) -> Response {
         .expect("upload")
 }
 
+/// Uploads files, waits for their indexing job; the documents as listed then.
+async fn upload_indexed(rt: &Runtime, files: Vec<(&str, Vec<u8>)>) -> Vec<Value> {
+    let r = upload(rt, files).await;
+    assert_eq!(r.status(), 202);
+    let answer = body(r).await;
+    let job = wait_for_job(rt, answer["job"]["id"].as_str().expect("a job")).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let ids: Vec<&str> = answer["documents"]
+        .as_array()
+        .expect("documents")
+        .iter()
+        .filter_map(|d| d["id"].as_str())
+        .collect();
+    let listed = body(rt.get("/api/v1/documents").await).await["documents"]
+        .as_array()
+        .cloned()
+        .expect("documents");
+    ids.iter()
+        .filter_map(|id| listed.iter().find(|d| d["id"] == *id).cloned())
+        .collect()
+}
+
+/// The passages found for `q`: (document, page, offset) of each hit.
+async fn passages_found(rt: &Runtime, q: &str) -> Vec<(String, u64, u64)> {
+    body(
+        rt.get(&format!("/api/v1/documents/search?q={q}&limit=50"))
+            .await,
+    )
+    .await["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .map(|h| {
+            (
+                h["document_id"].as_str().expect("id").to_owned(),
+                h["page"].as_u64().expect("page"),
+                h["offset"].as_u64().expect("offset"),
+            )
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documents_are_recognised_indexed_searched_and_deleted() {
     let rt = Runtime::start().await;
@@ -1331,18 +1540,73 @@ async fn documents_are_recognised_indexed_searched_and_deleted() {
         ],
     )
     .await;
-    assert_eq!(r.status(), 201);
-    let docs = body(r).await["documents"]
-        .as_array()
-        .cloned()
-        .expect("documents");
+    assert_eq!(r.status(), 202);
+    let answer = body(r).await;
+    let docs = answer["documents"].as_array().cloned().expect("documents");
     let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
     assert_eq!(
         kinds,
         ["text", "markdown", "html", "docx", "pdf"],
         "named .pdf but HTML inside: sniffed as html"
     );
-    assert_eq!(docs[4]["pages"], 2);
+    assert!(
+        docs.iter().all(|d| d["status"] == "indexing"),
+        "stored, not indexed yet: {docs:?}"
+    );
+    // One indexing job for the upload, a step per document, in order.
+    let job = &answer["job"];
+    assert_eq!(job["kind"], "index_documents");
+    let ids: Vec<String> = docs
+        .iter()
+        .map(|d| d["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(step_names(job), ids);
+    let labels: Vec<&str> = job["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["label"].as_str())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "notes.txt",
+            "guide.md",
+            "page.pdf",
+            "recipes.docx",
+            "menu.pdf"
+        ]
+    );
+    let events = read_events(
+        rt.get(&format!(
+            "/api/v1/jobs/{}/events",
+            job["id"].as_str().expect("id")
+        ))
+        .await,
+        |e| e["status"] == "succeeded" || e["status"] == "failed",
+    )
+    .await;
+    let done = events.last().expect("the job's end");
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["result"]["indexed"], 5);
+    assert!(
+        done["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .all(|s| s["state"] == "done"),
+        "{done}"
+    );
+    let docs = body(rt.get("/api/v1/documents").await).await["documents"]
+        .as_array()
+        .cloned()
+        .expect("documents");
+    assert!(docs.iter().all(|d| d["status"] == "indexed"), "{docs:?}");
+    let menu = docs
+        .iter()
+        .find(|d| d["name"] == "menu.pdf")
+        .expect("the PDF");
+    assert_eq!(menu["pages"], 2);
 
     let hits = body(rt.get("/api/v1/documents/search?q=sourdough").await).await["hits"]
         .as_array()
@@ -1396,7 +1660,7 @@ async fn documents_are_recognised_indexed_searched_and_deleted() {
     );
     error(rt.get("/api/v1/documents/search?q=").await, 400).await;
 
-    let notes = docs[0]["id"].as_str().expect("id");
+    let notes = ids[0].as_str();
     assert_eq!(
         rt.http
             .delete(rt.url(&format!("/api/v1/documents/{notes}")))
@@ -1414,6 +1678,120 @@ async fn documents_are_recognised_indexed_searched_and_deleted() {
             .map(Vec::len),
         Some(4)
     );
+
+    // A document deleted before (or while) its job indexes it never becomes searchable.
+    let r = upload(
+        &rt,
+        vec![
+            (
+                "long.txt",
+                "Baguettes rest overnight. ".repeat(2000).into_bytes(),
+            ),
+            ("gone.txt", b"Pretzels are dipped in lye.".to_vec()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 202);
+    let answer = body(r).await;
+    let gone = answer["documents"][1]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(
+        rt.http
+            .delete(rt.url(&format!("/api/v1/documents/{gone}")))
+            .send()
+            .await
+            .expect("delete")
+            .status(),
+        204
+    );
+    let done = wait_for_job(&rt, answer["job"]["id"].as_str().expect("job")).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert!(
+        ["skipped", "done"].contains(&done["steps"][1]["state"].as_str().unwrap_or_default()),
+        "{done}"
+    );
+    assert_eq!(passages_found(&rt, "pretzels").await, []);
+    assert!(!passages_found(&rt, "baguettes").await.is_empty());
+    error(rt.get(&format!("/api/v1/documents/{gone}")).await, 404).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indexing_resumes_after_a_kill_and_never_duplicates_passages() {
+    let mut rt = Runtime::start().await;
+    let long = "The crumb of this loaf is open and airy. ".repeat(500);
+    let first = upload(
+        &rt,
+        vec![
+            ("crumb.txt", long.into_bytes()),
+            ("rye.md", b"# Rye\nDark rye with caraway.".to_vec()),
+        ],
+    )
+    .await;
+    let first = body(first).await["job"]["id"]
+        .as_str()
+        .expect("job")
+        .to_owned();
+    assert_eq!(wait_for_job(&rt, &first).await["status"], "succeeded");
+    let second = upload(
+        &rt,
+        vec![("menu.pdf", pdf(&["Coffee and cake", "Caraway buns"]))],
+    )
+    .await;
+    assert_eq!(second.status(), 202);
+    let second = body(second).await["job"]["id"]
+        .as_str()
+        .expect("job")
+        .to_owned();
+    // Killed at once: the second job is queued, running or just done.
+    rt.child.kill().expect("SIGKILL");
+    rt.child.wait().expect("reap");
+    // And the worst case on top: the index holds the first job's passages (and perhaps the
+    // second's) while the database says nothing was indexed and both jobs were running.
+    {
+        use diesel::{Connection, RunQueryDsl};
+        let db = rt.data.join("workspace.sqlite3");
+        let mut conn =
+            diesel::SqliteConnection::establish(db.to_str().expect("path")).expect("open");
+        diesel::sql_query("UPDATE documents SET status = 'indexing', passages = 0, pages = 0")
+            .execute(&mut conn)
+            .expect("documents");
+        diesel::sql_query("UPDATE jobs SET status = 'running', result = NULL")
+            .execute(&mut conn)
+            .expect("jobs");
+    }
+    rt.child = spawn(&rt.data, rt.port, None);
+    rt.wait_healthy().await;
+    for (job, count) in [(first, 2), (second, 1)] {
+        let done = wait_for_job(&rt, &job).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+        assert_eq!(done["result"]["indexed"], count, "{done}");
+    }
+    let docs = body(rt.get("/api/v1/documents").await).await["documents"]
+        .as_array()
+        .cloned()
+        .expect("documents");
+    assert!(docs.iter().all(|d| d["status"] == "indexed"), "{docs:?}");
+    let crumb = docs
+        .iter()
+        .find(|d| d["name"] == "crumb.txt")
+        .expect("crumb.txt");
+    let passages = crumb["passages"].as_u64().expect("passages");
+    assert!((2..50).contains(&passages), "{passages}");
+
+    // Every passage once: as many hits as passages, no two alike.
+    let found = passages_found(&rt, "crumb").await;
+    assert_eq!(found.len() as u64, passages, "{found:?}");
+    let mut unique = found.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), found.len(), "duplicated passages: {found:?}");
+    assert_eq!(
+        passages_found(&rt, "caraway").await.len(),
+        2,
+        "rye.md and the PDF's page 2"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1421,21 +1799,24 @@ async fn hostile_uploads_are_refused_and_store_nothing() {
     let rt = Runtime::start().await;
     let good = ("fine.txt", b"perfectly fine text".to_vec());
 
-    // A PDF that is not a PDF: the whole upload is refused, the good file too.
-    let r = upload(
-        &rt,
-        vec![
-            good.clone(),
-            ("broken.pdf", b"%PDF-1.7 this is not a pdf at all".to_vec()),
-        ],
-    )
-    .await;
-    let b = error(r, 400).await;
+    // A zip named .docx that is no Word document: the whole upload is refused, the good
+    // file too. (A file that is what it says but cannot be read fails alone, later: see
+    // an_unreadable_pdf_fails_alone_with_its_reason.)
+    let not_word = {
+        use std::io::Write;
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        zip.start_file("readme.txt", zip::write::SimpleFileOptions::default())
+            .expect("entry");
+        zip.write_all(b"hello").expect("write");
+        zip.finish().expect("zip").into_inner()
+    };
+    let r = upload(&rt, vec![good.clone(), ("letter.docx", not_word)]).await;
+    let b = error(r, 415).await;
     assert!(
         b["error"]["message"]
             .as_str()
             .unwrap_or_default()
-            .contains("broken.pdf"),
+            .contains("letter.docx"),
         "{b}"
     );
     // An image named .txt.
@@ -1490,6 +1871,71 @@ async fn hostile_uploads_are_refused_and_store_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_pdf_fails_alone_with_its_reason() {
+    let rt = Runtime::start().await;
+    let docs = upload_indexed(
+        &rt,
+        vec![
+            ("fine.txt", b"perfectly fine text".to_vec()),
+            ("broken.pdf", b"%PDF-1.7 this is not a pdf at all".to_vec()),
+            ("blank.md", b"   \n\n  ".to_vec()),
+        ],
+    )
+    .await;
+    let statuses: Vec<&str> = docs.iter().filter_map(|d| d["status"].as_str()).collect();
+    assert_eq!(statuses, ["indexed", "failed", "failed"], "{docs:?}");
+    let reason = docs[1]["error"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("broken.pdf") && reason.contains("could not be read"),
+        "a reason a person can read: {reason}"
+    );
+    assert!(
+        docs[2]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no text")),
+        "{docs:?}"
+    );
+    assert!(docs[0]["error"].is_null());
+    let jobs = body(rt.get("/api/v1/jobs").await).await;
+    let job = &jobs["jobs"][0];
+    assert_eq!(job["status"], "succeeded", "the job ran to its end: {job}");
+    assert_eq!(
+        (
+            job["result"]["indexed"].as_u64(),
+            job["result"]["failed"].as_u64()
+        ),
+        (Some(1), Some(2))
+    );
+    let states: Vec<&str> = job["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["state"].as_str())
+        .collect();
+    assert_eq!(states, ["done", "failed", "failed"]);
+    assert_eq!(job["steps"][1]["message"].as_str(), Some(reason));
+
+    // The good file is searchable; the failed ones can be deleted like any other.
+    assert_eq!(passages_found(&rt, "fine").await.len(), 1);
+    let broken = docs[1]["id"].as_str().expect("id");
+    assert_eq!(
+        rt.http
+            .delete(rt.url(&format!("/api/v1/documents/{broken}")))
+            .send()
+            .await
+            .expect("delete")
+            .status(),
+        204
+    );
+    assert_eq!(
+        body(rt.get("/api/v1/documents").await).await["documents"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_views_are_counted_without_cookies_and_rolled_up() {
     let mut rt = Runtime::start().await;
     let id = rt.new_project_id("Counted").await;
@@ -1499,8 +1945,7 @@ async fn page_views_are_counted_without_cookies_and_rolled_up() {
             .status(),
         201
     );
-    rt.post(&format!("/api/v1/projects/{id}/publish"), &json!({}))
-        .await;
+    publish(&rt, &id).await;
     let site = rt
         .get(&format!("/sites/{id}/"))
         .await
@@ -1666,8 +2111,15 @@ async fn page_views_are_counted_without_cookies_and_rolled_up() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(rolled, "the raw hits of past days are rolled up and deleted");
-    assert_eq!(raw_of(&chrono::Utc::now().date_naive().to_string()), 3, "today's stay raw");
+    assert!(
+        rolled,
+        "the raw hits of past days are rolled up and deleted"
+    );
+    assert_eq!(
+        raw_of(&chrono::Utc::now().date_naive().to_string()),
+        3,
+        "today's stay raw"
+    );
     check(&rt).await;
 
     error(
@@ -1692,7 +2144,7 @@ async fn page_views_are_counted_without_cookies_and_rolled_up() {
 async fn chat_replies_stream_and_quote_the_users_documents() {
     let rt = Runtime::start().await;
     let id = rt.new_project_id("Bakery").await;
-    upload(
+    upload_indexed(
         &rt,
         vec![(
             "hours.txt",
@@ -1985,6 +2437,22 @@ async fn the_websocket_answers_pings_and_carries_job_progress() {
         steps,
         ["plan", "content", "seo", "layout", "code", "review"]
     );
+
+    // Indexing reports its progress there too, a step per document.
+    let r = upload(&rt, vec![("live.txt", b"Live crumbs.".to_vec())]).await;
+    let answer = body(r).await;
+    let job_id = answer["job"]["id"].as_str().expect("job").to_owned();
+    loop {
+        let message = ws.text().await;
+        if message["type"] != "job" || message["job"]["id"] != job_id.as_str() {
+            continue;
+        }
+        if message["job"]["status"] == "succeeded" {
+            assert_eq!(message["job"]["steps"][0]["label"], "live.txt");
+            assert_eq!(message["job"]["steps"][0]["state"], "done");
+            break;
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2004,6 +2472,11 @@ async fn the_openapi_document_describes_the_api() {
         ("/api/v1/projects/{id}/seo", "get"),
         ("/api/v1/documents/search", "get"),
         ("/api/v1/projects/{id}/generate", "post"),
+        ("/api/v1/projects/{id}/exports", "post"),
+        ("/api/v1/projects/{id}/publish", "post"),
+        ("/api/v1/jobs/{id}", "get"),
+        ("/api/v1/jobs/{id}/artifact", "get"),
+        ("/api/v1/documents", "post"),
         ("/api/v1/sessions/{id}/messages", "post"),
         ("/api/v1/projects/{id}/analytics", "get"),
         ("/ws", "get"),
@@ -2025,9 +2498,7 @@ async fn the_openapi_document_describes_the_api() {
 async fn a_chat_session_names_an_agent_that_exists_and_outlives_it() {
     let rt = Runtime::start().await;
     let id = rt.new_project_id("Agents and chats").await;
-    let r = rt
-        .post("/api/v1/agents", &json!({"name": "Editor"}))
-        .await;
+    let r = rt.post("/api/v1/agents", &json!({"name": "Editor"})).await;
     assert_eq!(r.status(), 201);
     let agent = body(r).await["id"].as_str().expect("agent").to_owned();
 

@@ -1,11 +1,20 @@
-// documents.js — the Documents view: upload several files at once (with progress), the
-// list with delete, and full-text search whose highlighted snippets are built as text nodes
-// and <mark> elements (the server's snippet HTML is never parsed as HTML).
+// documents.js — the Documents view: upload several files at once (with progress), then
+// follow the job that indexes them (a step per document); the list with each document's
+// status (indexing, indexed, failed with the reason) and delete; and full-text search whose
+// highlighted snippets are built as text nodes and <mark> elements (the server's snippet
+// HTML is never parsed as HTML).
 
 import {
   ApiError, api, alertRegion, clearAlert, confirmDialog, describeError, el, errorFrom, formatBytes,
   refreshUsage, setBusy, showAlert, timeEl, toast,
 } from './api.js';
+import { finished, followJob, progressCard } from './jobs.js';
+
+const STATUS_BADGES = {
+  indexing: ['badge-accent', 'Indexing…'],
+  indexed: ['badge-success', 'Indexed'],
+  failed: ['badge-error', 'Failed'],
+};
 
 const MAX_FILES = 20;
 
@@ -63,6 +72,8 @@ function upload(form, onProgress) {
 }
 
 export async function render(container) {
+  let disposed = false;
+  let stopFollowing = null;
   const uploadAlert = alertRegion('upload-alert');
   const listAlert = alertRegion('documents-alert');
   const searchAlert = alertRegion('search-alert');
@@ -80,16 +91,18 @@ export async function render(container) {
     el('div', { class: 'field' },
       el('label', { for: 'document-files', text: 'Files' }),
       files,
-      el('p', { class: 'hint', id: 'document-files-hint', text: `PDF, Word (.docx), HTML, Markdown or plain text; up to ${MAX_FILES} at a time. A file that cannot be read stops the whole upload, so nothing is half-added.` })),
+      el('p', { class: 'hint', id: 'document-files-hint', text: `PDF, Word (.docx), HTML, Markdown or plain text; up to ${MAX_FILES} at a time. A file that is not what it claims to be stops the whole upload, so nothing is half-added; the others are then indexed in the background, and one whose text cannot be read is listed as failed, with the reason.` })),
     chosen,
     el('div', { class: 'upload-row' }, uploadButton, progress, uploadStatus));
 
+  const indexing = progressCard('indexing', 'Indexing', 'Indexing the upload');
   const tableBody = el('tbody', { id: 'document-rows' });
   const table = el('div', { class: 'table-wrap' }, el('table', { id: 'document-table' },
     el('caption', { class: 'visually-hidden', text: 'Your documents' }),
     el('thead', null, el('tr', null,
       el('th', { scope: 'col', text: 'Name' }),
       el('th', { scope: 'col', text: 'Kind' }),
+      el('th', { scope: 'col', text: 'Status' }),
       el('th', { scope: 'col', class: 'num', text: 'Size' }),
       el('th', { scope: 'col', class: 'num', text: 'Pages' }),
       el('th', { scope: 'col', class: 'num', text: 'Passages' }),
@@ -109,7 +122,7 @@ export async function render(container) {
     el('p', { class: 'muted', text: 'What you upload here is the knowledge your agents can search: menus, price lists, brochures, notes.' }),
     el('div', { class: 'grid-2' },
       el('section', { class: 'card', 'aria-labelledby': 'upload-title' },
-        el('h2', { id: 'upload-title', text: 'Upload' }), uploadForm, uploadAlert),
+        el('h2', { id: 'upload-title', text: 'Upload' }), uploadForm, uploadAlert, indexing.root),
       el('section', { class: 'card', 'aria-labelledby': 'search-title' },
         el('h2', { id: 'search-title', text: 'Search' }), searchForm, searchAlert, results)),
     el('section', { class: 'card', 'aria-labelledby': 'documents-title' },
@@ -127,7 +140,9 @@ export async function render(container) {
     showChosen();
   });
 
+  let loads = 0;
   async function load() {
+    const mine = ++loads;
     let documents;
     try {
       documents = (await api('/api/v1/documents')).documents;
@@ -135,9 +150,11 @@ export async function render(container) {
       showAlert(listAlert, describeError(err));
       return;
     }
+    // Only the latest read is drawn: an older answer arriving late must not win.
+    if (mine !== loads || disposed) return;
     tableBody.replaceChildren();
     if (!documents.length) {
-      tableBody.append(el('tr', { id: 'no-documents' }, el('td', { colspan: '7', class: 'muted', text: 'No documents yet.' })));
+      tableBody.append(el('tr', { id: 'no-documents' }, el('td', { colspan: '8', class: 'muted', text: 'No documents yet.' })));
     }
     for (const doc of documents) {
       const remove = el('button', { type: 'button', class: 'danger small-button delete-document', text: 'Delete', 'aria-label': `Delete ${doc.name}` });
@@ -157,12 +174,16 @@ export async function render(container) {
           showAlert(listAlert, describeError(err));
         }
       });
-      tableBody.append(el('tr', { class: 'document-row', dataset: { id: doc.id } },
+      const [badge, label] = STATUS_BADGES[doc.status] ?? ['', String(doc.status ?? '')];
+      tableBody.append(el('tr', { class: 'document-row', dataset: { id: doc.id, status: doc.status ?? '' } },
         el('td', { class: 'document-name', text: doc.name }),
         el('td', { text: doc.kind }),
+        el('td', { class: 'document-status' },
+          el('span', { class: ['badge', badge], text: label }),
+          doc.error ? el('span', { class: 'document-error', text: doc.error }) : null),
         el('td', { class: 'num', text: formatBytes(doc.size) }),
-        el('td', { class: 'num', text: doc.pages }),
-        el('td', { class: 'num', text: doc.passages }),
+        el('td', { class: 'num', text: doc.status === 'indexed' ? doc.pages : '—' }),
+        el('td', { class: 'num', text: doc.status === 'indexed' ? doc.passages : '—' }),
         el('td', null, timeEl(doc.created_at)),
         el('td', null, remove)));
     }
@@ -193,14 +214,15 @@ export async function render(container) {
     try {
       const answer = await upload(data, (fraction) => {
         progress.value = Math.round(fraction * 100);
-        uploadStatus.textContent = fraction >= 1 ? 'Reading and indexing…' : `Uploading… ${Math.round(fraction * 100)}%`;
+        uploadStatus.textContent = fraction >= 1 ? 'Checking and storing…' : `Uploading… ${Math.round(fraction * 100)}%`;
       });
       const added = answer.documents ?? [];
       uploadStatus.textContent = '';
-      showAlert(uploadAlert, `Added ${added.map((d) => d.name).join(', ')}.`, 'success');
+      showAlert(uploadAlert, `Added ${added.map((d) => d.name).join(', ')}; indexing them now.`, 'info');
       files.value = '';
       showChosen();
       refreshUsage();
+      if (answer.job) follow(answer.job);
       await load();
     } catch (err) {
       uploadStatus.textContent = '';
@@ -210,6 +232,35 @@ export async function render(container) {
       setBusy(uploadButton, false);
     }
   });
+
+  /** Follows an indexing job: its steps, and the list's statuses as documents settle. */
+  function follow(job) {
+    stopFollowing?.();
+    stopFollowing = followJob(job, {
+      onUpdate: (update) => {
+        if (disposed) return;
+        indexing.show(update);
+        load();
+      },
+      onEnd: (update) => {
+        if (disposed) return;
+        stopFollowing = null;
+        const steps = update.steps ?? [];
+        const failed = steps.filter((s) => s.state === 'failed');
+        const indexed = steps.filter((s) => s.state === 'done');
+        if (update.status === 'failed') {
+          showAlert(uploadAlert, `Indexing stopped: ${update.error ?? 'no reason was given'}.`);
+        } else if (failed.length) {
+          showAlert(uploadAlert,
+            `${indexed.length ? `Indexed ${indexed.map((s) => s.label).join(', ')}. ` : ''}Could not index ${failed.map((s) => `${s.label} (${s.message ?? 'no reason given'})`).join('; ')}.`,
+            'warning');
+        } else if (indexed.length) {
+          showAlert(uploadAlert, `Indexed ${indexed.map((s) => s.label).join(', ')}: they can be searched now.`, 'success');
+        }
+        load();
+      },
+    });
+  }
 
   searchForm.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -239,5 +290,15 @@ export async function render(container) {
   });
 
   await load();
-  return null;
+  // Indexing still under way (e.g. uploaded before a reload) is followed.
+  try {
+    const { jobs } = await api('/api/v1/jobs');
+    const running = jobs.find((j) => j.kind === 'index_documents' && !finished(j));
+    if (running && !disposed) follow(running);
+  } catch { /* nothing to follow */ }
+  return () => {
+    disposed = true;
+    stopFollowing?.();
+    stopFollowing = null;
+  };
 }

@@ -1,51 +1,17 @@
 // generate.js — the Generate tab: a brief (name, description, sections, tone, keywords,
-// autonomy, optionally an agent) → a background job whose progress arrives over server-sent
-// events → the result: applied as a new version, or a proposal to accept or reject.
+// autonomy, optionally an agent) → a background job whose progress (and steps, as the job
+// lists them) arrives over server-sent events → the result: applied as a new version, or
+// a proposal to accept or reject.
 
 import {
   ApiError, api, alertRegion, clearAlert, clearFieldErrors, describeError, el, field, fieldErrors,
   refreshUsage, setBusy, showAlert, splitList, timeEl, toast,
 } from './api.js';
-
-/** The pipeline's steps, in order, as the server names them in `job.step`. */
-const STEPS = [
-  ['plan', 'Plan: choose the pages'],
-  ['content', 'Content: write the text'],
-  ['seo', 'SEO: titles and descriptions'],
-  ['layout', 'Layout: navigation and theme'],
-  ['code', 'Code: build HTML and CSS'],
-  ['review', 'Review: check the result'],
-];
-
-const STATUS_LABELS = {
-  queued: 'Queued',
-  running: 'Running',
-  succeeded: 'Succeeded',
-  failed: 'Failed',
-};
-
-const finished = (job) => job.status === 'succeeded' || job.status === 'failed';
-
-const RANK = { queued: 0, running: 1, succeeded: 2, failed: 2 };
-
-/**
- * Whether `update` is newer than `last` (same job). A job's event stream can deliver, after
- * its opening state, progress it had already made before (events broadcast while the
- * stream was being opened): those must not move the bar back.
- */
-function newer(update, last) {
-  if (!last || update.id !== last.id) return true;
-  const a = RANK[update.status] ?? 1;
-  const b = RANK[last.status] ?? 1;
-  if (a !== b) return a > b;
-  if (b === 2) return false;
-  if (update.updated_at !== last.updated_at) return String(update.updated_at) > String(last.updated_at);
-  return (Number(update.progress) || 0) >= (Number(last.progress) || 0);
-}
+import { finished, followJob, progressCard } from './jobs.js';
 
 export async function render(panel, ctx) {
   const id = encodeURIComponent(ctx.id);
-  let source = null;
+  let stopFollowing = null;
   let disposed = false;
 
   // ----- the brief -----
@@ -77,20 +43,8 @@ export async function render(panel, ctx) {
     el('div', { class: 'actions' }, submit));
 
   // ----- progress -----
-  const status = el('span', { id: 'generate-status', class: 'badge', text: 'Not started' });
-  const progress = el('progress', { id: 'generate-progress', max: '100', value: '0', 'aria-labelledby': 'generate-progress-label' }, '0%');
-  const percent = el('span', { id: 'generate-percent', class: 'muted small', text: '0%' });
-  const step = el('span', { id: 'generate-step', class: 'nowrap' });
-  const steps = el('ol', { id: 'generate-steps', class: 'steps', 'aria-label': 'Pipeline steps' },
-    STEPS.map(([key, label]) => el('li', { dataset: { step: key }, text: label })));
-  const progressSection = el('section', { id: 'generate-job', class: 'card', hidden: true, 'aria-labelledby': 'generate-job-title' },
-    el('h2', { id: 'generate-job-title', text: 'Progress' }),
-    el('div', { class: 'progress-wrap' },
-      el('div', { class: 'pane-head' },
-        el('span', { id: 'generate-progress-label', text: 'Generation' }), status, percent),
-      progress,
-      el('p', { class: 'small', 'aria-live': 'polite' }, 'Step: ', step)),
-    steps);
+  const card = progressCard('generate', 'Progress', 'Generation');
+  const progressSection = card.root;
 
   // ----- result and proposals -----
   const resultAlert = alertRegion('generate-result-alert');
@@ -115,32 +69,6 @@ export async function render(panel, ctx) {
           proposalsAlert, proposals))));
 
   // ----- behaviour -----
-
-  let lastJob = null;
-
-  /** Shows a job's state, unless an older one than shown; returns whether it did. */
-  function showJob(job) {
-    if (!newer(job, lastJob)) return false;
-    lastJob = job;
-    progressSection.hidden = false;
-    status.textContent = STATUS_LABELS[job.status] ?? job.status;
-    status.dataset.status = job.status;
-    status.className = `badge ${job.status === 'succeeded' ? 'badge-success' : job.status === 'failed' ? 'badge-error' : 'badge-accent'}`;
-    const value = Math.max(0, Math.min(100, Number(job.progress) || 0));
-    progress.value = value;
-    progress.textContent = `${value}%`;
-    percent.textContent = `${value}%`;
-    step.textContent = job.step || (job.status === 'queued' ? 'waiting to start' : '—');
-    const index = STEPS.findIndex(([key]) => key === job.step);
-    for (const [i, li] of [...steps.children].entries()) {
-      const done = job.status === 'succeeded' || (index >= 0 && i < index);
-      li.classList.toggle('done', done);
-      li.classList.toggle('active', job.status === 'running' && i === index);
-      if (job.status === 'running' && i === index) li.setAttribute('aria-current', 'step');
-      else li.removeAttribute('aria-current');
-    }
-    return true;
-  }
 
   async function showResult(job) {
     setBusy(submit, false);
@@ -176,46 +104,16 @@ export async function render(panel, ctx) {
   }
 
   function follow(job) {
-    lastJob = null;
-    showJob(job);
-    if (finished(job)) {
-      showResult(job);
-      return;
-    }
-    setBusy(submit, true, 'Generating…');
-    source?.close();
-    const events = new EventSource(`/api/v1/jobs/${encodeURIComponent(job.id)}/events`);
-    source = events;
-    events.addEventListener('job', (event) => {
-      let update;
-      try { update = JSON.parse(event.data); } catch { return; }
-      if (disposed || !showJob(update)) return;
-      if (finished(update)) {
-        events.close();
-        if (source === events) source = null;
-        showResult(update);
-      }
-    });
-    events.addEventListener('error', async () => {
-      // The browser reconnects by itself; meanwhile, read the job's state once, so a job
-      // that ended while the stream was down is shown as ended.
-      if (disposed || source !== events) return;
-      try {
-        const now = await api(`/api/v1/jobs/${encodeURIComponent(job.id)}`);
-        if (disposed || source !== events || !showJob(now)) return;
-        if (finished(now)) {
-          events.close();
-          source = null;
-          showResult(now);
-        }
-      } catch (err) {
-        if (err instanceof ApiError && err.status === 404) {
-          events.close();
-          source = null;
-          setBusy(submit, false);
-          showAlert(resultAlert, 'The job is gone.');
-        }
-      }
+    stopFollowing?.();
+    if (!finished(job)) setBusy(submit, true, 'Generating…');
+    stopFollowing = followJob(job, {
+      onUpdate: (update) => { if (!disposed) card.show(update); },
+      onEnd: (update) => { if (!disposed) showResult(update); },
+      onGone: () => {
+        if (disposed) return;
+        setBusy(submit, false);
+        showAlert(resultAlert, 'The job is gone.');
+      },
     });
   }
 
@@ -331,7 +229,7 @@ export async function render(panel, ctx) {
   async function resume() {
     try {
       const { jobs } = await api('/api/v1/jobs');
-      const running = jobs.find((j) => j.project_id === ctx.id && !finished(j));
+      const running = jobs.find((j) => j.kind === 'generate_site' && j.project_id === ctx.id && !finished(j));
       if (running && !disposed) follow(running);
     } catch { /* nothing to resume */ }
   }
@@ -340,7 +238,7 @@ export async function render(panel, ctx) {
 
   return () => {
     disposed = true;
-    source?.close();
-    source = null;
+    stopFollowing?.();
+    stopFollowing = null;
   };
 }

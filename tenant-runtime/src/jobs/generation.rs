@@ -1,152 +1,31 @@
-//! Background jobs: long work recorded in SQLite and run one at a time by a worker task.
-//! Progress is written to the job's row and broadcast to listeners (SSE). A job that was
-//! queued or running when the process stopped is run again at the next start. Today's one
-//! kind is `generate_site`; indexing and export jobs join it later.
+//! Generating a site from a brief as a job: the pipeline's steps are the job's steps; the
+//! site is applied as a new version (autonomy `autonomous`) or left as a proposal the user
+//! accepts or rejects. Nothing is written before the pipeline ends, so a generation
+//! interrupted by a restart simply runs again. (A stop in the instant between writing the
+//! site and recording the job's end writes it twice: as two versions or two proposals, so
+//! nothing is lost and undo still reaches the site before.)
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use chrono::Utc;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use serde::Serialize;
-use tokio::sync::{Notify, broadcast};
 
+use super::{Job, Jobs, Kind, Progress, Step, enqueue, now};
 use crate::agents::{self, Autonomy};
 use crate::error::ApiError;
 use crate::generator::{self, Brief, OfflineGenerator};
 use crate::projects;
-use crate::schema::{jobs, proposals};
-use crate::store::Store;
+use crate::schema::proposals;
 
-pub const GENERATE_SITE: &str = "generate_site";
-
-#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
-#[diesel(table_name = jobs, check_for_backend(diesel::sqlite::Sqlite))]
-pub struct Job {
-    pub id: String,
-    pub kind: String,
-    pub project_id: Option<String>,
-    /// `queued`, `running`, `succeeded` or `failed`.
-    pub status: String,
-    pub progress: i32,
-    pub step: String,
-    #[serde(skip)]
-    pub input: String,
-    #[serde(serialize_with = "as_json")]
-    pub result: Option<String>,
-    pub error: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-fn as_json<S: serde::Serializer>(raw: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
-    let value: Option<serde_json::Value> =
-        raw.as_deref().and_then(|r| serde_json::from_str(r).ok());
-    value.serialize(s)
-}
-
-impl Job {
-    pub fn is_finished(&self) -> bool {
-        matches!(self.status.as_str(), "succeeded" | "failed")
-    }
-}
-
-fn now() -> String {
-    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-pub fn get(conn: &mut SqliteConnection, id: &str) -> Result<Job, ApiError> {
-    jobs::table
-        .find(id)
-        .select(Job::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| ApiError::NotFound(format!("there is no job {id:?}")))
-}
-
-pub fn list(conn: &mut SqliteConnection, limit: i64) -> Result<Vec<Job>, ApiError> {
-    Ok(jobs::table
-        .order(jobs::created_at.desc())
-        .limit(limit)
-        .select(Job::as_select())
-        .load(conn)?)
-}
-
-fn update(
-    conn: &mut SqliteConnection,
-    id: &str,
-    status: &str,
-    progress: i32,
-    step: &str,
-) -> Result<Job, ApiError> {
-    diesel::update(jobs::table.find(id))
-        .set((
-            jobs::status.eq(status),
-            jobs::progress.eq(progress),
-            jobs::step.eq(step),
-            jobs::updated_at.eq(now()),
-        ))
-        .execute(conn)?;
-    get(conn, id)
-}
-
-fn finish(
-    conn: &mut SqliteConnection,
-    id: &str,
-    outcome: Result<serde_json::Value, String>,
-) -> Result<Job, ApiError> {
-    let (status, result, error) = match outcome {
-        Ok(v) => ("succeeded", Some(v.to_string()), None),
-        Err(e) => ("failed", None, Some(e)),
-    };
-    diesel::update(jobs::table.find(id))
-        .set((
-            jobs::status.eq(status),
-            jobs::progress.eq(100),
-            jobs::step.eq(if status == "succeeded" {
-                "done"
-            } else {
-                "failed"
-            }),
-            jobs::result.eq(result),
-            jobs::error.eq(error),
-            jobs::updated_at.eq(now()),
-        ))
-        .execute(conn)?;
-    get(conn, id)
-}
-
-/// The worker and its listeners.
-#[derive(Clone)]
-pub struct Jobs {
-    store: Store,
-    events: broadcast::Sender<Job>,
-    wake: Arc<Notify>,
+/// The pipeline's steps, none started.
+fn steps() -> Vec<Step> {
+    generator::STEPS
+        .iter()
+        .zip(generator::STEP_LABELS)
+        .map(|(name, label)| Step::pending(*name, label))
+        .collect()
 }
 
 impl Jobs {
-    /// Starts the worker; jobs interrupted by the last stop are queued again.
-    pub fn start(store: Store) -> Self {
-        let (events, _) = broadcast::channel(256);
-        let jobs = Jobs {
-            store,
-            events,
-            wake: Arc::new(Notify::new()),
-        };
-        tokio::spawn(jobs.clone().work());
-        jobs
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<Job> {
-        self.events.subscribe()
-    }
-
-    fn announce(&self, job: Job) {
-        // No listener is fine: the row holds the state.
-        let _ = self.events.send(job);
-    }
-
     /// Queues the generation of a site for a project.
     pub async fn submit_generation(
         &self,
@@ -154,7 +33,7 @@ impl Jobs {
         brief: Brief,
     ) -> Result<Job, ApiError> {
         brief.validate()?;
-        let input = serde_json::to_string(&brief).map_err(ApiError::internal)?;
+        let input = serde_json::to_value(&brief).map_err(ApiError::internal)?;
         let job = self
             .store
             .run(move |conn| {
@@ -162,84 +41,26 @@ impl Jobs {
                 if let Some(agent) = &brief.agent_id {
                     agents::get(conn, agent)?;
                 }
-                let id = uuid::Uuid::new_v4().to_string();
-                let at = now();
-                diesel::insert_into(jobs::table)
-                    .values((
-                        jobs::id.eq(&id),
-                        jobs::kind.eq(GENERATE_SITE),
-                        jobs::project_id.eq(&project_id),
-                        jobs::status.eq("queued"),
-                        jobs::input.eq(&input),
-                        jobs::created_at.eq(&at),
-                        jobs::updated_at.eq(&at),
-                    ))
-                    .execute(conn)?;
-                get(conn, &id)
+                enqueue(
+                    conn,
+                    Kind::GenerateSite,
+                    Some(&project_id),
+                    &input,
+                    &steps(),
+                )
             })
             .await?;
-        self.announce(job.clone());
-        self.wake.notify_one();
+        self.queued(&job);
         Ok(job)
     }
 
-    async fn work(self) {
-        if let Err(e) = self
-            .store
-            .run(|conn| {
-                diesel::update(jobs::table.filter(jobs::status.eq("running")))
-                    .set(jobs::status.eq("queued"))
-                    .execute(conn)
-                    .map_err(ApiError::from)
-            })
-            .await
-        {
-            tracing::error!(error = %e, "cannot requeue interrupted jobs");
-        }
-        loop {
-            let next = self
-                .store
-                .run(|conn| {
-                    Ok(jobs::table
-                        .filter(jobs::status.eq("queued"))
-                        .order(jobs::created_at.asc())
-                        .select(Job::as_select())
-                        .first(conn)
-                        .optional()?)
-                })
-                .await;
-            match next {
-                Ok(Some(job)) => self.execute(job).await,
-                Ok(None) => {
-                    let _ =
-                        tokio::time::timeout(Duration::from_secs(5), self.wake.notified()).await;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "the job worker cannot read the queue");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-    }
-
-    #[tracing::instrument(skip(self, job), fields(job_id = %job.id, kind = %job.kind))]
-    async fn execute(&self, job: Job) {
-        let outcome = self.generate(&job).await;
-        let id = job.id.clone();
-        let result = match outcome {
-            Ok(value) => Ok(value),
-            Err(e) => {
-                tracing::warn!(error = %e, "job failed");
-                Err(e.to_string())
-            }
-        };
-        match self.store.run(move |conn| finish(conn, &id, result)).await {
-            Ok(done) => self.announce(done),
-            Err(e) => tracing::error!(error = %e, "cannot record the job's end"),
-        }
-    }
-
-    async fn generate(&self, job: &Job) -> Result<serde_json::Value, ApiError> {
+    pub(super) async fn generate(
+        &self,
+        job: &Job,
+        progress: &mut Progress<'_>,
+    ) -> Result<serde_json::Value, ApiError> {
+        // Run again after a restart, the pipeline starts over: it only writes at the end.
+        progress.steps = steps();
         let brief: Brief = serde_json::from_str(&job.input).map_err(ApiError::internal)?;
         let project_id = job
             .project_id
@@ -266,19 +87,14 @@ impl Jobs {
         };
 
         // The pipeline is synchronous; its progress comes back over a channel.
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, String)>();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
         let pipeline = tokio::task::spawn_blocking(move || {
-            generator::run(&OfflineGenerator, &brief, &settings, |i, step| {
-                let _ = tx.send((i, step.to_owned()));
+            generator::run(&OfflineGenerator, &brief, &settings, |i, _| {
+                let _ = tx.send(i);
             })
         });
-        while let Some((i, step)) = rx.recv().await {
-            let (id, progress) = (job.id.clone(), (i * 100 / generator::STEPS.len()) as i32);
-            let updated = self
-                .store
-                .run(move |conn| update(conn, &id, "running", progress, &step))
-                .await?;
-            self.announce(updated);
+        while let Some(i) = rx.recv().await {
+            progress.start(i).await?;
         }
         let site = pipeline
             .await

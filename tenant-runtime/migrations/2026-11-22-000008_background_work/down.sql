@@ -1,0 +1,3 @@
+ALTER TABLE jobs DROP COLUMN steps;
+ALTER TABLE documents DROP COLUMN error;
+ALTER TABLE documents DROP COLUMN status;

@@ -1,0 +1,454 @@
+//! Background jobs: long work recorded in SQLite and run one at a time by a worker task —
+//! generating a site (`generation`), indexing uploaded documents (`indexing`), exporting
+//! and publishing a site (`exporting`). A job lists its steps in order, each with its
+//! state; progress is written to the job's row and broadcast to listeners (SSE, the
+//! WebSocket). A job that was queued or running when the process stopped is run again at
+//! the next start, so every kind's work must be safe to run twice.
+
+mod exporting;
+mod generation;
+mod indexing;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, broadcast};
+
+use crate::documents::SearchIndex;
+use crate::error::ApiError;
+use crate::quota::Quota;
+use crate::schema::jobs;
+use crate::store::Store;
+
+pub use exporting::artifact;
+pub use generation::{Proposal, accept, proposal_with_files, proposals_of, reject};
+
+/// What a job does; stored as its `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    GenerateSite,
+    IndexDocuments,
+    ExportSite,
+    ExportMarkdown,
+    PublishSite,
+}
+
+impl Kind {
+    const ALL: [Kind; 5] = [
+        Kind::GenerateSite,
+        Kind::IndexDocuments,
+        Kind::ExportSite,
+        Kind::ExportMarkdown,
+        Kind::PublishSite,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::GenerateSite => "generate_site",
+            Kind::IndexDocuments => "index_documents",
+            Kind::ExportSite => "export_site",
+            Kind::ExportMarkdown => "export_markdown",
+            Kind::PublishSite => "publish_site",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+}
+
+/// Where a step stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepState {
+    Pending,
+    Running,
+    Done,
+    Failed,
+    /// Nothing to do after all (a document deleted before its turn).
+    Skipped,
+}
+
+impl StepState {
+    fn settled(self) -> bool {
+        matches!(
+            self,
+            StepState::Done | StepState::Failed | StepState::Skipped
+        )
+    }
+}
+
+/// One step of a job, as its JSON lists them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// Stable: a pipeline step (`plan`, `collect`…) or, when indexing, the document's id.
+    pub name: String,
+    /// For people: what the step does, or the document's name.
+    pub label: String,
+    pub state: StepState,
+    /// Why a step failed or was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Step {
+    fn pending(name: impl Into<String>, label: impl Into<String>) -> Self {
+        Step {
+            name: name.into(),
+            label: label.into(),
+            state: StepState::Pending,
+            message: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+#[diesel(table_name = jobs, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct Job {
+    pub id: String,
+    pub kind: String,
+    pub project_id: Option<String>,
+    /// `queued`, `running`, `succeeded` or `failed`.
+    pub status: String,
+    pub progress: i32,
+    /// The name of the step under way (`done` or `failed` at the end).
+    pub step: String,
+    /// Every step in order with its state (a JSON array of `Step`s).
+    #[serde(serialize_with = "steps_json")]
+    pub steps: String,
+    #[serde(skip)]
+    pub input: String,
+    #[serde(serialize_with = "as_json")]
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+fn as_json<S: serde::Serializer>(raw: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    let value: Option<serde_json::Value> =
+        raw.as_deref().and_then(|r| serde_json::from_str(r).ok());
+    value.serialize(s)
+}
+
+fn steps_json<S: serde::Serializer>(raw: &str, s: S) -> Result<S::Ok, S::Error> {
+    parse_steps(raw).serialize(s)
+}
+
+fn parse_steps(raw: &str) -> Vec<Step> {
+    serde_json::from_str(raw).unwrap_or_default()
+}
+
+fn steps_text(steps: &[Step]) -> String {
+    serde_json::to_string(steps).unwrap_or_else(|_| "[]".to_owned())
+}
+
+impl Job {
+    pub fn is_finished(&self) -> bool {
+        matches!(self.status.as_str(), "succeeded" | "failed")
+    }
+
+    /// The steps recorded so far (empty for a job queued without them).
+    pub fn steps(&self) -> Vec<Step> {
+        parse_steps(&self.steps)
+    }
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub fn get(conn: &mut SqliteConnection, id: &str) -> Result<Job, ApiError> {
+    jobs::table
+        .find(id)
+        .select(Job::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::NotFound(format!("there is no job {id:?}")))
+}
+
+pub fn list(conn: &mut SqliteConnection, limit: i64) -> Result<Vec<Job>, ApiError> {
+    Ok(jobs::table
+        .order(jobs::created_at.desc())
+        .limit(limit)
+        .select(Job::as_select())
+        .load(conn)?)
+}
+
+/// Records a queued job; the caller announces it and wakes the worker (`Jobs::queued`).
+fn enqueue(
+    conn: &mut SqliteConnection,
+    kind: Kind,
+    project_id: Option<&str>,
+    input: &serde_json::Value,
+    steps: &[Step],
+) -> Result<Job, ApiError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let at = now();
+    diesel::insert_into(jobs::table)
+        .values((
+            jobs::id.eq(&id),
+            jobs::kind.eq(kind.as_str()),
+            jobs::project_id.eq(project_id),
+            jobs::status.eq("queued"),
+            jobs::input.eq(input.to_string()),
+            jobs::steps.eq(steps_text(steps)),
+            jobs::created_at.eq(&at),
+            jobs::updated_at.eq(&at),
+        ))
+        .execute(conn)?;
+    get(conn, &id)
+}
+
+fn update(
+    conn: &mut SqliteConnection,
+    id: &str,
+    progress: i32,
+    step: &str,
+    steps: &[Step],
+) -> Result<Job, ApiError> {
+    diesel::update(jobs::table.find(id))
+        .set((
+            jobs::status.eq("running"),
+            jobs::progress.eq(progress),
+            jobs::step.eq(step),
+            jobs::steps.eq(steps_text(steps)),
+            jobs::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    get(conn, id)
+}
+
+fn finish(
+    conn: &mut SqliteConnection,
+    id: &str,
+    outcome: Result<serde_json::Value, String>,
+    steps: &[Step],
+) -> Result<Job, ApiError> {
+    let (status, result, error) = match outcome {
+        Ok(v) => ("succeeded", Some(v.to_string()), None),
+        Err(e) => ("failed", None, Some(e)),
+    };
+    diesel::update(jobs::table.find(id))
+        .set((
+            jobs::status.eq(status),
+            jobs::progress.eq(100),
+            jobs::step.eq(if status == "succeeded" {
+                "done"
+            } else {
+                "failed"
+            }),
+            jobs::steps.eq(steps_text(steps)),
+            jobs::result.eq(result),
+            jobs::error.eq(error),
+            jobs::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    get(conn, id)
+}
+
+/// How often an idle worker removes expired exports.
+const SWEEP_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// The worker, what its jobs work on, and its listeners.
+#[derive(Clone)]
+pub struct Jobs {
+    store: Store,
+    index: Arc<SearchIndex>,
+    data_dir: PathBuf,
+    quota: Quota,
+    events: broadcast::Sender<Job>,
+    wake: Arc<Notify>,
+}
+
+impl Jobs {
+    /// Starts the worker; jobs interrupted by the last stop are queued again.
+    pub fn start(store: Store, index: Arc<SearchIndex>, data_dir: PathBuf, quota: Quota) -> Self {
+        let (events, _) = broadcast::channel(256);
+        let jobs = Jobs {
+            store,
+            index,
+            data_dir,
+            quota,
+            events,
+            wake: Arc::new(Notify::new()),
+        };
+        tokio::spawn(jobs.clone().work());
+        jobs
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Job> {
+        self.events.subscribe()
+    }
+
+    fn announce(&self, job: Job) {
+        // No listener is fine: the row holds the state.
+        let _ = self.events.send(job);
+    }
+
+    /// Tells listeners and the worker about a job just queued.
+    fn queued(&self, job: &Job) {
+        self.announce(job.clone());
+        self.wake.notify_one();
+    }
+
+    async fn work(self) {
+        if let Err(e) = self
+            .store
+            .run(|conn| {
+                diesel::update(jobs::table.filter(jobs::status.eq("running")))
+                    .set(jobs::status.eq("queued"))
+                    .execute(conn)
+                    .map_err(ApiError::from)
+            })
+            .await
+        {
+            tracing::error!(error = %e, "cannot requeue interrupted jobs");
+        }
+        self.sweep_exports().await;
+        let mut swept = Instant::now();
+        loop {
+            let next = self
+                .store
+                .run(|conn| {
+                    Ok(jobs::table
+                        .filter(jobs::status.eq("queued"))
+                        .order(jobs::created_at.asc())
+                        .select(Job::as_select())
+                        .first(conn)
+                        .optional()?)
+                })
+                .await;
+            match next {
+                Ok(Some(job)) => self.execute(job).await,
+                Ok(None) => {
+                    if swept.elapsed() > SWEEP_EVERY {
+                        self.sweep_exports().await;
+                        swept = Instant::now();
+                    }
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(5), self.wake.notified()).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the job worker cannot read the queue");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    #[tracing::instrument(skip(self, job), fields(job_id = %job.id, kind = %job.kind))]
+    async fn execute(&self, job: Job) {
+        let mut progress = Progress {
+            jobs: self,
+            job_id: job.id.clone(),
+            steps: job.steps(),
+        };
+        let outcome = match Kind::parse(&job.kind) {
+            Some(Kind::GenerateSite) => self.generate(&job, &mut progress).await,
+            Some(Kind::IndexDocuments) => self.index(&job, &mut progress).await,
+            Some(kind @ (Kind::ExportSite | Kind::ExportMarkdown | Kind::PublishSite)) => {
+                self.export(kind, &job, &mut progress).await
+            }
+            None => Err(ApiError::internal(anyhow::anyhow!(
+                "unknown job kind {:?}",
+                job.kind
+            ))),
+        };
+        let result = match outcome {
+            Ok(value) => Ok(value),
+            Err(e) => {
+                tracing::warn!(error = %e, "job failed");
+                Err(e.to_string())
+            }
+        };
+        let steps = progress.close(result.is_ok());
+        let id = job.id.clone();
+        match self
+            .store
+            .run(move |conn| finish(conn, &id, result, &steps))
+            .await
+        {
+            Ok(done) => self.announce(done),
+            Err(e) => tracing::error!(error = %e, "cannot record the job's end"),
+        }
+        if matches!(
+            Kind::parse(&job.kind),
+            Some(Kind::ExportSite | Kind::ExportMarkdown)
+        ) {
+            // A new export replaces the previous one of its project and format.
+            self.sweep_exports().await;
+        }
+    }
+}
+
+/// A running job's steps: each change is written to its row and announced.
+struct Progress<'a> {
+    jobs: &'a Jobs,
+    job_id: String,
+    steps: Vec<Step>,
+}
+
+impl Progress<'_> {
+    /// Marks step `i` running (the unsettled ones before it done) and records it.
+    async fn start(&mut self, i: usize) -> Result<(), ApiError> {
+        for step in &mut self.steps[..i] {
+            if !step.state.settled() {
+                step.state = StepState::Done;
+            }
+        }
+        self.steps[i].state = StepState::Running;
+        self.save().await
+    }
+
+    /// Records how step `i` ended.
+    async fn end(
+        &mut self,
+        i: usize,
+        state: StepState,
+        message: Option<String>,
+    ) -> Result<(), ApiError> {
+        self.steps[i].state = state;
+        self.steps[i].message = message;
+        self.save().await
+    }
+
+    async fn save(&self) -> Result<(), ApiError> {
+        let settled = self.steps.iter().filter(|s| s.state.settled()).count();
+        let percent = (settled * 100)
+            .checked_div(self.steps.len())
+            .unwrap_or_default() as i32;
+        let current = self
+            .steps
+            .iter()
+            .find(|s| s.state == StepState::Running)
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        let (id, steps) = (self.job_id.clone(), self.steps.clone());
+        let updated = self
+            .jobs
+            .store
+            .run(move |conn| update(conn, &id, percent, &current, &steps))
+            .await?;
+        self.jobs.announce(updated);
+        Ok(())
+    }
+
+    /// The steps as the job ends: on success every unsettled step is done; on failure the
+    /// running one failed and the rest were never reached.
+    fn close(mut self, succeeded: bool) -> Vec<Step> {
+        for step in &mut self.steps {
+            step.state = match step.state {
+                StepState::Running if !succeeded => StepState::Failed,
+                StepState::Pending | StepState::Running if succeeded => StepState::Done,
+                other => other,
+            };
+        }
+        self.steps
+    }
+}
