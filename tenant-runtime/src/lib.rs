@@ -47,6 +47,7 @@ pub async fn serve(
         quota.get_ref().clone(),
     ));
     let index = web::Data::from(index);
+    let _roll_up = analytics::spawn_roll_up(store.get_ref().clone());
     let upload_limit = web::Data::new(documents::UploadLimit(max_upload_bytes));
     tracing::info!(data_dir = %data_dir.display(), addr = %listener.local_addr()?, "serving the workspace");
     HttpServer::new(move || {
