@@ -1201,7 +1201,14 @@ pub async fn openapi() -> HttpResponse {
 
 /// Every route the runtime serves.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    use actix_web::web::{delete, get, patch, post, put};
+    use actix_web::web::{delete, patch, post, put};
+    // Every GET answers HEAD too (headers only; actix sends no body for HEAD). Streams —
+    // server-sent events and the WebSocket — are GET only.
+    let get = || {
+        web::route()
+            .guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
+    };
+    let stream = web::get;
     cfg.route("/healthz", get().to(healthz))
         .route("/api/v1/openapi.json", get().to(openapi))
         .route("/api/v1/usage", get().to(usage))
@@ -1241,10 +1248,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1/jobs")
                 .route("", get().to(list_jobs))
-                .route("/events", get().to(all_job_events))
+                .route("/events", stream().to(all_job_events))
                 .route("/{id}", get().to(get_job))
                 .route("/{id}/artifact", get().to(job_artifact))
-                .route("/{id}/events", get().to(job_events)),
+                .route("/{id}/events", stream().to(job_events)),
         )
         .service(
             web::scope("/api/v1/documents")
@@ -1275,7 +1282,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/{id}", delete().to(delete_agent)),
         )
         .route("/a.gif", get().to(beacon))
-        .route("/ws", get().to(crate::ws::connect))
+        .route("/ws", stream().to(crate::ws::connect))
         .route("/preview/{id}/{path:.*}", get().to(preview))
         .route("/sites/{id}/{path:.*}", get().to(site))
         .default_service(web::to(not_found));

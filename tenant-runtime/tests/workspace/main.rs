@@ -2529,3 +2529,35 @@ async fn a_chat_session_names_an_agent_that_exists_and_outlives_it() {
     assert!(shown["agent_id"].is_null(), "{shown}");
     assert_eq!(shown["title"], "With the editor", "the session stays");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_answers_like_get_without_a_body() {
+    let rt = Runtime::start().await;
+    let id = rt.new_project_id("Heads").await;
+    for path in [
+        "/healthz".to_owned(),
+        "/api/v1/projects".to_owned(),
+        format!("/api/v1/projects/{id}"),
+        format!("/api/v1/projects/{id}/pages/index.html"),
+    ] {
+        let get = rt.get(&path).await;
+        let head = rt.http.head(rt.url(&path)).send().await.expect("HEAD");
+        assert_eq!(head.status(), get.status(), "HEAD {path}");
+        assert_eq!(
+            head.headers().get("content-type"),
+            get.headers().get("content-type"),
+            "HEAD {path}"
+        );
+        assert!(
+            head.bytes().await.expect("body").is_empty(),
+            "HEAD {path} has no body"
+        );
+    }
+    let missing = rt
+        .http
+        .head(rt.url(&format!("/api/v1/projects/{}", uuid::Uuid::new_v4())))
+        .send()
+        .await
+        .expect("HEAD");
+    assert_eq!(missing.status(), 404);
+}
