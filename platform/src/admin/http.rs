@@ -69,7 +69,7 @@ pub async fn show_user(
     let mut conn = state.db.get().await?;
     let user = users::require(&mut conn, id).await?;
     let held = roles::of_user(&mut conn, id).await?;
-    let identities = users::identities_of(&mut conn, id).await?;
+    let identities = crate::users::identities_of(&mut conn, id).await?;
     let sessions = state.sessions.list(id).await?.len();
     Ok(web::Json(UserDetail {
         email_verified: user.email_verified,

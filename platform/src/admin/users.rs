@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::authz::roles;
 use crate::error::ApiError;
-use crate::schema::{identities, users};
+use crate::schema::users;
 use crate::users::{Identity, User, UserId};
 
 /// A user in the admin's list.
@@ -148,15 +148,6 @@ pub async fn require(conn: &mut AsyncPgConnection, id: UserId) -> Result<User, A
     crate::users::find(conn, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("there is no user {id}")))
-}
-
-pub async fn identities_of(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<Vec<Identity>> {
-    identities::table
-        .filter(identities::user_id.eq(id))
-        .order(identities::created_at.asc())
-        .select(Identity::as_select())
-        .load(conn)
-        .await
 }
 
 /// Disables or enables an account, in one transaction holding the roles lock, so the last

@@ -159,17 +159,19 @@ impl SessionStore {
         Ok(self.peek(id_hash).await?.map(|r| r.user_id))
     }
 
+    /// The ids in a user's index of sessions (some may have expired since).
+    async fn ids_of(&self, user_id: UserId) -> Result<Vec<String>, KvError> {
+        let user_key = self.user_key(user_id);
+        self.kv
+            .run(async move |c| c.smembers(&user_key).await)
+            .await
+    }
+
     /// A user's live sessions, newest first, with their ids; stale ids are dropped from the
     /// user's index on the way.
     pub async fn list(&self, user_id: UserId) -> Result<Vec<(String, SessionRecord)>, KvError> {
         let user_key = self.user_key(user_id);
-        let members: Vec<String> = self
-            .kv
-            .run({
-                let user_key = user_key.clone();
-                async move |c| c.smembers(&user_key).await
-            })
-            .await?;
+        let members = self.ids_of(user_id).await?;
         let mut live = Vec::new();
         for id_hash in members {
             match self.peek(&id_hash).await? {
@@ -189,13 +191,7 @@ impl SessionStore {
     /// Ends every session of a user (e.g. when the account is disabled).
     pub async fn revoke_all(&self, user_id: UserId) -> Result<usize, KvError> {
         let user_key = self.user_key(user_id);
-        let members: Vec<String> = self
-            .kv
-            .run({
-                let user_key = user_key.clone();
-                async move |c| c.smembers(&user_key).await
-            })
-            .await?;
+        let members = self.ids_of(user_id).await?;
         let keys: Vec<String> = members.iter().map(|m| self.key(m)).collect();
         let count = keys.len();
         self.kv

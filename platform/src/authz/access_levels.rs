@@ -74,21 +74,9 @@ pub struct AccessLevelInput {
     pub idle_timeout_seconds: i32,
 }
 
-/// An access level's name: 1 to 32 lowercase letters, digits, `-` or `_`.
+/// An access level's name (see [`super::parse_name`]).
 pub fn parse_name(raw: &str) -> Result<String, ApiError> {
-    let ok = (1..=32).contains(&raw.len())
-        && raw.starts_with(|c: char| c.is_ascii_lowercase())
-        && raw
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if ok {
-        Ok(raw.to_owned())
-    } else {
-        Err(ApiError::validation(
-            "name",
-            "an access level's name is 1 to 32 lowercase letters, digits, '-' or '_', starting with a letter",
-        ))
-    }
+    super::parse_name(raw, "name", "an access level")
 }
 
 fn in_range<T: PartialOrd + std::fmt::Display>(

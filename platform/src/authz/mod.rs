@@ -38,6 +38,30 @@ pub struct Decision {
     pub principal: Option<CurrentUser>,
 }
 
+/// A name of a role or an access level: 1 to 32 lowercase letters, digits, `-` or `_`,
+/// starting with a letter. `noun` and `field` word the error.
+pub fn parse_name(
+    raw: &str,
+    field: &'static str,
+    noun: &str,
+) -> Result<String, crate::error::ApiError> {
+    let ok = (1..=32).contains(&raw.len())
+        && raw.starts_with(|c: char| c.is_ascii_lowercase())
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(crate::error::ApiError::validation(
+            field,
+            format!(
+                "{noun}'s name is 1 to 32 lowercase letters, digits, '-' or '_', starting with a letter"
+            ),
+        ))
+    }
+}
+
 /// The casbin subject of a user.
 pub fn subject(user: UserId) -> String {
     format!("user:{user}")

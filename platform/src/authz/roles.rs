@@ -109,17 +109,7 @@ pub struct RoleInput {
 
 /// A role's name: 1 to 32 lowercase letters, digits, `-` or `_`, starting with a letter.
 pub fn parse_name(raw: &str) -> Result<String, ApiError> {
-    let ok = (1..=32).contains(&raw.len())
-        && raw.starts_with(|c: char| c.is_ascii_lowercase())
-        && raw
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if !ok {
-        return Err(ApiError::validation(
-            "role",
-            "a role's name is 1 to 32 lowercase letters, digits, '-' or '_', starting with a letter",
-        ));
-    }
+    super::parse_name(raw, "role", "a role")?;
     if raw == ANONYMOUS {
         return Err(ApiError::validation(
             "role",

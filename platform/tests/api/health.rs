@@ -204,3 +204,30 @@ async fn openapi_document_and_pages_are_served_without_a_cdn() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_api_route() {
+    let app = TestApp::spawn().await;
+    let doc = body(app.get("/api/v1/openapi.json").await).await;
+    let pages = [
+        "/",
+        "/login",
+        "/dashboard",
+        "/admin",
+        "/api/docs",
+        "/static/{name}",
+        "/api/v1/openapi.json",
+    ];
+    for route in platform::routes::table() {
+        if pages.contains(&route.pattern) {
+            continue;
+        }
+        let method = route.method.to_ascii_lowercase();
+        assert!(
+            doc["paths"][route.pattern][&method].is_object(),
+            "{} {} is served but not in the OpenAPI document",
+            route.method,
+            route.pattern
+        );
+    }
+}
