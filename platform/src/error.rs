@@ -37,6 +37,10 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("too many attempts; retry in {} seconds", .0.as_secs().max(1))]
     RateLimited(Duration),
     #[error("{0} is unavailable; try again shortly")]
@@ -87,6 +91,8 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Provider(_) => "provider_error",
@@ -105,6 +111,8 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -171,9 +179,19 @@ pub fn json_config() -> actix_web::web::JsonConfig {
     actix_web::web::JsonConfig::default()
         .limit(64 * 1024)
         .error_handler(|err, _req| {
-            ApiError::BadRequest(format!(
-                "the request body is not valid JSON for this endpoint: {err}"
-            ))
+            use actix_web::error::JsonPayloadError;
+            match err {
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => {
+                    ApiError::TooLarge("the request body is larger than 64 KiB".to_owned())
+                }
+                JsonPayloadError::ContentType => ApiError::UnsupportedMediaType(
+                    "send the body as JSON, with Content-Type: application/json".to_owned(),
+                ),
+                other => ApiError::BadRequest(format!(
+                    "the request body is not valid JSON for this endpoint: {other}"
+                )),
+            }
             .into()
         })
 }
