@@ -258,10 +258,7 @@ pub async fn search(conn: &mut AsyncPgConnection, f: &Filter) -> Result<Vec<Reco
     if let Some(action) = &f.action {
         query = match action.strip_suffix('*') {
             Some(prefix) => {
-                let escaped = prefix
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_");
+                let escaped = crate::db::escape_like(prefix);
                 query.filter(audit_log::action.like(format!("{escaped}%")))
             }
             None => query.filter(audit_log::action.eq(action.clone())),

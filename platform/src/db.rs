@@ -38,6 +38,13 @@ pub fn pool(config: &DatabaseConfig) -> anyhow::Result<Pool> {
         .context("cannot build the PostgreSQL pool (WEBSPLAT_DATABASE_URL)")
 }
 
+/// `text` for use inside a SQL `LIKE` pattern: its `%`, `_` and `\` match only themselves.
+pub fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
 /// Applies every pending migration; returns the versions applied.
 pub async fn migrate(url: &SecretString) -> anyhow::Result<Vec<String>> {
     let url = url.expose_secret().to_owned();

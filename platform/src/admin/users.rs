@@ -95,10 +95,7 @@ pub async fn search(conn: &mut AsyncPgConnection, q: &UserQuery) -> Result<UserP
     let filtered = || {
         let mut query = users::table.into_boxed();
         if let Some(text) = text {
-            let escaped = text
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
+            let escaped = crate::db::escape_like(text);
             let pattern = format!("%{escaped}%");
             query = query.filter(
                 users::display_name

@@ -94,9 +94,14 @@ pub struct CallbackQuery {
     pub iss: Option<String>,
 }
 
-async fn me_of(state: &AppState, user: &User, session: Option<&Session>) -> Result<Me, ApiError> {
+/// `access_level` is the user's, as read with the user (the guard's `CurrentUser` has it).
+async fn me_of(
+    state: &AppState,
+    user: &User,
+    access_level: AccessLevel,
+    session: Option<&Session>,
+) -> Result<Me, ApiError> {
     let mut conn = state.db.get().await?;
-    let access_level = crate::authz::access_levels::require(&mut conn, &user.access_level).await?;
     Ok(Me {
         roles: roles::of_user(&mut conn, user.id).await?,
         access_level,
@@ -430,7 +435,11 @@ async fn signed_in_response(
     status: actix_web::http::StatusCode,
 ) -> Result<HttpResponse, ApiError> {
     let (token, session) = state.sessions.create(user.id, local::PROVIDER_ID).await?;
-    let me = me_of(state, user, Some(&session)).await?;
+    let access = {
+        let mut conn = state.db.get().await?;
+        crate::authz::access_levels::require(&mut conn, &user.access_level).await?
+    };
+    let me = me_of(state, user, access, Some(&session)).await?;
     Ok(HttpResponse::build(status)
         .insert_header((CACHE_CONTROL, "no-store"))
         .cookie(state.cookies.session(&token, state.sessions.max_lifetime()))
@@ -530,7 +539,13 @@ pub async fn login(
     security(("session" = []), ("token" = [])))]
 pub async fn me(state: State, current: CurrentUser) -> Result<web::Json<Me>, ApiError> {
     Ok(web::Json(
-        me_of(&state, &current.user, current.session()).await?,
+        me_of(
+            &state,
+            &current.user,
+            current.access.clone(),
+            current.session(),
+        )
+        .await?,
     ))
 }
 

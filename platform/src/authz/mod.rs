@@ -67,6 +67,11 @@ pub fn subject(user: UserId) -> String {
     format!("user:{user}")
 }
 
+/// The user a casbin subject names, if it names one (not a role).
+pub fn user_of(subject: &str) -> Option<UserId> {
+    subject.strip_prefix("user:")?.parse().ok().map(UserId)
+}
+
 /// How many decisions each enforcer keeps cached.
 const DECISION_CACHE: usize = 100_000;
 

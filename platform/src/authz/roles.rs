@@ -157,11 +157,7 @@ pub async fn of_users(
         .await?;
     let mut out: HashMap<UserId, Vec<String>> = HashMap::new();
     for (sub, role) in rows {
-        if let Some(id) = sub
-            .strip_prefix("user:")
-            .and_then(|s| s.parse().ok())
-            .map(UserId)
-        {
+        if let Some(id) = super::user_of(&sub) {
             out.entry(id).or_default().push(role);
         }
     }
@@ -177,10 +173,7 @@ pub async fn active_admins(conn: &mut AsyncPgConnection) -> QueryResult<Vec<User
         .select(casbin_rule::v0)
         .load(conn)
         .await?;
-    let ids: Vec<UserId> = subjects
-        .iter()
-        .filter_map(|s| s.strip_prefix("user:")?.parse().ok().map(UserId))
-        .collect();
+    let ids: Vec<UserId> = subjects.iter().filter_map(|s| super::user_of(s)).collect();
     users::table
         .filter(users::id.eq_any(ids))
         .filter(users::disabled_at.is_null())

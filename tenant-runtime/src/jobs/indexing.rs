@@ -77,15 +77,7 @@ impl Jobs {
         let labels: HashMap<String, String> =
             job.steps().into_iter().map(|s| (s.name, s.label)).collect();
         // Where each document stands now: after a restart, some may be settled already.
-        let ids = input.documents.clone();
-        let rows = self
-            .store
-            .run(move |conn| {
-                ids.iter()
-                    .map(|id| documents::find(conn, id))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .await?;
+        let rows = self.rows_of(&input.documents).await?;
         progress.steps = input
             .documents
             .iter()
@@ -115,15 +107,7 @@ impl Jobs {
             progress.end(i, state, message).await?;
         }
 
-        let ids = input.documents.clone();
-        let outcome = self
-            .store
-            .run(move |conn| {
-                ids.iter()
-                    .map(|id| documents::find(conn, id))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .await?;
+        let outcome = self.rows_of(&input.documents).await?;
         let documents: Vec<Document> = outcome.into_iter().flatten().collect();
         let count = |status: Status| documents.iter().filter(|d| d.is(status)).count();
         Ok(json!({
@@ -131,6 +115,18 @@ impl Jobs {
             "failed": count(Status::Failed),
             "documents": documents,
         }))
+    }
+
+    /// The rows of these documents, in order (`None` for one deleted since).
+    async fn rows_of(&self, ids: &[String]) -> Result<Vec<Option<Document>>, ApiError> {
+        let ids = ids.to_vec();
+        self.store
+            .run(move |conn| {
+                ids.iter()
+                    .map(|id| documents::find(conn, id))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await
     }
 
     /// Indexes one document; how its step ended. Only a fault of the workspace itself
