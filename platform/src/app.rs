@@ -23,8 +23,10 @@ use crate::config::Config;
 use crate::error::{self, ApiError};
 use crate::kv::Kv;
 use crate::metrics::Metrics;
+use crate::tenants::Tenants;
+use crate::tenants::docker::DockerDriver;
 use crate::users::Onboarding;
-use crate::{auth, authz, db, routes, telemetry};
+use crate::{auth, authz, db, routes, telemetry, tenants};
 
 pub struct AppState {
     pub config: Config,
@@ -38,6 +40,7 @@ pub struct AppState {
     pub authz: Arc<Authz>,
     pub routes: RouteIndex,
     pub onboarding: Onboarding,
+    pub tenants: Arc<Tenants>,
 }
 
 impl AppState {
@@ -63,7 +66,22 @@ impl AppState {
             );
         }
         drop(conn);
+        let driver = DockerDriver::connect(&config.tenants.network)?;
+        if let Err(e) = driver.ensure_network().await {
+            // The platform still signs people in; workspaces fail with this reason until
+            // the engine is back (readiness says so too).
+            tracing::error!(error = %e, "cannot prepare the tenant network");
+        }
+        let tenants = Tenants::new(
+            config.tenants.clone(),
+            config.public_url.clone(),
+            db.clone(),
+            kv.clone(),
+            Arc::new(driver),
+            metrics.clone(),
+        )?;
         Ok(AppState {
+            tenants,
             sessions: SessionStore::new(kv.clone(), config.session.clone()),
             providers: Providers::new(&config)?,
             passwords: Passwords::new()?,
@@ -83,6 +101,7 @@ pub struct Application {
     server: Server,
     addr: SocketAddr,
     watcher: tokio::task::JoinHandle<()>,
+    keeper: tokio::task::JoinHandle<()>,
     state: web::Data<AppState>,
 }
 
@@ -104,12 +123,16 @@ impl Application {
         let watcher = state
             .authz
             .spawn_watcher(state.config.authz.policy_reload_interval);
+        let keeper = state.tenants.spawn_keeper();
         let addr = listener.local_addr()?;
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             let own_origin = state.config.public_url.origin();
             App::new()
                 .app_data(state.clone())
+                .app_data(web::Data::new(tenants::proxy::Upstream::new(
+                    &state.config.tenants,
+                )))
                 .app_data(error::json_config())
                 .app_data(error::query_config())
                 .app_data(error::path_config())
@@ -143,6 +166,8 @@ impl Application {
                         .add((header::X_FRAME_OPTIONS, "DENY"))
                         .add((header::REFERRER_POLICY, "same-origin")),
                 )
+                // Workspace origins never reach the platform's routes or headers above.
+                .wrap(from_fn(tenants::proxy::dispatch))
                 .wrap(from_fn(telemetry::observe))
         })
         .listen(listener)?
@@ -153,6 +178,7 @@ impl Application {
             server,
             addr,
             watcher,
+            keeper,
             state: app_state,
         })
     }
@@ -173,6 +199,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.watcher.abort();
+        self.keeper.abort();
         result
     }
 }

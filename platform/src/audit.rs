@@ -39,6 +39,7 @@ pub enum Action {
     AccessLevelDelete,
     UserDisable,
     UserEnable,
+    UserDelete,
     /// A signed-in user was refused an admin route by the policy.
     AccessDenied,
 }
@@ -61,6 +62,7 @@ impl Action {
             Action::AccessLevelDelete => "access_level.delete",
             Action::UserDisable => "user.disable",
             Action::UserEnable => "user.enable",
+            Action::UserDelete => "user.delete",
             Action::AccessDenied => "access.denied",
         }
     }

@@ -43,6 +43,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("too many attempts; retry in {} seconds", .0.as_secs().max(1))]
     RateLimited(Duration),
+    /// Beyond a capacity limit (running workspaces, spawns at once): said in words.
+    #[error("{0}")]
+    AtCapacity(String, Duration),
     #[error("{0} is unavailable; try again shortly")]
     Unavailable(&'static str),
     #[error("sign-in with the identity provider failed: {0}")]
@@ -94,6 +97,7 @@ impl ApiError {
             ApiError::TooLarge(_) => "too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RateLimited(_) => "rate_limited",
+            ApiError::AtCapacity(..) => "at_capacity",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Provider(_) => "provider_error",
             ApiError::Internal(_) => "internal",
@@ -113,7 +117,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited(_) | ApiError::AtCapacity(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -133,7 +137,7 @@ impl ResponseError for ApiError {
             }
         }
         let mut response = HttpResponse::build(self.status_code());
-        if let ApiError::RateLimited(retry_after) = self {
+        if let ApiError::RateLimited(retry_after) | ApiError::AtCapacity(_, retry_after) = self {
             let secs = retry_after.as_secs().max(1).to_string();
             if let Ok(value) = HeaderValue::from_str(&secs) {
                 response.insert_header((header::RETRY_AFTER, value));

@@ -60,13 +60,24 @@ pub(crate) async fn check_redis(state: &AppState) -> Result<(), String> {
 }
 
 /// The platform can serve: PostgreSQL and Redis both answer.
+pub(crate) async fn check_orchestrator(state: &AppState) -> Result<(), String> {
+    match tokio::time::timeout(CHECK_TIMEOUT, state.tenants.orchestrator.ping()).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
+    }
+}
+
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness, description = "Names what does not answer")))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let (pg, redis) = tokio::join!(check_postgres(&state), check_redis(&state));
+    let (pg, redis, docker) = tokio::join!(
+        check_postgres(&state),
+        check_redis(&state),
+        check_orchestrator(&state)
+    );
     let mut checks = BTreeMap::new();
     let mut down = Vec::new();
-    for (name, result) in [("postgresql", pg), ("redis", redis)] {
+    for (name, result) in [("postgresql", pg), ("redis", redis), ("docker", docker)] {
         match result {
             Ok(()) => {
                 checks.insert(name, "ok".to_owned());
@@ -100,6 +111,15 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 /// Prometheus metrics in the text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, crate::error::ApiError> {
+    // Tenants by state are PostgreSQL's to say (every replica sees the same).
+    match state.tenants.census().await {
+        Ok(census) => {
+            for (tenant_state, count) in census {
+                state.metrics.tenants_in_state(tenant_state.as_str(), count);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot count tenants for the metrics"),
+    }
     let body = state
         .metrics
         .render()

@@ -18,6 +18,7 @@ pub mod ratelimit;
 pub mod routes;
 pub mod schema;
 pub mod telemetry;
+pub mod tenants;
 pub mod users;
 pub mod web;
 

@@ -1,6 +1,8 @@
 //! Prometheus metrics for what operators watch: requests by route and status with their
-//! durations, sign-ins by provider and outcome, and authorization decisions by route. Labels are bounded: routes are the
-//! router's patterns (never raw paths), providers come from configuration.
+//! durations, sign-ins by provider and outcome, authorization decisions by route, and the
+//! workspaces: spawn durations, failures by reason, tenants by state, proxy durations.
+//! Labels are bounded: routes are the router's patterns (never raw paths), providers come
+//! from configuration, failure reasons and states are fixed words.
 
 use std::time::Duration;
 
@@ -16,6 +18,10 @@ pub struct Metrics {
     sign_ins: IntCounterVec,
     authz_decisions: IntCounterVec,
     policy_reloads: prometheus::IntCounter,
+    spawn_duration: HistogramVec,
+    tenant_failures: IntCounterVec,
+    tenants: prometheus::IntGaugeVec,
+    proxy_duration: HistogramVec,
 }
 
 /// How a sign-in attempt ended.
@@ -79,7 +85,49 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
         registry.register(Box::new(sign_ins.clone()))?;
+        let spawn_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "tenant_spawn_duration_seconds",
+                "Time from a workspace's request to ready (or to its failure), by outcome",
+            )
+            .buckets(vec![
+                0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 30.0, 60.0,
+            ]),
+            &["outcome"],
+        )?;
+        let tenant_failures = IntCounterVec::new(
+            Opts::new(
+                "tenant_failures_total",
+                "Workspaces that failed or were refused, by reason (create, start, timeout, crashed, oom, lost, interrupted, at_capacity…)",
+            ),
+            &["reason"],
+        )?;
+        let tenants = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "tenants",
+                "Workspaces by the lifecycle state of their latest tenant (from PostgreSQL, at scrape time)",
+            ),
+            &["state"],
+        )?;
+        let proxy_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "proxy_request_duration_seconds",
+                "Time to the response head of requests proxied to workspaces, by method and status class",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["method", "status"],
+        )?;
+        registry.register(Box::new(spawn_duration.clone()))?;
+        registry.register(Box::new(tenant_failures.clone()))?;
+        registry.register(Box::new(tenants.clone()))?;
+        registry.register(Box::new(proxy_duration.clone()))?;
         Ok(Metrics {
+            spawn_duration,
+            tenant_failures,
+            tenants,
+            proxy_duration,
             registry,
             requests,
             request_duration,
@@ -113,6 +161,37 @@ impl Metrics {
 
     pub fn policy_reloaded(&self) {
         self.policy_reloads.inc();
+    }
+
+    pub fn tenant_spawned(&self, outcome: &str, elapsed: Duration) {
+        self.spawn_duration
+            .with_label_values(&[outcome])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn tenant_failed(&self, reason: &str) {
+        self.tenant_failures.with_label_values(&[reason]).inc();
+    }
+
+    pub fn tenants_in_state(&self, state: &str, count: i64) {
+        self.tenants.with_label_values(&[state]).set(count);
+    }
+
+    pub fn proxied(&self, method: &str, status: u16, elapsed: Duration) {
+        let class = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        let method = match method {
+            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+            _ => "other",
+        };
+        self.proxy_duration
+            .with_label_values(&[method, class])
+            .observe(elapsed.as_secs_f64());
     }
 
     /// The text exposition format.

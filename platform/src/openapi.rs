@@ -5,11 +5,11 @@ use actix_web::web;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{admin, auth, health};
+use crate::{admin, auth, health, tenants};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "WebSplat Platform API", description = "Sign-in, account, API tokens and administration of the WebSplat control plane. Every route is authorized by the platform's casbin policy; /api/v1/admin/… needs the admin, operator or auditor role as each route says."),
+    info(title = "WebSplat Platform API", description = "Sign-in, account, API tokens, workspaces and administration of the WebSplat control plane. Every route is authorized by the platform's casbin policy; /api/v1/admin/… needs the admin, operator or auditor role as each route says."),
     paths(
         health::healthz, health::readyz, health::metrics,
         auth::http::providers, auth::http::login_start, auth::http::callback, auth::http::logout,
@@ -22,7 +22,9 @@ use crate::{admin, auth, health};
         admin::http::delete_role, admin::http::list_access_levels, admin::http::create_access_level,
         admin::http::show_access_level, admin::http::update_access_level,
         admin::http::delete_access_level, admin::http::audit_log, admin::http::providers,
-        admin::http::fleet,
+        admin::http::fleet, admin::http::delete_user,
+        tenants::http::status, tenants::http::start, tenants::http::stop, tenants::http::events,
+        tenants::http::open,
     ),
     modifiers(&Security),
     tags(
@@ -30,6 +32,7 @@ use crate::{admin, auth, health};
         (name = "account", description = "The signed-in user"),
         (name = "tokens", description = "Personal API tokens for programs"),
         (name = "operations", description = "Health, readiness and metrics (metrics: operators)"),
+        (name = "workspace", description = "Your workspace: its state, start and stop, live progress, and opening it in the browser"),
         (name = "admin", description = "Users, roles, access levels, the audit log and the fleet (admins, auditors read-only, operators the fleet)"),
     )
 )]

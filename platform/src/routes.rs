@@ -1,11 +1,18 @@
 //! Every route the platform serves, in one table. The same table registers the handlers and
 //! tells the authorization guard, for each route, how to find the owner of what it acts on
 //! and which rate limits apply — so a route cannot exist without a policy decision.
+//!
+//! Workspace origins (`{slug}.{workspace domain}`) are not routed here: every request to
+//! them goes to the workspace proxy (`tenants::proxy`), which asks the same enforcer with
+//! the object `workspace`.
 
 use actix_web::http::Method;
 use actix_web::web;
 
-use crate::{admin::http as admin, auth::http as auth, health, openapi, web as pages};
+use crate::{
+    admin::http as admin, auth::http as auth, health, openapi, tenants::http as workspace,
+    web as pages,
+};
 
 /// Whose thing a route acts on, for casbin's ownership match (`own` rules).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,9 +88,15 @@ routes! {
     DELETE "/api/v1/tokens/{id}" => auth::revoke_token, Token, Api;
     GET "/api/v1/sessions" => auth::list_sessions, Caller, Api;
     DELETE "/api/v1/sessions/{id}" => auth::revoke_session, Session, Api;
+    GET "/api/v1/workspace" => workspace::status, Caller, Api;
+    POST "/api/v1/workspace/start" => workspace::start, Caller, Api;
+    POST "/api/v1/workspace/stop" => workspace::stop, Caller, Api;
+    GET "/api/v1/workspace/events" => workspace::events, Caller, Api;
+    GET "/workspace/open" => workspace::open, Caller, Page;
 
     GET "/api/v1/admin/users" => admin::list_users, Nobody, Api;
     GET "/api/v1/admin/users/{id}" => admin::show_user, User, Api;
+    DELETE "/api/v1/admin/users/{id}" => admin::delete_user, User, Api;
     POST "/api/v1/admin/users/{id}/disable" => admin::disable_user, User, Api;
     POST "/api/v1/admin/users/{id}/enable" => admin::enable_user, User, Api;
     PUT "/api/v1/admin/users/{id}/roles/{role}" => admin::grant_role, User, Api;

@@ -126,3 +126,38 @@ diesel::allow_tables_to_appear_in_same_query!(
     access_levels,
     audit_log,
 );
+
+diesel::table! {
+    workspaces (user_id) {
+        user_id -> Uuid,
+        slug -> Text,
+        volume -> Text,
+        created_at -> Timestamptz,
+        used_bytes -> Nullable<Int8>,
+        quota_bytes -> Nullable<Int8>,
+        usage_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    tenants (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        state -> Text,
+        reason -> Nullable<Text>,
+        pool -> Text,
+        image -> Text,
+        container_name -> Text,
+        container_id -> Nullable<Text>,
+        address -> Nullable<Text>,
+        secret_hash -> Bytea,
+        requested_at -> Timestamptz,
+        ready_at -> Nullable<Timestamptz>,
+        ended_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(workspaces -> users (user_id));
+diesel::joinable!(tenants -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, workspaces, tenants);

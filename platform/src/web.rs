@@ -39,6 +39,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../web/static/dashboard.js"),
     ),
     (
+        "workspace.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/static/workspace.js"),
+    ),
+    (
         "docs.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/static/docs.js"),
@@ -63,7 +68,7 @@ fn page(body: &'static str) -> HttpResponse {
         .body(body)
 }
 
-fn escape_html(text: &str) -> String {
+pub(crate) fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -429,15 +429,17 @@ impl SearchIndex {
         Ok(Some(Pending { document, bytes }))
     }
 
-    /// Indexes a document's pages and marks it `indexed`. Its passages from an earlier,
+    /// Commits a document's passages to the index; how many. Its passages from an earlier,
     /// interrupted run are replaced in the same commit, so running this again never
-    /// duplicates them. `None` if the document was deleted meanwhile. Blocking.
+    /// duplicates them. The caller then marks the document `indexed` (`indexed`): a crash
+    /// in between leaves it `indexing`, and its resumed job replaces the passages again.
+    /// `None` if the document was deleted meanwhile. Blocking.
     pub fn index(
         &self,
         conn: &mut SqliteConnection,
         id: &str,
         pages: &[String],
-    ) -> Result<Option<Document>, ApiError> {
+    ) -> Result<Option<i64>, ApiError> {
         let Some(document) = find(conn, id)? else {
             return Ok(None);
         };
@@ -466,16 +468,20 @@ impl SearchIndex {
             let _ = writer.rollback();
             return Err(e);
         }
+        crate::jobs::crash_point("after_index_commit");
         self.reader.reload().map_err(ApiError::internal)?;
-        diesel::update(documents::table.find(id))
-            .set((
-                documents::status.eq(Status::Indexed.as_str()),
-                documents::error.eq(None::<String>),
-                documents::pages.eq(pages.len() as i64),
-                documents::passages.eq(count),
-            ))
-            .execute(conn)?;
-        find(conn, id)
+        Ok(Some(count))
+    }
+
+    /// Removes these documents' passages from the index (their rows stay). Blocking.
+    pub fn unindex(&self, ids: &[String]) -> Result<(), ApiError> {
+        let mut writer = self.writer()?;
+        for id in ids {
+            writer.delete_term(Term::from_field_text(self.fields.document_id, id));
+        }
+        writer.commit().map_err(ApiError::internal)?;
+        self.reader.reload().map_err(ApiError::internal)?;
+        Ok(())
     }
 
     /// Removes a document everywhere. Blocking.
@@ -560,6 +566,25 @@ pub fn find(conn: &mut SqliteConnection, id: &str) -> Result<Option<Document>, A
 
 pub fn get(conn: &mut SqliteConnection, id: &str) -> Result<Document, ApiError> {
     find(conn, id)?.ok_or_else(|| ApiError::NotFound(format!("there is no document {id:?}")))
+}
+
+/// Marks a document `indexed`, its passages committed to the index; `None` if it was
+/// deleted meanwhile.
+pub fn indexed(
+    conn: &mut SqliteConnection,
+    id: &str,
+    pages: usize,
+    passages: i64,
+) -> Result<Option<Document>, ApiError> {
+    diesel::update(documents::table.find(id))
+        .set((
+            documents::status.eq(Status::Indexed.as_str()),
+            documents::error.eq(None::<String>),
+            documents::pages.eq(pages as i64),
+            documents::passages.eq(passages),
+        ))
+        .execute(conn)?;
+    find(conn, id)
 }
 
 /// Records why a document could not be indexed; `None` if it was deleted meanwhile.

@@ -17,6 +17,9 @@ pub enum ApiError {
         field: &'static str,
         message: String,
     },
+    /// A request the platform did not vouch for (see `trust`).
+    #[error("{0}")]
+    Unauthenticated(String),
     #[error("{0}")]
     NotFound(String),
     /// An edit based on a version that is no longer current.
@@ -57,6 +60,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Validation { .. } => "validation_failed",
+            ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::NotFound(_) => "not_found",
             ApiError::Stale { .. } => "stale_version",
             ApiError::Conflict(_) => "conflict",
@@ -79,6 +83,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) | ApiError::Validation { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Stale { .. } | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Gone(_) => StatusCode::GONE,
@@ -120,13 +125,26 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The largest JSON body an endpoint reads.
+const JSON_LIMIT_KIB: usize = 256;
+
 pub fn json_config() -> actix_web::web::JsonConfig {
     actix_web::web::JsonConfig::default()
-        .limit(256 * 1024)
+        .limit(JSON_LIMIT_KIB * 1024)
         .error_handler(|err, _req| {
-            ApiError::BadRequest(format!(
-                "the request body is not valid JSON for this endpoint: {err}"
-            ))
+            use actix_web::error::JsonPayloadError;
+            match err {
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => ApiError::TooLarge(format!(
+                    "the request body is larger than {JSON_LIMIT_KIB} KiB"
+                )),
+                JsonPayloadError::ContentType => ApiError::UnsupportedMediaType(
+                    "send the body as JSON, with Content-Type: application/json".to_owned(),
+                ),
+                other => ApiError::BadRequest(format!(
+                    "the request body is not valid JSON for this endpoint: {other}"
+                )),
+            }
             .into()
         })
 }

@@ -5,7 +5,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use tracing::Instrument;
@@ -1115,6 +1115,129 @@ pub async fn preview(
         .body(body))
 }
 
+#[utoipa::path(get, path = "/api/v1/whoami", tag = "workspace", summary = "The user the platform vouched for (null without a tenant secret) and whether this runtime requires its signature", responses((status = 200, description = "{user, tenant_secret_required}"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+pub async fn whoami(req: HttpRequest, trust: web::Data<crate::trust::Trust>) -> HttpResponse {
+    let user = req
+        .extensions()
+        .get::<crate::trust::Verified>()
+        .map(|v| v.user);
+    HttpResponse::Ok().json(serde_json::json!({
+        "user": user,
+        "tenant_secret_required": trust.secret_required(),
+    }))
+}
+
+/// A note's id from a path: a positive integer, or "not found".
+fn note_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::NotFound(format!("there is no note {raw:?}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotesQuery {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/notes", tag = "notes", summary = "Notes, newest first (?limit= 1 to 100, default 100; ?offset=)", responses((status = 200, description = "{items: [{id, text, created_at}]}"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+pub async fn list_notes(store: Data, q: web::Query<NotesQuery>) -> Result<HttpResponse, ApiError> {
+    let window = crate::notes::Window::parse(q.limit, q.offset)?;
+    let items = store.run(move |c| crate::notes::list(c, window)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+#[utoipa::path(post, path = "/api/v1/notes", tag = "notes", summary = "Write a note ({\"text\"}: 1 to 10000 characters, trimmed)", responses((status = 201, description = "The note: {id, text, created_at}"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+pub async fn create_note(
+    store: Data,
+    body: web::Json<crate::notes::NewNote>,
+) -> Result<HttpResponse, ApiError> {
+    let note = store
+        .run(move |c| crate::notes::create(c, body.into_inner()))
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/notes/{}", note.id)))
+        .json(note))
+}
+
+#[utoipa::path(get, path = "/api/v1/notes/{id}", tag = "notes", summary = "Show a note", params(("id" = i64, Path, description = "The note's id")), responses((status = 200, description = "The note"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+pub async fn get_note(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = note_id(&id)?;
+    Ok(HttpResponse::Ok().json(store.run(move |c| crate::notes::get(c, id)).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/notes/{id}", tag = "notes", summary = "Delete a note", params(("id" = i64, Path, description = "The note's id")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+pub async fn delete_note(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = note_id(&id)?;
+    store.run(move |c| crate::notes::delete(c, id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+type Staging = web::Data<crate::uploads::Staging>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageQuery {
+    name: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/uploads", tag = "uploads", summary = "Stage a large file of any type: the raw body is streamed to the workspace volume and hashed (SHA-256); 413, leaving nothing, past the storage quota or the largest upload (WEBSPLAT_RUNTIME_MAX_STAGED_UPLOAD)", params(("name" = Option<String>, Query, description = "A display file name: 1 to 255 characters, no '/', '\\' or control characters, not '.' or '..'")), responses((status = 201, description = "{id, name, bytes, sha256, content_type (as sent, or application/octet-stream), created_at}"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+pub async fn stage_upload(
+    store: Data,
+    quota: web::Data<Quota>,
+    staging: Staging,
+    req: HttpRequest,
+    q: web::Query<StageQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let incoming = crate::uploads::Incoming::parse(q.name.as_deref(), req.headers())?;
+    let upload = staging.receive(&store, &quota, incoming, payload).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/uploads/{}", upload.id)))
+        .json(upload))
+}
+
+#[utoipa::path(get, path = "/api/v1/uploads", tag = "uploads", summary = "Staged uploads, newest first", responses((status = 200, description = "{items: [{id, name, bytes, sha256, content_type, created_at}]}"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+pub async fn list_uploads(store: Data) -> Result<HttpResponse, ApiError> {
+    let items = store.run(crate::uploads::list).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+/// A staged upload's bytes, streamed from disk. Always an attachment, never rendered: the
+/// file is whatever the user sent, and the workspace's origin must not run it.
+#[utoipa::path(get, path = "/api/v1/uploads/{id}", tag = "uploads", summary = "Download a staged upload (its content type, Content-Length, Content-Disposition: attachment with its name)", params(("id" = String, Path, description = "The resource's id")), responses((status = 200, description = "The file"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+pub async fn get_upload(
+    store: Data,
+    staging: Staging,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = crate::uploads::UploadId::parse(&id)?;
+    let (upload, file, len) = staging.open_file(&store, id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, upload.content_type))
+        .insert_header(crate::uploads::disposition(upload.name.as_deref()))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, "sandbox"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(actix_web::body::SizedStream::new(
+            len,
+            crate::uploads::chunks(file),
+        )))
+}
+
+#[utoipa::path(delete, path = "/api/v1/uploads/{id}", tag = "uploads", summary = "Delete a staged upload", params(("id" = String, Path, description = "The resource's id")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "The error shape: {\"error\":{\"code\",\"message\",\"request_id\"}}")))]
+pub async fn delete_upload(
+    store: Data,
+    staging: Staging,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = crate::uploads::UploadId::parse(&id)?;
+    staging.delete(&store, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound(format!(
         "there is no {} {} in this workspace",
@@ -1128,12 +1251,21 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 #[openapi(
     info(
         title = "WebSplat workspace API",
-        description = "The API of a user's WebSplat workspace (tenant-runtime)."
+        description = "The API of a user's WebSplat workspace (tenant-runtime). When the runtime has a tenant secret (`WEBSPLAT_TENANT_SECRET`), every request must carry `X-Websplat-Identity: v1;user=<uuid>;ts=<unix seconds>;sig=<hex HMAC-SHA256 of \"v1\\n{user}\\n{ts}\\n{METHOD}\\n{path_and_query}\">`, which the platform adds to the requests it relays; any other request is answered 401."
     ),
     paths(
         openapi,
         usage,
         healthz,
+        whoami,
+        list_notes,
+        create_note,
+        get_note,
+        delete_note,
+        stage_upload,
+        list_uploads,
+        get_upload,
+        delete_upload,
         list_projects,
         create_project,
         get_project,
@@ -1212,6 +1344,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", get().to(healthz))
         .route("/api/v1/openapi.json", get().to(openapi))
         .route("/api/v1/usage", get().to(usage))
+        .route("/api/v1/whoami", get().to(whoami))
+        .service(
+            web::scope("/api/v1/notes")
+                .route("", get().to(list_notes))
+                .route("", post().to(create_note))
+                .route("/{id}", get().to(get_note))
+                .route("/{id}", delete().to(delete_note)),
+        )
+        .service(
+            web::scope("/api/v1/uploads")
+                .route("", get().to(list_uploads))
+                .route("", post().to(stage_upload))
+                .route("/{id}", get().to(get_upload))
+                .route("/{id}", delete().to(delete_upload)),
+        )
         .service(
             web::scope("/api/v1/projects")
                 .route("", get().to(list_projects))

@@ -1,6 +1,7 @@
 //! `tenant-runtime`: the WebSplat workspace server that runs inside each user's container,
 //! with that user's data under its data directory (`/data` in the container). It must never
-//! hold anything but its own user's data.
+//! hold anything but its own user's data, and with a tenant secret it answers only requests
+//! the platform signed for that user (`trust`).
 
 pub mod agents;
 pub mod analytics;
@@ -11,34 +12,58 @@ pub mod export;
 pub mod generator;
 pub mod http;
 pub mod jobs;
+pub mod notes;
 pub mod projects;
 pub mod quota;
 pub mod schema;
 pub mod seo;
 pub mod store;
+pub mod trust;
 pub mod ui;
+pub mod uploads;
 pub mod ws;
 
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::PathBuf;
 
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
 /// The data directory (`/data` in the container), for what lives beside the database.
 #[derive(Debug, Clone)]
-pub struct DataDir(pub std::path::PathBuf);
+pub struct DataDir(pub PathBuf);
+
+/// What the runtime is started with; `main` reads it from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the workspace's data lives (`/data` in the container).
+    pub data_dir: PathBuf,
+    /// How many bytes the workspace may store.
+    pub quota_bytes: u64,
+    /// The largest document upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// The largest staged upload (`/api/v1/uploads`), in bytes.
+    pub max_staged_upload_bytes: u64,
+    /// Whom to answer: anyone (standalone) or requests the platform signed.
+    pub trust: trust::Trust,
+}
 
 /// Opens the data directory and serves on `listener` until stopped.
-pub async fn serve(
-    data_dir: &Path,
-    listener: TcpListener,
-    quota_bytes: u64,
-    max_upload_bytes: u64,
-) -> anyhow::Result<()> {
+pub async fn serve(config: Config, listener: TcpListener) -> anyhow::Result<()> {
+    let Config {
+        data_dir,
+        quota_bytes,
+        max_upload_bytes,
+        max_staged_upload_bytes,
+        trust,
+    } = config;
+    let data_dir = data_dir.as_path();
     let store = web::Data::new(store::Store::open(data_dir)?);
     let quota = web::Data::new(quota::Quota::new(data_dir, quota_bytes));
     let dir = web::Data::new(DataDir(data_dir.to_owned()));
+    let staging = web::Data::new(
+        uploads::Staging::open(data_dir, max_staged_upload_bytes, store.get_ref()).await?,
+    );
     let index = std::sync::Arc::new(documents::SearchIndex::open(data_dir)?);
     let jobs = web::Data::new(jobs::Jobs::start(
         store.get_ref().clone(),
@@ -49,6 +74,8 @@ pub async fn serve(
     let index = web::Data::from(index);
     let _roll_up = analytics::spawn_roll_up(store.get_ref().clone());
     let upload_limit = web::Data::new(documents::UploadLimit(max_upload_bytes));
+    trust.log_mode();
+    let trust = web::Data::new(trust);
     tracing::info!(data_dir = %data_dir.display(), addr = %listener.local_addr()?, "serving the workspace");
     HttpServer::new(move || {
         App::new()
@@ -58,11 +85,16 @@ pub async fn serve(
             .app_data(jobs.clone())
             .app_data(index.clone())
             .app_data(upload_limit.clone())
+            .app_data(staging.clone())
+            .app_data(trust.clone())
             .app_data(error::json_config())
             .app_data(error::query_config())
             .app_data(error::path_config())
             .configure(ui::routes)
             .configure(http::routes)
+            // Outermost first in a request's path: its id and log, then the platform's
+            // signature, before anything else reads it.
+            .wrap(from_fn(trust::guard))
             .wrap(from_fn(http::observe))
     })
     .listen(listener)?

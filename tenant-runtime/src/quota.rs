@@ -1,7 +1,9 @@
 //! The storage quota: how much of the disk this workspace may use (set by the platform from
 //! the user's access level, `WEBSPLAT_RUNTIME_STORAGE_QUOTA`). Usage is measured on disk —
-//! the database with its journal, and published sites — so it is what the host really pays.
-//! A write that would pass the quota is refused with 413 before anything is written.
+//! the database with its journal, published sites, documents and staged uploads — so it is
+//! what the host really pays. A write that would pass the quota is refused with 413 before
+//! anything is written; a streamed upload, counted as it arrives, is refused as soon as it
+//! would pass it, and what it had written is removed.
 
 use std::path::{Path, PathBuf};
 
@@ -66,17 +68,27 @@ impl Quota {
 
     pub fn usage(&self) -> Usage {
         Usage {
-            used_bytes: dir_size(&self.data_dir),
+            used_bytes: self.used(),
             quota_bytes: self.limit_bytes,
         }
     }
 
+    /// The bytes the data directory holds now. Blocking: it walks the directory.
+    pub fn used(&self) -> u64 {
+        dir_size(&self.data_dir)
+    }
+
     /// Refuses a write of `additional` bytes that would take usage past the quota.
     pub fn check(&self, additional: u64) -> Result<(), ApiError> {
-        let used = dir_size(&self.data_dir);
+        self.admit(self.used(), additional)
+    }
+
+    /// Refuses `additional` bytes on top of `used` (measured with [`Quota::used`]) that
+    /// would pass the quota; for a write that measures once and then counts as it goes.
+    pub fn admit(&self, used: u64, additional: u64) -> Result<(), ApiError> {
         if used.saturating_add(additional) > self.limit_bytes {
             return Err(ApiError::TooLarge(format!(
-                "this would exceed your storage quota: {} of {} used, this needs {} more; delete projects or versions you no longer need, or ask for a larger plan",
+                "this would exceed your storage quota: {} of {} used, this needs {} more; delete projects, versions or uploads you no longer need, or ask for a larger plan",
                 human(used),
                 human(self.limit_bytes),
                 human(additional)
@@ -86,7 +98,8 @@ impl Quota {
     }
 }
 
-fn human(bytes: u64) -> String {
+/// A size for people: `512 bytes`, `1.5 MiB`.
+pub fn human(bytes: u64) -> String {
     match bytes {
         b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
         b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),

@@ -142,3 +142,22 @@ diesel::table! {
         created_at -> Text,
     }
 }
+
+diesel::table! {
+    notes (id) {
+        id -> BigInt,
+        text -> Text,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    staged_uploads (id) {
+        id -> Text,
+        name -> Nullable<Text>,
+        content_type -> Text,
+        bytes -> BigInt,
+        sha256 -> Text,
+        created_at -> Text,
+    }
+}

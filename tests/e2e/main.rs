@@ -7,6 +7,7 @@ mod replicas;
 #[path = "../support/mod.rs"]
 mod support;
 mod webdriver;
+mod workspaces;
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
@@ -50,8 +51,19 @@ impl Platform {
                 "WEBSPLAT_PUBLIC_URL".to_owned(),
                 format!("http://localhost:{port}"),
             ),
+            // Containers only where a test asks (workspaces.rs), under a deployment label
+            // of this test's own.
+            (
+                "WEBSPLAT_WORKSPACE_START_ON_SIGN_IN".to_owned(),
+                "false".to_owned(),
+            ),
+            ("WEBSPLAT_DEPLOYMENT".to_owned(), support::deployment()),
+            ("WEBSPLAT_TENANT_IMAGE".to_owned(), support::tenant_image()),
         ];
-        env.extend(extra_env);
+        for (k, v) in extra_env {
+            env.retain(|(key, _)| *key != k);
+            env.push((k, v));
+        }
         let log = temp_file("platform", "log");
         let child = Self::spawn(&env, &log);
         let mut platform = Platform {
@@ -145,6 +157,11 @@ impl Platform {
 
 impl Drop for Platform {
     fn drop(&mut self) {
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
+        if let Some((_, deployment)) = self.env.iter().find(|(k, _)| k == "WEBSPLAT_DEPLOYMENT") {
+            support::remove_deployment(deployment);
+        }
         if std::thread::panicking() {
             eprintln!(
                 "--- last lines of the platform's output ({}) ---\n{}",
@@ -325,6 +342,29 @@ async fn register(platform: &Platform, http: &reqwest::Client, email: &str, name
         .as_str()
         .unwrap_or_else(|| panic!("no user id in {body}"))
         .to_owned()
+}
+
+/// Waits until the workspace of the client's user is ready (failing on `failed`).
+async fn wait_for_workspace(platform: &Platform, client: &reqwest::Client) {
+    let started = Instant::now();
+    loop {
+        let w: serde_json::Value = client
+            .get(platform.url("/api/v1/workspace"))
+            .send()
+            .await
+            .expect("workspace")
+            .json()
+            .await
+            .expect("json");
+        if w["state"] == "ready" {
+            return;
+        }
+        assert!(
+            w["state"] != "failed" && started.elapsed() < Duration::from_secs(90),
+            "{w}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Signs in on the sign-in page the browser is on, with a local account.

@@ -116,3 +116,44 @@ async fn a_role_granted_through_one_replica_is_enforced_by_the_other_within_a_se
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_signing_one_user_in_at_once_start_one_container() {
+    let db = TestDb::create().await;
+    let shared = vec![
+        ("WEBSPLAT_REDIS_KEY_PREFIX".to_owned(), redis_prefix()),
+        (
+            "WEBSPLAT_DEPLOYMENT".to_owned(),
+            crate::support::deployment(),
+        ),
+        (
+            "WEBSPLAT_WORKSPACE_START_ON_SIGN_IN".to_owned(),
+            "true".to_owned(),
+        ),
+    ];
+    let one = Platform::start(&db, shared.clone()).await;
+    let two = Platform::start(&db, shared).await;
+    let (_, first, _) = register(&one, "sam@example.com").await;
+    crate::wait_for_workspace(&one, &first).await;
+
+    // Two browsers sign in at the same moment, one on each replica.
+    let (a, b) = (browser_client(), browser_client());
+    let sign_in = |platform: &Platform, client: &reqwest::Client| {
+        client
+            .post(platform.url("/api/v1/auth/login"))
+            .header("Origin", &platform.url)
+            .json(&json!({"email": "sam@example.com", "password": PASSWORD}))
+            .send()
+    };
+    let (ra, rb) = tokio::join!(sign_in(&one, &a), sign_in(&two, &b));
+    assert_eq!(ra.expect("login").status(), 200);
+    assert_eq!(rb.expect("login").status(), 200);
+    crate::wait_for_workspace(&two, &b).await;
+    // A straggling second spawn would show itself by now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let running = crate::workspaces::containers(&one, false).len();
+    assert_eq!(
+        running, 1,
+        "one container for one user, whichever replica spawned it"
+    );
+}

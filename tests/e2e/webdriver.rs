@@ -101,7 +101,7 @@ impl Browser {
                             "--no-default-browser-check",
                             // Hermetic: only loopback hosts resolve (the identity provider's
                             // page links a stylesheet on a CDN).
-                            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+                            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE *.localhost, EXCLUDE 127.0.0.1",
                         ],
                     },
                 },
@@ -183,6 +183,22 @@ impl Browser {
         self.post("/url", json!({ "url": url }))
             .await
             .unwrap_or_else(|e| panic!("navigate to {url}: {e}"));
+    }
+
+    /// The names of the cookies the browser holds for the current page's origin.
+    pub async fn cookies(&self) -> Vec<String> {
+        let value = self
+            .get("/cookie")
+            .await
+            .unwrap_or_else(|e| panic!("read the cookies: {e}"));
+        value
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub async fn current_url(&self) -> String {

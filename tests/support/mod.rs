@@ -83,6 +83,75 @@ pub fn redis_prefix() -> String {
     format!("test:{}:", uuid::Uuid::new_v4().simple())
 }
 
+/// A deployment name of its own (`WEBSPLAT_DEPLOYMENT`): the containers and volumes a test
+/// makes carry it, so tests running at once never reconcile each other's away.
+pub fn deployment() -> String {
+    format!("test-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// Resolves every name to loopback, as a browser does for `*.localhost`.
+pub struct Loopback;
+
+impl reqwest::dns::Resolve for Loopback {
+    fn resolve(&self, _: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async {
+            let addrs: reqwest::dns::Addrs =
+                Box::new(vec![std::net::SocketAddr::from(([127, 0, 0, 1], 0))].into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// A browser for workspace origins: cookies per host, no redirects followed,
+/// `*.ws.localhost` on loopback.
+pub fn workspace_browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(std::sync::Arc::new(Loopback))
+        .timeout(std::time::Duration::from_secs(120))
+        .build()
+        .expect("client")
+}
+
+/// Removes a test deployment's containers and volumes (from a `Drop`, so blocking).
+pub fn remove_deployment(deployment: &str) {
+    let label = format!("label=websplat.deployment={deployment}");
+    let listed = |args: &[&str]| -> Vec<String> {
+        std::process::Command::new("docker")
+            .args(args)
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let containers = listed(&["ps", "-aq", "--filter", &label]);
+    if !containers.is_empty() {
+        let _ = std::process::Command::new("docker")
+            .args(["rm", "-f"])
+            .args(&containers)
+            .output();
+    }
+    let volumes = listed(&["volume", "ls", "-q", "--filter", &label]);
+    if !volumes.is_empty() {
+        let _ = std::process::Command::new("docker")
+            .args(["volume", "rm", "-f"])
+            .args(&volumes)
+            .output();
+    }
+}
+
+/// The tenant image the platform runs, built by `docker/build-tenant-image.sh` (which
+/// scripts/test runs first).
+pub fn tenant_image() -> String {
+    std::env::var("WEBSPLAT_TEST_TENANT_IMAGE")
+        .unwrap_or_else(|_| platform::config::DEFAULT_TENANT_IMAGE.to_owned())
+}
+
 /// The third-party `oidc-provider-mock` OpenID provider, from PyPI.
 pub struct OidcProviderMock {
     pub issuer: String,

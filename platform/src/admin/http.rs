@@ -5,7 +5,7 @@
 use actix_web::{HttpResponse, web};
 use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::users::{self, UserDetail, UserPage, UserQuery};
 use crate::app::AppState;
@@ -107,6 +107,7 @@ pub async fn disable_user(
         // Also when it already was disabled: whatever is still live ends now.
         let tokens_revoked = crate::auth::tokens::revoke_all(&mut conn, id).await?;
         let sessions_ended = state.sessions.revoke_all(id).await?;
+        state.tenants.stop(id, "the account was disabled").await?;
         Ok(Disabled {
             sessions_ended,
             tokens_revoked,
@@ -123,6 +124,69 @@ pub async fn disable_user(
         &state,
         &audit,
         Action::UserDisable,
+        &audit::user_target(id),
+        detail,
+        result,
+    )
+    .await?;
+    Ok(web::Json(done))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteUserQuery {
+    /// Also delete the user's workspace volume (their sites, documents…) — for good.
+    #[serde(default)]
+    pub delete_volume: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deleted {
+    /// The user's workspace volume, if they had one.
+    pub volume: Option<String>,
+    /// Whether the volume was deleted (else it stays, for an operator to keep or remove).
+    pub volume_deleted: bool,
+}
+
+/// Deletes an account: its sessions end, its containers are removed, and its workspace
+/// volume too when `delete_volume=true`. The last admin cannot be deleted.
+#[utoipa::path(delete, path = "/api/v1/admin/users/{id}", tag = "admin", params(("id" = uuid::Uuid, Path), DeleteUserQuery),
+    responses((status = 200, body = Deleted), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The last admin")),
+    security(("session" = []), ("token" = [])))]
+pub async fn delete_user(
+    state: State,
+    audit: Audit,
+    id: web::Path<uuid::Uuid>,
+    query: web::Query<DeleteUserQuery>,
+) -> Result<web::Json<Deleted>, ApiError> {
+    let id = UserId(id.into_inner());
+    let with_volume = query.delete_volume;
+    let result = async {
+        let mut conn = state.db.get().await?;
+        let workspace = crate::tenants::store::find_workspace(&mut conn, id).await?;
+        users::delete(&mut conn, id).await?;
+        drop(conn);
+        state.sessions.revoke_all(id).await?;
+        state
+            .tenants
+            .remove_user(id, workspace.as_ref(), with_volume)
+            .await?;
+        state.authz.changed().await.map_err(ApiError::Internal)?;
+        Ok(Deleted {
+            volume_deleted: with_volume && workspace.is_some(),
+            volume: workspace.map(|w| w.volume),
+        })
+    }
+    .await;
+    let detail = match &result {
+        Ok(d) => serde_json::json!({ "volume": d.volume, "volume_deleted": d.volume_deleted }),
+        Err(_) => serde_json::json!({ "delete_volume": with_volume }),
+    };
+    let done = audited(
+        &state,
+        &audit,
+        Action::UserDelete,
         &audit::user_target(id),
         detail,
         result,
@@ -598,6 +662,14 @@ pub struct Fleet {
     pub memory_mib_if_all_run: i64,
     /// `ok` or why not, per dependency.
     pub dependencies: std::collections::BTreeMap<&'static str, String>,
+    /// Workspace runtimes by lifecycle state.
+    pub tenants: std::collections::BTreeMap<&'static str, i64>,
+    /// Running workspaces at most, overall (`WEBSPLAT_MAX_RUNNING_TENANTS`).
+    pub max_running_tenants: u32,
+    /// Running workspaces at most per access level, where capped.
+    pub max_running_per_level: std::collections::BTreeMap<String, u32>,
+    /// Spawns at once at most (`WEBSPLAT_MAX_CONCURRENT_SPAWNS`).
+    pub max_concurrent_spawns: u32,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -632,6 +704,7 @@ pub async fn fleet(state: State) -> Result<web::Json<Fleet>, ApiError> {
     for (name, result) in [
         ("postgresql", crate::health::check_postgres(&state).await),
         ("redis", crate::health::check_redis(&state).await),
+        ("docker", crate::health::check_orchestrator(&state).await),
     ] {
         dependencies.insert(name, result.err().unwrap_or_else(|| "ok".to_owned()));
     }
@@ -651,5 +724,19 @@ pub async fn fleet(state: State) -> Result<web::Json<Fleet>, ApiError> {
         cpu_millicores_if_all_run: cpu,
         memory_mib_if_all_run: memory,
         dependencies,
+        tenants: crate::tenants::store::census(&mut conn)
+            .await?
+            .into_iter()
+            .map(|(s, n)| (s.as_str(), n))
+            .collect(),
+        max_running_tenants: state.config.tenants.max_running,
+        max_running_per_level: state
+            .config
+            .tenants
+            .max_running_per_level
+            .iter()
+            .cloned()
+            .collect(),
+        max_concurrent_spawns: state.config.tenants.max_concurrent_spawns,
     }))
 }

@@ -175,3 +175,24 @@ pub async fn set_disabled(
     })
     .await
 }
+
+/// Deletes an account and everything of it in PostgreSQL (identities, credentials, tokens,
+/// workspace and tenant rows go with it; its roles are removed). The last admin cannot be
+/// deleted. Returns the deleted user.
+pub async fn delete(conn: &mut AsyncPgConnection, id: UserId) -> Result<User, ApiError> {
+    conn.transaction(async move |conn| {
+        roles::lock(conn).await?;
+        let user = require(conn, id).await?;
+        roles::ensure_not_last_admin(conn, id, "delete this account").await?;
+        diesel::delete(
+            crate::schema::casbin_rule::table
+                .filter(crate::schema::casbin_rule::ptype.eq("g"))
+                .filter(crate::schema::casbin_rule::v0.eq(crate::authz::subject(id))),
+        )
+        .execute(conn)
+        .await?;
+        diesel::delete(users::table.find(id)).execute(conn).await?;
+        Ok(user)
+    })
+    .await
+}

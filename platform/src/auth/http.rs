@@ -279,6 +279,7 @@ pub async fn callback(
         Err(err) => return Err(err),
     };
     let (token, _) = state.sessions.create(user.id, &provider_id).await?;
+    state.tenants.start_after_sign_in(user.id).await;
     Ok(HttpResponse::SeeOther()
         .insert_header((LOCATION, return_to))
         .insert_header((CACHE_CONTROL, "no-store"))
@@ -392,6 +393,9 @@ pub async fn logout(state: State, req: HttpRequest) -> Result<HttpResponse, ApiE
             .revoke(&session.id_hash, session.record.user_id)
             .await?;
         tracing::info!(user_id = %session.record.user_id, "signed out");
+        state
+            .tenants
+            .stop_in_background(session.record.user_id, "signed out");
         let user_id = session.record.user_id;
         let mut conn = state.db.get().await?;
         let label = users::find(&mut conn, user_id)
@@ -435,6 +439,7 @@ async fn signed_in_response(
     status: actix_web::http::StatusCode,
 ) -> Result<HttpResponse, ApiError> {
     let (token, session) = state.sessions.create(user.id, local::PROVIDER_ID).await?;
+    state.tenants.start_after_sign_in(user.id).await;
     let access = {
         let mut conn = state.db.get().await?;
         crate::authz::access_levels::require(&mut conn, &user.access_level).await?

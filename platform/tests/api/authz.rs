@@ -69,7 +69,13 @@ fn level(name: Option<&str>) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
-    let app = TestApp::spawn().await;
+    // No workspace may run for the free level: starting one is allowed by the policy and
+    // then refused for capacity (429), so the matrix starts no container.
+    let app = TestApp::spawn_with(vec![(
+        "WEBSPLAT_MAX_RUNNING_TENANTS_PER_LEVEL".to_owned(),
+        "free:0".to_owned(),
+    )])
+    .await;
     // One token per subject; `None` is anonymous.
     let (_, member_client, member_token) = app.user_with_role("member@example.com", None).await;
     let (_, _, other) = app.user_with_role("other@example.com", None).await;
@@ -82,6 +88,8 @@ async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
     let (_, _, admin) = app.user_with_role("admin@example.com", Some("admin")).await;
     let (disabled, _, disabled_token) = app.user_with_role("disabled@example.com", None).await;
     let (victim, _, _) = app.user_with_role("victim@example.com", None).await;
+    let (doomed, _, _) = app.user_with_role("doomed@example.com", None).await;
+    let doomed = doomed["id"].as_str().expect("id").to_owned();
     // Disabled straight in the database, sessions and tokens left alive: the account check
     // alone must refuse them (the admin API also ends them; see admin.rs).
     app.sql(&format!(
@@ -187,6 +195,37 @@ async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
             MEMBERS_OWN,
         ),
         row(Method::GET, "/api/v1/sessions", "/api/v1/sessions", MEMBER),
+        row(
+            Method::GET,
+            "/api/v1/workspace",
+            "/api/v1/workspace",
+            MEMBER,
+        ),
+        row(
+            Method::POST,
+            "/api/v1/workspace/start",
+            "/api/v1/workspace/start",
+            [401, 429, 429, 429, 429, 403, 429],
+        ),
+        row(
+            Method::POST,
+            "/api/v1/workspace/stop",
+            "/api/v1/workspace/stop",
+            [401, 202, 202, 202, 202, 403, 202],
+        ),
+        row(
+            Method::GET,
+            "/api/v1/workspace/events",
+            "/api/v1/workspace/events",
+            MEMBER,
+        ),
+        // A browser session's: with an API token it is refused in words (400).
+        row(
+            Method::GET,
+            "/workspace/open",
+            "/workspace/open",
+            [303, 400, 400, 400, 400, 403, 400],
+        ),
         row(
             Method::DELETE,
             "/api/v1/sessions/{id}",
@@ -312,6 +351,12 @@ async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
             "/api/v1/admin/fleet",
             "/api/v1/admin/fleet",
             OPERATOR_READ,
+        ),
+        row(
+            Method::DELETE,
+            "/api/v1/admin/users/{id}",
+            format!("/api/v1/admin/users/{doomed}"),
+            admin_only(200),
         ),
         row(Method::GET, "/", "/", [302; 7]),
         row(Method::GET, "/login", "/login", PUBLIC),

@@ -51,6 +51,16 @@ impl TestApp {
             ),
             ("WEBSPLAT_DATABASE_POOL_SIZE".to_owned(), "4".to_owned()),
             ("WEBSPLAT_REDIS_POOL_SIZE".to_owned(), "4".to_owned()),
+            // Containers only where a test asks for them (tests/api/workspaces.rs), each
+            // test's under its own deployment label so reconcilers never meet.
+            (
+                "WEBSPLAT_WORKSPACE_START_ON_SIGN_IN".to_owned(),
+                "false".to_owned(),
+            ),
+            (
+                "WEBSPLAT_DEPLOYMENT".to_owned(),
+                crate::support::deployment(),
+            ),
         ];
         for (k, v) in extra {
             env.retain(|(key, _)| *key != k);
@@ -254,6 +264,26 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
 
+    /// The first column of the first row of a query, as text (`''` when there is none).
+    pub async fn query_one(&self, query: &str) -> String {
+        use diesel::QueryableByName;
+        use diesel_async::RunQueryDsl;
+        #[derive(QueryableByName)]
+        struct One {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            v: String,
+        }
+        let mut conn = self.db.connect().await;
+        diesel::sql_query(format!("SELECT COALESCE(({query})::text, '') AS v"))
+            .get_results::<One>(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{query}: {e}"))
+            .into_iter()
+            .next()
+            .map(|o| o.v)
+            .unwrap_or_default()
+    }
+
     /// Rows in a table of this test's database.
     pub async fn count(&self, table: &str) -> i64 {
         use diesel::QueryableByName;
@@ -269,6 +299,18 @@ impl TestApp {
             .await
             .expect("count")
             .n
+    }
+}
+
+/// What a test made in Docker goes with it: its containers and volumes carry its own
+/// deployment label.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let Some((_, deployment)) = self.env.iter().find(|(k, _)| k == "WEBSPLAT_DEPLOYMENT")
+        else {
+            return;
+        };
+        crate::support::remove_deployment(deployment);
     }
 }
 

@@ -17,3 +17,4 @@ mod migrations;
 mod oidc;
 mod sessions;
 mod tokens;
+mod workspaces;

@@ -132,6 +132,16 @@ function renderFleet(fleet) {
   const deps = fleet.dependencies ?? {};
   $('fleet-postgresql').replaceChildren(...[dependencyState(deps.postgresql)].flat());
   $('fleet-redis').replaceChildren(...[dependencyState(deps.redis)].flat());
+  $('fleet-docker').replaceChildren(...[dependencyState(deps.docker)].flat());
+  const tenants = fleet.tenants ?? {};
+  const live = ['requested', 'creating', 'starting', 'ready'].reduce((n, s) => n + (tenants[s] ?? 0), 0);
+  $('fleet-tenants-running').textContent = `${count(live)} of ${count(fleet.max_running_tenants ?? 0)}`;
+  $('fleet-tenants').textContent = Object.entries(tenants)
+    .filter(([, n]) => n > 0)
+    .map(([s, n]) => `${s} ${count(n)}`)
+    .join(', ') || 'none';
+  const perLevel = Object.entries(fleet.max_running_per_level ?? {}).map(([l, n]) => `${l} ≤ ${count(n)}`);
+  $('fleet-capacity').textContent = [`${count(fleet.max_concurrent_spawns ?? 0)} starting at once`, ...perLevel].join('; ');
   $('fleet-summary').hidden = false;
 
   const levels = Array.isArray(fleet.access_levels) ? fleet.access_levels : [];
@@ -252,6 +262,11 @@ function userRow(user) {
       : el('button', { type: 'button', class: 'button button-danger button-small disable-user', text: 'Disable', 'aria-label': `Disable ${userLabel(user)}` });
     toggle.addEventListener('click', () => setDisabled(user, !user.disabled_at, toggle));
   }
+  let remove = null;
+  if (can('users.write') && !isMe) {
+    remove = el('button', { type: 'button', class: 'button button-danger button-small delete-user', text: 'Delete', 'aria-label': `Delete ${userLabel(user)}` });
+    remove.addEventListener('click', () => deleteUser(user, remove));
+  }
 
   return el('tr', { dataset: { userId: user.id }, class: user.disabled_at && 'row-disabled' },
     el('th', { scope: 'row' },
@@ -266,7 +281,7 @@ function userRow(user) {
     el('td', {}, user.disabled_at
       ? [badge('Disabled', 'danger'), el('span', { class: 'cell-sub' }, timeEl(user.disabled_at))]
       : badge('Enabled', 'success')),
-    el('td', { class: 'actions' }, el('div', { class: 'action-group' }, details, toggle)),
+    el('td', { class: 'actions' }, el('div', { class: 'action-group' }, details, toggle, remove)),
   );
 }
 
@@ -436,6 +451,31 @@ async function setDisabled(user, disable, button) {
     refreshUser(user.id, disable ? '.enable-user' : '.disable-user'),
     can('fleet.read') && loadFleet(),
   ]);
+}
+
+/** Deletes an account after two questions: whether at all, and whether with its data. */
+async function deleteUser(user, button) {
+  const who = userLabel(user);
+  if (!confirm(`Delete ${who} for good?\n\nTheir sessions end, their workspace container is removed and the account cannot be restored.`)) return;
+  const withVolume = confirm(`Also delete ${who}'s workspace data (sites, documents, uploads)?\n\nOK deletes the data volume for good. Cancel keeps it on the host (named in the audit log) for an operator.`);
+  const alert = $('users-alert');
+  clearAlert(alert);
+  setBusy(button, true, 'Deleting…');
+  let result;
+  try {
+    result = await apiFetch(`/api/v1/admin/users/${enc(user.id)}?delete_volume=${withVolume}`, {
+      method: 'DELETE',
+      csrf: state.csrf,
+    });
+  } catch (err) {
+    setBusy(button, false);
+    reportError(err, alert);
+    return;
+  }
+  announce($('users-status'), result?.volume_deleted
+    ? `Deleted ${who} and their workspace data.`
+    : `Deleted ${who}.${result?.volume ? ` Their workspace data stays in the volume ${result.volume}.` : ''}`);
+  await Promise.all([loadUsers(), can('fleet.read') && loadFleet()]);
 }
 
 function identitiesTable(identities) {

@@ -1,7 +1,8 @@
 // dashboard.js — the signed-in dashboard: shows the current user and their linked identities,
-// and lets them create API tokens (the secret is shown once), copy them and revoke them.
+// their workspace (workspace.js), and lets them create API tokens (the secret is shown once), copy them and revoke them.
 // Every state-changing request carries the session's CSRF token from /api/v1/me.
 import { apiFetch, ApiError, clearAlert, describeError, el, setBusy, showAlert, timeEl } from './api.js';
+import { initWorkspace } from './workspace.js';
 
 const LOGIN_URL = '/login?return_to=/dashboard';
 const TOKEN_NAME_MAX = 64;
@@ -324,6 +325,7 @@ async function init() {
   ui.pageStatus.textContent = '';
   ui.pageStatus.hidden = true;
   ui.content.hidden = false;
+  initWorkspace(() => state.csrf);
   await loadTokens();
 }
 

@@ -1,15 +1,15 @@
 //! Generating a site from a brief as a job: the pipeline's steps are the job's steps; the
 //! site is applied as a new version (autonomy `autonomous`) or left as a proposal the user
 //! accepts or rejects. Nothing is written before the pipeline ends, so a generation
-//! interrupted by a restart simply runs again. (A stop in the instant between writing the
-//! site and recording the job's end writes it twice: as two versions or two proposals, so
-//! nothing is lost and undo still reaches the site before.)
+//! interrupted by a restart simply runs again; and the site (or proposal) is written in the
+//! transaction that records the job's end, so a generation never writes it twice: a crash
+//! either loses both (the job runs again) or keeps both (the job is over).
 
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use serde::Serialize;
 
-use super::{Job, Jobs, Kind, Progress, Step, enqueue, now};
+use super::{Job, Jobs, Kind, Progress, Step, StepState, crash_point, enqueue, finish, now};
 use crate::agents::{self, Autonomy};
 use crate::error::ApiError;
 use crate::generator::{self, Brief, OfflineGenerator};
@@ -101,37 +101,49 @@ impl Jobs {
             .map_err(ApiError::internal)?
             .map_err(|e| ApiError::BadRequest(format!("generation failed: {e}")))?;
 
-        let (job_id, files) = (job.id.clone(), site.files.clone());
-        let applied = self
-            .store
-            .run(move |conn| match autonomy {
-                Autonomy::Autonomous => {
-                    let version = projects::replace_files(
-                        conn,
-                        &project_id,
-                        "generated the site from a brief",
-                        &files,
-                    )?;
-                    Ok(serde_json::json!({ "applied": true, "version": version }))
-                }
-                // A whole new site is a major change: "ask" proposes it, like "suggest".
-                Autonomy::Suggest | Autonomy::Ask => {
-                    let proposal = propose(
-                        conn,
-                        &project_id,
-                        &job_id,
-                        "a site generated from your brief",
-                        &files,
-                    )?;
-                    Ok(serde_json::json!({ "applied": false, "proposal_id": proposal }))
-                }
+        let mut result = serde_json::json!({
+            "generator": site.generator,
+            "review": site.review,
+            "files": site.files.keys().collect::<Vec<_>>(),
+        });
+        let mut steps = progress.steps.clone();
+        for step in &mut steps {
+            step.state = StepState::Done;
+        }
+        let (job_id, files) = (job.id.clone(), site.files);
+        self.store
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    match autonomy {
+                        Autonomy::Autonomous => {
+                            let version = projects::replace_files(
+                                conn,
+                                &project_id,
+                                "generated the site from a brief",
+                                &files,
+                            )?;
+                            result["applied"] = serde_json::json!(true);
+                            result["version"] = serde_json::json!(version);
+                        }
+                        // A whole new site is a major change: "ask" proposes it, like "suggest".
+                        Autonomy::Suggest | Autonomy::Ask => {
+                            let proposal = propose(
+                                conn,
+                                &project_id,
+                                &job_id,
+                                "a site generated from your brief",
+                                &files,
+                            )?;
+                            result["applied"] = serde_json::json!(false);
+                            result["proposal_id"] = serde_json::json!(proposal);
+                        }
+                    }
+                    crash_point("generation_saved");
+                    finish(conn, &job_id, Ok(result.clone()), &steps)?;
+                    Ok(result)
+                })
             })
-            .await?;
-        let mut result = applied;
-        result["generator"] = serde_json::json!(site.generator);
-        result["review"] = site.review;
-        result["files"] = serde_json::json!(site.files.keys().collect::<Vec<_>>());
-        Ok(result)
+            .await
     }
 }
 

@@ -3,17 +3,24 @@
 //! `indexed`, or `failed` with a reason a person can act on (an unreadable PDF). Run again
 //! after a restart, the job skips the documents already settled and re-indexes the others
 //! from scratch (`SearchIndex::index` replaces what an interrupted run committed), so no
-//! passage is ever indexed twice. A document deleted before its turn is skipped.
+//! passage is ever indexed twice. A document's row and its step are written in one
+//! transaction, once its passages are committed to the index. A document deleted before
+//! its turn is skipped. A job that fails (a fault of the workspace, such as its database)
+//! fails the documents it left `indexing`, with the job's end (`Jobs::execute`); documents
+//! still `indexing` with no job to finish them at a start are queued again (`adopt_orphans`).
 
 use std::collections::HashMap;
 
-use diesel::Connection;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel::sqlite::SqliteConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Job, Jobs, Kind, Progress, Step, StepState, enqueue};
+use super::{Job, Jobs, Kind, Progress, Step, StepState, enqueue, record};
 use crate::documents::{self, Document, Kind as DocumentKind, Status, Upload};
 use crate::error::ApiError;
+use crate::schema::documents as documents_table;
 
 #[derive(Serialize, Deserialize)]
 struct Input {
@@ -103,8 +110,7 @@ impl Jobs {
                 continue;
             }
             progress.start(i).await?;
-            let (state, message) = self.index_one(id).await?;
-            progress.end(i, state, message).await?;
+            self.index_one(progress, i, id).await?;
         }
 
         let outcome = self.rows_of(&input.documents).await?;
@@ -129,19 +135,26 @@ impl Jobs {
             .await
     }
 
-    /// Indexes one document; how its step ended. Only a fault of the workspace itself
-    /// (its database) is an error: a document that cannot be read is a failed step.
-    async fn index_one(&self, id: &str) -> Result<(StepState, Option<String>), ApiError> {
+    /// Indexes one document and records how its step ended. Only a fault of the workspace
+    /// itself (its database) is an error: a document that cannot be read is a failed step.
+    async fn index_one(
+        &self,
+        progress: &mut Progress<'_>,
+        i: usize,
+        id: &str,
+    ) -> Result<(), ApiError> {
         let index = self.index.clone();
         let pending = {
             let id = id.to_owned();
             self.store.run(move |conn| index.pending(conn, &id)).await?
         };
         let Some(documents::Pending { document, bytes }) = pending else {
-            return Ok(state_of(None));
+            let (state, message) = state_of(None);
+            return progress.end(i, state, message).await;
         };
         if !document.is(Status::Indexing) {
-            return Ok(state_of(Some(&document)));
+            let (state, message) = state_of(Some(&document));
+            return progress.end(i, state, message).await;
         }
         let name = document.name.clone();
         let pages = match (bytes, DocumentKind::parse(&document.kind)) {
@@ -155,26 +168,109 @@ impl Jobs {
         };
         let index = self.index.clone();
         let id = id.to_owned();
-        let settled = self
+        let (job_id, mut steps) = (progress.job_id.clone(), progress.steps.clone());
+        let (steps, job) = self
             .store
             .run(move |conn| {
-                let pages = match pages {
-                    Ok(pages) => pages,
-                    Err(reason) => return documents::fail(conn, &id, &reason),
+                let indexed = match pages {
+                    Ok(pages) => match index.index(conn, &id, &pages) {
+                        Ok(count) => Ok(count.map(|c| (pages.len(), c))),
+                        Err(e) => {
+                            tracing::error!(document = %id, error = ?e, "a document could not be indexed");
+                            Err("it could not be added to the search index (a fault of the workspace); delete it and upload it again".to_owned())
+                        }
+                    },
+                    Err(reason) => Err(reason),
                 };
-                match index.index(conn, &id, &pages) {
-                    Ok(indexed) => Ok(indexed),
-                    Err(e) => {
-                        tracing::error!(document = %id, error = ?e, "a document could not be indexed");
-                        documents::fail(
-                            conn,
-                            &id,
-                            "it could not be added to the search index (a fault of the workspace); delete it and upload it again",
-                        )
-                    }
-                }
+                // The document's row and its step, together.
+                conn.transaction(|conn| {
+                    let settled = match indexed {
+                        Ok(Some((pages, count))) => documents::indexed(conn, &id, pages, count)?,
+                        Ok(None) => None,
+                        Err(reason) => documents::fail(conn, &id, &reason)?,
+                    };
+                    let (state, message) = state_of(settled.as_ref());
+                    steps[i].state = state;
+                    steps[i].message = message;
+                    let job = record(conn, &job_id, &steps)?;
+                    Ok((steps, job))
+                })
             })
             .await?;
-        Ok(state_of(settled.as_ref()))
+        progress.steps = steps;
+        self.announce(job);
+        Ok(())
     }
+}
+
+/// The documents an indexing job was given.
+pub(super) fn documents_of(job: &Job) -> Vec<String> {
+    serde_json::from_str::<Input>(&job.input)
+        .map(|input| input.documents)
+        .unwrap_or_default()
+}
+
+/// Fails those of these documents still `indexing`, and says which: their job failed on a
+/// fault of the workspace. Uploading again is what helps, so that is what the reason says.
+pub(super) fn fail_interrupted(
+    conn: &mut SqliteConnection,
+    ids: &[String],
+) -> Result<Vec<String>, ApiError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(diesel::update(
+        documents_table::table
+            .filter(documents_table::id.eq_any(ids))
+            .filter(documents_table::status.eq(Status::Indexing.as_str())),
+    )
+    .set((
+        documents_table::status.eq(Status::Failed.as_str()),
+        documents_table::error.eq(
+            "indexing was interrupted by a fault of the workspace; delete it and upload it again",
+        ),
+    ))
+    .returning(documents_table::id)
+    .get_results(conn)?)
+}
+
+#[derive(QueryableByName)]
+struct Orphan {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// At a start, after interrupted jobs were queued again: documents still `indexing` that no
+/// queued job will index (their job's end was recorded but not theirs) are queued in a new
+/// job. Their bytes are kept, so indexing them is what the person who uploaded them expects;
+/// one whose bytes are gone fails then with a reason that says to upload it again.
+pub(super) fn adopt_orphans(conn: &mut SqliteConnection) -> Result<Option<Job>, ApiError> {
+    conn.transaction(|conn| {
+        let orphans: Vec<Orphan> = diesel::sql_query(
+            "SELECT d.id, d.name FROM documents d WHERE d.status = 'indexing' AND NOT EXISTS (
+                SELECT 1 FROM jobs j, json_each(j.input, '$.documents') e
+                WHERE j.kind = ? AND j.status IN ('queued', 'running') AND e.value = d.id)
+             ORDER BY d.created_at, d.id",
+        )
+        .bind::<Text, _>(Kind::IndexDocuments.as_str())
+        .load(conn)?;
+        if orphans.is_empty() {
+            return Ok(None);
+        }
+        tracing::warn!(
+            count = orphans.len(),
+            "documents left indexing are queued again"
+        );
+        let input = serde_json::to_value(Input {
+            documents: orphans.iter().map(|d| d.id.clone()).collect(),
+        })
+        .map_err(ApiError::internal)?;
+        let steps: Vec<Step> = orphans
+            .iter()
+            .map(|d| Step::pending(&d.id, &d.name))
+            .collect();
+        enqueue(conn, Kind::IndexDocuments, None, &input, &steps).map(Some)
+    })
 }

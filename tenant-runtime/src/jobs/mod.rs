@@ -3,7 +3,9 @@
 //! and publishing a site (`exporting`). A job lists its steps in order, each with its
 //! state; progress is written to the job's row and broadcast to listeners (SSE, the
 //! WebSocket). A job that was queued or running when the process stopped is run again at
-//! the next start, so every kind's work must be safe to run twice.
+//! the next start, so every kind's work must be safe to run twice. Where a kind's work
+//! writes to SQLite, that write and the record of the step (or the job's end) it completes
+//! are one transaction, so a crash never leaves the work done but unrecorded.
 
 mod exporting;
 mod generation;
@@ -224,6 +226,20 @@ fn update(
     get(conn, id)
 }
 
+/// Records the steps of a running job as they stand, with its progress.
+fn record(conn: &mut SqliteConnection, id: &str, steps: &[Step]) -> Result<Job, ApiError> {
+    let settled = steps.iter().filter(|s| s.state.settled()).count();
+    let percent = (settled * 100).checked_div(steps.len()).unwrap_or_default() as i32;
+    let current = steps
+        .iter()
+        .find(|s| s.state == StepState::Running)
+        .map(|s| s.name.as_str())
+        .unwrap_or_default();
+    update(conn, id, percent, current, steps)
+}
+
+/// Records a job's end, once: a job already finished (by a kind that records its end in
+/// the transaction of its last write) is left as it is.
 fn finish(
     conn: &mut SqliteConnection,
     id: &str,
@@ -234,23 +250,47 @@ fn finish(
         Ok(v) => ("succeeded", Some(v.to_string()), None),
         Err(e) => ("failed", None, Some(e)),
     };
-    diesel::update(jobs::table.find(id))
-        .set((
-            jobs::status.eq(status),
-            jobs::progress.eq(100),
-            jobs::step.eq(if status == "succeeded" {
-                "done"
-            } else {
-                "failed"
-            }),
-            jobs::steps.eq(steps_text(steps)),
-            jobs::result.eq(result),
-            jobs::error.eq(error),
-            jobs::updated_at.eq(now()),
-        ))
-        .execute(conn)?;
+    diesel::update(
+        jobs::table
+            .find(id)
+            .filter(jobs::status.ne_all(["succeeded", "failed"])),
+    )
+    .set((
+        jobs::status.eq(status),
+        jobs::progress.eq(100),
+        jobs::step.eq(if status == "succeeded" {
+            "done"
+        } else {
+            "failed"
+        }),
+        jobs::steps.eq(steps_text(steps)),
+        jobs::result.eq(result),
+        jobs::error.eq(error),
+        jobs::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
     get(conn, id)
 }
+
+/// Test-only: names the point (`after_index_commit`, `generation_saved`) at which the
+/// process aborts, so the tests can stop it exactly where a crash would do the most harm.
+/// Never set in production, and not a setting users are told about.
+const CRASH_AT_VAR: &str = "WEBSPLAT_RUNTIME_TEST_CRASH_AT";
+
+/// Kills the process here (SIGKILL, as the kernel or Docker would) if the tests asked for a
+/// crash at this point; aborts if `kill` cannot be run.
+pub(crate) fn crash_point(at: &str) {
+    if std::env::var(CRASH_AT_VAR).is_ok_and(|v| v == at) {
+        tracing::error!(at, "killed at a crash point, as {CRASH_AT_VAR} asks");
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &std::process::id().to_string()])
+            .status();
+        std::process::abort();
+    }
+}
+
+/// How many times a job's end is tried before it is left to the next start.
+const FINISH_ATTEMPTS: u32 = 4;
 
 /// How often an idle worker removes expired exports.
 const SWEEP_EVERY: Duration = Duration::from_secs(10 * 60);
@@ -310,6 +350,11 @@ impl Jobs {
         {
             tracing::error!(error = %e, "cannot requeue interrupted jobs");
         }
+        match self.store.run(indexing::adopt_orphans).await {
+            Ok(Some(job)) => self.announce(job),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "cannot requeue documents left indexing"),
+        }
         self.sweep_exports().await;
         let mut swept = Instant::now();
         loop {
@@ -367,15 +412,56 @@ impl Jobs {
                 Err(e.to_string())
             }
         };
+        // The documents a failed indexing job leaves `indexing` are failed with it, in the
+        // transaction that records its end.
+        let orphaned = match (&result, Kind::parse(&job.kind)) {
+            (Err(_), Some(Kind::IndexDocuments)) => indexing::documents_of(&job),
+            _ => Vec::new(),
+        };
         let steps = progress.close(result.is_ok());
-        let id = job.id.clone();
-        match self
-            .store
-            .run(move |conn| finish(conn, &id, result, &steps))
-            .await
-        {
-            Ok(done) => self.announce(done),
-            Err(e) => tracing::error!(error = %e, "cannot record the job's end"),
+        // A database fault may pass: the end is tried again. If it never lands, the job is
+        // still `running` and runs again at the next start.
+        for attempt in 1..=FINISH_ATTEMPTS {
+            let (id, result, steps, orphaned) = (
+                job.id.clone(),
+                result.clone(),
+                steps.clone(),
+                orphaned.clone(),
+            );
+            let recorded = self
+                .store
+                .run(move |conn| {
+                    conn.transaction(|conn| {
+                        let failed = indexing::fail_interrupted(conn, &orphaned)?;
+                        Ok((finish(conn, &id, result, &steps)?, failed))
+                    })
+                })
+                .await;
+            match recorded {
+                Ok((done, failed)) => {
+                    self.announce(done);
+                    if !failed.is_empty() {
+                        // A failed document is not searchable, whatever the index was given.
+                        let index = self.index.clone();
+                        let removed =
+                            tokio::task::spawn_blocking(move || index.unindex(&failed)).await;
+                        if !matches!(removed, Ok(Ok(()))) {
+                            tracing::error!(
+                                "cannot remove the passages of failed documents from the index"
+                            );
+                        }
+                    }
+                    break;
+                }
+                Err(e) if attempt < FINISH_ATTEMPTS => {
+                    tracing::warn!(error = %e, attempt, "cannot record the job's end; trying again");
+                    tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+                }
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "cannot record the job's end; it runs again at the next start"
+                ),
+            }
         }
         if matches!(
             Kind::parse(&job.kind),
@@ -419,21 +505,11 @@ impl Progress<'_> {
     }
 
     async fn save(&self) -> Result<(), ApiError> {
-        let settled = self.steps.iter().filter(|s| s.state.settled()).count();
-        let percent = (settled * 100)
-            .checked_div(self.steps.len())
-            .unwrap_or_default() as i32;
-        let current = self
-            .steps
-            .iter()
-            .find(|s| s.state == StepState::Running)
-            .map(|s| s.name.clone())
-            .unwrap_or_default();
         let (id, steps) = (self.job_id.clone(), self.steps.clone());
         let updated = self
             .jobs
             .store
-            .run(move |conn| update(conn, &id, percent, &current, &steps))
+            .run(move |conn| record(conn, &id, &steps))
             .await?;
         self.jobs.announce(updated);
         Ok(())

@@ -2,20 +2,67 @@
 //! projects, pages with optimistic concurrency, versions, undo/redo, diff, restore, preview,
 //! hostile input, and durability when the process is killed mid-write; documents indexed,
 //! sites exported and published by background jobs that list their steps and resume after
-//! a kill.
+//! a kill, a crash at their worst moment (`WEBSPLAT_RUNTIME_TEST_CRASH_AT`) or a database
+//! fault (a trigger); with a tenant secret, only requests the platform signed; notes that outlive a
+//! restart; large staged uploads streamed to the volume (`uploads`).
+
+mod uploads;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
+use tenant_runtime::trust::{HEADER as IDENTITY, TenantSecret, sign};
+
+/// How a test runtime is started: a storage quota, the largest staged upload, a tenant
+/// secret, a point at which it crashes (`WEBSPLAT_RUNTIME_TEST_CRASH_AT`).
+#[derive(Default, Clone)]
+struct Settings {
+    quota: Option<String>,
+    max_staged_upload: Option<String>,
+    tenant: Option<Tenant>,
+    crash_at: Option<&'static str>,
+}
+
+/// What the platform gives a tenant's container: the secret it signs requests with, and
+/// the owner it signs them for.
+#[derive(Clone)]
+struct Tenant {
+    secret: String,
+    user: uuid::Uuid,
+}
+
+impl Tenant {
+    fn new() -> Self {
+        Tenant {
+            secret: format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
+            user: uuid::Uuid::new_v4(),
+        }
+    }
+
+    /// The `X-Websplat-Identity` value the platform would send for `user` at `ts`.
+    fn identity_at(&self, user: uuid::Uuid, ts: i64, method: &str, path: &str) -> String {
+        let secret = TenantSecret::parse(self.secret.as_str()).expect("a valid secret");
+        sign(&secret, user, ts, method, path)
+    }
+
+    /// The owner's identity for a request made now.
+    fn identity(&self, method: &str, path: &str) -> String {
+        self.identity_at(self.user, chrono::Utc::now().timestamp(), method, path)
+    }
+}
 
 /// A runtime process on its own port and data directory; killed (and the directory removed)
-/// when the test ends.
+/// when the test ends. With a tenant secret, its helpers sign their requests as the platform.
 struct Runtime {
-    quota: Option<String>,
+    settings: Settings,
     base: String,
     port: u16,
     data: PathBuf,
@@ -25,10 +72,26 @@ struct Runtime {
 
 impl Runtime {
     async fn start() -> Self {
-        Self::start_with_quota(None).await
+        Self::start_with(Settings::default()).await
     }
 
-    async fn start_with_quota(quota: Option<&str>) -> Self {
+    async fn start_with_quota(quota: &str) -> Self {
+        Self::start_with(Settings {
+            quota: Some(quota.to_owned()),
+            ..Settings::default()
+        })
+        .await
+    }
+
+    async fn start_for(tenant: &Tenant) -> Self {
+        Self::start_with(Settings {
+            tenant: Some(tenant.clone()),
+            ..Settings::default()
+        })
+        .await
+    }
+
+    async fn start_with(settings: Settings) -> Self {
         let data = std::env::temp_dir().join(format!(
             "websplat-runtime-{}",
             uuid::Uuid::new_v4().simple()
@@ -37,9 +100,9 @@ impl Runtime {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
-        let child = spawn(&data, port, quota);
+        let child = spawn(&data, port, &settings);
         let runtime = Runtime {
-            quota: quota.map(str::to_owned),
+            settings,
             base: format!("http://127.0.0.1:{port}"),
             port,
             data,
@@ -53,7 +116,7 @@ impl Runtime {
     async fn wait_healthy(&self) {
         let started = Instant::now();
         loop {
-            if let Ok(r) = self.http.get(self.url("/healthz")).send().await
+            if let Ok(r) = self.request(Method::GET, "/healthz").send().await
                 && r.status().is_success()
             {
                 return;
@@ -66,11 +129,27 @@ impl Runtime {
         }
     }
 
+    /// Waits for the process to die at its crash point, then starts a new one on the same
+    /// data directory that does not crash.
+    async fn restart_after_the_crash(&mut self) {
+        let started = Instant::now();
+        while self.child.try_wait().expect("wait").is_none() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the runtime did not reach its crash point"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.settings.crash_at = None;
+        self.child = spawn(&self.data, self.port, &self.settings);
+        self.wait_healthy().await;
+    }
+
     /// SIGKILL, then a new process on the same data directory.
     async fn kill_and_restart(&mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reap");
-        self.child = spawn(&self.data, self.port, self.quota.as_deref());
+        self.child = spawn(&self.data, self.port, &self.settings);
         self.wait_healthy().await;
     }
 
@@ -78,17 +157,32 @@ impl Runtime {
         format!("{}{path}", self.base)
     }
 
+    /// A request to `path`, signed as the platform would when the runtime has a secret.
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let req = self.http.request(method.clone(), self.url(path));
+        match &self.settings.tenant {
+            Some(tenant) => req.header(IDENTITY, tenant.identity(method.as_str(), path)),
+            None => req,
+        }
+    }
+
     async fn get(&self, path: &str) -> Response {
-        self.http.get(self.url(path)).send().await.expect("GET")
+        self.request(Method::GET, path).send().await.expect("GET")
     }
 
     async fn post(&self, path: &str, body: &Value) -> Response {
-        self.http
-            .post(self.url(path))
+        self.request(Method::POST, path)
             .json(body)
             .send()
             .await
             .expect("POST")
+    }
+
+    async fn delete(&self, path: &str) -> Response {
+        self.request(Method::DELETE, path)
+            .send()
+            .await
+            .expect("DELETE")
     }
 
     async fn put_page(
@@ -130,16 +224,35 @@ impl Runtime {
     }
 }
 
-fn spawn(data: &Path, port: u16, quota: Option<&str>) -> Child {
+fn command(data: &Path, port: u16, settings: &Settings) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenant-runtime"));
-    if let Some(q) = quota {
+    if let Some(q) = &settings.quota {
         cmd.env("WEBSPLAT_RUNTIME_STORAGE_QUOTA", q);
+    }
+    if let Some(max) = &settings.max_staged_upload {
+        cmd.env("WEBSPLAT_RUNTIME_MAX_STAGED_UPLOAD", max);
+    }
+    // Standalone unless the test says otherwise, whatever the environment holds.
+    cmd.env_remove("WEBSPLAT_TENANT_SECRET")
+        .env_remove("WEBSPLAT_TENANT_USER")
+        .env_remove("WEBSPLAT_RUNTIME_TEST_CRASH_AT");
+    if let Some(at) = settings.crash_at {
+        cmd.env("WEBSPLAT_RUNTIME_TEST_CRASH_AT", at);
+    }
+    if let Some(tenant) = &settings.tenant {
+        cmd.env("WEBSPLAT_TENANT_SECRET", &tenant.secret)
+            .env("WEBSPLAT_TENANT_USER", tenant.user.to_string());
     }
     cmd.env("WEBSPLAT_RUNTIME_DATA_DIR", data)
         .env("WEBSPLAT_RUNTIME_LISTEN", format!("127.0.0.1:{port}"))
         .env("WEBSPLAT_RUNTIME_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+fn spawn(data: &Path, port: u16, settings: &Settings) -> Child {
+    command(data, port, settings)
         .spawn()
         .expect("start tenant-runtime")
 }
@@ -739,7 +852,7 @@ async fn agents_are_configured_with_validation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_past_the_storage_quota_get_413_and_leave_nothing() {
-    let rt = Runtime::start_with_quota(Some("600K")).await;
+    let rt = Runtime::start_with_quota("600K").await;
     let id = rt.new_project_id("Small plan").await;
     let usage = body(rt.get("/api/v1/usage").await).await;
     assert_eq!(usage["quota_bytes"], 600 * 1024);
@@ -1371,7 +1484,7 @@ async fn bad_briefs_are_refused_and_queued_jobs_resume_after_a_restart() {
         .execute(&mut conn)
         .expect("queue a job");
     }
-    rt.child = spawn(&rt.data, rt.port, None);
+    rt.child = spawn(&rt.data, rt.port, &rt.settings);
     rt.wait_healthy().await;
     let jobs = body(rt.get("/api/v1/jobs").await).await;
     let job = jobs["jobs"][0]["id"]
@@ -1761,7 +1874,7 @@ async fn indexing_resumes_after_a_kill_and_never_duplicates_passages() {
             .execute(&mut conn)
             .expect("jobs");
     }
-    rt.child = spawn(&rt.data, rt.port, None);
+    rt.child = spawn(&rt.data, rt.port, &rt.settings);
     rt.wait_healthy().await;
     for (job, count) in [(first, 2), (second, 1)] {
         let done = wait_for_job(&rt, &job).await;
@@ -1792,6 +1905,190 @@ async fn indexing_resumes_after_a_kill_and_never_duplicates_passages() {
         2,
         "rye.md and the PDF's page 2"
     );
+}
+
+/// Runs SQL on a runtime's database from outside (WAL: while it runs, too).
+fn sql(rt: &Runtime, statement: &str) {
+    use diesel::{Connection, RunQueryDsl};
+    let db = rt.data.join("workspace.sqlite3");
+    let mut conn = diesel::SqliteConnection::establish(db.to_str().expect("path")).expect("open");
+    diesel::sql_query(statement)
+        .execute(&mut conn)
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+}
+
+/// The documents as listed.
+async fn documents(rt: &Runtime) -> Vec<Value> {
+    body(rt.get("/api/v1/documents").await).await["documents"]
+        .as_array()
+        .cloned()
+        .expect("documents")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_right_after_the_index_commit_leaves_the_document_indexed_once() {
+    let mut rt = Runtime::start_with(Settings {
+        crash_at: Some("after_index_commit"),
+        ..Settings::default()
+    })
+    .await;
+    let long = "The crumb of this loaf is open and airy. ".repeat(500);
+    let r = upload(&rt, vec![("crumb.txt", long.into_bytes())]).await;
+    assert_eq!(r.status(), 202);
+    let job = body(r).await["job"]["id"].as_str().expect("job").to_owned();
+    // The passages are committed to the index; the process dies before the database says so.
+    rt.restart_after_the_crash().await;
+    let done = wait_for_job(&rt, &job).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["result"]["indexed"], 1, "{done}");
+    let docs = documents(&rt).await;
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    assert_eq!(docs[0]["status"], "indexed", "{docs:?}");
+    let passages = docs[0]["passages"].as_u64().expect("passages");
+    assert!((2..50).contains(&passages), "{passages}");
+    let found = passages_found(&rt, "crumb").await;
+    assert_eq!(found.len() as u64, passages, "{found:?}");
+    let mut unique = found.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), found.len(), "duplicated passages: {found:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_indexing_job_failed_by_a_database_fault_fails_its_documents() {
+    let mut rt = Runtime::start().await;
+    // The database refuses to mark any job running: the job fails on its first step.
+    sql(
+        &rt,
+        "CREATE TRIGGER fault BEFORE UPDATE ON jobs WHEN NEW.status = 'running' \
+         BEGIN SELECT RAISE(ABORT, 'simulated disk fault'); END",
+    );
+    let r = upload(
+        &rt,
+        vec![
+            ("rye.md", b"# Rye\nDark rye with caraway.".to_vec()),
+            ("notes.txt", b"Proof overnight.".to_vec()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 202);
+    let job = body(r).await["job"]["id"].as_str().expect("job").to_owned();
+    let done = wait_for_job(&rt, &job).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    let docs = documents(&rt).await;
+    assert_eq!(docs.len(), 2, "{docs:?}");
+    for d in &docs {
+        assert_eq!(d["status"], "failed", "{d}");
+        let reason = d["error"].as_str().expect("a reason");
+        assert!(reason.contains("upload it again"), "{reason}");
+    }
+    sql(&rt, "DROP TRIGGER fault");
+
+    // Left `indexing` with no job to finish them (the fault kept their failure from being
+    // written): the next start queues them again, and they are indexed.
+    rt.child.kill().expect("SIGKILL");
+    rt.child.wait().expect("reap");
+    sql(
+        &rt,
+        "UPDATE documents SET status = 'indexing', error = NULL",
+    );
+    rt.child = spawn(&rt.data, rt.port, &rt.settings);
+    rt.wait_healthy().await;
+    let jobs = body(rt.get("/api/v1/jobs").await).await["jobs"]
+        .as_array()
+        .cloned()
+        .expect("jobs");
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    let requeued = jobs
+        .iter()
+        .find(|j| j["id"] != job.as_str())
+        .and_then(|j| j["id"].as_str())
+        .expect("a new job")
+        .to_owned();
+    let redone = wait_for_job(&rt, &requeued).await;
+    assert_eq!(redone["status"], "succeeded", "{redone}");
+    assert_eq!(redone["result"]["indexed"], 2, "{redone}");
+    let docs = documents(&rt).await;
+    assert!(docs.iter().all(|d| d["status"] == "indexed"), "{docs:?}");
+    assert_eq!(passages_found(&rt, "caraway").await.len(), 1);
+
+    // Settled documents are left alone at the next start.
+    rt.kill_and_restart().await;
+    let jobs = body(rt.get("/api/v1/jobs").await).await["jobs"]
+        .as_array()
+        .cloned()
+        .expect("jobs");
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_the_database_cannot_mark_indexed_fails_and_is_not_found() {
+    let rt = Runtime::start().await;
+    // The passages reach the index; the database refuses the row that says so.
+    sql(
+        &rt,
+        "CREATE TRIGGER fault BEFORE UPDATE ON documents WHEN NEW.status = 'indexed' \
+         BEGIN SELECT RAISE(ABORT, 'simulated disk fault'); END",
+    );
+    let r = upload(
+        &rt,
+        vec![("rye.md", b"# Rye\nDark rye with caraway.".to_vec())],
+    )
+    .await;
+    assert_eq!(r.status(), 202);
+    let job = body(r).await["job"]["id"].as_str().expect("job").to_owned();
+    let done = wait_for_job(&rt, &job).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    let docs = documents(&rt).await;
+    assert_eq!(docs[0]["status"], "failed", "{docs:?}");
+    assert!(
+        docs[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("upload it again")),
+        "{docs:?}"
+    );
+    assert_eq!(
+        passages_found(&rt, "caraway").await,
+        [],
+        "a failed document is not found"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generation_killed_as_it_saves_the_site_saves_it_once() {
+    for (autonomy, versions, proposals) in [("autonomous", 2, 0), ("suggest", 1, 1)] {
+        let mut rt = Runtime::start_with(Settings {
+            crash_at: Some("generation_saved"),
+            ..Settings::default()
+        })
+        .await;
+        let id = rt.new_project_id("Bakery").await;
+        let r = rt
+            .post(
+                &format!("/api/v1/projects/{id}/generate"),
+                &bakery_brief(autonomy),
+            )
+            .await;
+        assert_eq!(r.status(), 202);
+        let job = body(r).await["id"].as_str().expect("job").to_owned();
+        // The site is written, the job's end not yet: the process dies.
+        rt.restart_after_the_crash().await;
+        let done = wait_for_job(&rt, &job).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+        let history = body(rt.get(&format!("/api/v1/projects/{id}/versions")).await).await;
+        assert_eq!(
+            history["versions"].as_array().expect("versions").len(),
+            versions,
+            "{autonomy}: {history}"
+        );
+        assert_eq!(rt.head(&id).await, versions as i64, "{autonomy}");
+        let open = body(rt.get(&format!("/api/v1/projects/{id}/proposals")).await).await;
+        assert_eq!(
+            open["proposals"].as_array().expect("proposals").len(),
+            proposals,
+            "{autonomy}: {open}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2480,6 +2777,15 @@ async fn the_openapi_document_describes_the_api() {
         ("/api/v1/sessions/{id}/messages", "post"),
         ("/api/v1/projects/{id}/analytics", "get"),
         ("/ws", "get"),
+        ("/api/v1/whoami", "get"),
+        ("/api/v1/notes", "get"),
+        ("/api/v1/notes", "post"),
+        ("/api/v1/notes/{id}", "get"),
+        ("/api/v1/notes/{id}", "delete"),
+        ("/api/v1/uploads", "get"),
+        ("/api/v1/uploads", "post"),
+        ("/api/v1/uploads/{id}", "get"),
+        ("/api/v1/uploads/{id}", "delete"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -2491,7 +2797,7 @@ async fn the_openapi_document_describes_the_api() {
         .filter_map(|p| p.as_object())
         .map(|p| p.len())
         .sum();
-    assert!(operations >= 55, "{operations} operations documented");
+    assert!(operations >= 68, "{operations} operations documented");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2539,6 +2845,7 @@ async fn head_answers_like_get_without_a_body() {
         "/api/v1/projects".to_owned(),
         format!("/api/v1/projects/{id}"),
         format!("/api/v1/projects/{id}/pages/index.html"),
+        "/api/v1/uploads".to_owned(),
     ] {
         let get = rt.get(&path).await;
         let head = rt.http.head(rt.url(&path)).send().await.expect("HEAD");
@@ -2560,4 +2867,349 @@ async fn head_answers_like_get_without_a_body() {
         .await
         .expect("HEAD");
     assert_eq!(missing.status(), 404);
+}
+
+/// The status line a WebSocket upgrade of `/ws` gets, with `identity` if given.
+async fn upgrade_status(port: u16, identity: Option<&str>) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let identity = identity
+        .map(|v| format!("{IDENTITY}: {v}\r\n"))
+        .unwrap_or_default();
+    tcp.write_all(
+        format!("GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{identity}\r\n").as_bytes(),
+    )
+    .await
+    .expect("handshake");
+    let mut line = String::new();
+    BufReader::new(tcp)
+        .read_line(&mut line)
+        .await
+        .expect("status line");
+    line.trim_end().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_tenant_secret_only_requests_the_platform_signed_are_answered() {
+    let tenant = Tenant::new();
+    let rt = Runtime::start_for(&tenant).await;
+
+    // Unsigned: refused before anything reads it, so nothing is written.
+    let r = rt
+        .http
+        .post(rt.url("/api/v1/notes"))
+        .json(&json!({"text": "not from the platform"}))
+        .send()
+        .await
+        .expect("post");
+    let refused = error(r, 401).await;
+    assert_eq!(refused["error"]["code"], "unauthenticated");
+    assert_eq!(
+        refused["error"]["message"],
+        "this workspace only answers requests relayed by the WebSplat platform"
+    );
+    for path in [
+        "/healthz",
+        "/",
+        "/static/app.js",
+        "/api/v1/whoami",
+        "/api/v1/notes",
+        "/api/v1/openapi.json",
+        "/no/such/thing",
+    ] {
+        let r = rt.http.get(rt.url(path)).send().await.expect("get");
+        assert_eq!(r.status(), 401, "GET {path} unsigned");
+    }
+    assert!(
+        upgrade_status(rt.port, None)
+            .await
+            .starts_with("HTTP/1.1 401"),
+        "an unsigned WebSocket upgrade"
+    );
+
+    // Signed, but not right: another secret, another user, too old or too new, another
+    // request, a mangled header.
+    let now = chrono::Utc::now().timestamp();
+    let impostor = Tenant {
+        user: tenant.user,
+        ..Tenant::new()
+    };
+    let path = "/api/v1/notes";
+    for (what, method, identity) in [
+        (
+            "another secret",
+            Method::GET,
+            impostor.identity("GET", path),
+        ),
+        (
+            "another user",
+            Method::GET,
+            tenant.identity_at(uuid::Uuid::new_v4(), now, "GET", path),
+        ),
+        (
+            "a stale time",
+            Method::GET,
+            tenant.identity_at(tenant.user, now - 301, "GET", path),
+        ),
+        (
+            "a future time",
+            Method::GET,
+            tenant.identity_at(tenant.user, now + 301, "GET", path),
+        ),
+        ("another method", Method::POST, tenant.identity("GET", path)),
+        (
+            "another query",
+            Method::GET,
+            tenant.identity("GET", "/api/v1/notes?limit=1"),
+        ),
+        (
+            "an uppercase signature",
+            Method::GET,
+            tenant.identity("GET", path).to_uppercase(),
+        ),
+        ("garbage", Method::GET, "v1;user=me".to_owned()),
+    ] {
+        let r = rt
+            .http
+            .request(method, rt.url(path))
+            .header(IDENTITY, identity)
+            .json(&json!({"text": "not from the platform"}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 401, "{what}");
+    }
+
+    // Signed for the owner: answered, and the owner is known.
+    assert_eq!(rt.get("/healthz").await.status(), 200);
+    let r = rt.get("/").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(rt.get("/static/app.js").await.status(), 200);
+    assert_eq!(
+        body(rt.get("/api/v1/whoami").await).await,
+        json!({"user": tenant.user.to_string(), "tenant_secret_required": true})
+    );
+    assert_eq!(
+        body(rt.get("/api/v1/notes").await).await,
+        json!({"items": []}),
+        "no refused request wrote anything"
+    );
+    let r = rt.post("/api/v1/notes", &json!({"text": "relayed"})).await;
+    assert_eq!(r.status(), 201);
+    let items = body(rt.get("/api/v1/notes?limit=10").await).await["items"].clone();
+    assert_eq!(items.as_array().map(Vec::len), Some(1), "{items}");
+    assert_eq!(items[0]["text"], "relayed", "{items}");
+    let status = upgrade_status(rt.port, Some(&tenant.identity("GET", "/ws"))).await;
+    assert!(status.starts_with("HTTP/1.1 101"), "{status}");
+}
+
+/// Starts the binary with the tenant settings `env`, expecting it to stop at once: (exit
+/// code, stderr).
+fn refused_start(env: &[(&str, &str)]) -> (Option<i32>, String) {
+    use std::io::Read;
+    let data = std::env::temp_dir().join(format!(
+        "websplat-runtime-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let mut cmd = command(&data, 0, &Settings::default());
+    cmd.envs(env.iter().copied()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start tenant-runtime");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = std::fs::remove_dir_all(&data);
+            panic!("the runtime started with {env:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    let _ = std::fs::remove_dir_all(&data);
+    (status.code(), stderr)
+}
+
+#[test]
+fn a_short_secret_or_an_owner_that_is_not_a_uuid_stops_the_runtime_at_start() {
+    let short = "x".repeat(31);
+    let user = uuid::Uuid::new_v4().to_string();
+    let (code, stderr) = refused_start(&[
+        ("WEBSPLAT_TENANT_SECRET", &short),
+        ("WEBSPLAT_TENANT_USER", &user),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("WEBSPLAT_TENANT_SECRET") && stderr.contains("32"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&short), "the secret is never shown");
+
+    let long = "s".repeat(40);
+    let (code, stderr) = refused_start(&[
+        ("WEBSPLAT_TENANT_SECRET", &long),
+        ("WEBSPLAT_TENANT_USER", "alice"),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("WEBSPLAT_TENANT_USER") && stderr.contains("not a UUID"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_are_written_listed_and_deleted_and_outlive_a_restart() {
+    let mut rt = Runtime::start().await;
+    assert_eq!(
+        body(rt.get("/api/v1/whoami").await).await,
+        json!({"user": null, "tenant_secret_required": false}),
+        "standalone, nobody is vouched for"
+    );
+    assert_eq!(
+        body(rt.get("/api/v1/notes").await).await,
+        json!({"items": []})
+    );
+
+    let r = rt
+        .post("/api/v1/notes", &json!({"text": "  first \n"}))
+        .await;
+    assert_eq!(r.status(), 201);
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("a Location")
+        .to_owned();
+    let first = body(r).await;
+    assert_eq!(first["text"], "first", "trimmed");
+    let first_id = first["id"].as_i64().expect("an integer id");
+    assert_eq!(location, format!("/api/v1/notes/{first_id}"));
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(first["created_at"].as_str().expect("a time")).is_ok(),
+        "{first}"
+    );
+    let mut ids = vec![first_id];
+    for text in ["second", "third"] {
+        let r = rt.post("/api/v1/notes", &json!({"text": text})).await;
+        assert_eq!(r.status(), 201);
+        ids.push(body(r).await["id"].as_i64().expect("id"));
+    }
+    assert_eq!(body(rt.get(&location).await).await, first);
+
+    let listed = |v: Value| -> Vec<(i64, String)> {
+        v["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|n| {
+                (
+                    n["id"].as_i64().expect("id"),
+                    n["text"].as_str().expect("text").to_owned(),
+                )
+            })
+            .collect()
+    };
+    let newest_first = vec![
+        (ids[2], "third".to_owned()),
+        (ids[1], "second".to_owned()),
+        (ids[0], "first".to_owned()),
+    ];
+    assert_eq!(
+        listed(body(rt.get("/api/v1/notes").await).await),
+        newest_first
+    );
+    assert_eq!(
+        listed(body(rt.get("/api/v1/notes?limit=2").await).await),
+        newest_first[..2]
+    );
+    assert_eq!(
+        listed(body(rt.get("/api/v1/notes?limit=2&offset=2").await).await),
+        newest_first[2..]
+    );
+
+    // Refused input writes nothing.
+    for (bad, field) in [
+        (json!({"text": ""}), Some("text")),
+        (json!({"text": " \n\t "}), Some("text")),
+        (json!({"text": "x".repeat(10_001)}), Some("text")),
+        (json!({"text": "ring\u{7}"}), Some("text")),
+        (json!({"text": "ok", "pinned": true}), None),
+        (json!({}), None),
+        (json!({"text": 5}), None),
+        (json!("text"), None),
+    ] {
+        let b = error(rt.post("/api/v1/notes", &bad).await, 400).await;
+        assert_eq!(b["error"]["field"].as_str(), field, "{bad}: {b}");
+    }
+    let r = rt
+        .request(Method::POST, "/api/v1/notes")
+        .header("content-type", "application/json")
+        .body("{\"text\": ")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(error(r, 400).await["error"]["code"], "bad_request");
+    let r = rt
+        .request(Method::POST, "/api/v1/notes")
+        .header("content-type", "text/plain")
+        .body("{\"text\": \"plain\"}")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        error(r, 415).await["error"]["code"],
+        "unsupported_media_type"
+    );
+    for query in ["limit=0", "limit=101", "offset=-1"] {
+        let b = error(rt.get(&format!("/api/v1/notes?{query}")).await, 400).await;
+        assert_eq!(b["error"]["code"], "validation_failed", "{query}");
+    }
+    for query in ["limit=many", "page=2"] {
+        error(rt.get(&format!("/api/v1/notes?{query}")).await, 400).await;
+    }
+    assert_eq!(
+        listed(body(rt.get("/api/v1/notes").await).await),
+        newest_first
+    );
+
+    // The longest note there may be.
+    let long = "é".repeat(10_000);
+    let r = rt.post("/api/v1/notes", &json!({"text": long})).await;
+    assert_eq!(r.status(), 201);
+    let long_id = body(r).await["id"].as_i64().expect("id");
+
+    for missing in ["abc", "0", "-1", "999999", "1.5"] {
+        let r = rt.get(&format!("/api/v1/notes/{missing}")).await;
+        assert_eq!(
+            error(r, 404).await["error"]["code"],
+            "not_found",
+            "{missing}"
+        );
+    }
+    for id in [ids[1], long_id] {
+        assert_eq!(
+            rt.delete(&format!("/api/v1/notes/{id}")).await.status(),
+            204
+        );
+        error(rt.delete(&format!("/api/v1/notes/{id}")).await, 404).await;
+        error(rt.get(&format!("/api/v1/notes/{id}")).await, 404).await;
+    }
+
+    // A hard stop and a new process on the same data: the notes are there, ids never reused.
+    rt.kill_and_restart().await;
+    let kept = vec![newest_first[0].clone(), newest_first[2].clone()];
+    assert_eq!(listed(body(rt.get("/api/v1/notes").await).await), kept);
+    let r = rt.post("/api/v1/notes", &json!({"text": "after"})).await;
+    assert_eq!(r.status(), 201);
+    assert!(body(r).await["id"].as_i64().expect("id") > long_id);
 }

@@ -1,0 +1,2 @@
+DROP TABLE tenants;
+DROP TABLE workspaces;

@@ -1,0 +1,202 @@
+//! The workspace API (`/api/v1/workspace…`, the signed-in user's own) and the handoff from
+//! the platform's origin to the workspace origin (`/workspace/open`).
+
+use std::time::Duration;
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use actix_web::{HttpResponse, web};
+use futures_util::StreamExt;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::State as TenantState;
+use super::lifecycle::{Trigger, WorkspaceStatus};
+use super::routing::Handoff;
+use crate::app::AppState;
+use crate::auth::extract::CurrentUser;
+use crate::error::{ApiError, ErrorBody};
+
+type State = web::Data<AppState>;
+
+/// How long one progress stream stays open at most (the page reconnects if it needs more).
+const EVENTS_MAX: Duration = Duration::from_secs(300);
+const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// Your workspace: its state and its origin.
+#[utoipa::path(get, path = "/api/v1/workspace", tag = "workspace",
+    responses((status = 200, body = WorkspaceStatus), (status = 401, body = ErrorBody)),
+    security(("session" = []), ("token" = [])))]
+pub async fn status(
+    state: State,
+    current: CurrentUser,
+) -> Result<web::Json<WorkspaceStatus>, ApiError> {
+    Ok(web::Json(state.tenants.status(&current.user).await?))
+}
+
+/// Starts your workspace unless it is up or on its way; progress on `/api/v1/workspace/events`.
+#[utoipa::path(post, path = "/api/v1/workspace/start", tag = "workspace",
+    responses((status = 202, body = WorkspaceStatus, description = "Starting (or already up)"),
+        (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "At capacity: too many workspaces running or starting; says when to retry")),
+    security(("session" = []), ("token" = [])))]
+pub async fn start(state: State, current: CurrentUser) -> Result<HttpResponse, ApiError> {
+    let status = state
+        .tenants
+        .start(current.user.id, Trigger::Demand)
+        .await?;
+    Ok(HttpResponse::Accepted().json(status))
+}
+
+/// Stops your workspace (its data stays in your volume).
+#[utoipa::path(post, path = "/api/v1/workspace/stop", tag = "workspace",
+    responses((status = 202, body = WorkspaceStatus), (status = 401, body = ErrorBody)),
+    security(("session" = []), ("token" = [])))]
+pub async fn stop(state: State, current: CurrentUser) -> Result<HttpResponse, ApiError> {
+    state
+        .tenants
+        .stop(current.user.id, "stopped by its owner")
+        .await?;
+    Ok(HttpResponse::Accepted().json(state.tenants.status(&current.user).await?))
+}
+
+/// Server-sent events with your workspace's progress: an event `state` with the current
+/// status at once, then one per change, until it is ready, failed or stopped.
+#[utoipa::path(get, path = "/api/v1/workspace/events", tag = "workspace",
+    responses((status = 200, content_type = "text/event-stream", description = "`event: state` with a WorkspaceStatus as data, per change"),
+        (status = 401, body = ErrorBody)),
+    security(("session" = []), ("token" = [])))]
+pub async fn events(state: State, current: CurrentUser) -> Result<HttpResponse, ApiError> {
+    let client = redis::Client::open(state.config.redis.url.expose_secret())
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let mut pubsub = client
+        .get_async_pubsub()
+        .await
+        .map_err(|_| ApiError::Unavailable("the event bus"))?;
+    pubsub
+        .subscribe(state.tenants.routing.channel(current.user.id))
+        .await
+        .map_err(|_| ApiError::Unavailable("the event bus"))?;
+    // Read after subscribing, so no change falls between the two.
+    let first = state.tenants.status(&current.user).await?;
+    let messages = pubsub.into_on_message();
+    let ticks = futures_util::stream::unfold((), |()| async {
+        tokio::time::sleep(HEARTBEAT).await;
+        Some(((), ()))
+    });
+    let changes =
+        futures_util::stream::select(messages.map(|_| true), ticks.map(|_| false)).boxed_local();
+    let deadline = tokio::time::Instant::now() + EVENTS_MAX;
+    let opening = event(&first);
+    let (tenants, user) = (state.tenants.clone(), current.user.clone());
+    // Each change is read back from PostgreSQL, so the stream always shows the user's
+    // latest tenant (a sign-in's replacement included). It ends right after the workspace
+    // settles (ready, failed or stopped), or at the deadline.
+    let body = futures_util::stream::unfold(
+        (changes, Some(opening), false),
+        move |(mut changes, opening, ended)| {
+            let (tenants, user) = (tenants.clone(), user.clone());
+            async move {
+                if let Some(text) = opening {
+                    return Some((text, (changes, None, false)));
+                }
+                if ended {
+                    return None;
+                }
+                match tokio::time::timeout_at(deadline, changes.next()).await {
+                    Err(_) | Ok(None) => None,
+                    // A heartbeat: a comment line keeps proxies from timing the stream out.
+                    Ok(Some(false)) => {
+                        Some((": keep-alive\n\n".to_owned(), (changes, None, false)))
+                    }
+                    Ok(Some(true)) => match tenants.status(&user).await {
+                        Ok(status) => {
+                            let settled = matches!(
+                                status.state,
+                                TenantState::Ready | TenantState::Failed | TenantState::Stopped
+                            );
+                            Some((event(&status), (changes, None, settled)))
+                        }
+                        Err(_) => None,
+                    },
+                }
+            }
+        },
+    )
+    .map(|text| Ok::<_, std::convert::Infallible>(web::Bytes::from(text)));
+    Ok(HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/event-stream"))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(body))
+}
+
+fn event(status: &WorkspaceStatus) -> String {
+    let data = serde_json::to_string(status).unwrap_or_else(|_| "{}".to_owned());
+    format!("event: state\ndata: {data}\n\n")
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OpenQuery {
+    /// Where to land on the workspace origin (a path), `/` by default.
+    next: Option<String>,
+}
+
+/// Opens your workspace in this browser: starts it if needed, and hands the workspace
+/// origin a one-time code it trades for a cookie of its own.
+#[utoipa::path(get, path = "/workspace/open", tag = "workspace", params(OpenQuery),
+    responses((status = 303, description = "To the workspace origin's handoff"),
+        (status = 400, body = ErrorBody, description = "Not a browser session, or a bad `next`")))]
+pub async fn open(
+    state: State,
+    current: CurrentUser,
+    query: web::Query<OpenQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let next = query.into_inner().next.unwrap_or_else(|| "/".to_owned());
+    let safe_path = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && next.len() <= 2048
+        && !next.chars().any(char::is_control);
+    if !safe_path {
+        return Err(ApiError::validation(
+            "next",
+            "must be a path on the workspace, starting with a single /",
+        ));
+    }
+    let Some(session) = current.session() else {
+        return Err(ApiError::BadRequest(
+            "a workspace opens in a browser signed in to the platform, not with an API token"
+                .to_owned(),
+        ));
+    };
+    let workspace = {
+        let mut conn = state.db.get().await?;
+        state.tenants.workspace(&mut conn, &current.user).await?
+    };
+    match state.tenants.start(current.user.id, Trigger::Demand).await {
+        // The workspace origin says so on arrival, and starts it again if it can.
+        Err(ApiError::AtCapacity(..)) | Ok(_) => {}
+        Err(e) => return Err(e),
+    }
+    let code = state
+        .tenants
+        .routing
+        .mint_handoff(&Handoff {
+            user: current.user.id,
+            slug: workspace.slug.clone(),
+            platform_session: session.id_hash.clone(),
+            next,
+        })
+        .await?;
+    let location = format!(
+        "{}{}?code={code}",
+        state.tenants.origin_of(&workspace.slug),
+        super::proxy::HANDOFF_PATH
+    );
+    Ok(HttpResponse::SeeOther()
+        .insert_header((LOCATION, location))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .finish())
+}

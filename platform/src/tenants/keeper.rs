@@ -1,0 +1,307 @@
+//! The background loops every replica runs for the tenants:
+//! - the Docker events stream: a container that dies or is OOM-killed moves its tenant to
+//!   `failed` with the reason (the next request starts a new one);
+//! - the reconciler, at start-up and then periodically: lists this deployment's containers
+//!   by label and makes PostgreSQL and Docker agree both ways — no container without a
+//!   live row, no live row without its container (spawns in progress elsewhere, which hold
+//!   a lease, are left alone);
+//! - the idle reaper: stops workspaces without traffic for their access level's idle
+//!   timeout, and records each running workspace's storage use, as its runtime reports it.
+//!
+//! The reconciler and the reaper take a Redis lock per run, so one replica does each run.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use uuid::Uuid;
+
+use super::lifecycle::{Tenants, exit_reason};
+use super::orchestrator::{EventKind, label};
+use super::store::{self, State};
+
+/// What one reconciler run did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Containers removed because no live tenant owns them.
+    pub orphans_removed: usize,
+    /// Tenants marked failed or stopped because their container is gone.
+    pub ghosts_ended: usize,
+}
+
+impl Tenants {
+    /// Starts the loops; abort the handle to stop them.
+    pub fn spawn_keeper(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let events = tokio::spawn(Arc::clone(&this).watch_events());
+            let mut reconcile = tokio::time::interval(this.config.reconcile_interval);
+            let mut idle = tokio::time::interval(this.config.idle_check_interval);
+            idle.tick().await;
+            let _guard = AbortOnDrop(events);
+            loop {
+                tokio::select! {
+                    _ = reconcile.tick() => this.reconcile_once_locked().await,
+                    _ = idle.tick() => this.reap_idle_locked().await,
+                }
+            }
+        })
+    }
+
+    async fn watch_events(self: Arc<Self>) {
+        let mut since = chrono::Utc::now().timestamp();
+        loop {
+            let mut stream =
+                self.orchestrator
+                    .events(label::DEPLOYMENT, &self.config.deployment, since);
+            // Everything that happened while not subscribed is caught by a reconcile.
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(event) => self.on_event(event).await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the container event stream failed");
+                        break;
+                    }
+                }
+            }
+            since = chrono::Utc::now().timestamp() - 1;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            self.reconcile_once_locked().await;
+        }
+    }
+
+    async fn on_event(&self, event: super::orchestrator::ContainerEvent) {
+        let EventKind::Died { exit_code } = event.kind else {
+            // The die event that follows carries the OOM flag on inspection.
+            return;
+        };
+        let Ok(mut conn) = self.db().get().await else {
+            return;
+        };
+        let Ok(Some(tenant)) = store::by_container(&mut conn, &event.container_id).await else {
+            return;
+        };
+        drop(conn);
+        if !matches!(tenant.state(), State::Starting | State::Ready) {
+            // Stopping on purpose, or already dealt with.
+            return;
+        }
+        let oom = match self.orchestrator.inspect(&event.container_id).await {
+            Ok(Some(info)) => info.oom_killed,
+            _ => false,
+        };
+        let kind = if oom { "oom" } else { "crashed" };
+        let when = if tenant.state() == State::Ready {
+            "while running"
+        } else {
+            "while starting"
+        };
+        self.fail(&tenant, kind, &exit_reason(oom, exit_code, when))
+            .await;
+    }
+
+    async fn reconcile_once_locked(&self) {
+        let ttl = Duration::from_secs(30);
+        match self.routing.try_lock("reconcile", ttl).await {
+            Ok(true) => match self.reconcile().await {
+                Ok(done) if done != Reconciled::default() => {
+                    tracing::info!(?done, "reconciled tenants with the container engine");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot reconcile tenants"),
+            },
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot take the reconcile lock"),
+        }
+    }
+
+    /// Makes PostgreSQL and the container engine agree, both ways.
+    #[tracing::instrument(skip(self))]
+    pub async fn reconcile(&self) -> anyhow::Result<Reconciled> {
+        let mut done = Reconciled::default();
+        let containers = self
+            .orchestrator
+            .list(label::DEPLOYMENT, &self.config.deployment)
+            .await?;
+        let mut conn = self.db().get().await?;
+        let mut seen: HashSet<Uuid> = HashSet::new();
+        for container in &containers {
+            let tenant_id = container
+                .labels
+                .get(label::TENANT)
+                .and_then(|t| t.parse::<Uuid>().ok());
+            let row = match tenant_id {
+                Some(id) => store::get(&mut conn, id).await?,
+                None => None,
+            };
+            let Some(row) = row else {
+                self.orchestrator.remove(&container.id).await?;
+                done.orphans_removed += 1;
+                continue;
+            };
+            seen.insert(row.id);
+            let state = row.state();
+            if state.is_final() {
+                self.orchestrator.remove(&container.id).await?;
+                done.orphans_removed += 1;
+                continue;
+            }
+            if self.routing.lease_held(row.id).await? {
+                continue;
+            }
+            match state {
+                State::Requested | State::Creating | State::Starting => {
+                    self.fail(
+                        &row,
+                        "interrupted",
+                        "the platform stopped while it was starting",
+                    )
+                    .await;
+                    self.orchestrator.remove(&container.id).await?;
+                    done.orphans_removed += 1;
+                }
+                State::Stopping => {
+                    if let Some(workspace) = store::find_workspace(&mut conn, row.user_id).await? {
+                        self.finish_stop(&row, &workspace).await;
+                    } else {
+                        self.orchestrator.remove(&container.id).await?;
+                    }
+                    done.orphans_removed += 1;
+                }
+                State::Ready if !container.running => {
+                    self.fail(
+                        &row,
+                        "crashed",
+                        &exit_reason(false, container.exit_code, "while the platform was away"),
+                    )
+                    .await;
+                    done.ghosts_ended += 1;
+                }
+                State::Ready => {
+                    // Running; the proxy can reach it only while its route (and secret) is
+                    // in Redis.
+                    let slug = store::find_workspace(&mut conn, row.user_id)
+                        .await?
+                        .map(|w| w.slug);
+                    let routed = match slug {
+                        Some(slug) => self
+                            .routing
+                            .route(&slug)
+                            .await?
+                            .is_some_and(|r| r.tenant == row.id),
+                        None => false,
+                    };
+                    if !routed {
+                        self.fail(&row, "lost", "the platform lost its route to it")
+                            .await;
+                        done.ghosts_ended += 1;
+                    }
+                }
+                State::Stopped | State::Failed => {}
+            }
+        }
+        let unfinished = store::in_states(
+            &mut conn,
+            &[
+                State::Requested,
+                State::Creating,
+                State::Starting,
+                State::Ready,
+                State::Stopping,
+            ],
+        )
+        .await?;
+        for row in unfinished {
+            if seen.contains(&row.id) || self.routing.lease_held(row.id).await? {
+                continue;
+            }
+            // A requested tenant may not have reached the engine yet: give it its lease's
+            // life before calling it a ghost.
+            let age = chrono::Utc::now() - row.updated_at;
+            if row.state() == State::Requested && age < chrono::Duration::seconds(15) {
+                continue;
+            }
+            match row.state() {
+                State::Stopping => {
+                    if store::transition(&mut conn, row.id, State::Stopped, None).await? {
+                        self.publish(&row, State::Stopped, row.reason.as_deref())
+                            .await;
+                    }
+                }
+                State::Ready => self.fail(&row, "lost", "its container disappeared").await,
+                _ => {
+                    self.fail(
+                        &row,
+                        "interrupted",
+                        "the platform stopped while it was starting",
+                    )
+                    .await
+                }
+            }
+            done.ghosts_ended += 1;
+        }
+        Ok(done)
+    }
+
+    async fn reap_idle_locked(&self) {
+        let ttl = self.config.idle_check_interval.max(Duration::from_secs(5));
+        match self.routing.try_lock("idle", ttl).await {
+            Ok(true) => {
+                if let Err(e) = self.reap_idle().await {
+                    tracing::warn!(error = %e, "cannot look for idle workspaces");
+                }
+                if let Err(e) = self.collect_all_usage().await {
+                    tracing::warn!(error = %e, "cannot collect workspace usage");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot take the idle lock"),
+        }
+    }
+
+    /// Stops ready workspaces whose last traffic is older than their access level's idle
+    /// timeout. Returns how many it stopped.
+    pub async fn reap_idle(&self) -> anyhow::Result<usize> {
+        let mut conn = self.db().get().await?;
+        let ready = store::in_states(&mut conn, &[State::Ready]).await?;
+        if ready.is_empty() {
+            return Ok(0);
+        }
+        let timeouts: HashMap<String, i64> = store::idle_timeouts(&mut conn)
+            .await?
+            .into_iter()
+            .map(|(name, seconds)| (name, i64::from(seconds)))
+            .collect();
+        drop(conn);
+        let ids: Vec<Uuid> = ready.iter().map(|t| t.id).collect();
+        let activity = self.routing.activity(&ids).await?;
+        let now = chrono::Utc::now().timestamp();
+        let mut stopped = 0;
+        for (tenant, last) in ready.iter().zip(activity) {
+            let Some(timeout) = timeouts.get(&tenant.pool).copied() else {
+                continue;
+            };
+            let since = tenant.ready_at.map_or(now, |t| t.timestamp());
+            let last = last.unwrap_or(since).max(since);
+            if now - last >= timeout {
+                let reason = format!(
+                    "idle for {}",
+                    humantime::format_duration(Duration::from_secs(timeout.max(0) as u64))
+                );
+                if self.stop(tenant.user_id, &reason).await? {
+                    stopped += 1;
+                }
+            }
+        }
+        Ok(stopped)
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,894 @@
+//! The lifecycle of tenants: admission under the limits, the spawn (volume, container,
+//! start, readiness), stop, replacement at sign-in, and removal with the user. Every state
+//! change is a row update in PostgreSQL and an event on the user's progress channel.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::identity;
+use super::orchestrator::{ContainerSpec, Limits, Orchestrator, label};
+use super::routing::{Route, Routing};
+use super::store::{self, NewTenant, State, Tenant, Workspace};
+use crate::auth::secret::random_token;
+use crate::authz::access_levels::{self, AccessLevel};
+use crate::config::{PublicUrl, TenantsConfig};
+use crate::db;
+use crate::error::ApiError;
+use crate::kv::Kv;
+use crate::metrics::Metrics;
+use crate::users::{self, UserId};
+
+/// How long a spawn lease lives without renewal; a spawner renews it every third of that.
+const LEASE_TTL: Duration = Duration::from_secs(15);
+/// How long a stopping runtime gets to finish before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// The port the runtime listens on in its container.
+const RUNTIME_PORT: u16 = super::docker::RUNTIME_PORT;
+
+/// What `GET /api/v1/workspace` answers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WorkspaceStatus {
+    /// requested, creating, starting, ready, stopping, stopped or failed.
+    #[schema(value_type = String, example = "ready")]
+    pub state: State,
+    /// Why it failed or stopped, in words.
+    pub reason: Option<String>,
+    /// The workspace origin.
+    pub url: String,
+    /// The current (or last) container's tenant id.
+    pub tenant: Option<Uuid>,
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Storage, as the runtime last reported it (while it runs, and as it stops).
+    pub usage: Option<Usage>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Usage {
+    pub used_bytes: i64,
+    pub quota_bytes: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Why a workspace is being started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A sign-in: a fresh container, replacing one from an earlier login.
+    SignIn,
+    /// The user asked, or visited the workspace: start one unless one is up or on its way.
+    Demand,
+}
+
+/// A spawn that did not make it, with a reason for people and one for metrics.
+#[derive(Debug)]
+struct Failure {
+    kind: &'static str,
+    message: String,
+}
+
+impl Failure {
+    fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        Failure {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+pub struct Tenants {
+    pub config: TenantsConfig,
+    public_url: PublicUrl,
+    db: db::Pool,
+    pub routing: Routing,
+    pub orchestrator: Arc<dyn Orchestrator>,
+    metrics: Metrics,
+    probe: reqwest::Client,
+}
+
+impl Tenants {
+    pub fn new(
+        config: TenantsConfig,
+        public_url: PublicUrl,
+        db: db::Pool,
+        kv: Kv,
+        orchestrator: Arc<dyn Orchestrator>,
+        metrics: Metrics,
+    ) -> anyhow::Result<Arc<Self>> {
+        let probe = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_millis(500))
+            .timeout(Duration::from_secs(2))
+            .build()?;
+        Ok(Arc::new(Tenants {
+            config,
+            public_url,
+            db,
+            routing: Routing::new(kv),
+            orchestrator,
+            metrics,
+            probe,
+        }))
+    }
+
+    /// The origin of a workspace: `{scheme}://{slug}.{domain}[:port]`, on the platform's
+    /// scheme and port.
+    pub fn origin_of(&self, slug: &str) -> String {
+        let url = self.public_url.url();
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        format!(
+            "{}://{slug}.{}{port}",
+            url.scheme(),
+            self.config.workspace_domain
+        )
+    }
+
+    /// The workspace slug a `Host` header names, if it is a workspace origin.
+    pub fn slug_of_host<'a>(&self, host: &'a str) -> Option<&'a str> {
+        slug_of_host(&self.config.workspace_domain, host)
+    }
+
+    pub async fn workspace(
+        &self,
+        conn: &mut AsyncPgConnection,
+        user: &users::User,
+    ) -> Result<Workspace, ApiError> {
+        let hint = user.email.as_deref().unwrap_or(&user.display_name);
+        Ok(store::workspace(conn, user.id, hint, &self.config.deployment).await?)
+    }
+
+    pub async fn status(&self, user: &users::User) -> Result<WorkspaceStatus, ApiError> {
+        let mut conn = self.db.get().await?;
+        let workspace = self.workspace(&mut conn, user).await?;
+        let latest = store::latest(&mut conn, user.id).await?;
+        Ok(self.status_of(&workspace, latest.as_ref()))
+    }
+
+    fn status_of(&self, workspace: &Workspace, tenant: Option<&Tenant>) -> WorkspaceStatus {
+        WorkspaceStatus {
+            state: tenant.map_or(State::Stopped, Tenant::state),
+            reason: tenant.and_then(|t| t.reason.clone()),
+            url: self.origin_of(&workspace.slug),
+            tenant: tenant.map(|t| t.id),
+            since: tenant.map(|t| t.updated_at),
+            usage: match (
+                workspace.used_bytes,
+                workspace.quota_bytes,
+                workspace.usage_at,
+            ) {
+                (Some(used_bytes), Some(quota_bytes), Some(at)) => Some(Usage {
+                    used_bytes,
+                    quota_bytes,
+                    at,
+                }),
+                _ => None,
+            },
+        }
+    }
+
+    /// Starts the user's workspace (see [`Trigger`]); returns its status. The spawn goes on
+    /// in the background; progress is published on the user's channel.
+    pub async fn start(
+        self: &Arc<Self>,
+        user: UserId,
+        trigger: Trigger,
+    ) -> Result<WorkspaceStatus, ApiError> {
+        let admitted = self.admit(user, trigger).await;
+        match admitted {
+            Err(e) => {
+                if let ApiError::AtCapacity(..) = e {
+                    self.metrics.tenant_failed("at_capacity");
+                }
+                Err(e)
+            }
+            Ok(Admitted::Existing { workspace, tenant }) => {
+                Ok(self.status_of(&workspace, Some(&tenant)))
+            }
+            Ok(Admitted::New {
+                workspace,
+                tenant,
+                secret,
+                level,
+                replaced,
+            }) => {
+                let status = self.status_of(&workspace, Some(&tenant));
+                self.publish(&tenant, State::Requested, None).await;
+                let this = Arc::clone(self);
+                tokio::spawn(async move {
+                    if let Some(old) = replaced {
+                        this.finish_stop(&old, &workspace).await;
+                    }
+                    this.spawn(tenant, workspace, *level, secret).await;
+                });
+                Ok(status)
+            }
+        }
+    }
+
+    /// Starts a fresh workspace at sign-in, if so configured; a refusal (at capacity) is
+    /// logged: the dashboard shows the workspace stopped, and starting it
+    /// there says why.
+    /// Only the admission (one short transaction) is awaited, so the page the browser
+    /// lands on already sees the new tenant; the spawn goes on in the background.
+    pub async fn start_after_sign_in(self: &Arc<Self>, user: UserId) {
+        if !self.config.start_on_sign_in {
+            return;
+        }
+        if let Err(e) = self.start(user, Trigger::SignIn).await {
+            tracing::warn!(%user, error = %e, "workspace not started at sign-in");
+        }
+    }
+
+    /// One transaction under an advisory lock, so the counts hold across replicas.
+    async fn admit(&self, user: UserId, trigger: Trigger) -> Result<Admitted, ApiError> {
+        let mut conn = self.db.get().await?;
+        let config = &self.config;
+        let image = config.image.clone();
+        conn.transaction(async |conn| {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(72010002)")
+                .execute(conn)
+                .await?;
+            let Some(account) = users::find(conn, user).await? else {
+                return Err(ApiError::NotFound("there is no such user".to_owned()));
+            };
+            if account.is_disabled() {
+                return Err(ApiError::Forbidden("this account is disabled".to_owned()));
+            }
+            let workspace = self.workspace(conn, &account).await?;
+            let mut replaced = None;
+            if let Some(live) = store::live(conn, user).await? {
+                let fresh_login_replaces = trigger == Trigger::SignIn && live.state() == State::Ready;
+                if !fresh_login_replaces {
+                    return Ok(Admitted::Existing {
+                        workspace,
+                        tenant: live,
+                    });
+                }
+                if store::transition(conn, live.id, State::Stopping, Some("replaced by a new sign-in")).await? {
+                    replaced = Some(Box::new(live));
+                }
+            }
+            let level = access_levels::require(conn, &account.access_level).await?;
+            let running = store::count(conn, &State::LIVE, None).await?;
+            if running >= i64::from(config.max_running) {
+                return Err(ApiError::AtCapacity(
+                    format!(
+                        "The platform is already running as many workspaces as it may ({}). Please try again in a few minutes.",
+                        config.max_running
+                    ),
+                    Duration::from_secs(60),
+                ));
+            }
+            if let Some((_, cap)) = config
+                .max_running_per_level
+                .iter()
+                .find(|(name, _)| *name == level.name)
+            {
+                let in_pool = store::count(conn, &State::LIVE, Some(&level.name)).await?;
+                if in_pool >= i64::from(*cap) {
+                    return Err(ApiError::AtCapacity(
+                        format!(
+                            "Every workspace of the {:?} access level is in use ({cap} of {cap}). Please try again in a few minutes.",
+                            level.name
+                        ),
+                        Duration::from_secs(60),
+                    ));
+                }
+            }
+            let spawning = store::count(conn, &State::SPAWNING, None).await?;
+            if spawning >= i64::from(config.max_concurrent_spawns) {
+                return Err(ApiError::AtCapacity(
+                    format!(
+                        "{spawning} workspaces are starting right now, as many as the platform starts at once. Please try again in a few seconds."
+                    ),
+                    Duration::from_secs(5),
+                ));
+            }
+            let secret = SecretString::from(random_token(32));
+            let id = Uuid::new_v4();
+            let tenant = store::insert(
+                conn,
+                NewTenant {
+                    id,
+                    user,
+                    pool: &level.name,
+                    image: &image,
+                    container_name: &format!("websplat-{}-{}", config.deployment, id.simple()),
+                    secret_hash: &Sha256::digest(secret.expose_secret().as_bytes()),
+                },
+            )
+            .await?;
+            Ok(Admitted::New {
+                workspace,
+                tenant,
+                secret,
+                level: Box::new(level),
+                replaced,
+            })
+        })
+        .await
+    }
+
+    /// Brings a requested tenant up; on failure records why and cleans up.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant.id, user = %tenant.user_id))]
+    async fn spawn(
+        self: Arc<Self>,
+        tenant: Tenant,
+        workspace: Workspace,
+        level: AccessLevel,
+        secret: SecretString,
+    ) {
+        let started = Instant::now();
+        if let Err(e) = self.routing.hold_lease(tenant.id, LEASE_TTL).await {
+            tracing::warn!(error = %e, "cannot take the spawn lease");
+        }
+        let lease = {
+            let this = Arc::clone(&self);
+            let id = tenant.id;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(LEASE_TTL / 3).await;
+                    if let Err(e) = this.routing.hold_lease(id, LEASE_TTL).await {
+                        tracing::warn!(error = %e, "cannot renew the spawn lease");
+                    }
+                }
+            })
+        };
+        let outcome = self
+            .bring_up(&tenant, &workspace, &level, secret.expose_secret())
+            .await;
+        lease.abort();
+        let elapsed = started.elapsed();
+        match outcome {
+            Ok(address) => {
+                self.metrics.tenant_spawned("ready", elapsed);
+                tracing::info!(%address, seconds = elapsed.as_secs_f64(), "workspace ready");
+            }
+            Err(failure) => {
+                self.metrics.tenant_spawned(failure.kind, elapsed);
+                let cancelled = failure.kind == "cancelled";
+                if !cancelled {
+                    self.metrics.tenant_failed(failure.kind);
+                    tracing::warn!(reason = %failure.message, kind = failure.kind, "workspace failed to start");
+                }
+                self.remove_container_of(tenant.id).await;
+                let _ = self.routing.drop_route(&workspace.slug, tenant.id).await;
+                if let Ok(mut conn) = self.db.get().await {
+                    let (to, reason) = if cancelled {
+                        (State::Stopped, None)
+                    } else {
+                        (State::Failed, Some(failure.message.as_str()))
+                    };
+                    if store::transition(&mut conn, tenant.id, to, reason)
+                        .await
+                        .unwrap_or(false)
+                    {
+                        self.publish(&tenant, to, reason).await;
+                    }
+                }
+            }
+        }
+        let _ = self.routing.release_lease(tenant.id).await;
+    }
+
+    async fn bring_up(
+        &self,
+        tenant: &Tenant,
+        workspace: &Workspace,
+        level: &AccessLevel,
+        secret: &str,
+    ) -> Result<SocketAddr, Failure> {
+        self.advance(tenant, State::Creating).await?;
+        let labels = HashMap::from([
+            (label::TENANT.to_owned(), tenant.id.to_string()),
+            (label::USER.to_owned(), tenant.user_id.to_string()),
+            (label::POOL.to_owned(), level.name.clone()),
+            (
+                label::VERSION.to_owned(),
+                env!("CARGO_PKG_VERSION").to_owned(),
+            ),
+            (label::DEPLOYMENT.to_owned(), self.config.deployment.clone()),
+        ]);
+        let volume_labels = HashMap::from([
+            (label::USER.to_owned(), tenant.user_id.to_string()),
+            (label::DEPLOYMENT.to_owned(), self.config.deployment.clone()),
+        ]);
+        self.orchestrator
+            .ensure_volume(&workspace.volume, &volume_labels)
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    "volume",
+                    format!("its data volume could not be prepared: {e}"),
+                )
+            })?;
+        let spec = ContainerSpec {
+            name: tenant.container_name.clone(),
+            image: tenant.image.clone(),
+            env: vec![
+                ("WEBSPLAT_TENANT_SECRET".to_owned(), secret.to_owned()),
+                (
+                    "WEBSPLAT_TENANT_USER".to_owned(),
+                    tenant.user_id.to_string(),
+                ),
+                (
+                    "WEBSPLAT_RUNTIME_LISTEN".to_owned(),
+                    format!("0.0.0.0:{RUNTIME_PORT}"),
+                ),
+                ("WEBSPLAT_RUNTIME_DATA_DIR".to_owned(), "/data".to_owned()),
+                (
+                    "WEBSPLAT_RUNTIME_STORAGE_QUOTA".to_owned(),
+                    format!("{}M", level.storage_mib),
+                ),
+                (
+                    "WEBSPLAT_RUNTIME_MAX_UPLOAD".to_owned(),
+                    format!("{}M", level.max_upload_mib),
+                ),
+            ],
+            labels,
+            volume: workspace.volume.clone(),
+            limits: Limits {
+                cpu_millicores: u32::try_from(level.cpu_millicores).unwrap_or(1000),
+                memory_bytes: i64::from(level.memory_mib) * 1024 * 1024,
+                pids: self.config.pids_limit,
+                tmp_bytes: u64::from(self.config.tmp_mib) * 1024 * 1024,
+            },
+            port: RUNTIME_PORT,
+        };
+        let container = self.orchestrator.create(&spec).await.map_err(|e| {
+            let hint = if e.to_string().contains("No such image") {
+                format!(
+                    " (build it with docker/build-tenant-image.sh; WEBSPLAT_TENANT_IMAGE is {})",
+                    tenant.image
+                )
+            } else {
+                String::new()
+            };
+            Failure::new(
+                "create",
+                format!("its container could not be created: {e}{hint}"),
+            )
+        })?;
+        store::set_container(&mut *self.conn().await?, tenant.id, &container)
+            .await
+            .map_err(refused)?;
+        self.advance(tenant, State::Starting).await?;
+        self.orchestrator
+            .start(&container)
+            .await
+            .map_err(|e| Failure::new("start", format!("its container could not start: {e}")))?;
+        let info = self
+            .orchestrator
+            .inspect(&container)
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    "start",
+                    format!("its container could not be inspected: {e}"),
+                )
+            })?
+            .ok_or_else(|| Failure::new("start", "its container vanished as it started"))?;
+        let address = info.address.ok_or_else(|| {
+            Failure::new(
+                "start",
+                "its container has no address on the tenant network",
+            )
+        })?;
+        let address_text = address.to_string();
+        store::set_address(&mut *self.conn().await?, tenant.id, &address_text)
+            .await
+            .map_err(refused)?;
+        self.wait_ready(tenant, &container, address, secret).await?;
+        let route = Route {
+            tenant: tenant.id,
+            user: tenant.user_id,
+            address: address.to_string(),
+            secret: secret.to_owned(),
+        };
+        self.routing
+            .put_route(&workspace.slug, &route)
+            .await
+            .map_err(|e| Failure::new("route", format!("its route could not be stored: {e}")))?;
+        if let Err(failure) = self.advance(tenant, State::Ready).await {
+            let _ = self.routing.drop_route(&workspace.slug, tenant.id).await;
+            return Err(failure);
+        }
+        Ok(address)
+    }
+
+    /// Polls the runtime's `/healthz` (signed) until it answers or the time is up.
+    async fn wait_ready(
+        &self,
+        tenant: &Tenant,
+        container: &str,
+        address: SocketAddr,
+        secret: &str,
+    ) -> Result<(), Failure> {
+        let deadline = Instant::now() + self.config.ready_timeout;
+        let url = format!("http://{address}/healthz");
+        let mut attempts = 0u32;
+        loop {
+            let header = identity::sign_now(secret, tenant.user_id, "GET", "/healthz");
+            let answer = self
+                .probe
+                .get(&url)
+                .header(identity::HEADER, header)
+                .send()
+                .await;
+            if let Ok(r) = answer
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            attempts += 1;
+            if attempts.is_multiple_of(10) {
+                match self.orchestrator.inspect(container).await {
+                    Ok(Some(info)) if !info.running => {
+                        return Err(Failure::new(
+                            if info.oom_killed { "oom" } else { "crashed" },
+                            exit_reason(info.oom_killed, info.exit_code, "while starting"),
+                        ));
+                    }
+                    Ok(None) => {
+                        return Err(Failure::new(
+                            "crashed",
+                            "its container vanished while starting",
+                        ));
+                    }
+                    _ => {}
+                }
+                self.still(tenant, State::Starting).await?;
+            }
+            if Instant::now() >= deadline {
+                return Err(Failure::new(
+                    "timeout",
+                    format!(
+                        "it did not become ready within {} seconds",
+                        self.config.ready_timeout.as_secs()
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Moves a spawning tenant one step; a tenant stopped meanwhile cancels the spawn.
+    async fn advance(&self, tenant: &Tenant, to: State) -> Result<(), Failure> {
+        let mut conn = self.conn().await?;
+        let moved = store::transition(&mut conn, tenant.id, to, None)
+            .await
+            .map_err(refused)?;
+        if !moved {
+            return Err(Failure::new("cancelled", "stopped while starting"));
+        }
+        drop(conn);
+        self.publish(tenant, to, None).await;
+        Ok(())
+    }
+
+    async fn still(&self, tenant: &Tenant, state: State) -> Result<(), Failure> {
+        let mut conn = self.conn().await?;
+        match store::get(&mut conn, tenant.id).await {
+            Ok(Some(t)) if t.state() == state => Ok(()),
+            _ => Err(Failure::new("cancelled", "stopped while starting")),
+        }
+    }
+
+    async fn conn(&self) -> Result<db::Conn, Failure> {
+        self.db
+            .get()
+            .await
+            .map_err(|e| Failure::new("database", format!("the database is unavailable: {e}")))
+    }
+
+    /// Stops the user's workspace (its container is removed; the volume stays). Returns
+    /// whether there was one to stop.
+    pub async fn stop(&self, user: UserId, reason: &str) -> Result<bool, ApiError> {
+        let mut conn = self.db.get().await?;
+        let Some(live) = store::live(&mut conn, user).await? else {
+            return Ok(false);
+        };
+        let workspace = store::find_workspace(&mut conn, user).await?;
+        if !store::transition(&mut conn, live.id, State::Stopping, Some(reason)).await? {
+            return Ok(false);
+        }
+        drop(conn);
+        self.publish(&live, State::Stopping, Some(reason)).await;
+        if let Some(workspace) = workspace {
+            self.finish_stop(&live, &workspace).await;
+        }
+        Ok(true)
+    }
+
+    /// Stops in the background (sign-out must not wait for Docker).
+    pub fn stop_in_background(self: &Arc<Self>, user: UserId, reason: &'static str) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(e) = this.stop(user, reason).await {
+                tracing::warn!(%user, error = %e, "workspace not stopped");
+            }
+        });
+    }
+
+    /// The rest of a stop, once the tenant is `stopping`: route gone, container stopped and
+    /// removed, row `stopped`.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant.id))]
+    pub(crate) async fn finish_stop(&self, tenant: &Tenant, workspace: &Workspace) {
+        // The last word on its storage, while it can still be asked.
+        self.collect_usage(workspace).await;
+        if let Err(e) = self.routing.drop_route(&workspace.slug, tenant.id).await {
+            tracing::warn!(error = %e, "cannot drop the route");
+        }
+        let container = match self.db.get().await {
+            Ok(mut conn) => store::get(&mut conn, tenant.id)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|t| t.container_id),
+            Err(_) => tenant.container_id.clone(),
+        };
+        if let Some(id) = container {
+            if let Err(e) = self.orchestrator.stop(&id, STOP_GRACE).await {
+                tracing::warn!(error = %e, "cannot stop the container; removing it");
+            }
+            if let Err(e) = self.orchestrator.remove(&id).await {
+                tracing::warn!(error = %e, "cannot remove the container");
+            }
+        }
+        if let Ok(mut conn) = self.db.get().await
+            && store::transition(&mut conn, tenant.id, State::Stopped, None)
+                .await
+                .unwrap_or(false)
+        {
+            let reason = store::get(&mut conn, tenant.id)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|t| t.reason);
+            self.publish(tenant, State::Stopped, reason.as_deref())
+                .await;
+        }
+    }
+
+    /// Removes the tenant's container, if it has one.
+    pub(crate) async fn remove_container_of(&self, tenant: Uuid) {
+        let container = match self.db.get().await {
+            Ok(mut conn) => store::get(&mut conn, tenant)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|t| t.container_id),
+            Err(_) => None,
+        };
+        if let Some(id) = container
+            && let Err(e) = self.orchestrator.remove(&id).await
+        {
+            tracing::warn!(%tenant, error = %e, "cannot remove the container");
+        }
+    }
+
+    /// Marks a tenant failed (crash, OOM, lost), drops its route and removes its container.
+    pub(crate) async fn fail(&self, tenant: &Tenant, kind: &'static str, reason: &str) {
+        let moved = match self.db.get().await {
+            Ok(mut conn) => store::transition(&mut conn, tenant.id, State::Failed, Some(reason))
+                .await
+                .unwrap_or(false),
+            Err(_) => false,
+        };
+        if !moved {
+            return;
+        }
+        self.metrics.tenant_failed(kind);
+        tracing::warn!(tenant = %tenant.id, user = %tenant.user_id, kind, reason, "workspace failed");
+        if let Ok(mut conn) = self.db.get().await
+            && let Ok(Some(workspace)) = store::find_workspace(&mut conn, tenant.user_id).await
+        {
+            let _ = self.routing.drop_route(&workspace.slug, tenant.id).await;
+        }
+        if let Some(id) = &tenant.container_id
+            && let Err(e) = self.orchestrator.remove(id).await
+        {
+            tracing::warn!(error = %e, "cannot remove the failed container");
+        }
+        self.publish(tenant, State::Failed, Some(reason)).await;
+    }
+
+    /// Removes everything a deleted user had in the orchestrator: their containers, and
+    /// their volume when `with_volume`. (Their rows went with the user.)
+    pub async fn remove_user(
+        &self,
+        user: UserId,
+        workspace: Option<&Workspace>,
+        with_volume: bool,
+    ) -> Result<(), ApiError> {
+        if let Some(workspace) = workspace {
+            let key_route = self.routing.route(&workspace.slug).await?;
+            if let Some(route) = key_route.filter(|r| r.user == user) {
+                self.routing
+                    .drop_route(&workspace.slug, route.tenant)
+                    .await?;
+            }
+        }
+        let found = self
+            .orchestrator
+            .list(label::USER, &user.to_string())
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        for container in found {
+            if container.labels.get(label::DEPLOYMENT) == Some(&self.config.deployment) {
+                self.orchestrator
+                    .remove(&container.id)
+                    .await
+                    .map_err(|e| ApiError::Internal(e.into()))?;
+            }
+        }
+        if with_volume && let Some(workspace) = workspace {
+            self.orchestrator
+                .remove_volume(&workspace.volume)
+                .await
+                .map_err(|e| ApiError::Internal(e.into()))?;
+        }
+        Ok(())
+    }
+
+    /// Asks a running workspace's runtime for its storage use and records it. Failures are
+    /// logged: usage is a report, never a reason to refuse anything.
+    pub(crate) async fn collect_usage(&self, workspace: &Workspace) {
+        let route = match self.routing.route(&workspace.slug).await {
+            Ok(Some(route)) if route.user == workspace.user_id => route,
+            _ => return,
+        };
+        let path = "/api/v1/usage";
+        let header = identity::sign_now(&route.secret, route.user, "GET", path);
+        let answer = self
+            .probe
+            .get(format!("http://{}{path}", route.address))
+            .header(identity::HEADER, header)
+            .send()
+            .await;
+        let usage: serde_json::Value = match answer {
+            Ok(r) if r.status().is_success() => match r.json().await {
+                Ok(v) => v,
+                Err(_) => return,
+            },
+            Ok(r) => {
+                tracing::warn!(status = %r.status(), tenant = %route.tenant, "the runtime refused its usage");
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, tenant = %route.tenant, "no usage from the runtime");
+                return;
+            }
+        };
+        let (Some(used), Some(quota)) =
+            (usage["used_bytes"].as_i64(), usage["quota_bytes"].as_i64())
+        else {
+            return;
+        };
+        if let Ok(mut conn) = self.db.get().await
+            && let Err(e) =
+                store::set_usage(&mut conn, workspace.user_id, used.max(0), quota.max(0)).await
+        {
+            tracing::warn!(error = %e, "cannot record workspace usage");
+        }
+    }
+
+    /// Collects the usage of every running workspace.
+    pub async fn collect_all_usage(&self) -> anyhow::Result<usize> {
+        let workspaces = {
+            let mut conn = self.db.get().await?;
+            store::running_workspaces(&mut conn).await?
+        };
+        for workspace in &workspaces {
+            self.collect_usage(workspace).await;
+        }
+        Ok(workspaces.len())
+    }
+
+    pub(crate) async fn publish(&self, tenant: &Tenant, state: State, reason: Option<&str>) {
+        let event = serde_json::json!({
+            "tenant": tenant.id,
+            "state": state,
+            "reason": reason,
+        });
+        if let Err(e) = self.routing.publish(tenant.user_id, &event).await {
+            tracing::warn!(error = %e, "cannot publish workspace progress");
+        }
+    }
+
+    /// Tenants per state, for the metrics.
+    pub async fn census(&self) -> anyhow::Result<Vec<(State, i64)>> {
+        let mut conn = self.db.get().await?;
+        Ok(store::census(&mut conn).await?)
+    }
+
+    pub(crate) fn db(&self) -> &db::Pool {
+        &self.db
+    }
+}
+
+enum Admitted {
+    Existing {
+        workspace: Workspace,
+        tenant: Tenant,
+    },
+    New {
+        workspace: Workspace,
+        tenant: Tenant,
+        secret: SecretString,
+        level: Box<AccessLevel>,
+        replaced: Option<Box<Tenant>>,
+    },
+}
+
+/// The slug of `{slug}.{domain}[:port]`: one host label of lowercase letters, digits and
+/// dashes; anything else (the platform's own host, deeper names) is not a workspace.
+pub fn slug_of_host<'a>(domain: &str, host: &'a str) -> Option<&'a str> {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let slug = name.strip_suffix(domain)?.strip_suffix('.')?;
+    let valid = !slug.is_empty()
+        && slug.len() <= 63
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    valid.then_some(slug)
+}
+
+fn refused(e: diesel::result::Error) -> Failure {
+    Failure::new("database", format!("the database refused: {e}"))
+}
+
+/// Why a container stopped, in words.
+pub(crate) fn exit_reason(oom: bool, code: Option<i64>, when: &str) -> String {
+    if oom {
+        return format!("it ran out of memory {when} (the access level's memory limit)");
+    }
+    match code {
+        Some(137) => format!("it was killed {when} (exit code 137)"),
+        Some(code) => format!("it stopped unexpectedly {when} (exit code {code})"),
+        None => format!("it stopped unexpectedly {when}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slug_of_host;
+
+    #[test]
+    fn only_one_label_under_the_workspace_domain_is_a_workspace() {
+        let d = "ws.localhost";
+        assert_eq!(
+            slug_of_host(d, "alice-1a2b.ws.localhost:8080"),
+            Some("alice-1a2b")
+        );
+        assert_eq!(
+            slug_of_host(d, "alice-1a2b.ws.localhost"),
+            Some("alice-1a2b")
+        );
+        for not in [
+            "localhost:8080",
+            "ws.localhost:8080",
+            ".ws.localhost",
+            "a.b.ws.localhost",
+            "evil.com",
+            "alice.ws.localhost.evil.com",
+            "alicews.localhost",
+            "al_ice.ws.localhost",
+            "Alice.ws.localhost",
+            "alice.ws.localhost:",
+        ] {
+            assert_eq!(slug_of_host(d, not), None, "{not}");
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! The orchestrator interface: the few things the platform asks of whatever runs tenant
+//! containers. Docker Engine implements it now ([`super::docker`]); a Kubernetes driver
+//! (a pod and a volume claim per user) can implement it later without touching the callers.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+
+/// Labels on every container and volume the platform makes.
+pub mod label {
+    /// The tenant's id (a row of `tenants`).
+    pub const TENANT: &str = "websplat.tenant";
+    /// The owner's user id, as `GET /api/v1/me` shows it.
+    pub const USER: &str = "websplat.user";
+    /// The pool it was sized from (the owner's access level).
+    pub const POOL: &str = "websplat.pool";
+    /// The platform version that made it.
+    pub const VERSION: &str = "websplat.version";
+    /// The deployment that owns it (`WEBSPLAT_DEPLOYMENT`).
+    pub const DEPLOYMENT: &str = "websplat.deployment";
+}
+
+/// What to run for one tenant. Its `Debug` shows the environment's names only (the
+/// tenant's secret is one of the values).
+#[derive(Clone)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub env: Vec<(String, String)>,
+    pub labels: HashMap<String, String>,
+    /// The user's volume, mounted at `/data`.
+    pub volume: String,
+    pub limits: Limits,
+    /// The port the runtime listens on inside the container.
+    pub port: u16,
+}
+
+impl std::fmt::Debug for ContainerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("ContainerSpec")
+            .field("name", &self.name)
+            .field("image", &self.image)
+            .field("env", &env)
+            .field("labels", &self.labels)
+            .field("volume", &self.volume)
+            .field("limits", &self.limits)
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub cpu_millicores: u32,
+    pub memory_bytes: i64,
+    pub pids: i64,
+    pub tmp_bytes: u64,
+}
+
+/// A container as the orchestrator sees it.
+#[derive(Debug, Clone)]
+pub struct ContainerInfo {
+    pub id: String,
+    pub labels: HashMap<String, String>,
+    pub running: bool,
+    /// Where the platform reaches the runtime, once it runs.
+    pub address: Option<SocketAddr>,
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+}
+
+/// Something that happened to a container, from the orchestrator's event stream.
+#[derive(Debug, Clone)]
+pub struct ContainerEvent {
+    pub container_id: String,
+    pub labels: HashMap<String, String>,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// The main process exited (or was killed).
+    Died { exit_code: Option<i64> },
+    /// The kernel killed a process for memory.
+    OutOfMemory,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrchestratorError {
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error("the container engine refused: {0}")]
+    Engine(String),
+    #[error("the container engine did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+pub type Result<T> = std::result::Result<T, OrchestratorError>;
+
+#[async_trait]
+pub trait Orchestrator: Send + Sync {
+    /// Creates the volume if it does not exist yet (idempotent).
+    async fn ensure_volume(&self, name: &str, labels: &HashMap<String, String>) -> Result<()>;
+    /// Deletes a volume and everything in it.
+    async fn remove_volume(&self, name: &str) -> Result<()>;
+    /// Creates a container (not started); returns its id.
+    async fn create(&self, spec: &ContainerSpec) -> Result<String>;
+    async fn start(&self, id: &str) -> Result<()>;
+    /// `None` when there is no such container.
+    async fn inspect(&self, id: &str) -> Result<Option<ContainerInfo>>;
+    /// Asks the container to stop, killing it after `grace`.
+    async fn stop(&self, id: &str, grace: Duration) -> Result<()>;
+    /// Removes a container, running or not (idempotent).
+    async fn remove(&self, id: &str) -> Result<()>;
+    /// Every container, running or not, carrying the label `key=value`.
+    async fn list(&self, key: &str, value: &str) -> Result<Vec<ContainerInfo>>;
+    /// Deaths and out-of-memory kills of containers carrying the label `key=value`, from
+    /// `since` (unix seconds) on. Ends when the engine connection does.
+    fn events(
+        &self,
+        key: &str,
+        value: &str,
+        since: i64,
+    ) -> BoxStream<'static, Result<ContainerEvent>>;
+    /// Whether the engine answers (for readiness).
+    async fn ping(&self) -> Result<()>;
+}

@@ -1,0 +1,305 @@
+//! What the workspace proxy needs on every request, in Redis (never PostgreSQL): the route
+//! to each running tenant, workspace sessions, one-time handoff codes, and the activity that
+//! keeps a workspace from idling out. Also the spawn leases and loop locks that keep
+//! replicas out of each other's way, and the progress channel per user.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::secret::{random_token, sha256_hex};
+use crate::kv::{Kv, KvError};
+use crate::users::UserId;
+
+/// How to reach a running tenant. Written when it becomes ready, removed when it stops.
+/// Its `Debug` never shows the secret.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Route {
+    pub tenant: Uuid,
+    pub user: UserId,
+    /// `ip:port` on the tenant network.
+    pub address: String,
+    /// The tenant's secret, to sign the identity header (PostgreSQL has only its hash).
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route")
+            .field("tenant", &self.tenant)
+            .field("user", &self.user)
+            .field("address", &self.address)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// A browser's session on one workspace origin, made by a handoff from the platform.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkspaceSession {
+    pub user: UserId,
+    pub slug: String,
+    /// The platform session it came from (its hash): when that ends, this ends.
+    pub platform_session: String,
+}
+
+/// A one-time code: what the workspace origin needs to start a session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Handoff {
+    pub user: UserId,
+    pub slug: String,
+    pub platform_session: String,
+    /// Where to go on the workspace origin afterwards (a path).
+    pub next: String,
+}
+
+/// What one proxied request learns in one round trip.
+pub struct Lookup {
+    pub session: Option<WorkspaceSession>,
+    pub route: Option<Route>,
+}
+
+const HANDOFF_TTL: Duration = Duration::from_secs(60);
+/// Activity is written at most this often per tenant and replica.
+const ACTIVITY_EVERY: Duration = Duration::from_secs(5);
+const ACTIVITY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+pub struct Routing {
+    kv: Kv,
+    touched: Mutex<HashMap<Uuid, Instant>>,
+}
+
+impl Routing {
+    pub fn new(kv: Kv) -> Self {
+        Routing {
+            kv,
+            touched: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn route_key(&self, slug: &str) -> String {
+        self.kv.key(&format!("tenant-route:{slug}"))
+    }
+    fn session_key(&self, token_hash: &str) -> String {
+        self.kv.key(&format!("ws-session:{token_hash}"))
+    }
+    fn platform_session_key(&self, hash: &str) -> String {
+        // The key the platform's session store uses (auth::session).
+        self.kv.key(&format!("session:{hash}"))
+    }
+    fn handoff_key(&self, code_hash: &str) -> String {
+        self.kv.key(&format!("ws-handoff:{code_hash}"))
+    }
+    fn activity_key(&self, tenant: Uuid) -> String {
+        self.kv.key(&format!("tenant-activity:{tenant}"))
+    }
+    fn lease_key(&self, tenant: Uuid) -> String {
+        self.kv.key(&format!("tenant-lease:{tenant}"))
+    }
+    pub fn channel(&self, user: UserId) -> String {
+        self.kv.key(&format!("tenant-events:{user}"))
+    }
+
+    pub async fn put_route(&self, slug: &str, route: &Route) -> Result<(), KvError> {
+        let (key, body) = (self.route_key(slug), serde_json::to_string(route)?);
+        self.kv
+            .run(async move |c| c.set::<_, _, ()>(&key, body).await)
+            .await
+    }
+
+    /// Removes the route if it still points at `tenant` (a successor's stays).
+    pub async fn drop_route(&self, slug: &str, tenant: Uuid) -> Result<(), KvError> {
+        if let Some(route) = self.route(slug).await?
+            && route.tenant != tenant
+        {
+            return Ok(());
+        }
+        let key = self.route_key(slug);
+        self.kv.run(async move |c| c.del::<_, ()>(&key).await).await
+    }
+
+    pub async fn route(&self, slug: &str) -> Result<Option<Route>, KvError> {
+        let key = self.route_key(slug);
+        let raw: Option<String> = self.kv.run(async move |c| c.get(&key).await).await?;
+        Ok(raw.map(|r| serde_json::from_str(&r)).transpose()?)
+    }
+
+    /// The session for a workspace cookie and the route of the host's workspace, in one
+    /// round trip. A session whose platform session has ended is dropped.
+    pub async fn lookup(&self, token: Option<&str>, slug: &str) -> Result<Lookup, KvError> {
+        let route_key = self.route_key(slug);
+        let session_key = token
+            .filter(|t| t.len() <= 128)
+            .map(|t| self.session_key(&sha256_hex(t)));
+        let (raw_route, raw_session): (Option<String>, Option<String>) = self
+            .kv
+            .run({
+                let (route_key, session_key) = (route_key.clone(), session_key.clone());
+                async move |c| {
+                    redis::pipe()
+                        .get(&route_key)
+                        .get(session_key.as_deref().unwrap_or("-"))
+                        .query_async(c)
+                        .await
+                }
+            })
+            .await?;
+        let route = raw_route.map(|r| serde_json::from_str(&r)).transpose()?;
+        let mut session: Option<WorkspaceSession> =
+            raw_session.map(|r| serde_json::from_str(&r)).transpose()?;
+        if let (Some(s), Some(key)) = (&session, session_key) {
+            let platform_key = self.platform_session_key(&s.platform_session);
+            let alive: bool = self
+                .kv
+                .run(async move |c| c.exists(&platform_key).await)
+                .await?;
+            if !alive {
+                self.kv
+                    .run(async move |c| c.del::<_, ()>(&key).await)
+                    .await?;
+                session = None;
+            }
+        }
+        Ok(Lookup { session, route })
+    }
+
+    /// Starts a workspace session; returns the cookie's value.
+    pub async fn create_session(
+        &self,
+        session: &WorkspaceSession,
+        ttl: Duration,
+    ) -> Result<String, KvError> {
+        let token = random_token(32);
+        let (key, body) = (
+            self.session_key(&sha256_hex(&token)),
+            serde_json::to_string(session)?,
+        );
+        let ttl = ttl.as_secs().max(1);
+        self.kv
+            .run(async move |c| c.set_ex::<_, _, ()>(&key, body, ttl).await)
+            .await?;
+        Ok(token)
+    }
+
+    pub async fn mint_handoff(&self, handoff: &Handoff) -> Result<String, KvError> {
+        let code = random_token(24);
+        let (key, body) = (
+            self.handoff_key(&sha256_hex(&code)),
+            serde_json::to_string(handoff)?,
+        );
+        let ttl = HANDOFF_TTL.as_secs();
+        self.kv
+            .run(async move |c| c.set_ex::<_, _, ()>(&key, body, ttl).await)
+            .await?;
+        Ok(code)
+    }
+
+    /// Redeems a handoff code: once only, within a minute.
+    pub async fn redeem_handoff(&self, code: &str) -> Result<Option<Handoff>, KvError> {
+        if code.len() > 128 {
+            return Ok(None);
+        }
+        let key = self.handoff_key(&sha256_hex(code));
+        let raw: Option<String> = self
+            .kv
+            .run(async move |c| redis::cmd("GETDEL").arg(&key).query_async(c).await)
+            .await?;
+        Ok(raw.map(|r| serde_json::from_str(&r)).transpose()?)
+    }
+
+    /// Notes traffic to a tenant (at most every few seconds per replica; never blocks the
+    /// request).
+    pub fn touch(&self, tenant: Uuid) {
+        let now = Instant::now();
+        {
+            let Ok(mut touched) = self.touched.lock() else {
+                return;
+            };
+            if touched
+                .get(&tenant)
+                .is_some_and(|at| now.duration_since(*at) < ACTIVITY_EVERY)
+            {
+                return;
+            }
+            if touched.len() > 10_000 {
+                touched.retain(|_, at| now.duration_since(*at) < ACTIVITY_EVERY);
+            }
+            touched.insert(tenant, now);
+        }
+        let key = self.activity_key(tenant);
+        let kv = self.kv.clone();
+        tokio::spawn(async move {
+            let at = chrono::Utc::now().timestamp();
+            let ttl = ACTIVITY_TTL.as_secs();
+            if let Err(e) = kv
+                .run(async move |c| c.set_ex::<_, _, ()>(&key, at, ttl).await)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot record workspace activity");
+            }
+        });
+    }
+
+    /// The last traffic (unix seconds) of each tenant, where known.
+    pub async fn activity(&self, tenants: &[Uuid]) -> Result<Vec<Option<i64>>, KvError> {
+        if tenants.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = tenants.iter().map(|t| self.activity_key(*t)).collect();
+        self.kv
+            .run(async move |c| redis::cmd("MGET").arg(&keys).query_async(c).await)
+            .await
+    }
+
+    /// Claims (or renews) the spawn lease of a tenant for `ttl`.
+    pub async fn hold_lease(&self, tenant: Uuid, ttl: Duration) -> Result<(), KvError> {
+        let key = self.lease_key(tenant);
+        let ms = ttl.as_millis().max(1) as u64;
+        self.kv
+            .run(async move |c| c.pset_ex::<_, _, ()>(&key, 1, ms).await)
+            .await
+    }
+
+    pub async fn release_lease(&self, tenant: Uuid) -> Result<(), KvError> {
+        let key = self.lease_key(tenant);
+        self.kv.run(async move |c| c.del::<_, ()>(&key).await).await
+    }
+
+    /// Whether some replica is spawning this tenant right now.
+    pub async fn lease_held(&self, tenant: Uuid) -> Result<bool, KvError> {
+        let key = self.lease_key(tenant);
+        self.kv.run(async move |c| c.exists(&key).await).await
+    }
+
+    /// Takes a lock for one run of a background loop across replicas; false when another
+    /// replica holds it.
+    pub async fn try_lock(&self, name: &str, ttl: Duration) -> Result<bool, KvError> {
+        let key = self.kv.key(&format!("tenant-loop:{name}"));
+        let ms = ttl.as_millis().max(1) as u64;
+        let got: Option<String> = self
+            .kv
+            .run(async move |c| {
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ms)
+                    .query_async(c)
+                    .await
+            })
+            .await?;
+        Ok(got.is_some())
+    }
+
+    pub async fn publish(&self, user: UserId, event: &serde_json::Value) -> Result<(), KvError> {
+        let (channel, body) = (self.channel(user), event.to_string());
+        self.kv
+            .run(async move |c| c.publish::<_, _, ()>(&channel, body).await)
+            .await
+    }
+}
