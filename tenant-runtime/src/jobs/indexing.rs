@@ -6,8 +6,9 @@
 //! passage is ever indexed twice. A document's row and its step are written in one
 //! transaction, once its passages are committed to the index. A document deleted before
 //! its turn is skipped. A job that fails (a fault of the workspace, such as its database)
-//! fails the documents it left `indexing`, with the job's end (`Jobs::execute`); documents
-//! still `indexing` with no job to finish them at a start are queued again (`adopt_orphans`).
+//! fails the documents it left `indexing`, with the job's end, once their passages are out
+//! of the index (`Jobs::execute`); documents still `indexing` with no job to finish them at
+//! a start are queued again (`adopt_orphans`).
 
 use std::collections::HashMap;
 
@@ -123,6 +124,36 @@ impl Jobs {
         }))
     }
 
+    /// Before a failed indexing job's end is recorded: removes from the index the passages
+    /// of its documents still `indexing`, the ones that end fails. Done first, so a
+    /// document is never seen `failed` while its passages can still be found; if the end
+    /// then cannot be recorded, the job runs again at the next start and indexes them anew.
+    pub(super) async fn unindex_unsettled(&self, ids: &[String]) {
+        if ids.is_empty() {
+            return;
+        }
+        let unsettled: Vec<String> = match self.rows_of(ids).await {
+            Ok(rows) => rows
+                .into_iter()
+                .flatten()
+                .filter(|d| d.is(Status::Indexing))
+                .map(|d| d.id)
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the documents of a failed indexing job");
+                ids.to_vec()
+            }
+        };
+        if unsettled.is_empty() {
+            return;
+        }
+        let index = self.index.clone();
+        let removed = tokio::task::spawn_blocking(move || index.unindex(&unsettled)).await;
+        if !matches!(removed, Ok(Ok(()))) {
+            tracing::error!("cannot remove the passages of failed documents from the index");
+        }
+    }
+
     /// The rows of these documents, in order (`None` for one deleted since).
     async fn rows_of(&self, ids: &[String]) -> Result<Vec<Option<Document>>, ApiError> {
         let ids = ids.to_vec();
@@ -210,16 +241,16 @@ pub(super) fn documents_of(job: &Job) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Fails those of these documents still `indexing`, and says which: their job failed on a
-/// fault of the workspace. Uploading again is what helps, so that is what the reason says.
+/// Fails those of these documents still `indexing`: their job failed on a fault of the
+/// workspace. Uploading again is what helps, so that is what the reason says.
 pub(super) fn fail_interrupted(
     conn: &mut SqliteConnection,
     ids: &[String],
-) -> Result<Vec<String>, ApiError> {
+) -> Result<(), ApiError> {
     if ids.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
-    Ok(diesel::update(
+    diesel::update(
         documents_table::table
             .filter(documents_table::id.eq_any(ids))
             .filter(documents_table::status.eq(Status::Indexing.as_str())),
@@ -230,8 +261,8 @@ pub(super) fn fail_interrupted(
             "indexing was interrupted by a fault of the workspace; delete it and upload it again",
         ),
     ))
-    .returning(documents_table::id)
-    .get_results(conn)?)
+    .execute(conn)?;
+    Ok(())
 }
 
 #[derive(QueryableByName)]

@@ -418,6 +418,7 @@ impl Jobs {
             (Err(_), Some(Kind::IndexDocuments)) => indexing::documents_of(&job),
             _ => Vec::new(),
         };
+        self.unindex_unsettled(&orphaned).await;
         let steps = progress.close(result.is_ok());
         // A database fault may pass: the end is tried again. If it never lands, the job is
         // still `running` and runs again at the next start.
@@ -432,25 +433,14 @@ impl Jobs {
                 .store
                 .run(move |conn| {
                     conn.transaction(|conn| {
-                        let failed = indexing::fail_interrupted(conn, &orphaned)?;
-                        Ok((finish(conn, &id, result, &steps)?, failed))
+                        indexing::fail_interrupted(conn, &orphaned)?;
+                        finish(conn, &id, result, &steps)
                     })
                 })
                 .await;
             match recorded {
-                Ok((done, failed)) => {
+                Ok(done) => {
                     self.announce(done);
-                    if !failed.is_empty() {
-                        // A failed document is not searchable, whatever the index was given.
-                        let index = self.index.clone();
-                        let removed =
-                            tokio::task::spawn_blocking(move || index.unindex(&failed)).await;
-                        if !matches!(removed, Ok(Ok(()))) {
-                            tracing::error!(
-                                "cannot remove the passages of failed documents from the index"
-                            );
-                        }
-                    }
                     break;
                 }
                 Err(e) if attempt < FINISH_ATTEMPTS => {
