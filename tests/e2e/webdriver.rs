@@ -229,10 +229,25 @@ impl Browser {
         }
     }
 
+    /// Clicks as a person does: once the element is in the middle of the view and nothing
+    /// lies over it. While the page is still settling (a list loading above it shifts it,
+    /// a notice covers it for a moment), the click is tried again for up to five seconds;
+    /// an element that stays covered fails the test.
     pub async fn click(&self, element: &Element) {
-        self.post(&format!("/element/{}/click", element.0), json!({}))
-            .await
-            .unwrap_or_else(|e| panic!("click {element:?}: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            self.scroll_into_view(element).await;
+            match self
+                .post(&format!("/element/{}/click", element.0), json!({}))
+                .await
+            {
+                Ok(_) => return,
+                Err(e) if e.error == "element click intercepted" && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                }
+                Err(e) => panic!("click {element:?}: {e}"),
+            }
+        }
     }
 
     pub async fn send_keys(&self, element: &Element, text: &str) {

@@ -79,6 +79,12 @@ pub fn parse_name(raw: &str) -> Result<String, ApiError> {
     super::parse_name(raw, "name", "an access level")
 }
 
+/// How many times its largest upload a workspace's memory must be: the runtime holds the
+/// files of one upload (up to four times the largest) in memory while it checks them, and
+/// a document whole while it extracts its text. A smaller memory would let an upload the
+/// level allows run the workspace out of memory.
+const MEMORY_PER_UPLOAD: i64 = 8;
+
 fn in_range<T: PartialOrd + std::fmt::Display>(
     field: &'static str,
     value: T,
@@ -128,6 +134,18 @@ impl AccessLevelInput {
         in_range("memory_mib", self.memory_mib, 64, 262_144, " MiB")?;
         in_range("storage_mib", self.storage_mib, 16, 10_485_760, " MiB")?;
         in_range("max_upload_mib", self.max_upload_mib, 1, 10_240, " MiB")?;
+        let needed = i64::from(self.max_upload_mib) * MEMORY_PER_UPLOAD;
+        if i64::from(self.memory_mib) < needed {
+            return Err(ApiError::validation(
+                "max_upload_mib",
+                format!(
+                    "uploads of up to {} MiB need at least {needed} MiB of memory: a workspace \
+                     holds a document whole while it checks and indexes it (raise memory_mib \
+                     or lower max_upload_mib)",
+                    self.max_upload_mib
+                ),
+            ));
+        }
         in_range("ai_tokens_per_day", self.ai_tokens_per_day, 0, i64::MAX, "")?;
         in_range(
             "read_requests_per_minute",

@@ -447,6 +447,27 @@ async fn access_levels_are_managed_validated_and_assigned() {
     assert_eq!(r.status(), 400);
     let b = body(r).await;
     assert_eq!(b["error"]["field"], "memory_mib", "{b}");
+    // Memory too small for the largest upload the level allows.
+    bad["memory_mib"] = json!(64);
+    bad["max_upload_mib"] = json!(10);
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/admin/access-levels",
+            &admin,
+            Some(bad.clone()),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    let b = body(r).await;
+    assert_eq!(b["error"]["field"], "max_upload_mib", "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("at least 80 MiB of memory")),
+        "{b}"
+    );
+    bad["max_upload_mib"] = json!(5);
     bad["memory_mib"] = json!(256);
     bad["features"] = json!(["teleportation"]);
     let r = app

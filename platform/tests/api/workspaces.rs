@@ -1286,40 +1286,53 @@ async fn a_tenant_reaches_neither_another_tenant_nor_the_internet_nor_the_hosts_
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_access_level_sizes_the_container_and_its_quota_refusals_reach_the_browser() {
-    let app = app_with_workspaces(&[("WEBSPLAT_WORKSPACE_START_ON_SIGN_IN", "false")]).await;
+/// Alice, on an access level of her own made by an admin, with her workspace started and
+/// ready. `level` is the access level's JSON without its name.
+async fn alice_on_a_level(app: &TestApp, name: &str, mut level: Value) -> Person {
     let (_, _, admin) = app.user_with_role("admin@example.com", Some("admin")).await;
+    level["name"] = json!(name);
     let r = app
         .call(
             reqwest::Method::POST,
             "/api/v1/admin/access-levels",
             &admin,
-            Some(json!({
-                "name": "tiny", "description": "a tiny workspace",
-                "features": ["sites"], "cpu_millicores": 250, "memory_mib": 128,
-                "storage_mib": 16, "max_upload_mib": 1, "ai_tokens_per_day": 0,
-                "read_requests_per_minute": 600, "write_requests_per_minute": 600,
-                "idle_timeout_seconds": 600
-            })),
+            Some(level),
         )
         .await;
     assert_eq!(r.status(), 201);
-    let alice = Person::sign_up(&app, "alice@example.com").await;
+    let alice = Person::sign_up(app, "alice@example.com").await;
     let r = app
         .call(
             reqwest::Method::PUT,
             &format!("/api/v1/admin/users/{}/access-level", alice.id),
             &admin,
-            Some(json!({"access_level": "tiny"})),
+            Some(json!({"access_level": name})),
         )
         .await;
     assert_eq!(r.status(), 204);
     assert_eq!(
-        alice.post(&app, "/api/v1/workspace/start").await.status(),
+        alice.post(app, "/api/v1/workspace/start").await.status(),
         202
     );
-    alice.wait_for(&app, "ready").await;
+    alice.wait_for(app, "ready").await;
+    alice
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_level_sizes_the_container_and_its_quota_refusals_reach_the_browser() {
+    let app = app_with_workspaces(&[("WEBSPLAT_WORKSPACE_START_ON_SIGN_IN", "false")]).await;
+    let alice = alice_on_a_level(
+        &app,
+        "tiny",
+        json!({
+            "description": "a tiny workspace",
+            "features": ["sites"], "cpu_millicores": 250, "memory_mib": 128,
+            "storage_mib": 16, "max_upload_mib": 1, "ai_tokens_per_day": 0,
+            "read_requests_per_minute": 600, "write_requests_per_minute": 600,
+            "idle_timeout_seconds": 600
+        }),
+    )
+    .await;
     let c = docker()
         .inspect_container(
             containers_of(&app, &alice.id).await[0]
@@ -1409,4 +1422,110 @@ async fn spawns_beyond_the_concurrent_limit_are_refused_in_words() {
         metrics.contains(r#"websplat_tenant_failures_total{reason="at_capacity"} 1"#),
         "{metrics}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_out_of_memory_fails_in_words_and_comes_back_with_its_data() {
+    let app = app_with_workspaces(&[("WEBSPLAT_WORKSPACE_START_ON_SIGN_IN", "false")]).await;
+    let alice = alice_on_a_level(
+        &app,
+        "lean",
+        json!({
+            "description": "the least memory for 8 MiB uploads",
+            "features": ["documents"], "cpu_millicores": 500, "memory_mib": 64,
+            "storage_mib": 1024, "max_upload_mib": 8, "ai_tokens_per_day": 0,
+            "read_requests_per_minute": 600, "write_requests_per_minute": 600,
+            "idle_timeout_seconds": 600
+        }),
+    )
+    .await;
+    let origin = alice.open(&app).await;
+    let r = alice
+        .call(
+            &origin,
+            reqwest::Method::POST,
+            "/api/v1/notes",
+            Some(json!({"text": "written before the fall"})),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let before = containers_of(&app, &alice.id).await[0]
+        .id
+        .clone()
+        .expect("id");
+
+    // The host squeezes the container below what its level promised (as an operator's
+    // `docker update` or a kernel under pressure may), then an upload the level allows
+    // needs more than is left: the kernel kills the runtime.
+    docker()
+        .update_container(
+            &before,
+            bollard::models::ContainerUpdateBody {
+                memory: Some(20 * 1024 * 1024),
+                memory_swap: Some(20 * 1024 * 1024),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("docker update");
+    let boundary = "websplat-oom-test";
+    let mut form = Vec::new();
+    for n in 0..4 {
+        form.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; \
+                 filename=\"part-{n}.txt\"\r\nContent-Type: text/plain\r\n\r\n"
+            )
+            .into_bytes(),
+        );
+        form.extend(std::iter::repeat_n(b'a', 8 * 1024 * 1024 - 1024));
+        form.extend(b"\r\n");
+    }
+    form.extend(format!("--{boundary}--\r\n").into_bytes());
+    let sent = alice
+        .client
+        .post(format!("{origin}/api/v1/documents"))
+        .header("Origin", &origin)
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(form)
+        .send()
+        .await;
+    if let Ok(r) = &sent {
+        assert!(
+            r.status().is_server_error(),
+            "the upload cannot succeed: {r:?}"
+        );
+    }
+
+    let failed = alice.wait_for(&app, "failed").await;
+    assert!(
+        failed["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("ran out of memory")),
+        "{failed}"
+    );
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(r#"websplat_tenant_failures_total{reason="oom"} 1"#),
+        "{metrics}"
+    );
+
+    // The next request starts a new container, with the level's memory and the note.
+    let r = alice
+        .call(&origin, reqwest::Method::GET, "/api/v1/notes", None)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(body(r).await["items"][0]["text"], "written before the fall");
+    let after = containers_of(&app, &alice.id).await;
+    assert_eq!(after.len(), 1, "the dead one was removed: {after:?}");
+    let now = after[0].id.as_deref().expect("id");
+    assert_ne!(now, before);
+    let c = docker()
+        .inspect_container(now, None::<InspectContainerOptions>)
+        .await
+        .expect("inspect");
+    assert_eq!(c.host_config.and_then(|h| h.memory), Some(64 * 1024 * 1024));
 }
