@@ -1286,11 +1286,23 @@ async fn a_tenant_reaches_neither_another_tenant_nor_the_internet_nor_the_hosts_
     }
 }
 
-/// Alice, on an access level of her own made by an admin, with her workspace started and
-/// ready. `level` is the access level's JSON without its name.
-async fn alice_on_a_level(app: &TestApp, name: &str, mut level: Value) -> Person {
+/// Alice, on an access level of her own made by an admin (its name, memory, storage and
+/// largest upload in MiB), with her workspace started and ready.
+async fn alice_on_a_level(
+    app: &TestApp,
+    name: &str,
+    memory: u32,
+    storage: u32,
+    upload: u32,
+) -> Person {
     let (_, _, admin) = app.user_with_role("admin@example.com", Some("admin")).await;
-    level["name"] = json!(name);
+    let level = json!({
+        "name": name, "description": format!("{memory} MiB of memory"),
+        "features": ["sites", "documents"], "cpu_millicores": 250, "memory_mib": memory,
+        "storage_mib": storage, "max_upload_mib": upload, "ai_tokens_per_day": 0,
+        "read_requests_per_minute": 600, "write_requests_per_minute": 600,
+        "idle_timeout_seconds": 600
+    });
     let r = app
         .call(
             reqwest::Method::POST,
@@ -1321,18 +1333,7 @@ async fn alice_on_a_level(app: &TestApp, name: &str, mut level: Value) -> Person
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_access_level_sizes_the_container_and_its_quota_refusals_reach_the_browser() {
     let app = app_with_workspaces(&[("WEBSPLAT_WORKSPACE_START_ON_SIGN_IN", "false")]).await;
-    let alice = alice_on_a_level(
-        &app,
-        "tiny",
-        json!({
-            "description": "a tiny workspace",
-            "features": ["sites"], "cpu_millicores": 250, "memory_mib": 128,
-            "storage_mib": 16, "max_upload_mib": 1, "ai_tokens_per_day": 0,
-            "read_requests_per_minute": 600, "write_requests_per_minute": 600,
-            "idle_timeout_seconds": 600
-        }),
-    )
-    .await;
+    let alice = alice_on_a_level(&app, "tiny", 128, 16, 1).await;
     let c = docker()
         .inspect_container(
             containers_of(&app, &alice.id).await[0]
@@ -1427,18 +1428,8 @@ async fn spawns_beyond_the_concurrent_limit_are_refused_in_words() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runtime_out_of_memory_fails_in_words_and_comes_back_with_its_data() {
     let app = app_with_workspaces(&[("WEBSPLAT_WORKSPACE_START_ON_SIGN_IN", "false")]).await;
-    let alice = alice_on_a_level(
-        &app,
-        "lean",
-        json!({
-            "description": "the least memory for 8 MiB uploads",
-            "features": ["documents"], "cpu_millicores": 500, "memory_mib": 64,
-            "storage_mib": 1024, "max_upload_mib": 8, "ai_tokens_per_day": 0,
-            "read_requests_per_minute": 600, "write_requests_per_minute": 600,
-            "idle_timeout_seconds": 600
-        }),
-    )
-    .await;
+    // The least memory a level with 8 MiB uploads may have.
+    let alice = alice_on_a_level(&app, "lean", 64, 1024, 8).await;
     let origin = alice.open(&app).await;
     let r = alice
         .call(
