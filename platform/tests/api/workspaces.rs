@@ -202,6 +202,19 @@ impl Person {
         (origin, pair)
     }
 
+    /// Writes a note in the workspace at `origin` (the persistence probe), expecting 201.
+    pub async fn write_note(&self, origin: &str, text: &str) {
+        let r = self
+            .call(
+                origin,
+                reqwest::Method::POST,
+                "/api/v1/notes",
+                Some(json!({ "text": text })),
+            )
+            .await;
+        assert_eq!(r.status(), 201, "writing a note");
+    }
+
     /// A request on the workspace origin, as the workspace's own page sends it, retried
     /// while the workspace is (re)starting.
     pub async fn call(
@@ -361,15 +374,7 @@ async fn a_sign_in_starts_one_hardened_container_sign_out_stops_it_and_the_next_
         alice.id.as_str(),
         "the runtime verified who is asking"
     );
-    let r = alice
-        .call(
-            &origin,
-            reqwest::Method::POST,
-            "/api/v1/notes",
-            Some(json!({"text": "remember the milk"})),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
+    alice.write_note(&origin, "remember the milk").await;
 
     // The keeper's periodic round asks every running runtime for its storage.
     let asked = app.state.tenants.collect_all_usage().await.expect("usage");
@@ -453,15 +458,7 @@ async fn nobody_else_reaches_a_workspace_by_host_path_or_ids_and_the_runtime_wan
     bob.wait_for(&app, "ready").await;
     let alice_origin = alice.open(&app).await;
     assert_eq!(alice_ws["url"], alice_origin.as_str());
-    let r = alice
-        .call(
-            &alice_origin,
-            reqwest::Method::POST,
-            "/api/v1/notes",
-            Some(json!({"text": "alice's secret plan"})),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
+    alice.write_note(&alice_origin, "alice's secret plan").await;
 
     // Bob at Alice's host, without a cookie for it: sent to the platform, which hands him
     // to his own workspace, never to hers.
@@ -585,15 +582,7 @@ async fn a_killed_runtime_is_replaced_on_the_next_request_with_its_data() {
     let alice = Person::sign_up(&app, "alice@example.com").await;
     alice.wait_for(&app, "ready").await;
     let origin = alice.open(&app).await;
-    let r = alice
-        .call(
-            &origin,
-            reqwest::Method::POST,
-            "/api/v1/notes",
-            Some(json!({"text": "survives a crash"})),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
+    alice.write_note(&origin, "survives a crash").await;
     // And a site: the workspace's own data, beside the note.
     let r = alice
         .call(
@@ -1431,15 +1420,7 @@ async fn a_runtime_out_of_memory_fails_in_words_and_comes_back_with_its_data() {
     // The least memory a level with 8 MiB uploads may have.
     let alice = alice_on_a_level(&app, "lean", 64, 1024, 8).await;
     let origin = alice.open(&app).await;
-    let r = alice
-        .call(
-            &origin,
-            reqwest::Method::POST,
-            "/api/v1/notes",
-            Some(json!({"text": "written before the fall"})),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
+    alice.write_note(&origin, "written before the fall").await;
     let before = containers_of(&app, &alice.id).await[0]
         .id
         .clone()
