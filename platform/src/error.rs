@@ -5,7 +5,8 @@
 //!   500 that carries only the request id.
 //! - A dependency (PostgreSQL, Redis, an identity provider) that does not answer is a 503.
 //!
-//! Every error body has one shape: `{"error":{"code":…,"message":…,"request_id":…}}`.
+//! Every error body has one shape, shared with the tenant runtime (`websplat_contract::ErrorBody`):
+//! `{"error":{"code":…,"message":…,"field"?:…,"request_id":…}}`.
 //! Nothing here may put a secret, a password or a stack trace in a response.
 
 use std::time::Duration;
@@ -13,8 +14,6 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::telemetry::current_request_id;
 
@@ -54,24 +53,8 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
-/// The JSON body of every error response.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// A stable, machine-readable code, e.g. `invalid_credentials`.
-    pub code: &'static str,
-    /// What went wrong, for people.
-    pub message: String,
-    /// The field at fault, for validation errors.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<&'static str>,
-    /// Quote this when reporting a problem; it is on every log line of the request.
-    pub request_id: String,
-}
+/// The JSON body of every error response: the shape both binaries share.
+pub use websplat_contract::{ErrorBody, ErrorDetail};
 
 impl ApiError {
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
@@ -144,17 +127,11 @@ impl ResponseError for ApiError {
             }
         }
         response.insert_header((header::CACHE_CONTROL, "no-store"));
-        response.json(ErrorBody {
-            error: ErrorDetail {
-                code: self.code(),
-                message: self.to_string(),
-                field: match self {
-                    ApiError::Validation { field, .. } => Some(field),
-                    _ => None,
-                },
-                request_id,
-            },
-        })
+        let field = match self {
+            ApiError::Validation { field, .. } => Some(*field),
+            _ => None,
+        };
+        response.json(ErrorBody::new(self.code(), self.to_string(), request_id).with_field(field))
     }
 }
 

@@ -100,7 +100,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         status: "unavailable",
         checks,
         error: Some(ErrorDetail {
-            code: "unavailable",
+            code: "unavailable".into(),
             message: format!("not ready: {} not answering", down.join(" and ")),
             field: None,
             request_id: current_request_id(),

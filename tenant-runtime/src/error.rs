@@ -1,4 +1,4 @@
-//! The runtime's API error, with the platform's policy and shape: a client mistake is a 4xx
+//! The runtime's API error, with the platform's policy and the shared shape (`websplat_contract::ErrorBody`): a client mistake is a 4xx
 //! whose message says what to change; an internal fault is logged in full and answered with
 //! an opaque 500. Body: `{"error":{"code":…,"message":…,"field"?:…,"request_id":…}}`, plus,
 //! for an edit based on a stale version, `current` (what the edit would have overwritten).
@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, ETAG};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{Value, json};
+use websplat_contract::ErrorBody;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -102,12 +103,12 @@ impl ResponseError for ApiError {
                 tracing::info!(%request_id, code = other.code(), message = %other, "request refused")
             }
         }
-        let mut error =
-            json!({"code": self.code(), "message": self.to_string(), "request_id": request_id});
-        if let ApiError::Validation { field, .. } = self {
-            error["field"] = json!(field);
-        }
-        let mut body = json!({ "error": error });
+        let field = match self {
+            ApiError::Validation { field, .. } => Some(*field),
+            _ => None,
+        };
+        let shape = ErrorBody::new(self.code(), self.to_string(), request_id).with_field(field);
+        let mut body = serde_json::to_value(shape).unwrap_or_else(|_| json!({}));
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((CACHE_CONTROL, "no-store"));
         if let ApiError::Stale {

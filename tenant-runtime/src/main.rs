@@ -21,9 +21,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use tenant_runtime::{Config, documents, quota, trust, uploads};
-
-const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
-const DEFAULT_DATA_DIR: &str = "/data";
+use websplat_contract::runtime::{self, env};
 
 /// A size setting, or its default when unset.
 fn size(var: &str, default: u64, example: &str) -> Result<u64, String> {
@@ -37,21 +35,16 @@ fn size(var: &str, default: u64, example: &str) -> Result<u64, String> {
 fn config() -> Result<Config, String> {
     Ok(Config {
         data_dir: PathBuf::from(
-            std::env::var("WEBSPLAT_RUNTIME_DATA_DIR")
-                .unwrap_or_else(|_| DEFAULT_DATA_DIR.to_owned()),
+            std::env::var(env::DATA_DIR).unwrap_or_else(|_| runtime::DATA_DIR.to_owned()),
         ),
         quota_bytes: size(
-            "WEBSPLAT_RUNTIME_STORAGE_QUOTA",
+            env::STORAGE_QUOTA,
             quota::DEFAULT_QUOTA_BYTES,
             "1073741824, 512M or 10G",
         )?,
-        max_upload_bytes: size(
-            "WEBSPLAT_RUNTIME_MAX_UPLOAD",
-            documents::DEFAULT_MAX_UPLOAD_BYTES,
-            "20M",
-        )?,
+        max_upload_bytes: size(env::MAX_UPLOAD, documents::DEFAULT_MAX_UPLOAD_BYTES, "20M")?,
         max_staged_upload_bytes: size(
-            "WEBSPLAT_RUNTIME_MAX_STAGED_UPLOAD",
+            env::MAX_STAGED_UPLOAD,
             uploads::DEFAULT_MAX_STAGED_UPLOAD_BYTES,
             "1G or 512M",
         )?,
@@ -61,9 +54,7 @@ fn config() -> Result<Config, String> {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            std::env::var("WEBSPLAT_RUNTIME_LOG").unwrap_or_else(|_| "info".to_owned()),
-        )
+        .with_env_filter(std::env::var(env::LOG).unwrap_or_else(|_| "info".to_owned()))
         .init();
     let config = match config() {
         Ok(c) => c,
@@ -72,12 +63,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let listen =
-        std::env::var("WEBSPLAT_RUNTIME_LISTEN").unwrap_or_else(|_| DEFAULT_LISTEN.to_owned());
+    let listen = std::env::var(env::LISTEN).unwrap_or_else(|_| runtime::listen_address());
     let listener = match TcpListener::bind(&listen) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("tenant-runtime: cannot listen on {listen} (WEBSPLAT_RUNTIME_LISTEN): {e}");
+            eprintln!(
+                "tenant-runtime: cannot listen on {listen} ({}): {e}",
+                env::LISTEN
+            );
             return ExitCode::FAILURE;
         }
     };

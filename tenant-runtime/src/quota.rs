@@ -7,8 +7,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 use crate::error::ApiError;
 
 pub const DEFAULT_QUOTA_BYTES: u64 = 1024 * 1024 * 1024;
@@ -19,11 +17,8 @@ pub struct Quota {
     pub limit_bytes: u64,
 }
 
-#[derive(Debug, Serialize)]
-pub struct Usage {
-    pub used_bytes: u64,
-    pub quota_bytes: u64,
-}
+/// What `GET /api/v1/usage` answers: the report the platform reads (the shared contract).
+pub use websplat_contract::UsageReport as Usage;
 
 /// Parses `1073741824`, `512M`, `10G`, `100K` (binary units).
 pub fn parse_size(raw: &str) -> Option<u64> {

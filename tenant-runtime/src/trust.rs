@@ -1,6 +1,6 @@
 //! Trust between the platform and this runtime. The platform starts the container with a
 //! per-tenant secret (`WEBSPLAT_TENANT_SECRET`) and the owner's id (`WEBSPLAT_TENANT_USER`),
-//! and signs every request it relays with the identity header (`websplat_identity`, shared
+//! and signs every request it relays with the identity header (`websplat_contract::identity`, shared
 //! with the platform, defines it).
 //!
 //! With a secret, [`guard`] refuses every request (health checks, static files and WebSocket
@@ -16,14 +16,14 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 use uuid::Uuid;
-pub use websplat_identity::{HEADER, MAX_SKEW_SECS, Refusal, Verified};
+pub use websplat_contract::identity::{HEADER, MAX_SKEW_SECS, Refusal, Verified};
 
 use crate::error::ApiError;
 
 /// The shortest secret the runtime accepts.
 pub const MIN_SECRET_CHARS: usize = 32;
-pub const SECRET_VAR: &str = "WEBSPLAT_TENANT_SECRET";
-pub const USER_VAR: &str = "WEBSPLAT_TENANT_USER";
+pub const SECRET_VAR: &str = websplat_contract::runtime::env::TENANT_SECRET;
+pub const USER_VAR: &str = websplat_contract::runtime::env::TENANT_USER;
 
 const REFUSED: &str = "this workspace only answers requests relayed by the WebSplat platform";
 
@@ -144,7 +144,7 @@ pub fn sign(
     method: &str,
     path_and_query: &str,
 ) -> String {
-    websplat_identity::sign(secret.key(), user, ts, method, path_and_query)
+    websplat_contract::identity::sign(secret.key(), user, ts, method, path_and_query)
 }
 
 /// The middleware: with a secret, a request goes on only with a valid identity, which the
@@ -167,7 +167,7 @@ pub async fn guard(
             .to_str()
             .map_err(|_| Refusal::Malformed)
             .and_then(|v| {
-                websplat_identity::verify(
+                websplat_contract::identity::verify(
                     secret.key(),
                     trust.user,
                     v,

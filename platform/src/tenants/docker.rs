@@ -152,7 +152,7 @@ fn endpoint_ip(e: &EndpointSettings) -> Option<IpAddr> {
 }
 
 /// The port tenants listen on; the driver reports addresses with it.
-pub const RUNTIME_PORT: u16 = 8080;
+pub const RUNTIME_PORT: u16 = websplat_contract::runtime::PORT;
 
 async fn timed<T>(
     call: impl std::future::Future<Output = std::result::Result<T, DockerError>>,

@@ -13,6 +13,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
+use websplat_contract::UsageReport;
+use websplat_contract::runtime::{self, env};
 
 use super::identity;
 use super::orchestrator::{ContainerSpec, Limits, Orchestrator, label};
@@ -32,7 +34,7 @@ const LEASE_TTL: Duration = Duration::from_secs(15);
 /// How long a stopping runtime gets to finish before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// The port the runtime listens on in its container.
-const RUNTIME_PORT: u16 = super::docker::RUNTIME_PORT;
+const RUNTIME_PORT: u16 = runtime::PORT;
 
 /// What `GET /api/v1/workspace` answers.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -414,22 +416,16 @@ impl Tenants {
             name: tenant.container_name.clone(),
             image: tenant.image.clone(),
             env: vec![
-                ("WEBSPLAT_TENANT_SECRET".to_owned(), secret.to_owned()),
+                (env::TENANT_SECRET.to_owned(), secret.to_owned()),
+                (env::TENANT_USER.to_owned(), tenant.user_id.to_string()),
+                (env::LISTEN.to_owned(), runtime::listen_address()),
+                (env::DATA_DIR.to_owned(), runtime::DATA_DIR.to_owned()),
                 (
-                    "WEBSPLAT_TENANT_USER".to_owned(),
-                    tenant.user_id.to_string(),
-                ),
-                (
-                    "WEBSPLAT_RUNTIME_LISTEN".to_owned(),
-                    format!("0.0.0.0:{RUNTIME_PORT}"),
-                ),
-                ("WEBSPLAT_RUNTIME_DATA_DIR".to_owned(), "/data".to_owned()),
-                (
-                    "WEBSPLAT_RUNTIME_STORAGE_QUOTA".to_owned(),
+                    env::STORAGE_QUOTA.to_owned(),
                     format!("{}M", level.storage_mib),
                 ),
                 (
-                    "WEBSPLAT_RUNTIME_MAX_UPLOAD".to_owned(),
+                    env::MAX_UPLOAD.to_owned(),
                     format!("{}M", level.max_upload_mib),
                 ),
             ],
@@ -513,10 +509,10 @@ impl Tenants {
         secret: &str,
     ) -> Result<(), Failure> {
         let deadline = Instant::now() + self.config.ready_timeout;
-        let url = format!("http://{address}/healthz");
+        let url = format!("http://{address}{}", runtime::HEALTH_PATH);
         let mut attempts = 0u32;
         loop {
-            let header = identity::sign_now(secret, tenant.user_id, "GET", "/healthz");
+            let header = identity::sign_now(secret, tenant.user_id, "GET", runtime::HEALTH_PATH);
             let answer = self
                 .probe
                 .get(&url)
@@ -746,7 +742,7 @@ impl Tenants {
             Ok(Some(route)) if route.user == workspace.user_id => route,
             _ => return,
         };
-        let path = "/api/v1/usage";
+        let path = runtime::USAGE_PATH;
         let header = identity::sign_now(&route.secret, route.user, "GET", path);
         let answer = self
             .probe
@@ -754,7 +750,7 @@ impl Tenants {
             .header(identity::HEADER, header)
             .send()
             .await;
-        let usage: serde_json::Value = match answer {
+        let usage: UsageReport = match answer {
             Ok(r) if r.status().is_success() => match r.json().await {
                 Ok(v) => v,
                 Err(_) => return,
@@ -768,11 +764,8 @@ impl Tenants {
                 return;
             }
         };
-        let (Some(used), Some(quota)) =
-            (usage["used_bytes"].as_i64(), usage["quota_bytes"].as_i64())
-        else {
-            return;
-        };
+        let used = i64::try_from(usage.used_bytes).unwrap_or(i64::MAX);
+        let quota = i64::try_from(usage.quota_bytes).unwrap_or(i64::MAX);
         if let Ok(mut conn) = self.db.get().await
             && let Err(e) =
                 store::set_usage(&mut conn, workspace.user_id, used.max(0), quota.max(0)).await

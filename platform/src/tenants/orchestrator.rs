@@ -9,19 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 
-/// Labels on every container and volume the platform makes.
-pub mod label {
-    /// The tenant's id (a row of `tenants`).
-    pub const TENANT: &str = "websplat.tenant";
-    /// The owner's user id, as `GET /api/v1/me` shows it.
-    pub const USER: &str = "websplat.user";
-    /// The pool it was sized from (the owner's access level).
-    pub const POOL: &str = "websplat.pool";
-    /// The platform version that made it.
-    pub const VERSION: &str = "websplat.version";
-    /// The deployment that owns it (`WEBSPLAT_DEPLOYMENT`).
-    pub const DEPLOYMENT: &str = "websplat.deployment";
-}
+/// Labels on every container and volume the platform makes (the shared contract).
+pub use websplat_contract::labels as label;
 
 /// What to run for one tenant. Its `Debug` shows the environment's names only (the
 /// tenant's secret is one of the values).

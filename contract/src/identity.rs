@@ -1,5 +1,5 @@
 //! The identity header: how the platform vouches for a request it relays to a tenant
-//! runtime, and how the runtime checks it. Both sides use this crate, so the wire format is
+//! runtime, and how the runtime checks it. Both sides use this module, so the wire format is
 //! written once:
 //!
 //! ```text

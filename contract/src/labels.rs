@@ -1,0 +1,13 @@
+//! The label keys on every container and volume the platform makes. The reconciler finds
+//! what is the platform's by them after a restart, so they never change meaning.
+
+/// The tenant's id (a row of `tenants`).
+pub const TENANT: &str = "websplat.tenant";
+/// The owner's user id, as `GET /api/v1/me` shows it.
+pub const USER: &str = "websplat.user";
+/// The pool it was sized from (the owner's access level).
+pub const POOL: &str = "websplat.pool";
+/// The platform version that made it.
+pub const VERSION: &str = "websplat.version";
+/// The deployment that owns it (`WEBSPLAT_DEPLOYMENT`).
+pub const DEPLOYMENT: &str = "websplat.deployment";
