@@ -13,9 +13,9 @@ use serde_json::json;
 
 use super::{Job, Jobs, Kind, Progress, Step, enqueue};
 use crate::error::ApiError;
-use crate::export::{self, KEEP_EXPORTS};
 use crate::projects;
 use crate::schema::jobs;
+use crate::sites::{self, KEEP_EXPORTS};
 
 fn steps(kind: Kind) -> Vec<Step> {
     let (render, last) = match kind {
@@ -66,7 +66,7 @@ pub fn artifact(data_dir: &Path, job: &Job) -> Result<(PathBuf, String), ApiErro
         }
     }
     let id = uuid::Uuid::parse_str(&job.id).map_err(ApiError::internal)?;
-    let file = export::artifact(data_dir, &id);
+    let file = sites::artifact(data_dir, &id);
     if !file.is_file() {
         return Err(ApiError::Gone(format!(
             "this export was removed: exports are kept for {} hours, and until the project is exported again; export it again",
@@ -123,8 +123,8 @@ impl Jobs {
         let files = {
             let project_id = project_id.clone();
             tokio::task::spawn_blocking(move || match kind {
-                Kind::ExportMarkdown => export::markdown_files(files),
-                Kind::PublishSite => export::with_beacons(&project_id, files),
+                Kind::ExportMarkdown => sites::markdown_files(files),
+                Kind::PublishSite => sites::with_beacons(&project_id, files),
                 _ => files,
             })
             .await
@@ -136,7 +136,7 @@ impl Jobs {
         let data_dir = self.data_dir.clone();
         if kind == Kind::PublishSite {
             let project = project_id.clone();
-            tokio::task::spawn_blocking(move || export::publish(&data_dir, &project, &files))
+            tokio::task::spawn_blocking(move || sites::publish(&data_dir, &project, &files))
                 .await
                 .map_err(ApiError::internal)??;
             tracing::info!(project = %project_id, version, "published");
@@ -148,7 +148,7 @@ impl Jobs {
         }
         let id = uuid::Uuid::parse_str(&job.id).map_err(ApiError::internal)?;
         let bytes =
-            tokio::task::spawn_blocking(move || export::write_artifact(&data_dir, &id, &files))
+            tokio::task::spawn_blocking(move || sites::write_artifact(&data_dir, &id, &files))
                 .await
                 .map_err(ApiError::internal)??;
         let (format, suffix) = match kind {
@@ -162,7 +162,7 @@ impl Jobs {
             "version": version,
             "files": count,
             "artifact": format!("/api/v1/jobs/{}/artifact", job.id),
-            "file_name": export::file_name(&name, suffix),
+            "file_name": sites::file_name(&name, suffix),
             "bytes": bytes,
             "expires_at": expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         }))
@@ -199,7 +199,7 @@ impl Jobs {
         };
         let data_dir = self.data_dir.clone();
         let removed = tokio::task::spawn_blocking(move || {
-            export::sweep_artifacts(&data_dir, KEEP_EXPORTS, |id| newest.contains(id))
+            sites::sweep_artifacts(&data_dir, KEEP_EXPORTS, |id| newest.contains(id))
         })
         .await
         .unwrap_or_default();

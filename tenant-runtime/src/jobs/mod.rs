@@ -9,6 +9,7 @@
 
 mod exporting;
 mod generation;
+pub mod http;
 mod indexing;
 
 use std::path::PathBuf;
@@ -270,23 +271,6 @@ fn finish(
     ))
     .execute(conn)?;
     get(conn, id)
-}
-
-/// Test-only: names the point (`after_index_commit`, `generation_saved`) at which the
-/// process aborts, so the tests can stop it exactly where a crash would do the most harm.
-/// Never set in production, and not a setting users are told about.
-const CRASH_AT_VAR: &str = "WEBSPLAT_RUNTIME_TEST_CRASH_AT";
-
-/// Kills the process here (SIGKILL, as the kernel or Docker would) if the tests asked for a
-/// crash at this point; aborts if `kill` cannot be run.
-pub(crate) fn crash_point(at: &str) {
-    if std::env::var(CRASH_AT_VAR).is_ok_and(|v| v == at) {
-        tracing::error!(at, "killed at a crash point, as {CRASH_AT_VAR} asks");
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", &std::process::id().to_string()])
-            .status();
-        std::process::abort();
-    }
 }
 
 /// How many times a job's end is tried before it is left to the next start.
