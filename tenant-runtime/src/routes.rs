@@ -717,7 +717,6 @@ mod tests {
         }
         for (m, path) in [
             (Method::HEAD, "/ws"),
-            (Method::HEAD, "/api/v1/jobs/events"),
             (Method::PUT, "/api/v1/notes"),
             (Method::GET, "/api/v1/nothing"),
             (Method::GET, "/api/v1/projects/"),

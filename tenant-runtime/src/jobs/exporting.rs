@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use diesel::prelude::*;
 use serde_json::json;
 
-use super::{Job, Jobs, Kind, Progress, Step, enqueue};
+use super::{Job, Jobs, Kind, Progress, Status, Step, enqueue};
 use crate::error::ApiError;
 use crate::projects;
 use crate::schema::jobs;
@@ -41,24 +41,21 @@ fn steps(kind: Kind) -> Vec<Step> {
 
 /// The file an export job made, and the name to download it as.
 pub fn artifact(data_dir: &Path, job: &Job) -> Result<(PathBuf, String), ApiError> {
-    if !matches!(
-        Kind::parse(&job.kind),
-        Some(Kind::ExportSite | Kind::ExportMarkdown)
-    ) {
+    if !matches!(job.kind, Kind::ExportSite | Kind::ExportMarkdown) {
         return Err(ApiError::NotFound(format!(
             "job {} makes no file to download (exports do)",
             job.id
         )));
     }
-    match job.status.as_str() {
-        "succeeded" => {}
-        "failed" => {
+    match job.status {
+        Status::Succeeded => {}
+        Status::Failed => {
             return Err(ApiError::Conflict(format!(
                 "this export failed, so there is nothing to download: {}",
                 job.error.as_deref().unwrap_or("no reason was recorded")
             )));
         }
-        _ => {
+        Status::Queued | Status::Running => {
             return Err(ApiError::Conflict(format!(
                 "this export is not finished yet; follow it at /api/v1/jobs/{}/events",
                 job.id
@@ -172,20 +169,20 @@ impl Jobs {
     /// export of the same project and format, or of a deleted project. Called by the worker
     /// between jobs, so no export is being written meanwhile.
     pub(super) async fn sweep_exports(&self) {
-        let kinds = [Kind::ExportSite.as_str(), Kind::ExportMarkdown.as_str()];
+        let kinds = [Kind::ExportSite, Kind::ExportMarkdown];
         let newest = self
             .store
             .run(move |conn| {
-                let done: Vec<(String, Option<String>, String)> = jobs::table
+                let done: Vec<(String, Option<String>, Kind)> = jobs::table
                     .filter(jobs::kind.eq_any(kinds))
-                    .filter(jobs::status.eq("succeeded"))
+                    .filter(jobs::status.eq(Status::Succeeded))
                     .order(jobs::updated_at.desc())
                     .select((jobs::id, jobs::project_id, jobs::kind))
                     .load(conn)?;
                 let mut seen = HashSet::new();
                 Ok(done
                     .into_iter()
-                    .filter(|(_, project, kind)| seen.insert((project.clone(), kind.clone())))
+                    .filter(|(_, project, kind)| seen.insert((project.clone(), *kind)))
                     .filter_map(|(id, _, _)| uuid::Uuid::parse_str(&id).ok())
                     .collect::<HashSet<_>>())
             })
