@@ -96,7 +96,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let request_id = crate::http::current_request_id();
+        let request_id = crate::telemetry::current_request_id();
         match self {
             ApiError::Internal(err) => tracing::error!(%request_id, error = ?err, "internal error"),
             other => {

@@ -3,6 +3,7 @@
 //! file and no page depends on a CDN. The page gets a strict Content-Security-Policy: no
 //! inline script or style, frames only from this origin (the sandboxed preview), so text
 //! from projects, documents or agents rendered by the scripts can never run as code.
+//! The routes (`GET` and `HEAD`) are declared in `routes`.
 
 use actix_web::http::header::{
     self, CACHE_CONTROL, CONTENT_SECURITY_POLICY, ETAG, HeaderValue, IF_NONE_MATCH,
@@ -118,27 +119,13 @@ pub async fn index(req: HttpRequest) -> HttpResponse {
     response
 }
 
+/// A static asset of the web app, by name.
 pub async fn asset(req: HttpRequest, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (_, content_type, body) = ASSETS
         .iter()
         .find(|(n, _, _)| *n == name.as_str())
         .ok_or_else(|| ApiError::NotFound(format!("there is no asset {:?}", name.as_str())))?;
     Ok(embedded(&req, content_type, body))
-}
-
-/// The UI's routes (GET, and HEAD for checks); configure them before `http::routes`, which
-/// ends with the 404 fallback.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/")
-            .route(web::get().to(index))
-            .route(web::head().to(index)),
-    )
-    .service(
-        web::resource("/static/{name}")
-            .route(web::get().to(asset))
-            .route(web::head().to(asset)),
-    );
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ const SILENCE_LIMIT: Duration = Duration::from_secs(30);
 /// The largest message a client may send.
 const MAX_FRAME: usize = 64 * 1024;
 
-#[utoipa::path(get, path = "/ws", tag = "workspace", summary = "WebSocket of live events (job progress); pings every 10 s", responses((status = 101, description = "Switching protocols")))]
 pub async fn connect(
     req: HttpRequest,
     body: web::Payload,

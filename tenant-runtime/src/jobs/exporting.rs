@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use diesel::prelude::*;
 use serde_json::json;
 
-use super::{Job, Jobs, Kind, Progress, Step, enqueue};
+use super::{Job, Jobs, Kind, Progress, Status, Step, enqueue};
 use crate::error::ApiError;
-use crate::export::{self, KEEP_EXPORTS};
 use crate::projects;
 use crate::schema::jobs;
+use crate::sites::{self, KEEP_EXPORTS};
 
 fn steps(kind: Kind) -> Vec<Step> {
     let (render, last) = match kind {
@@ -41,24 +41,21 @@ fn steps(kind: Kind) -> Vec<Step> {
 
 /// The file an export job made, and the name to download it as.
 pub fn artifact(data_dir: &Path, job: &Job) -> Result<(PathBuf, String), ApiError> {
-    if !matches!(
-        Kind::parse(&job.kind),
-        Some(Kind::ExportSite | Kind::ExportMarkdown)
-    ) {
+    if !matches!(job.kind, Kind::ExportSite | Kind::ExportMarkdown) {
         return Err(ApiError::NotFound(format!(
             "job {} makes no file to download (exports do)",
             job.id
         )));
     }
-    match job.status.as_str() {
-        "succeeded" => {}
-        "failed" => {
+    match job.status {
+        Status::Succeeded => {}
+        Status::Failed => {
             return Err(ApiError::Conflict(format!(
                 "this export failed, so there is nothing to download: {}",
                 job.error.as_deref().unwrap_or("no reason was recorded")
             )));
         }
-        _ => {
+        Status::Queued | Status::Running => {
             return Err(ApiError::Conflict(format!(
                 "this export is not finished yet; follow it at /api/v1/jobs/{}/events",
                 job.id
@@ -66,7 +63,7 @@ pub fn artifact(data_dir: &Path, job: &Job) -> Result<(PathBuf, String), ApiErro
         }
     }
     let id = uuid::Uuid::parse_str(&job.id).map_err(ApiError::internal)?;
-    let file = export::artifact(data_dir, &id);
+    let file = sites::artifact(data_dir, &id);
     if !file.is_file() {
         return Err(ApiError::Gone(format!(
             "this export was removed: exports are kept for {} hours, and until the project is exported again; export it again",
@@ -123,8 +120,8 @@ impl Jobs {
         let files = {
             let project_id = project_id.clone();
             tokio::task::spawn_blocking(move || match kind {
-                Kind::ExportMarkdown => export::markdown_files(files),
-                Kind::PublishSite => export::with_beacons(&project_id, files),
+                Kind::ExportMarkdown => sites::markdown_files(files),
+                Kind::PublishSite => sites::with_beacons(&project_id, files),
                 _ => files,
             })
             .await
@@ -136,7 +133,7 @@ impl Jobs {
         let data_dir = self.data_dir.clone();
         if kind == Kind::PublishSite {
             let project = project_id.clone();
-            tokio::task::spawn_blocking(move || export::publish(&data_dir, &project, &files))
+            tokio::task::spawn_blocking(move || sites::publish(&data_dir, &project, &files))
                 .await
                 .map_err(ApiError::internal)??;
             tracing::info!(project = %project_id, version, "published");
@@ -148,7 +145,7 @@ impl Jobs {
         }
         let id = uuid::Uuid::parse_str(&job.id).map_err(ApiError::internal)?;
         let bytes =
-            tokio::task::spawn_blocking(move || export::write_artifact(&data_dir, &id, &files))
+            tokio::task::spawn_blocking(move || sites::write_artifact(&data_dir, &id, &files))
                 .await
                 .map_err(ApiError::internal)??;
         let (format, suffix) = match kind {
@@ -162,7 +159,7 @@ impl Jobs {
             "version": version,
             "files": count,
             "artifact": format!("/api/v1/jobs/{}/artifact", job.id),
-            "file_name": export::file_name(&name, suffix),
+            "file_name": sites::file_name(&name, suffix),
             "bytes": bytes,
             "expires_at": expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         }))
@@ -172,20 +169,20 @@ impl Jobs {
     /// export of the same project and format, or of a deleted project. Called by the worker
     /// between jobs, so no export is being written meanwhile.
     pub(super) async fn sweep_exports(&self) {
-        let kinds = [Kind::ExportSite.as_str(), Kind::ExportMarkdown.as_str()];
+        let kinds = [Kind::ExportSite, Kind::ExportMarkdown];
         let newest = self
             .store
             .run(move |conn| {
-                let done: Vec<(String, Option<String>, String)> = jobs::table
+                let done: Vec<(String, Option<String>, Kind)> = jobs::table
                     .filter(jobs::kind.eq_any(kinds))
-                    .filter(jobs::status.eq("succeeded"))
+                    .filter(jobs::status.eq(Status::Succeeded))
                     .order(jobs::updated_at.desc())
                     .select((jobs::id, jobs::project_id, jobs::kind))
                     .load(conn)?;
                 let mut seen = HashSet::new();
                 Ok(done
                     .into_iter()
-                    .filter(|(_, project, kind)| seen.insert((project.clone(), kind.clone())))
+                    .filter(|(_, project, kind)| seen.insert((project.clone(), *kind)))
                     .filter_map(|(id, _, _)| uuid::Uuid::parse_str(&id).ok())
                     .collect::<HashSet<_>>())
             })
@@ -199,7 +196,7 @@ impl Jobs {
         };
         let data_dir = self.data_dir.clone();
         let removed = tokio::task::spawn_blocking(move || {
-            export::sweep_artifacts(&data_dir, KEEP_EXPORTS, |id| newest.contains(id))
+            sites::sweep_artifacts(&data_dir, KEEP_EXPORTS, |id| newest.contains(id))
         })
         .await
         .unwrap_or_default();

@@ -9,10 +9,11 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use serde::Serialize;
 
-use super::{Job, Jobs, Kind, Progress, Step, StepState, crash_point, enqueue, finish, now};
+use super::{Job, Jobs, Kind, Progress, Step, StepState, enqueue, finish, now};
 use crate::agents::{self, Autonomy};
+use crate::crash::crash_point;
 use crate::error::ApiError;
-use crate::generator::{self, Brief, OfflineGenerator};
+use crate::generation::{self as generator, Brief, OfflineGenerator};
 use crate::projects;
 use crate::schema::proposals;
 

@@ -9,6 +9,7 @@
 
 mod exporting;
 mod generation;
+pub mod http;
 mod indexing;
 
 use std::path::PathBuf;
@@ -16,8 +17,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::expression::AsExpression;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
+use diesel::serialize::{self, IsNull, Output, ToSql};
+use diesel::sql_types::Text;
+use diesel::sqlite::{Sqlite, SqliteConnection, SqliteValue};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, broadcast};
 
@@ -30,8 +35,10 @@ use crate::store::Store;
 pub use exporting::artifact;
 pub use generation::{Proposal, accept, proposal_with_files, proposals_of, reject};
 
-/// What a job does; stored as its `kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a job does; stored as its `kind`, the same text in its JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, AsExpression, FromSqlRow)]
+#[serde(rename_all = "snake_case")]
+#[diesel(sql_type = Text)]
 pub enum Kind {
     GenerateSite,
     IndexDocuments,
@@ -63,6 +70,73 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.as_str() == raw)
     }
 }
+
+/// Where a job stands; stored as its `status`, the same text in its JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, AsExpression, FromSqlRow)]
+#[serde(rename_all = "lowercase")]
+#[diesel(sql_type = Text)]
+pub enum Status {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl Status {
+    const ALL: [Status; 4] = [
+        Status::Queued,
+        Status::Running,
+        Status::Succeeded,
+        Status::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// Whether the job is over, one way or the other.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Status::Succeeded | Status::Failed)
+    }
+}
+
+/// Kinds and statuses are stored as their text; a row whose text is neither is an error
+/// (the job cannot be read), never a default.
+macro_rules! stored_as_text {
+    ($type:ident, $what:literal) => {
+        impl ToSql<Text, Sqlite> for $type {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+                out.set_value(self.as_str());
+                Ok(IsNull::No)
+            }
+        }
+
+        impl FromSql<Text, Sqlite> for $type {
+            fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+                let raw = <String as FromSql<Text, Sqlite>>::from_sql(value)?;
+                $type::parse(&raw).ok_or_else(|| format!("{raw:?} is not {}", $what).into())
+            }
+        }
+
+        impl std::fmt::Display for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+stored_as_text!(Kind, "a job kind");
+stored_as_text!(Status, "a job status");
 
 /// Where a step stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,10 +187,9 @@ impl Step {
 #[diesel(table_name = jobs, check_for_backend(diesel::sqlite::Sqlite))]
 pub struct Job {
     pub id: String,
-    pub kind: String,
+    pub kind: Kind,
     pub project_id: Option<String>,
-    /// `queued`, `running`, `succeeded` or `failed`.
-    pub status: String,
+    pub status: Status,
     pub progress: i32,
     /// The name of the step under way (`done` or `failed` at the end).
     pub step: String,
@@ -152,7 +225,7 @@ fn steps_text(steps: &[Step]) -> String {
 
 impl Job {
     pub fn is_finished(&self) -> bool {
-        matches!(self.status.as_str(), "succeeded" | "failed")
+        self.status.is_finished()
     }
 
     /// The steps recorded so far (empty for a job queued without them).
@@ -195,9 +268,9 @@ fn enqueue(
     diesel::insert_into(jobs::table)
         .values((
             jobs::id.eq(&id),
-            jobs::kind.eq(kind.as_str()),
+            jobs::kind.eq(kind),
             jobs::project_id.eq(project_id),
-            jobs::status.eq("queued"),
+            jobs::status.eq(Status::Queued),
             jobs::input.eq(input.to_string()),
             jobs::steps.eq(steps_text(steps)),
             jobs::created_at.eq(&at),
@@ -216,7 +289,7 @@ fn update(
 ) -> Result<Job, ApiError> {
     diesel::update(jobs::table.find(id))
         .set((
-            jobs::status.eq("running"),
+            jobs::status.eq(Status::Running),
             jobs::progress.eq(progress),
             jobs::step.eq(step),
             jobs::steps.eq(steps_text(steps)),
@@ -247,18 +320,18 @@ fn finish(
     steps: &[Step],
 ) -> Result<Job, ApiError> {
     let (status, result, error) = match outcome {
-        Ok(v) => ("succeeded", Some(v.to_string()), None),
-        Err(e) => ("failed", None, Some(e)),
+        Ok(v) => (Status::Succeeded, Some(v.to_string()), None),
+        Err(e) => (Status::Failed, None, Some(e)),
     };
     diesel::update(
         jobs::table
             .find(id)
-            .filter(jobs::status.ne_all(["succeeded", "failed"])),
+            .filter(jobs::status.ne_all([Status::Succeeded, Status::Failed])),
     )
     .set((
         jobs::status.eq(status),
         jobs::progress.eq(100),
-        jobs::step.eq(if status == "succeeded" {
+        jobs::step.eq(if status == Status::Succeeded {
             "done"
         } else {
             "failed"
@@ -270,23 +343,6 @@ fn finish(
     ))
     .execute(conn)?;
     get(conn, id)
-}
-
-/// Test-only: names the point (`after_index_commit`, `generation_saved`) at which the
-/// process aborts, so the tests can stop it exactly where a crash would do the most harm.
-/// Never set in production, and not a setting users are told about.
-const CRASH_AT_VAR: &str = "WEBSPLAT_RUNTIME_TEST_CRASH_AT";
-
-/// Kills the process here (SIGKILL, as the kernel or Docker would) if the tests asked for a
-/// crash at this point; aborts if `kill` cannot be run.
-pub(crate) fn crash_point(at: &str) {
-    if std::env::var(CRASH_AT_VAR).is_ok_and(|v| v == at) {
-        tracing::error!(at, "killed at a crash point, as {CRASH_AT_VAR} asks");
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", &std::process::id().to_string()])
-            .status();
-        std::process::abort();
-    }
 }
 
 /// How many times a job's end is tried before it is left to the next start.
@@ -341,8 +397,8 @@ impl Jobs {
         if let Err(e) = self
             .store
             .run(|conn| {
-                diesel::update(jobs::table.filter(jobs::status.eq("running")))
-                    .set(jobs::status.eq("queued"))
+                diesel::update(jobs::table.filter(jobs::status.eq(Status::Running)))
+                    .set(jobs::status.eq(Status::Queued))
                     .execute(conn)
                     .map_err(ApiError::from)
             })
@@ -362,7 +418,7 @@ impl Jobs {
                 .store
                 .run(|conn| {
                     Ok(jobs::table
-                        .filter(jobs::status.eq("queued"))
+                        .filter(jobs::status.eq(Status::Queued))
                         .order(jobs::created_at.asc())
                         .select(Job::as_select())
                         .first(conn)
@@ -394,16 +450,12 @@ impl Jobs {
             job_id: job.id.clone(),
             steps: job.steps(),
         };
-        let outcome = match Kind::parse(&job.kind) {
-            Some(Kind::GenerateSite) => self.generate(&job, &mut progress).await,
-            Some(Kind::IndexDocuments) => self.index(&job, &mut progress).await,
-            Some(kind @ (Kind::ExportSite | Kind::ExportMarkdown | Kind::PublishSite)) => {
+        let outcome = match job.kind {
+            Kind::GenerateSite => self.generate(&job, &mut progress).await,
+            Kind::IndexDocuments => self.index(&job, &mut progress).await,
+            kind @ (Kind::ExportSite | Kind::ExportMarkdown | Kind::PublishSite) => {
                 self.export(kind, &job, &mut progress).await
             }
-            None => Err(ApiError::internal(anyhow::anyhow!(
-                "unknown job kind {:?}",
-                job.kind
-            ))),
         };
         let result = match outcome {
             Ok(value) => Ok(value),
@@ -414,8 +466,8 @@ impl Jobs {
         };
         // The documents a failed indexing job leaves `indexing` are failed with it, in the
         // transaction that records its end.
-        let orphaned = match (&result, Kind::parse(&job.kind)) {
-            (Err(_), Some(Kind::IndexDocuments)) => indexing::documents_of(&job),
+        let orphaned = match (&result, job.kind) {
+            (Err(_), Kind::IndexDocuments) => indexing::documents_of(&job),
             _ => Vec::new(),
         };
         self.unindex_unsettled(&orphaned).await;
@@ -453,10 +505,7 @@ impl Jobs {
                 ),
             }
         }
-        if matches!(
-            Kind::parse(&job.kind),
-            Some(Kind::ExportSite | Kind::ExportMarkdown)
-        ) {
+        if matches!(job.kind, Kind::ExportSite | Kind::ExportMarkdown) {
             // A new export replaces the previous one of its project and format.
             self.sweep_exports().await;
         }
@@ -516,5 +565,43 @@ impl Progress<'_> {
             };
         }
         self.steps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::Connection;
+
+    use super::*;
+
+    #[test]
+    fn kinds_and_statuses_keep_their_stored_and_wire_text() {
+        for kind in Kind::ALL {
+            assert_eq!(Kind::parse(kind.as_str()), Some(kind));
+            assert_eq!(serde_json::json!(kind), kind.as_str());
+        }
+        for status in Status::ALL {
+            assert_eq!(Status::parse(status.as_str()), Some(status));
+            assert_eq!(serde_json::json!(status), status.as_str());
+        }
+        assert_eq!(Kind::IndexDocuments.as_str(), "index_documents");
+        assert_eq!(Status::Succeeded.as_str(), "succeeded");
+    }
+
+    #[test]
+    fn a_stored_text_that_is_no_kind_or_status_is_an_error() {
+        let mut conn = SqliteConnection::establish(":memory:").expect("an in-memory database");
+        let read = |conn: &mut SqliteConnection, text: &str| {
+            diesel::select(diesel::dsl::sql::<Text>(&format!("'{text}'")))
+                .get_result::<Status>(conn)
+        };
+        assert_eq!(read(&mut conn, "running").ok(), Some(Status::Running));
+        assert!(read(&mut conn, "paused").is_err());
+        let kind =
+            diesel::select(diesel::dsl::sql::<Text>("'export_site'")).get_result::<Kind>(&mut conn);
+        assert_eq!(kind.ok(), Some(Kind::ExportSite));
+        let unknown =
+            diesel::select(diesel::dsl::sql::<Text>("'mine_coins'")).get_result::<Kind>(&mut conn);
+        assert!(unknown.is_err());
     }
 }

@@ -14,12 +14,17 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::schema::{blobs, projects, version_files, versions};
-use crate::seo;
-
+mod history;
+pub mod http;
 pub mod pages;
 pub mod path;
+pub mod seo;
 
+pub use history::{FileDiff, History, VersionInfo, diff, history, redo, restore, undo};
 pub use path::FilePath;
+
+/// Every file of a version with its content: `(path, content)`, by path.
+pub type Files = Vec<(String, Vec<u8>)>;
 
 pub const MAX_PROJECTS_PER_PAGE: i64 = 100;
 
@@ -201,29 +206,6 @@ pub struct ProjectList {
     pub page: i64,
     pub per_page: i64,
     pub total: i64,
-}
-
-#[derive(Debug, Serialize, Queryable)]
-pub struct VersionInfo {
-    pub number: i64,
-    pub parent: Option<i64>,
-    pub message: String,
-    pub created_at: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct History {
-    pub head: i64,
-    pub versions: Vec<VersionInfo>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct FileDiff {
-    pub path: String,
-    /// `added`, `removed` or `modified`.
-    pub change: &'static str,
-    /// A unified diff, for text files.
-    pub diff: String,
 }
 
 /// The ETag of a file's content: its hash, quoted.
@@ -508,151 +490,6 @@ pub fn delete(conn: &mut SqliteConnection, id: &str) -> Result<(), ApiError> {
     })
 }
 
-pub fn history(conn: &mut SqliteConnection, id: &str) -> Result<History, ApiError> {
-    let project = row(conn, id)?;
-    let versions = versions::table
-        .filter(versions::project_id.eq(id))
-        .order(versions::number.desc())
-        .select((
-            versions::number,
-            versions::parent,
-            versions::message,
-            versions::created_at,
-        ))
-        .load::<VersionInfo>(conn)?;
-    Ok(History {
-        head: project.head_version,
-        versions,
-    })
-}
-
-/// Moves head back to the version it was made from.
-pub fn undo(conn: &mut SqliteConnection, id: &str) -> Result<Project, ApiError> {
-    conn.transaction(|conn| {
-        let project = row(conn, id)?;
-        let parent: Option<i64> = versions::table
-            .find((id, project.head_version))
-            .select(versions::parent)
-            .first(conn)?;
-        let parent =
-            parent.ok_or_else(|| ApiError::Conflict("there is nothing to undo".to_owned()))?;
-        let mut redo = project.redo();
-        redo.push(project.head_version);
-        diesel::update(projects::table.find(id))
-            .set((
-                projects::head_version.eq(parent),
-                projects::redo_stack.eq(serde_json::to_string(&redo).map_err(ApiError::internal)?),
-                projects::updated_at.eq(now()),
-            ))
-            .execute(conn)?;
-        Ok::<_, ApiError>(())
-    })?;
-    get(conn, id)
-}
-
-/// Moves head forward to the version last undone.
-pub fn redo(conn: &mut SqliteConnection, id: &str) -> Result<Project, ApiError> {
-    conn.transaction(|conn| {
-        let project = row(conn, id)?;
-        let mut redo = project.redo();
-        let next = redo
-            .pop()
-            .ok_or_else(|| ApiError::Conflict("there is nothing to redo".to_owned()))?;
-        diesel::update(projects::table.find(id))
-            .set((
-                projects::head_version.eq(next),
-                projects::redo_stack.eq(serde_json::to_string(&redo).map_err(ApiError::internal)?),
-                projects::updated_at.eq(now()),
-            ))
-            .execute(conn)?;
-        Ok::<_, ApiError>(())
-    })?;
-    get(conn, id)
-}
-
-fn version_exists(conn: &mut SqliteConnection, id: &str, number: i64) -> Result<(), ApiError> {
-    let found: i64 = versions::table
-        .filter(versions::project_id.eq(id))
-        .filter(versions::number.eq(number))
-        .count()
-        .get_result(conn)?;
-    if found == 0 {
-        return Err(ApiError::NotFound(format!(
-            "project {id:?} has no version {number}"
-        )));
-    }
-    Ok(())
-}
-
-/// Commits a copy of an old version as the new head.
-pub fn restore(conn: &mut SqliteConnection, id: &str, number: i64) -> Result<Project, ApiError> {
-    conn.transaction(|conn| {
-        let project = row(conn, id)?;
-        version_exists(conn, id, number)?;
-        let settings = settings_of(conn, id, number)?;
-        let files = manifest(conn, id, number)?;
-        commit(
-            conn,
-            &project,
-            &format!("restored version {number}"),
-            &settings,
-            &files,
-        )?;
-        Ok::<_, ApiError>(())
-    })?;
-    get(conn, id)
-}
-
-/// What changed from one version to another, file by file.
-pub fn diff(
-    conn: &mut SqliteConnection,
-    id: &str,
-    from: i64,
-    to: i64,
-) -> Result<Vec<FileDiff>, ApiError> {
-    row(conn, id)?;
-    version_exists(conn, id, from)?;
-    version_exists(conn, id, to)?;
-    let old = manifest(conn, id, from)?;
-    let new = manifest(conn, id, to)?;
-    let mut paths: Vec<&String> = old.iter().chain(new.iter()).map(|(p, _)| p).collect();
-    paths.sort();
-    paths.dedup();
-    let mut out = Vec::new();
-    for path in paths {
-        let before = old.iter().find(|(p, _)| p == path).map(|(_, b)| b.clone());
-        let after = new.iter().find(|(p, _)| p == path).map(|(_, b)| b.clone());
-        let change = match (&before, &after) {
-            (Some(a), Some(b)) if a == b => continue,
-            (Some(_), Some(_)) => "modified",
-            (None, Some(_)) => "added",
-            (Some(_), None) => "removed",
-            (None, None) => continue,
-        };
-        let text =
-            |hash: &Option<String>, conn: &mut SqliteConnection| -> Result<String, ApiError> {
-                match hash {
-                    Some(h) => Ok(String::from_utf8_lossy(&blob(conn, h)?).into_owned()),
-                    None => Ok(String::new()),
-                }
-            };
-        let (a, b) = (text(&before, conn)?, text(&after, conn)?);
-        let diff = similar::TextDiff::from_lines(&a, &b)
-            .unified_diff()
-            .header(
-                &format!("a/{path} (version {from})"),
-                &format!("b/{path} (version {to})"),
-            )
-            .to_string();
-        out.push(FileDiff {
-            path: path.clone(),
-            change,
-            diff,
-        });
-    }
-    Ok(out)
-}
-
 /// The head version's settings, every file's path, and the HTML pages' contents.
 struct HtmlPages {
     settings: Settings,
@@ -756,10 +593,7 @@ pub fn has_page(conn: &mut SqliteConnection, id: &str, path: &str) -> Result<boo
 }
 
 /// The project's name and the head version's files with their contents, by path.
-pub fn head_files(
-    conn: &mut SqliteConnection,
-    id: &str,
-) -> Result<(String, i64, crate::export::Files), ApiError> {
+pub fn head_files(conn: &mut SqliteConnection, id: &str) -> Result<(String, i64, Files), ApiError> {
     let project = row(conn, id)?;
     let mut files = Vec::new();
     for (path, hash) in manifest(conn, id, project.head_version)? {

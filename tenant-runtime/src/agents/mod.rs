@@ -2,6 +2,8 @@
 //! instructions, the model ("auto" or a named one), the tools it may use, how much it may do
 //! on its own, and how creative it is. The generation pipeline runs them.
 
+pub mod http;
+
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};

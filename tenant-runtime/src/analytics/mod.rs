@@ -8,10 +8,13 @@ use chrono::{Duration, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel::sqlite::SqliteConnection;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
+use crate::extract::project_id;
+
+pub mod http;
 use crate::schema::{analytics_hits, analytics_salts};
 
 /// A 1×1 transparent GIF.
@@ -48,6 +51,60 @@ pub struct Hit {
     pub referrer: Option<String>,
     pub client: String,
     pub user_agent: String,
+}
+
+/// The longest user agent a hit keeps, in characters.
+const MAX_USER_AGENT_CHARS: usize = 300;
+
+/// What a beacon's query says: the project (`p`), the page (`path`), the source (`s`: `site`
+/// or `preview`) and the referrer (`r`). Anything else in the query is ignored.
+#[derive(Debug, Default, Deserialize)]
+pub struct BeaconQuery {
+    pub p: Option<String>,
+    pub path: Option<String>,
+    pub s: Option<String>,
+    pub r: Option<String>,
+}
+
+/// Who sent a beacon, as the request shows it.
+#[derive(Debug, Default)]
+pub struct Sender<'a> {
+    /// The `X-Forwarded-For` header: behind the platform's proxy, its first hop is the client.
+    pub forwarded_for: Option<&'a str>,
+    /// The address the request came from.
+    pub peer: Option<String>,
+    pub user_agent: Option<&'a str>,
+}
+
+impl Hit {
+    /// The page view a beacon reports, or `None` when it does not name a project (by id), a
+    /// path and a known source. The client is the first forwarded hop, else the peer; the
+    /// user agent is cut to its first 300 characters.
+    pub fn from_beacon(q: BeaconQuery, sender: Sender<'_>) -> Option<Hit> {
+        let project_id = project_id(q.p.as_deref()?).ok()?;
+        let path = q.path?;
+        let source = Source::parse(q.s.as_deref()?)?;
+        let client = sender
+            .forwarded_for
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_owned())
+            .or(sender.peer)
+            .unwrap_or_default();
+        let user_agent = sender
+            .user_agent
+            .unwrap_or_default()
+            .chars()
+            .take(MAX_USER_AGENT_CHARS)
+            .collect();
+        Some(Hit {
+            project_id,
+            source,
+            path,
+            referrer: q.r,
+            client,
+            user_agent,
+        })
+    }
 }
 
 /// The tag a page carries to count its views (script with an image fallback).
@@ -338,6 +395,66 @@ mod tests {
         );
         assert!(
             beacon("id", "blog/a b.html", Source::Site).contains("path=blog/a%20b.html&s=site")
+        );
+    }
+
+    fn query(p: &str, path: &str, s: &str) -> BeaconQuery {
+        BeaconQuery {
+            p: Some(p.to_owned()),
+            path: Some(path.to_owned()),
+            s: Some(s.to_owned()),
+            r: Some("https://example.com/".to_owned()),
+        }
+    }
+
+    #[test]
+    fn a_beacon_names_a_project_a_path_and_a_source() {
+        let id = uuid::Uuid::new_v4().to_string();
+        let sender = || Sender {
+            forwarded_for: Some(" 203.0.113.7 , 10.0.0.1"),
+            peer: Some("10.0.0.2".to_owned()),
+            user_agent: Some("Mozilla/5.0"),
+        };
+        let hit = Hit::from_beacon(query(&id, "index.html", "preview"), sender()).expect("a hit");
+        assert_eq!(hit.project_id, id);
+        assert_eq!(hit.source, Source::Preview);
+        assert_eq!(hit.path, "index.html");
+        assert_eq!(hit.referrer.as_deref(), Some("https://example.com/"));
+        assert_eq!(hit.client, "203.0.113.7");
+        assert_eq!(hit.user_agent, "Mozilla/5.0");
+        for q in [
+            query("not-an-id", "index.html", "site"),
+            query(&id, "index.html", "elsewhere"),
+            BeaconQuery {
+                path: None,
+                ..query(&id, "index.html", "site")
+            },
+            BeaconQuery::default(),
+        ] {
+            assert!(Hit::from_beacon(q, sender()).is_none());
+        }
+    }
+
+    #[test]
+    fn a_hit_counts_the_peer_without_a_proxy_and_keeps_300_characters_of_user_agent() {
+        let id = uuid::Uuid::new_v4().to_string();
+        let long = "x".repeat(400);
+        let hit = Hit::from_beacon(
+            query(&id, "a.html", "site"),
+            Sender {
+                forwarded_for: None,
+                peer: Some("192.0.2.1".to_owned()),
+                user_agent: Some(&long),
+            },
+        )
+        .expect("a hit");
+        assert_eq!(hit.client, "192.0.2.1");
+        assert_eq!(hit.user_agent.chars().count(), 300);
+        let nobody =
+            Hit::from_beacon(query(&id, "a.html", "site"), Sender::default()).expect("a hit");
+        assert_eq!(
+            (nobody.client.as_str(), nobody.user_agent.as_str()),
+            ("", "")
         );
     }
 

@@ -2,7 +2,9 @@
 //! heading structure, images without alt text, broken internal links, word count, keyword
 //! density for the project's keywords, a readability score, canonical and Open Graph tags,
 //! structured data — each problem a finding with advice, and a score. Also `sitemap.xml` and
-//! `robots.txt`. Pure functions over the pages' text: no I/O, no model.
+//! `robots.txt`. Pure functions over the pages' text: no I/O, no model. It sits under
+//! `projects` because it reads nothing but a project's pages and settings; the project's
+//! report (`projects::seo`) and the generation pipeline's review step both use it.
 
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
@@ -10,7 +12,7 @@ use std::sync::LazyLock;
 use scraper::{ElementRef, Html, Selector};
 use serde::Serialize;
 
-use crate::projects::Settings;
+use super::Settings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

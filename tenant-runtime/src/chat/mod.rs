@@ -4,6 +4,8 @@
 //! says plainly that it is template-based, not a language model. A real model answers
 //! through the same [`reply`] seam later (through the platform's AI gateway).
 
+pub mod http;
+
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
@@ -278,7 +280,7 @@ fn reply(
         .pages
         .iter()
         .flat_map(|p| p.findings.iter().map(move |f| (p, f)))
-        .find(|(_, f)| f.severity != crate::seo::Severity::Info);
+        .find(|(_, f)| f.severity != crate::projects::seo::Severity::Info);
     if let Some((page, finding)) = advice {
         text.push_str(&format!(
             " Next step for {}: {} — {}",

@@ -9,6 +9,8 @@
 //! partial file is removed however the request ends, and what a crash leaves between the
 //! file and its row is swept at start.
 
+pub mod http;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 

@@ -5,6 +5,10 @@
 //! platform's AI gateway). The built-in [`OfflineGenerator`] answers from templates and the
 //! brief's own words: deterministic, and plainly labelled as template-based — it is not a
 //! language model and never pretends to be one.
+//!
+//! Generation is a capability of its own (not a part of `jobs`): the pipeline knows nothing
+//! of queues or rows. `jobs::generation` runs it as a job and keeps the proposals it leaves;
+//! `http` is how a user asks for it and answers its proposals.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +18,8 @@ use serde_json::{Value, json};
 use crate::agents::Autonomy;
 use crate::error::ApiError;
 use crate::projects::Settings;
+
+pub mod http;
 
 pub const STEPS: [&str; 6] = ["plan", "content", "seo", "layout", "code", "review"];
 /// What each of `STEPS` does, for people.
@@ -397,9 +403,9 @@ impl Model for OfflineGenerator {
                 let reports: Vec<_> = files
                     .iter()
                     .filter(|(p, _)| p.ends_with(".html"))
-                    .map(|(p, html)| crate::seo::analyse_page(p, html, &settings, &paths))
+                    .map(|(p, html)| crate::projects::seo::analyse_page(p, html, &settings, &paths))
                     .collect();
-                let report = crate::seo::project_report(reports);
+                let report = crate::projects::seo::project_report(reports);
                 json!({ "seo_score": report.score, "notes": format!("{} page(s) generated from templates; SEO score {}", files.len() - 1, report.score) })
             }
             other => anyhow::bail!("unknown step {other:?}"),

@@ -27,18 +27,18 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 use crate::error::ApiError;
 use crate::schema::documents;
 
+pub mod http;
+mod upload;
+
+use upload::MAX_DOCX_XML;
+pub use upload::{
+    Batch, DEFAULT_MAX_UPLOAD_BYTES, File, MAX_FILES, Received, Upload, UploadLimit, admit,
+};
+
 /// Passage length and overlap, in characters.
 const PASSAGE_CHARS: usize = 800;
 const OVERLAP_CHARS: usize = 120;
 pub const MAX_RESULTS: usize = 50;
-/// At most this many files in one upload.
-pub const MAX_FILES: usize = 20;
-pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 20 * 1024 * 1024;
-
-/// The largest file a user may upload (from their access level, passed in by the platform).
-#[derive(Debug, Clone, Copy)]
-pub struct UploadLimit(pub u64);
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
@@ -111,27 +111,6 @@ pub fn sniff(name: &str, bytes: &[u8]) -> Result<Kind, ApiError> {
         return Ok(Kind::Markdown);
     }
     Ok(Kind::Text)
-}
-
-/// The largest `word/document.xml` a Word document may unpack to.
-const MAX_DOCX_XML: u64 = 10 * 1024 * 1024;
-
-/// What an upload is, if it may be stored: the cheap checks done before anything is
-/// written. Reading the text (the slow part, which can still fail) is left to the job.
-pub fn admit(name: &str, bytes: &[u8]) -> Result<Kind, ApiError> {
-    let kind = sniff(name, bytes)?;
-    if kind == Kind::Docx {
-        // What the archive declares; extraction still stops at the same limit if it lies.
-        let declared = zip::ZipArchive::new(std::io::Cursor::new(bytes))
-            .ok()
-            .and_then(|mut a| a.by_name("word/document.xml").ok().map(|f| f.size()));
-        if declared.is_none_or(|size| size > MAX_DOCX_XML) {
-            return Err(ApiError::BadRequest(format!(
-                "{name:?} could not be read: it unpacks to more than 10 MiB of text"
-            )));
-        }
-    }
-    Ok(kind)
 }
 
 /// The text of a document, page by page (one page for formats without pages).
@@ -300,35 +279,6 @@ pub struct Pending {
     pub bytes: Result<Vec<u8>, String>,
 }
 
-/// An admitted upload, with the id it will be stored under.
-pub struct Upload {
-    pub id: String,
-    pub name: String,
-    pub kind: Kind,
-    pub bytes: Vec<u8>,
-}
-
-impl Upload {
-    pub fn new(name: &str, kind: Kind, bytes: Vec<u8>) -> Self {
-        Upload {
-            id: uuid::Uuid::new_v4().to_string(),
-            name: sanitize_name(name),
-            kind,
-            bytes,
-        }
-    }
-}
-
-fn sanitize_name(raw: &str) -> String {
-    let base = raw.rsplit(['/', '\\']).next().unwrap_or(raw);
-    let name: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
-    if name.trim().is_empty() {
-        "document".to_owned()
-    } else {
-        name.trim().to_owned()
-    }
-}
-
 impl SearchIndex {
     pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
         let mut schema = Schema::builder();
@@ -468,7 +418,7 @@ impl SearchIndex {
             let _ = writer.rollback();
             return Err(e);
         }
-        crate::jobs::crash_point("after_index_commit");
+        crate::crash::crash_point("after_index_commit");
         self.reader.reload().map_err(ApiError::internal)?;
         Ok(Some(count))
     }

@@ -2,6 +2,8 @@
 //! probe — its end-to-end tests write a note through the proxy and read it back, across
 //! restarts — so they stay plain: a text, an id that only grows, the time it was written.
 
+pub mod http;
+
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;

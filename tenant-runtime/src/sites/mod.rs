@@ -4,6 +4,8 @@
 //! rename, so visitors never see half a site. Exports made by jobs are kept as files under
 //! `exports/` for a day (or until the next export of the same project replaces them); this
 //! module writes, finds and sweeps them, and never serves anything outside that folder.
+//! Its handlers (`http`) serve the sandboxed preview of the head version, the published
+//! sites, and the exports and publishing, which run as jobs (`jobs::exporting`).
 
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
@@ -14,8 +16,9 @@ use zip::write::SimpleFileOptions;
 
 use crate::error::ApiError;
 
-/// The files of a version, ready to write out: (path, content).
-pub type Files = Vec<(String, Vec<u8>)>;
+pub mod http;
+
+pub use crate::projects::Files;
 
 pub fn zip(files: &Files) -> Result<Vec<u8>, ApiError> {
     let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
