@@ -32,6 +32,7 @@ use crate::projects::http as projects;
 use crate::sites::http as sites;
 use crate::uploads::http as uploads;
 use crate::{ui, workspace, ws};
+use websplat_contract::runtime as contract;
 
 /// How a route is matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,8 +265,9 @@ macro_rules! verb {
 }
 
 /// The table: `VERB "pattern" => module::handler, doc(…);` for every route, in match order.
+/// The paths the platform probes come from the shared contract.
 macro_rules! routes {
-    ($( $verb:ident $pattern:literal => $module:ident :: $handler:ident, $doc:expr; )*) => {
+    ($( $verb:ident $pattern:expr => $module:ident :: $handler:ident, $doc:expr; )*) => {
         /// Every route, in the order the router tries them.
         pub fn table() -> Vec<Route> {
             vec![$( Route {
@@ -297,11 +299,11 @@ routes! {
             200,
             "The asset",
         );
-    GET "/healthz" => workspace::healthz,
+    GET contract::HEALTH_PATH => workspace::healthz,
         doc("workspace", "The runtime is alive", &[], 200, "Alive");
     GET "/api/v1/openapi.json" => self::openapi,
         doc("workspace", "This document", &[], 200, "OpenAPI 3.1").without_errors();
-    GET "/api/v1/usage" => workspace::usage,
+    GET contract::USAGE_PATH => workspace::usage,
         doc("workspace", "Storage used and allowed", &[], 200, "Usage");
     GET "/api/v1/whoami" => workspace::whoami,
         doc(
