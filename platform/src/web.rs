@@ -4,7 +4,10 @@
 //! the scripts can never run as code.
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION};
-use actix_web::{HttpResponse, web};
+use std::sync::LazyLock;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use websplat_web_assets::Assets;
 
 use crate::error::ApiError;
 
@@ -16,49 +19,48 @@ const DASHBOARD: &str = include_str!("../web/dashboard.html");
 const DOCS: &str = include_str!("../web/docs.html");
 const ADMIN: &str = include_str!("../web/admin.html");
 
-/// `(name, content type, body)` of every static asset.
-const ASSETS: &[(&str, &str, &str)] = &[
+/// `(name, body)` of the pages' own static assets; the shared ones (`base.css`,
+/// `shared-api.js`, `favicon.svg`) come from `websplat_web_assets::SHARED`.
+const OWN_ASSETS: &[(&str, &[u8])] = &[
+    ("app.css", include_bytes!("../web/static/app.css")),
+    ("api.js", include_bytes!("../web/static/api.js")),
+    ("login.js", include_bytes!("../web/static/login.js")),
+    ("dashboard.js", include_bytes!("../web/static/dashboard.js")),
+    ("workspace.js", include_bytes!("../web/static/workspace.js")),
+    ("docs.js", include_bytes!("../web/static/docs.js")),
+    ("admin.js", include_bytes!("../web/static/admin.js")),
     (
-        "app.css",
-        "text/css; charset=utf-8",
-        include_str!("../web/static/app.css"),
+        "admin-common.js",
+        include_bytes!("../web/static/admin-common.js"),
     ),
     (
-        "api.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../web/static/api.js"),
+        "admin-fleet.js",
+        include_bytes!("../web/static/admin-fleet.js"),
     ),
     (
-        "login.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../web/static/login.js"),
+        "admin-users.js",
+        include_bytes!("../web/static/admin-users.js"),
     ),
     (
-        "dashboard.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../web/static/dashboard.js"),
+        "admin-roles.js",
+        include_bytes!("../web/static/admin-roles.js"),
     ),
     (
-        "workspace.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../web/static/workspace.js"),
+        "admin-levels.js",
+        include_bytes!("../web/static/admin-levels.js"),
     ),
     (
-        "docs.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../web/static/docs.js"),
+        "admin-audit.js",
+        include_bytes!("../web/static/admin-audit.js"),
     ),
     (
-        "admin.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../web/static/admin.js"),
-    ),
-    (
-        "favicon.svg",
-        "image/svg+xml",
-        include_str!("../web/static/favicon.svg"),
+        "admin-providers.js",
+        include_bytes!("../web/static/admin-providers.js"),
     ),
 ];
+
+/// Every asset with its ETag, computed on first use.
+static ASSETS: LazyLock<Assets> = LazyLock::new(|| Assets::with_shared(OWN_ASSETS));
 
 fn page(body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
@@ -162,13 +164,87 @@ pub async fn docs_page() -> HttpResponse {
     page(DOCS)
 }
 
-pub async fn asset(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let (_, content_type, body) = ASSETS
-        .iter()
-        .find(|(n, _, _)| *n == name.as_str())
-        .ok_or_else(|| ApiError::NotFound(format!("no asset named {:?}", name.as_str())))?;
-    Ok(HttpResponse::Ok()
-        .content_type(*content_type)
-        .insert_header((CACHE_CONTROL, "public, max-age=300"))
-        .body(*body))
+/// `GET /static/{name}`: an embedded asset, revalidated by its ETag (the policy is
+/// `websplat_web_assets`'); an unknown name is the API's 404.
+pub async fn asset(req: HttpRequest, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    ASSETS
+        .respond(&req, &name)
+        .ok_or_else(|| ApiError::NotFound(format!("no asset named {:?}", name.as_str())))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::StatusCode;
+    use actix_web::http::header::{ETAG, IF_NONE_MATCH};
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    /// The names a page or an asset loads: `/static/…`, `from './…'` and `url("…")`.
+    fn named_in(source: &str) -> Vec<String> {
+        let name = |piece: &str| -> String {
+            piece
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+                .collect()
+        };
+        let mut named = Vec::new();
+        for marker in ["/static/", "from './", "url(\""] {
+            named.extend(source.split(marker).skip(1).map(name));
+        }
+        named
+    }
+
+    #[test]
+    fn every_asset_a_page_or_a_module_names_is_served() {
+        let mut named = Vec::new();
+        for page in [LOGIN, DASHBOARD, DOCS, ADMIN] {
+            named.extend(named_in(page));
+        }
+        for asset in ASSETS.iter() {
+            named.extend(named_in(&String::from_utf8_lossy(asset.body())));
+        }
+        for module in [
+            "admin-users.js",
+            "admin-fleet.js",
+            "shared-api.js",
+            "base.css",
+        ] {
+            assert!(named.iter().any(|n| n == module), "{module} is loaded");
+        }
+        for name in named {
+            assert!(
+                ASSETS.get(&name).is_some(),
+                "{name:?} is referenced but not embedded"
+            );
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_shared_asset_is_served_with_its_etag_and_revalidates_to_304() {
+        let path = || web::Path::from("favicon.svg".to_owned());
+        let first = asset(TestRequest::get().to_http_request(), path())
+            .await
+            .expect("the favicon");
+        assert_eq!(first.status(), StatusCode::OK);
+        assert_eq!(
+            first.headers().get(CACHE_CONTROL).expect("Cache-Control"),
+            "no-cache"
+        );
+        let tag = first.headers().get(ETAG).expect("an ETag").clone();
+
+        let req = TestRequest::get()
+            .insert_header((IF_NONE_MATCH, tag.clone()))
+            .to_http_request();
+        let again = asset(req, path()).await.expect("the favicon again");
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(again.headers().get(ETAG), Some(&tag));
+
+        let unknown = asset(
+            TestRequest::get().to_http_request(),
+            web::Path::from("nope.js".to_owned()),
+        )
+        .await;
+        assert!(matches!(unknown, Err(ApiError::NotFound(_))));
+    }
 }

@@ -5,12 +5,11 @@
 //! from projects, documents or agents rendered by the scripts can never run as code.
 //! The routes (`GET` and `HEAD`) are declared in `routes`.
 
-use actix_web::http::header::{
-    self, CACHE_CONTROL, CONTENT_SECURITY_POLICY, ETAG, HeaderValue, IF_NONE_MATCH,
-    X_CONTENT_TYPE_OPTIONS,
-};
+use std::sync::LazyLock;
+
+use actix_web::http::header::{CONTENT_SECURITY_POLICY, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use sha2::{Digest, Sha256};
+use websplat_web_assets::{Asset, Assets};
 
 use crate::error::ApiError;
 
@@ -22,139 +21,118 @@ base-uri 'none'; form-action 'self'";
 
 const INDEX: &str = include_str!("../web/index.html");
 
-const JS: &str = "text/javascript; charset=utf-8";
-
-/// `(name, content type, body)` of every static asset.
-const ASSETS: &[(&str, &str, &str)] = &[
-    (
-        "app.css",
-        "text/css; charset=utf-8",
-        include_str!("../web/static/app.css"),
-    ),
-    ("api.js", JS, include_str!("../web/static/api.js")),
-    ("app.js", JS, include_str!("../web/static/app.js")),
-    ("projects.js", JS, include_str!("../web/static/projects.js")),
-    (
-        "workspace.js",
-        JS,
-        include_str!("../web/static/workspace.js"),
-    ),
-    ("editor.js", JS, include_str!("../web/static/editor.js")),
-    ("history.js", JS, include_str!("../web/static/history.js")),
-    ("seo.js", JS, include_str!("../web/static/seo.js")),
-    ("jobs.js", JS, include_str!("../web/static/jobs.js")),
-    ("generate.js", JS, include_str!("../web/static/generate.js")),
-    ("export.js", JS, include_str!("../web/static/export.js")),
-    ("settings.js", JS, include_str!("../web/static/settings.js")),
-    (
-        "documents.js",
-        JS,
-        include_str!("../web/static/documents.js"),
-    ),
-    ("agents.js", JS, include_str!("../web/static/agents.js")),
-    ("chat.js", JS, include_str!("../web/static/chat.js")),
-    (
-        "analytics.js",
-        JS,
-        include_str!("../web/static/analytics.js"),
-    ),
-    ("chooser.js", JS, include_str!("../web/static/chooser.js")),
-    (
-        "favicon.svg",
-        "image/svg+xml",
-        include_str!("../web/static/favicon.svg"),
-    ),
+/// `(name, body)` of the workspace's own static assets; the shared ones (`base.css`,
+/// `shared-api.js`, `favicon.svg`) come from `websplat_web_assets::SHARED`.
+const OWN_ASSETS: &[(&str, &[u8])] = &[
+    ("app.css", include_bytes!("../web/static/app.css")),
+    ("api.js", include_bytes!("../web/static/api.js")),
+    ("app.js", include_bytes!("../web/static/app.js")),
+    ("projects.js", include_bytes!("../web/static/projects.js")),
+    ("workspace.js", include_bytes!("../web/static/workspace.js")),
+    ("editor.js", include_bytes!("../web/static/editor.js")),
+    ("history.js", include_bytes!("../web/static/history.js")),
+    ("seo.js", include_bytes!("../web/static/seo.js")),
+    ("jobs.js", include_bytes!("../web/static/jobs.js")),
+    ("generate.js", include_bytes!("../web/static/generate.js")),
+    ("export.js", include_bytes!("../web/static/export.js")),
+    ("settings.js", include_bytes!("../web/static/settings.js")),
+    ("documents.js", include_bytes!("../web/static/documents.js")),
+    ("agents.js", include_bytes!("../web/static/agents.js")),
+    ("chat.js", include_bytes!("../web/static/chat.js")),
+    ("analytics.js", include_bytes!("../web/static/analytics.js")),
+    ("chooser.js", include_bytes!("../web/static/chooser.js")),
 ];
 
-/// A strong validator for an embedded body: its SHA-256, quoted.
-fn etag(body: &str) -> String {
-    let digest = Sha256::digest(body.as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
-}
+/// Every asset with its ETag, computed on first use.
+static ASSETS: LazyLock<Assets> = LazyLock::new(|| Assets::with_shared(OWN_ASSETS));
 
-/// Whether the client already holds `tag` (`If-None-Match`, possibly a list, or `*`).
-fn fresh(req: &HttpRequest, tag: &str) -> bool {
-    req.headers()
-        .get(IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .map(|t| t.trim().trim_start_matches("W/"))
-                .any(|t| t == "*" || t == tag)
-        })
-}
-
-/// An embedded body, revalidated on every use (`no-cache` plus an ETag): an upgraded
-/// runtime never serves yesterday's scripts, and an unchanged one answers 304.
-fn embedded(req: &HttpRequest, content_type: &str, body: &'static str) -> HttpResponse {
-    let tag = etag(body);
-    let not_modified = fresh(req, &tag);
-    let mut response = if not_modified {
-        HttpResponse::NotModified()
-    } else {
-        HttpResponse::Ok()
-    };
-    response
-        .insert_header((CACHE_CONTROL, "no-cache"))
-        .insert_header((ETAG, tag))
-        .insert_header((X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        ));
-    if not_modified {
-        response.finish()
-    } else {
-        response.content_type(content_type).body(body)
-    }
-}
+/// The page, served like an asset (revalidated by its ETag), with the page's policy added.
+static INDEX_PAGE: LazyLock<Asset> = LazyLock::new(|| Asset::new("index.html", INDEX.as_bytes()));
 
 /// The app: one page; the scripts route by the URL's fragment (`#/projects`, …).
 pub async fn index(req: HttpRequest) -> HttpResponse {
-    let mut response = embedded(&req, "text/html; charset=utf-8", INDEX);
+    let mut response = INDEX_PAGE.respond(&req);
     response
         .headers_mut()
         .insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
     response
 }
 
-/// A static asset of the web app, by name.
+/// `GET /static/{name}`: an embedded asset, revalidated by its ETag (the policy is
+/// `websplat_web_assets`'); an unknown name is the API's 404.
 pub async fn asset(req: HttpRequest, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let (_, content_type, body) = ASSETS
-        .iter()
-        .find(|(n, _, _)| *n == name.as_str())
-        .ok_or_else(|| ApiError::NotFound(format!("there is no asset {:?}", name.as_str())))?;
-    Ok(embedded(&req, content_type, body))
+    ASSETS
+        .respond(&req, &name)
+        .ok_or_else(|| ApiError::NotFound(format!("there is no asset {:?}", name.as_str())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The names a page or an asset loads: `/static/…`, `from './…'` and `url("…")`.
+    fn named_in(source: &str) -> Vec<String> {
+        let name = |piece: &str| -> String {
+            piece
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+                .collect()
+        };
+        let mut named = Vec::new();
+        for marker in ["/static/", "from './", "url(\""] {
+            named.extend(source.split(marker).skip(1).map(name));
+        }
+        named
+    }
+
     #[test]
     fn every_script_the_page_or_a_module_names_is_served() {
-        let mut named = Vec::new();
-        let sources = std::iter::once(INDEX).chain(ASSETS.iter().map(|(_, _, body)| *body));
-        for source in sources {
-            for piece in source.split("/static/").skip(1) {
-                let name: String = piece
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-                    .collect();
-                named.push(name);
-            }
-            for piece in source.split("from './").skip(1) {
-                named.push(piece.chars().take_while(|c| *c != '\'').collect());
-            }
+        let mut named = named_in(INDEX);
+        for asset in ASSETS.iter() {
+            named.extend(named_in(&String::from_utf8_lossy(asset.body())));
         }
         assert!(named.len() > 5, "{named:?}");
+        for module in ["shared-api.js", "base.css", "favicon.svg"] {
+            assert!(named.iter().any(|n| n == module), "{module} is loaded");
+        }
         for name in named {
             assert!(
-                ASSETS.iter().any(|(n, _, _)| *n == name),
+                ASSETS.get(&name).is_some(),
                 "{name:?} is referenced but not embedded"
             );
         }
+    }
+
+    #[actix_web::test]
+    async fn a_shared_asset_is_served_with_its_etag_and_revalidates_to_304() {
+        use actix_web::http::StatusCode;
+        use actix_web::http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
+        use actix_web::test::TestRequest;
+
+        let path = || web::Path::from("favicon.svg".to_owned());
+        let first = asset(TestRequest::get().to_http_request(), path())
+            .await
+            .expect("the favicon");
+        assert_eq!(first.status(), StatusCode::OK);
+        assert_eq!(
+            first.headers().get(CACHE_CONTROL).expect("Cache-Control"),
+            "no-cache"
+        );
+        let tag = first.headers().get(ETAG).expect("an ETag").clone();
+
+        let req = TestRequest::get()
+            .insert_header((IF_NONE_MATCH, tag.clone()))
+            .to_http_request();
+        let again = asset(req, path()).await.expect("the favicon again");
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(again.headers().get(ETAG), Some(&tag));
+
+        let unknown = asset(
+            TestRequest::get().to_http_request(),
+            web::Path::from("nope.js".to_owned()),
+        )
+        .await;
+        assert!(matches!(unknown, Err(ApiError::NotFound(_))));
     }
 
     #[test]

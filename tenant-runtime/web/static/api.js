@@ -1,23 +1,13 @@
 // api.js — shared by every view: calls to the workspace API on this origin with one error
 // type, and safe DOM construction. Server data only ever becomes text nodes or attribute
-// values (never innerHTML), so nothing a project, document or agent contains can run.
+// values (never innerHTML), so nothing a project, document or agent contains can run. The
+// helpers both web UIs share (shared-api.js: the error type, el(), alerts, busy buttons,
+// dates) are re-exported here beside the workspace's own.
+import { ApiError, describeApiError, el, errorFields, send } from './shared-api.js';
 
-/** An error answered by the API (or a network failure, status 0). */
-export class ApiError extends Error {
-  constructor({ status, code, message, field = null, requestId = null, current = null, etag = null }) {
-    super(message);
-    this.name = 'ApiError';
-    this.status = status;
-    this.code = code;
-    /** The input the message is about (validation errors), e.g. `name` or `settings.title`. */
-    this.field = field;
-    this.requestId = requestId;
-    /** For 409 stale edits: what the edit would have overwritten (`{path, etag, content}`). */
-    this.current = current;
-    /** The current ETag, from the 409's header. */
-    this.etag = etag;
-  }
-}
+export {
+  ApiError, append, clearAlert, el, setBusy, showAlert, timeEl,
+} from './shared-api.js';
 
 const FALLBACK_MESSAGES = {
   400: 'The request was not accepted.',
@@ -43,13 +33,8 @@ export function encodePath(path) {
 export function errorFrom(status, headers, text) {
   let body = null;
   try { body = text ? JSON.parse(text) : null; } catch { body = null; }
-  const error = body && typeof body === 'object' ? body.error : null;
   return new ApiError({
-    status,
-    code: typeof error?.code === 'string' ? error.code : `http_${status}`,
-    message: typeof error?.message === 'string' && error.message ? error.message : fallbackMessage(status),
-    field: typeof error?.field === 'string' ? error.field : null,
-    requestId: typeof error?.request_id === 'string' ? error.request_id : null,
+    ...errorFields(status, body, fallbackMessage(status)),
     current: body && typeof body === 'object' && body.current && typeof body.current === 'object' ? body.current : null,
     etag: headers?.get?.('ETag') ?? null,
   });
@@ -77,17 +62,7 @@ export async function request(path, { method = 'GET', json, body, headers = {}, 
   }
   if (ifMatch) init.headers['If-Match'] = ifMatch;
 
-  let response;
-  try {
-    response = await fetch(path, init);
-  } catch (cause) {
-    if (cause?.name === 'AbortError') throw cause;
-    throw new ApiError({
-      status: 0,
-      code: 'network_error',
-      message: 'Could not reach the workspace. Check your connection and try again.',
-    });
-  }
+  const response = await send(path, init, 'Could not reach the workspace. Check your connection and try again.');
   const text = response.status === 204 ? '' : await response.text();
   if (!response.ok) throw errorFrom(response.status, response.headers, text);
   const type = response.headers.get('Content-Type') ?? '';
@@ -111,43 +86,10 @@ export function describeError(err) {
   if (!(err instanceof ApiError)) {
     return err?.message ? `Something went wrong: ${err.message}` : 'Something went wrong. Please try again.';
   }
-  let text = /[.!?]$/.test(err.message) ? err.message : `${err.message}.`;
-  if (err.status >= 500 && err.requestId) text += ` (Request ID: ${err.requestId})`;
-  return text;
+  return describeApiError(err);
 }
 
 // ----- DOM -------------------------------------------------------------------------------
-
-/**
- * Builds an element. props: class (string or array), text, dataset, on ({event: fn}),
- * hidden/disabled/checked/selected/required/multiple (booleans), value, anything else an
- * attribute. Children: nodes, strings (as text), arrays, null/false (skipped).
- */
-export function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props ?? {})) {
-    if (value == null || value === false) continue;
-    if (key === 'class') node.className = Array.isArray(value) ? value.filter(Boolean).join(' ') : value;
-    else if (key === 'text') node.textContent = String(value);
-    else if (key === 'dataset') Object.assign(node.dataset, value);
-    else if (key === 'on') for (const [event, fn] of Object.entries(value)) node.addEventListener(event, fn);
-    else if (['hidden', 'disabled', 'checked', 'selected', 'required', 'multiple'].includes(key)) node[key] = Boolean(value);
-    else if (key === 'value') node.value = String(value);
-    else if (key === 'style' || key.startsWith('on') || key === 'srcdoc') throw new Error(`el(): "${key}" is not allowed`);
-    else node.setAttribute(key, value === true ? '' : String(value));
-  }
-  append(node, children);
-  return node;
-}
-
-/** Appends nodes / strings (as text) / nested arrays, skipping null and false. */
-export function append(parent, children) {
-  for (const child of [children].flat(Infinity)) {
-    if (child == null || child === false) continue;
-    parent.append(child instanceof Node ? child : String(child));
-  }
-  return parent;
-}
 
 /** Removes every child of `node`. */
 export function clear(node) {
@@ -158,36 +100,6 @@ export function clear(node) {
 /** An alert region: errors are announced (role=alert), infos politely (role=status). */
 export function alertRegion(id) {
   return el('div', { id, class: 'alert', role: 'alert' });
-}
-
-/** Shows a message in an alert region; kind: error | info | success | warning. */
-export function showAlert(region, message, kind = 'error', ...extra) {
-  region.className = `alert alert-${kind}`;
-  region.replaceChildren(String(message));
-  append(region, extra);
-}
-
-export function clearAlert(region) {
-  region.replaceChildren();
-  region.className = 'alert';
-}
-
-/** Disables a button while work is in flight, optionally with a temporary label. */
-export function setBusy(button, busy, label) {
-  if (!button) return;
-  if (busy) {
-    button.dataset.label ??= button.textContent;
-    if (label) button.textContent = label;
-    button.disabled = true;
-    button.setAttribute('aria-busy', 'true');
-  } else {
-    if (button.dataset.label !== undefined) {
-      button.textContent = button.dataset.label;
-      delete button.dataset.label;
-    }
-    button.disabled = false;
-    button.removeAttribute('aria-busy');
-  }
 }
 
 /** A labelled field: `<div class=field><label/>control<p class=hint/></div>`. */
@@ -236,16 +148,6 @@ export function fieldErrors(form, err, names = {}) {
 /** "a, b ,, c" → ["a", "b", "c"] */
 export function splitList(text) {
   return String(text ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-}
-
-const dateOptions = { dateStyle: 'medium', timeStyle: 'short' };
-
-/** A <time> element for an RFC 3339 string. */
-export function timeEl(value) {
-  if (!value) return el('span', { class: 'muted', text: '—' });
-  const date = new Date(value);
-  const text = Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString(undefined, dateOptions);
-  return el('time', { datetime: value, title: value, text });
 }
 
 /** 1536 → "1.5 KB" */
