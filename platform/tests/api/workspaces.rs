@@ -24,7 +24,7 @@ pub async fn app_with_workspaces(extra: &[(&str, &str)]) -> TestApp {
         ),
         (
             "WEBSPLAT_TENANT_IMAGE".to_owned(),
-            crate::support::tenant_image(),
+            crate::support::tenant_image(platform::config::DEFAULT_TENANT_IMAGE),
         ),
         ("WEBSPLAT_TENANT_READY_TIMEOUT".to_owned(), "60s".to_owned()),
         (
@@ -645,7 +645,9 @@ async fn the_reconciler_removes_orphans_and_ends_ghosts() {
         .create_container(
             Some(bollard::query_parameters::CreateContainerOptionsBuilder::new().build()),
             bollard::models::ContainerCreateBody {
-                image: Some(crate::support::tenant_image()),
+                image: Some(crate::support::tenant_image(
+                    platform::config::DEFAULT_TENANT_IMAGE,
+                )),
                 labels: Some(HashMap::from([
                     ("websplat.deployment".to_owned(), deployment(&app)),
                     (

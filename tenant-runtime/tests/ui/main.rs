@@ -8,13 +8,7 @@
 //! preview's sandbox: a previewed page can neither read the workspace's cookie nor call its
 //! API. `scripts/test` sets `WEBSPLAT_TEST_CHROMEDRIVER` and `WEBSPLAT_TEST_CHROMIUM`.
 
-#[allow(dead_code)]
-#[path = "../../../tests/e2e/webdriver.rs"]
-mod webdriver;
-
 mod driver;
-#[path = "../../../tests/support/process.rs"]
-mod support;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -23,8 +17,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use driver::Session;
-use support::{ChildGuard, free_port, wait_for_http};
-use webdriver::Browser;
+use websplat_test_support::webdriver::Browser;
+use websplat_test_support::{ChildGuard, free_port, wait_for_http};
 
 /// Generous, for slow CI machines; every wait ends as soon as its condition holds.
 const TIMEOUT: Duration = Duration::from_secs(30);
