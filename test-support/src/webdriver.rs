@@ -1,5 +1,5 @@
 //! A tiny W3C WebDriver client for chromedriver, spoken with reqwest: just what the
-//! end-to-end tests need. `Browser::start` runs chromedriver on a free port and opens a
+//! end-to-end and UI tests need. `Browser::start` runs chromedriver on a free port and opens a
 //! headless Chromium session; dropping the `Browser` (also while a test panics) deletes the
 //! session, which closes Chromium, and then kills chromedriver.
 
