@@ -1,8 +1,9 @@
-//! The harness the test binaries share (the platform's API and end-to-end tests and benches, the
-//! runtime's workspace and UI tests): real dependencies, isolated per test. Each test gets its own PostgreSQL
-//! database (dropped when the test ends) and its own Redis key prefix, and starts its own
-//! processes (identity provider, chromedriver), which die with the test. `scripts/test`
-//! starts PostgreSQL and Redis and sets the `WEBSPLAT_TEST_*` variables.
+//! The harness the test binaries share (the platform's API and end-to-end tests and benches,
+//! the runtime's workspace and UI tests): real dependencies, isolated per test. Each test
+//! gets its own PostgreSQL database (dropped when the test ends) and its own Redis key
+//! prefix, and starts its own processes (identity provider, chromedriver), which die with
+//! the test. `scripts/test` starts PostgreSQL and Redis and sets the `WEBSPLAT_TEST_*`
+//! variables.
 //!
 //! It must never depend on the platform or the runtime: both use it, and it only speaks to
 //! them over their public surface (HTTP, environment, processes).
