@@ -10,8 +10,7 @@
 //! `WEBSPLAT_BENCH_N` sets N (default 10); `WEBSPLAT_BENCH_REQUESTS` the proxied requests
 //! (default 500).
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use websplat_test_support as support;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -105,7 +104,10 @@ async fn run(n: usize, requests: usize, deployment: &str) -> anyhow::Result<()> 
         ("WEBSPLAT_REDIS_KEY_PREFIX", support::redis_prefix()),
         ("WEBSPLAT_PUBLIC_URL", base.clone()),
         ("WEBSPLAT_DEPLOYMENT", deployment.to_owned()),
-        ("WEBSPLAT_TENANT_IMAGE", support::tenant_image()),
+        (
+            "WEBSPLAT_TENANT_IMAGE",
+            support::tenant_image(platform::config::DEFAULT_TENANT_IMAGE),
+        ),
         ("WEBSPLAT_MAX_CONCURRENT_SPAWNS", n.max(8).to_string()),
         ("WEBSPLAT_RATE_LIMIT_PER_IP", "100000".to_owned()),
         ("WEBSPLAT_LOG", "warn".to_owned()),
@@ -118,7 +120,7 @@ async fn run(n: usize, requests: usize, deployment: &str) -> anyhow::Result<()> 
     println!(
         "workspace figures: {} cores, image {}, N = {n}",
         std::thread::available_parallelism().map_or(1, |p| p.get()),
-        support::tenant_image()
+        support::tenant_image(platform::config::DEFAULT_TENANT_IMAGE)
     );
 
     // Sequential sign-ins.

@@ -4,9 +4,6 @@
 //! dependencies and sets the `WEBSPLAT_TEST_*` variables.
 
 mod replicas;
-#[path = "../support/mod.rs"]
-mod support;
-mod webdriver;
 mod workspaces;
 
 use std::io::{Read, Seek, SeekFrom};
@@ -20,7 +17,8 @@ use support::{
     ChildGuard, OidcProviderMock, TestDb, browser_client, env_var, free_port, oidc_env,
     redis_prefix,
 };
-use webdriver::Browser;
+use websplat_test_support as support;
+use websplat_test_support::webdriver::Browser;
 
 /// Generous, for slow CI machines; every wait ends as soon as its condition holds.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -58,7 +56,10 @@ impl Platform {
                 "false".to_owned(),
             ),
             ("WEBSPLAT_DEPLOYMENT".to_owned(), support::deployment()),
-            ("WEBSPLAT_TENANT_IMAGE".to_owned(), support::tenant_image()),
+            (
+                "WEBSPLAT_TENANT_IMAGE".to_owned(),
+                support::tenant_image(platform::config::DEFAULT_TENANT_IMAGE),
+            ),
         ];
         for (k, v) in extra_env {
             env.retain(|(key, _)| *key != k);

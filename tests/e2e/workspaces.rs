@@ -8,8 +8,8 @@ use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 
 use crate::support::{TestDb, browser_client, env_var};
-use crate::webdriver::Browser;
 use crate::{Platform, TIMEOUT, register};
+use websplat_test_support::webdriver::Browser;
 
 const SPAWN: Duration = Duration::from_secs(90);
 

@@ -2,8 +2,7 @@
 //! Redis and identity providers (the third-party `oidc-provider-mock`, plus local servers
 //! speaking GitHub's and an OIDC provider's wire format where a test must craft answers).
 
-#[path = "../../../tests/support/mod.rs"]
-mod support;
+use websplat_test_support as support;
 
 mod forge;
 mod github;

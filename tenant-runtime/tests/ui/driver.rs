@@ -1,4 +1,4 @@
-//! WebDriver commands the shared client (`tests/e2e/webdriver.rs`) does not have — run a
+//! WebDriver commands the shared client (`websplat_test_support::webdriver`) does not have — run a
 //! script, switch frames, read a property, clear a field — sent to the same chromedriver
 //! session (`Browser::session_url`).
 
@@ -18,7 +18,7 @@ pub struct Session {
 
 impl Session {
     /// Sends extra commands to `browser`'s session.
-    pub fn for_browser(browser: &crate::webdriver::Browser) -> Self {
+    pub fn for_browser(browser: &websplat_test_support::webdriver::Browser) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()

@@ -2,10 +2,14 @@
 //! with; the quota and the largest upload refuse a body, by its declared length or as it
 //! arrives, and leave no file; so does a client that goes away or a runtime killed mid-way.
 
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, Response};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::*;
+use crate::helpers::*;
 
 const MIB: u64 = 1 << 20;
 const CHUNK: usize = 64 * 1024;

@@ -1,5 +1,5 @@
 //! A tiny W3C WebDriver client for chromedriver, spoken with reqwest: just what the
-//! end-to-end tests need. `Browser::start` runs chromedriver on a free port and opens a
+//! end-to-end and UI tests need. `Browser::start` runs chromedriver on a free port and opens a
 //! headless Chromium session; dropping the `Browser` (also while a test panics) deletes the
 //! session, which closes Chromium, and then kills chromedriver.
 
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{ChildGuard, free_port, wait_for_http};
+use crate::{ChildGuard, free_port, wait_for_http};
 
 /// The key under which W3C WebDriver returns an element reference (fixed by the spec).
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -48,7 +48,6 @@ pub struct Browser {
 impl Browser {
     /// `http://127.0.0.1:<port>/session/<id>`, for commands this client does not have
     /// (the runtime's UI tests send them; the platform's tests do not).
-    #[allow(dead_code)]
     pub fn session_url(&self) -> &str {
         &self.session_url
     }

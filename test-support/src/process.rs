@@ -1,7 +1,5 @@
 //! Processes and ports for tests: a free loopback port, a child process killed when the test
-//! ends, and waiting for a server to answer. Shared by every test binary (the platform's and
-//! the runtime's), which include this file with `#[path]`.
-#![allow(dead_code)]
+//! ends, and waiting for a server to answer. A child must never outlive its test.
 
 use std::net::TcpListener;
 use std::process::Child;

@@ -1,0 +1,12 @@
+//! Workspaces on the machine's real Docker Engine: a fresh, hardened container per login,
+//! the workspace origin behind the proxy, isolation, recovery and reconciliation, one module
+//! per topic with their harness in `helpers`. The tenant image must be built first
+//! (`docker/build-tenant-image.sh`; scripts/test does it).
+
+mod helpers;
+
+mod cleanup;
+mod isolation;
+mod lifecycle;
+mod limits;
+mod proxy;
