@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::identity;
-use super::orchestrator::{ContainerSpec, Limits, Orchestrator, label};
+use super::orchestrator::{ContainerSpec, Limits, Orchestrator, OrchestratorError, label, runtime};
 use super::routing::{Route, Routing};
 use super::store::{self, NewTenant, State, Tenant, Workspace};
 use crate::auth::secret::random_token;
@@ -31,8 +31,6 @@ use crate::users::{self, UserId};
 const LEASE_TTL: Duration = Duration::from_secs(15);
 /// How long a stopping runtime gets to finish before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
-/// The port the runtime listens on in its container.
-const RUNTIME_PORT: u16 = super::docker::RUNTIME_PORT;
 
 /// What `GET /api/v1/workspace` answers.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -414,22 +412,19 @@ impl Tenants {
             name: tenant.container_name.clone(),
             image: tenant.image.clone(),
             env: vec![
-                ("WEBSPLAT_TENANT_SECRET".to_owned(), secret.to_owned()),
+                (runtime::env::SECRET.to_owned(), secret.to_owned()),
+                (runtime::env::USER.to_owned(), tenant.user_id.to_string()),
                 (
-                    "WEBSPLAT_TENANT_USER".to_owned(),
-                    tenant.user_id.to_string(),
+                    runtime::env::LISTEN.to_owned(),
+                    format!("0.0.0.0:{}", runtime::PORT),
                 ),
+                (runtime::env::DATA_DIR.to_owned(), "/data".to_owned()),
                 (
-                    "WEBSPLAT_RUNTIME_LISTEN".to_owned(),
-                    format!("0.0.0.0:{RUNTIME_PORT}"),
-                ),
-                ("WEBSPLAT_RUNTIME_DATA_DIR".to_owned(), "/data".to_owned()),
-                (
-                    "WEBSPLAT_RUNTIME_STORAGE_QUOTA".to_owned(),
+                    runtime::env::STORAGE_QUOTA.to_owned(),
                     format!("{}M", level.storage_mib),
                 ),
                 (
-                    "WEBSPLAT_RUNTIME_MAX_UPLOAD".to_owned(),
+                    runtime::env::MAX_UPLOAD.to_owned(),
                     format!("{}M", level.max_upload_mib),
                 ),
             ],
@@ -441,16 +436,15 @@ impl Tenants {
                 pids: self.config.pids_limit,
                 tmp_bytes: u64::from(self.config.tmp_mib) * 1024 * 1024,
             },
-            port: RUNTIME_PORT,
+            port: runtime::PORT,
         };
         let container = self.orchestrator.create(&spec).await.map_err(|e| {
-            let hint = if e.to_string().contains("No such image") {
-                format!(
+            let hint = match e {
+                OrchestratorError::ImageMissing(_) => format!(
                     " (build it with docker/build-tenant-image.sh; WEBSPLAT_TENANT_IMAGE is {})",
                     tenant.image
-                )
-            } else {
-                String::new()
+                ),
+                _ => String::new(),
             };
             Failure::new(
                 "create",
@@ -513,10 +507,10 @@ impl Tenants {
         secret: &str,
     ) -> Result<(), Failure> {
         let deadline = Instant::now() + self.config.ready_timeout;
-        let url = format!("http://{address}/healthz");
+        let url = format!("http://{address}{}", runtime::HEALTH_PATH);
         let mut attempts = 0u32;
         loop {
-            let header = identity::sign_now(secret, tenant.user_id, "GET", "/healthz");
+            let header = identity::sign_now(secret, tenant.user_id, "GET", runtime::HEALTH_PATH);
             let answer = self
                 .probe
                 .get(&url)
@@ -746,7 +740,7 @@ impl Tenants {
             Ok(Some(route)) if route.user == workspace.user_id => route,
             _ => return,
         };
-        let path = "/api/v1/usage";
+        let path = runtime::USAGE_PATH;
         let header = identity::sign_now(&route.secret, route.user, "GET", path);
         let answer = self
             .probe

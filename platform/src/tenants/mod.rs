@@ -1,7 +1,8 @@
 //! Tenants: each signed-in user's workspace runtime, one fresh container per login.
 //!
 //! - [`orchestrator`]: the narrow interface to whatever runs containers; [`docker`] drives
-//!   Docker Engine through it.
+//!   Docker Engine through it, [`memory`] is an engine in memory for tests and development,
+//!   and [`driver`] picks one from the configuration.
 //! - [`store`]: workspaces (slug, volume) and tenants (the lifecycle) in PostgreSQL.
 //! - [`lifecycle`]: admission (limits), spawn, readiness, stop, replace, delete.
 //! - [`keeper`]: the background loops of every replica: Docker events, the reconciler and
@@ -12,10 +13,12 @@
 //! - [`http`]: `/api/v1/workspace…` and the handoff from the platform's origin.
 
 pub mod docker;
+pub mod driver;
 pub mod http;
 pub mod identity;
 pub mod keeper;
 pub mod lifecycle;
+pub mod memory;
 pub mod orchestrator;
 pub mod proxy;
 pub mod routing;

@@ -1,6 +1,9 @@
 //! The orchestrator interface: the few things the platform asks of whatever runs tenant
-//! containers. Docker Engine implements it now ([`super::docker`]); a Kubernetes driver
-//! (a pod and a volume claim per user) can implement it later without touching the callers.
+//! containers. Docker Engine implements it ([`super::docker`]), and so does an in-memory
+//! engine for tests and development ([`super::memory`]); a Kubernetes driver (a pod and a
+//! volume claim per user) can implement it later without touching the callers. Which one
+//! runs is chosen in one place, [`super::driver`]. Nothing engine-specific (names, error
+//! texts, network details) may leak out of a driver past this interface.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -8,6 +11,26 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
+
+/// What the platform and the tenant runtime agree on about the runtime's process: where it
+/// listens and what it answers. (The runtime reads the same values on its side.)
+pub mod runtime {
+    /// The port the runtime listens on inside its container.
+    pub const PORT: u16 = 8080;
+    /// Answers 200 once the runtime serves (signed like every request).
+    pub const HEALTH_PATH: &str = "/healthz";
+    /// The runtime's storage report: `{"used_bytes": …, "quota_bytes": …}`.
+    pub const USAGE_PATH: &str = "/api/v1/usage";
+    /// The environment a runtime is started with (names only).
+    pub mod env {
+        pub const SECRET: &str = "WEBSPLAT_TENANT_SECRET";
+        pub const USER: &str = "WEBSPLAT_TENANT_USER";
+        pub const LISTEN: &str = "WEBSPLAT_RUNTIME_LISTEN";
+        pub const DATA_DIR: &str = "WEBSPLAT_RUNTIME_DATA_DIR";
+        pub const STORAGE_QUOTA: &str = "WEBSPLAT_RUNTIME_STORAGE_QUOTA";
+        pub const MAX_UPLOAD: &str = "WEBSPLAT_RUNTIME_MAX_UPLOAD";
+    }
+}
 
 /// Labels on every container and volume the platform makes.
 pub mod label {
@@ -93,6 +116,9 @@ pub enum EventKind {
 pub enum OrchestratorError {
     #[error("{0} does not exist")]
     NotFound(String),
+    /// The image to run is not on the engine (a container cannot be made of it).
+    #[error("the image {0} is not on the container engine")]
+    ImageMissing(String),
     #[error("the container engine refused: {0}")]
     Engine(String),
     #[error("the container engine did not answer within {0:?}")]
@@ -103,6 +129,9 @@ pub type Result<T> = std::result::Result<T, OrchestratorError>;
 
 #[async_trait]
 pub trait Orchestrator: Send + Sync {
+    /// Makes ready what every tenant joins (for Docker, the internal tenant network);
+    /// idempotent, and safe to call from several replicas at once.
+    async fn prepare_network(&self) -> Result<()>;
     /// Creates the volume if it does not exist yet (idempotent).
     async fn ensure_volume(&self, name: &str, labels: &HashMap<String, String>) -> Result<()>;
     /// Deletes a volume and everything in it.
