@@ -357,20 +357,23 @@ impl Tenants {
                     self.metrics.tenant_failed(failure.kind);
                     tracing::warn!(reason = %failure.message, kind = failure.kind, "workspace failed to start");
                 }
-                self.remove_container_of(tenant.id).await;
                 let _ = self.routing.drop_route(&workspace.slug, tenant.id).await;
-                if let Ok(mut conn) = self.db.get().await {
-                    let (to, reason) = if cancelled {
-                        (State::Stopped, None)
-                    } else {
-                        (State::Failed, Some(failure.message.as_str()))
-                    };
-                    if store::transition(&mut conn, tenant.id, to, reason)
+                // Recorded before the container goes, so the death its removal causes is
+                // not taken for a crash of a starting runtime.
+                let (to, reason) = if cancelled {
+                    (State::Stopped, None)
+                } else {
+                    (State::Failed, Some(failure.message.as_str()))
+                };
+                let moved = match self.db.get().await {
+                    Ok(mut conn) => store::transition(&mut conn, tenant.id, to, reason)
                         .await
-                        .unwrap_or(false)
-                    {
-                        self.publish(&tenant, to, reason).await;
-                    }
+                        .unwrap_or(false),
+                    Err(_) => false,
+                };
+                self.remove_container_of(tenant.id).await;
+                if moved {
+                    self.publish(&tenant, to, reason).await;
                 }
             }
         }
