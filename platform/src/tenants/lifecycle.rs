@@ -12,12 +12,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::identity;
 use super::orchestrator::{ContainerSpec, Limits, Orchestrator, OrchestratorError, label, runtime};
 use super::routing::{Route, Routing};
-use super::store::{self, NewTenant, State, Tenant, Workspace};
+use super::store::{self, NewTenant, PoolName, State, Tenant, TenantId, Workspace};
 use crate::auth::secret::random_token;
 use crate::authz::access_levels::{self, AccessLevel};
 use crate::config::{PublicUrl, TenantsConfig};
@@ -43,7 +42,8 @@ pub struct WorkspaceStatus {
     /// The workspace origin.
     pub url: String,
     /// The current (or last) container's tenant id.
-    pub tenant: Option<Uuid>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub tenant: Option<TenantId>,
     pub since: Option<chrono::DateTime<chrono::Utc>>,
     /// Storage, as the runtime last reported it (while it runs, and as it stops).
     pub usage: Option<Usage>,
@@ -152,7 +152,7 @@ impl Tenants {
 
     fn status_of(&self, workspace: &Workspace, tenant: Option<&Tenant>) -> WorkspaceStatus {
         WorkspaceStatus {
-            state: tenant.map_or(State::Stopped, Tenant::state),
+            state: tenant.map_or(State::Stopped, |t| t.state),
             reason: tenant.and_then(|t| t.reason.clone()),
             url: self.origin_of(&workspace.slug),
             tenant: tenant.map(|t| t.id),
@@ -243,7 +243,7 @@ impl Tenants {
             let workspace = self.workspace(conn, &account).await?;
             let mut replaced = None;
             if let Some(live) = store::live(conn, user).await? {
-                let fresh_login_replaces = trigger == Trigger::SignIn && live.state() == State::Ready;
+                let fresh_login_replaces = trigger == Trigger::SignIn && live.state == State::Ready;
                 if !fresh_login_replaces {
                     return Ok(Admitted::Existing {
                         workspace,
@@ -255,6 +255,7 @@ impl Tenants {
                 }
             }
             let level = access_levels::require(conn, &account.access_level).await?;
+            let pool = PoolName::parse(&level.name).map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
             let running = store::count(conn, &State::LIVE, None).await?;
             if running >= i64::from(config.max_running) {
                 return Err(ApiError::AtCapacity(
@@ -270,7 +271,7 @@ impl Tenants {
                 .iter()
                 .find(|(name, _)| *name == level.name)
             {
-                let in_pool = store::count(conn, &State::LIVE, Some(&level.name)).await?;
+                let in_pool = store::count(conn, &State::LIVE, Some(&pool)).await?;
                 if in_pool >= i64::from(*cap) {
                     return Err(ApiError::AtCapacity(
                         format!(
@@ -291,15 +292,15 @@ impl Tenants {
                 ));
             }
             let secret = SecretString::from(random_token(32));
-            let id = Uuid::new_v4();
+            let id = TenantId::new();
             let tenant = store::insert(
                 conn,
                 NewTenant {
                     id,
                     user,
-                    pool: &level.name,
+                    pool: &pool,
                     image: &image,
-                    container_name: &format!("websplat-{}-{}", config.deployment, id.simple()),
+                    container_name: &format!("websplat-{}-{}", config.deployment, id.0.simple()),
                     secret_hash: &Sha256::digest(secret.expose_secret().as_bytes()),
                 },
             )
@@ -411,6 +412,15 @@ impl Tenants {
                     format!("its data volume could not be prepared: {e}"),
                 )
             })?;
+        // Checked when the level was saved; refused here too, never replaced by a default.
+        let unusable = |e: ApiError| {
+            Failure::new(
+                "limits",
+                format!("its access level's limits cannot be applied: {e}"),
+            )
+        };
+        let cpu_millicores = access_levels::cpu_limit(level.cpu_millicores).map_err(unusable)?;
+        let memory_bytes = access_levels::memory_limit_bytes(level.memory_mib).map_err(unusable)?;
         let spec = ContainerSpec {
             name: tenant.container_name.clone(),
             image: tenant.image.clone(),
@@ -434,8 +444,8 @@ impl Tenants {
             labels,
             volume: workspace.volume.clone(),
             limits: Limits {
-                cpu_millicores: u32::try_from(level.cpu_millicores).unwrap_or(1000),
-                memory_bytes: i64::from(level.memory_mib) * 1024 * 1024,
+                cpu_millicores,
+                memory_bytes,
                 pids: self.config.pids_limit,
                 tmp_bytes: u64::from(self.config.tmp_mib) * 1024 * 1024,
             },
@@ -574,7 +584,7 @@ impl Tenants {
     async fn still(&self, tenant: &Tenant, state: State) -> Result<(), Failure> {
         let mut conn = self.conn().await?;
         match store::get(&mut conn, tenant.id).await {
-            Ok(Some(t)) if t.state() == state => Ok(()),
+            Ok(Some(t)) if t.state == state => Ok(()),
             _ => Err(Failure::new("cancelled", "stopped while starting")),
         }
     }
@@ -656,7 +666,7 @@ impl Tenants {
     }
 
     /// Removes the tenant's container, if it has one.
-    pub(crate) async fn remove_container_of(&self, tenant: Uuid) {
+    pub(crate) async fn remove_container_of(&self, tenant: TenantId) {
         let container = match self.db.get().await {
             Ok(mut conn) => store::get(&mut conn, tenant)
                 .await

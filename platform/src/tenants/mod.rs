@@ -3,6 +3,7 @@
 //! - [`orchestrator`]: the narrow interface to whatever runs containers; [`docker`] drives
 //!   Docker Engine through it, [`memory`] is an engine in memory for tests and development,
 //!   and [`driver`] picks one from the configuration.
+//! - [`ids`]: tenant ids, workspace slugs and pool names, parsed once.
 //! - [`store`]: workspaces (slug, volume) and tenants (the lifecycle) in PostgreSQL.
 //! - [`lifecycle`]: admission (limits), spawn, readiness, stop, replace, delete.
 //! - [`keeper`]: the background loops of every replica: Docker events, the reconciler and
@@ -16,6 +17,7 @@ pub mod docker;
 pub mod driver;
 pub mod http;
 pub mod identity;
+pub mod ids;
 pub mod keeper;
 pub mod lifecycle;
 pub mod memory;
@@ -24,5 +26,6 @@ pub mod proxy;
 pub mod routing;
 pub mod store;
 
+pub use ids::{PoolName, Slug, TenantId};
 pub use lifecycle::{Tenants, WorkspaceStatus};
 pub use store::State;
