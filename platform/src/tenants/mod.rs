@@ -5,7 +5,8 @@
 //!   and [`driver`] picks one from the configuration.
 //! - [`ids`]: tenant ids, workspace slugs and pool names, parsed once.
 //! - [`store`]: workspaces (slug, volume) and tenants (the lifecycle) in PostgreSQL.
-//! - [`lifecycle`]: admission (limits), spawn, readiness, stop, replace, delete.
+//! - [`lifecycle`]: admission (limits), stop, replace, fail, delete.
+//! - [`spawn`]: volume, container, start and readiness of an admitted tenant.
 //! - [`keeper`]: the background loops of every replica: Docker events, the reconciler and
 //!   the idle reaper.
 //! - [`routing`]: what the proxy needs on its hot path, in Redis: routes, workspace
@@ -24,6 +25,7 @@ pub mod memory;
 pub mod orchestrator;
 pub mod proxy;
 pub mod routing;
+pub mod spawn;
 pub mod store;
 
 pub use ids::{PoolName, Slug, TenantId};
