@@ -11,3 +11,5 @@ pub const POOL: &str = "websplat.pool";
 pub const VERSION: &str = "websplat.version";
 /// The deployment that owns it (`WEBSPLAT_DEPLOYMENT`).
 pub const DEPLOYMENT: &str = "websplat.deployment";
+/// The port the container's runtime listens on, so an engine reports its address with it.
+pub const RUNTIME_PORT: &str = "websplat.runtime-port";

@@ -24,7 +24,6 @@ use crate::error::{self, ApiError};
 use crate::kv::Kv;
 use crate::metrics::Metrics;
 use crate::tenants::Tenants;
-use crate::tenants::docker::DockerDriver;
 use crate::users::Onboarding;
 use crate::{auth, authz, db, routes, telemetry, tenants};
 
@@ -66,18 +65,13 @@ impl AppState {
             );
         }
         drop(conn);
-        let driver = DockerDriver::connect(&config.tenants.network)?;
-        if let Err(e) = driver.ensure_network().await {
-            // The platform still signs people in; workspaces fail with this reason until
-            // the engine is back (readiness says so too).
-            tracing::error!(error = %e, "cannot prepare the tenant network");
-        }
+        let orchestrator = tenants::driver::from_config(&config.tenants).await?;
         let tenants = Tenants::new(
             config.tenants.clone(),
             config.public_url.clone(),
             db.clone(),
             kv.clone(),
-            Arc::new(driver),
+            orchestrator,
             metrics.clone(),
         )?;
         Ok(AppState {

@@ -221,6 +221,8 @@ pub struct AuthzConfig {
 /// limited, and the reverse proxy's limits. See README.md, "Workspaces".
 #[derive(Debug, Clone)]
 pub struct TenantsConfig {
+    /// What runs the tenant containers (`WEBSPLAT_ORCHESTRATOR`).
+    pub orchestrator: OrchestratorKind,
     /// The tenant image (built locally by `docker/build-tenant-image.sh`).
     pub image: String,
     /// Workspaces are served at `{slug}.{workspace_domain}` on the platform's port.
@@ -254,6 +256,16 @@ pub struct TenantsConfig {
     pub reconcile_interval: Duration,
     /// How often idle workspaces are looked for.
     pub idle_check_interval: Duration,
+}
+
+/// The engine tenant containers run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrchestratorKind {
+    /// The machine's Docker Engine (the default; what serves users).
+    Docker,
+    /// An engine inside the platform's process that runs no code of the tenants': for tests
+    /// and development only, never for serving users.
+    Memory,
 }
 
 #[derive(Debug, Clone)]
@@ -520,7 +532,18 @@ fn tenants(s: &Settings) -> Result<TenantsConfig, ConfigError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let tmp_mib: u32 = positive(s, "tenant_tmp_mib", 64)?;
+    let orchestrator = match s.raw("orchestrator").unwrap_or("docker") {
+        "docker" => OrchestratorKind::Docker,
+        "memory" => OrchestratorKind::Memory,
+        other => {
+            return Err(s.invalid(
+                "orchestrator",
+                format!("{other:?} is not docker or memory (memory is for tests and development)"),
+            ));
+        }
+    };
     Ok(TenantsConfig {
+        orchestrator,
         image: s
             .raw("tenant_image")
             .unwrap_or(DEFAULT_TENANT_IMAGE)
@@ -723,6 +746,23 @@ mod tests {
         assert_eq!(c.public_url.origin(), "http://localhost:8080");
         assert!(c.oidc.is_empty());
         assert!(c.github.is_none());
+        assert_eq!(c.tenants.orchestrator, OrchestratorKind::Docker);
+    }
+
+    #[test]
+    fn the_orchestrator_is_docker_or_memory_and_anything_else_is_named() {
+        let mut e = env(&BASE);
+        e.extend(env(&[("WEBSPLAT_ORCHESTRATOR", "memory")]));
+        let c = Config::from_sources(None, e).expect("valid");
+        assert_eq!(c.tenants.orchestrator, OrchestratorKind::Memory);
+        let mut e = env(&BASE);
+        e.extend(env(&[("WEBSPLAT_ORCHESTRATOR", "kubernetes")]));
+        let err = Config::from_sources(None, e).expect_err("invalid");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("WEBSPLAT_ORCHESTRATOR") && msg.contains("kubernetes"),
+            "{msg}"
+        );
     }
 
     #[test]

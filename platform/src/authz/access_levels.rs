@@ -85,6 +85,28 @@ pub fn parse_name(raw: &str) -> Result<String, ApiError> {
 /// level allows run the workspace out of memory.
 const MEMORY_PER_UPLOAD: i64 = 8;
 
+/// The CPU an access level may give a container, in millicores.
+const CPU_MILLICORES: (i32, i32) = (100, 64_000);
+/// The memory an access level may give a container, in MiB.
+const MEMORY_MIB: (i32, i32) = (64, 262_144);
+
+/// An access level's CPU as a container limit (millicores); a value outside the bounds is
+/// refused, never replaced.
+pub fn cpu_limit(millicores: i32) -> Result<u32, ApiError> {
+    let (min, max) = CPU_MILLICORES;
+    in_range("cpu_millicores", millicores, min, max, " millicores")?;
+    u32::try_from(millicores)
+        .map_err(|_| ApiError::validation("cpu_millicores", "cpu_millicores must not be negative"))
+}
+
+/// An access level's memory as a container limit (bytes); a value outside the bounds is
+/// refused, never replaced.
+pub fn memory_limit_bytes(mib: i32) -> Result<i64, ApiError> {
+    let (min, max) = MEMORY_MIB;
+    in_range("memory_mib", mib, min, max, " MiB")?;
+    Ok(i64::from(mib) * 1024 * 1024)
+}
+
 fn in_range<T: PartialOrd + std::fmt::Display>(
     field: &'static str,
     value: T,
@@ -124,14 +146,8 @@ impl AccessLevelInput {
         }
         self.features.sort();
         self.features.dedup();
-        in_range(
-            "cpu_millicores",
-            self.cpu_millicores,
-            100,
-            64_000,
-            " millicores",
-        )?;
-        in_range("memory_mib", self.memory_mib, 64, 262_144, " MiB")?;
+        cpu_limit(self.cpu_millicores)?;
+        memory_limit_bytes(self.memory_mib)?;
         in_range("storage_mib", self.storage_mib, 16, 10_485_760, " MiB")?;
         in_range("max_upload_mib", self.max_upload_mib, 1, 10_240, " MiB")?;
         let needed = i64::from(self.max_upload_mib) * MEMORY_PER_UPLOAD;

@@ -22,13 +22,23 @@ use futures_util::stream::BoxStream;
 
 use super::orchestrator::{
     ContainerEvent, ContainerInfo, ContainerSpec, EventKind, Orchestrator, OrchestratorError,
-    Result,
+    Result, label,
 };
 
 /// How long one Engine call may take (a stop waits for its grace period on top).
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The uid:gid tenants run as (the tenant image's user).
 const TENANT_USER: &str = "65532:65532";
+/// The label that remembers the port a container's runtime listens on ([`ContainerSpec`]'s
+/// `port`), so addresses reported later use it.
+const PORT_LABEL: &str = label::RUNTIME_PORT;
+
+/// The address of a container's runtime: its IP on the tenant network and the port it was
+/// made with. `None` for containers made without one (not by this driver).
+fn address_of(ip: Option<IpAddr>, labels: &HashMap<String, String>) -> Option<SocketAddr> {
+    let port = labels.get(PORT_LABEL)?.parse().ok()?;
+    Some(SocketAddr::new(ip?, port))
+}
 
 pub struct DockerDriver {
     docker: Docker,
@@ -48,12 +58,86 @@ impl DockerDriver {
         })
     }
 
+    /// Networks with exactly the tenant network's name.
+    async fn networks_named(&self) -> Result<Vec<bollard::models::Network>> {
+        let filters = HashMap::from([("name".to_owned(), vec![self.network.clone()])]);
+        let options = bollard::query_parameters::ListNetworksOptionsBuilder::new()
+            .filters(&filters)
+            .build();
+        Ok(timed(self.docker.list_networks(Some(options)))
+            .await?
+            .into_iter()
+            .filter(|n| n.name.as_deref() == Some(self.network.as_str()))
+            .collect())
+    }
+
+    /// The network by id once known (names can be ambiguous), else by name.
+    fn network_ref(&self) -> String {
+        self.network_id
+            .read()
+            .ok()
+            .and_then(|id| id.clone())
+            .unwrap_or_else(|| self.network.clone())
+    }
+
+    fn info(&self, c: ContainerInspectResponse) -> ContainerInfo {
+        let state = c.state.unwrap_or_default();
+        let ip = c
+            .network_settings
+            .and_then(|n| n.networks)
+            .and_then(|mut n| n.remove(&self.network))
+            .and_then(|e| endpoint_ip(&e));
+        let labels = c.config.and_then(|c| c.labels).unwrap_or_default();
+        ContainerInfo {
+            id: c.id.unwrap_or_default(),
+            address: address_of(ip, &labels),
+            labels,
+            running: state.running.unwrap_or(false),
+            exit_code: state.exit_code,
+            oom_killed: state.oom_killed.unwrap_or(false),
+        }
+    }
+}
+
+fn endpoint_ip(e: &EndpointSettings) -> Option<IpAddr> {
+    e.ip_address
+        .as_deref()
+        .filter(|s| !s.is_empty())?
+        .parse()
+        .ok()
+}
+
+async fn timed<T>(
+    call: impl std::future::Future<Output = std::result::Result<T, DockerError>>,
+) -> Result<T> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Err(_) => Err(OrchestratorError::Timeout(CALL_TIMEOUT)),
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(classify(e)),
+    }
+}
+
+fn classify(e: DockerError) -> OrchestratorError {
+    match e {
+        DockerError::DockerResponseServerError {
+            status_code: 404,
+            message,
+        } => OrchestratorError::NotFound(message),
+        DockerError::DockerResponseServerError { message, .. } => {
+            OrchestratorError::Engine(message)
+        }
+        other => OrchestratorError::Engine(other.to_string()),
+    }
+}
+
+#[async_trait]
+impl Orchestrator for DockerDriver {
     /// Creates the tenant network if it does not exist: an internal bridge (no route out)
     /// with inter-container communication off (no tenant reaches another). Docker allows
     /// two networks of one name, so replicas racing here both create one; every racer then
     /// keeps the one with the smallest id and removes the others.
     #[tracing::instrument(skip(self), fields(network = %self.network))]
-    pub async fn ensure_network(&self) -> Result<()> {
+    async fn prepare_network(&self) -> Result<()> {
         if self.networks_named().await?.is_empty() {
             let request = NetworkCreateRequest {
                 name: self.network.clone(),
@@ -102,83 +186,6 @@ impl DockerDriver {
         Ok(())
     }
 
-    /// Networks with exactly the tenant network's name.
-    async fn networks_named(&self) -> Result<Vec<bollard::models::Network>> {
-        let filters = HashMap::from([("name".to_owned(), vec![self.network.clone()])]);
-        let options = bollard::query_parameters::ListNetworksOptionsBuilder::new()
-            .filters(&filters)
-            .build();
-        Ok(timed(self.docker.list_networks(Some(options)))
-            .await?
-            .into_iter()
-            .filter(|n| n.name.as_deref() == Some(self.network.as_str()))
-            .collect())
-    }
-
-    /// The network by id once known (names can be ambiguous), else by name.
-    fn network_ref(&self) -> String {
-        self.network_id
-            .read()
-            .ok()
-            .and_then(|id| id.clone())
-            .unwrap_or_else(|| self.network.clone())
-    }
-
-    fn info(&self, c: ContainerInspectResponse, port: u16) -> ContainerInfo {
-        let state = c.state.unwrap_or_default();
-        let address = c
-            .network_settings
-            .and_then(|n| n.networks)
-            .and_then(|mut n| n.remove(&self.network))
-            .and_then(|e| endpoint_ip(&e))
-            .map(|ip| SocketAddr::new(ip, port));
-        ContainerInfo {
-            id: c.id.unwrap_or_default(),
-            labels: c.config.and_then(|c| c.labels).unwrap_or_default(),
-            running: state.running.unwrap_or(false),
-            address,
-            exit_code: state.exit_code,
-            oom_killed: state.oom_killed.unwrap_or(false),
-        }
-    }
-}
-
-fn endpoint_ip(e: &EndpointSettings) -> Option<IpAddr> {
-    e.ip_address
-        .as_deref()
-        .filter(|s| !s.is_empty())?
-        .parse()
-        .ok()
-}
-
-/// The port tenants listen on; the driver reports addresses with it.
-pub const RUNTIME_PORT: u16 = websplat_contract::runtime::PORT;
-
-async fn timed<T>(
-    call: impl std::future::Future<Output = std::result::Result<T, DockerError>>,
-) -> Result<T> {
-    match tokio::time::timeout(CALL_TIMEOUT, call).await {
-        Err(_) => Err(OrchestratorError::Timeout(CALL_TIMEOUT)),
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(classify(e)),
-    }
-}
-
-fn classify(e: DockerError) -> OrchestratorError {
-    match e {
-        DockerError::DockerResponseServerError {
-            status_code: 404,
-            message,
-        } => OrchestratorError::NotFound(message),
-        DockerError::DockerResponseServerError { message, .. } => {
-            OrchestratorError::Engine(message)
-        }
-        other => OrchestratorError::Engine(other.to_string()),
-    }
-}
-
-#[async_trait]
-impl Orchestrator for DockerDriver {
     #[tracing::instrument(skip(self, labels))]
     async fn ensure_volume(&self, name: &str, labels: &HashMap<String, String>) -> Result<()> {
         // Creating an existing local volume is a no-op in Docker.
@@ -209,7 +216,7 @@ impl Orchestrator for DockerDriver {
             .unwrap_or(true)
         {
             // Not made at start-up (the engine was away then): make it now.
-            self.ensure_network().await?;
+            self.prepare_network().await?;
         }
         let limits = spec.limits;
         let host_config = HostConfig {
@@ -238,11 +245,13 @@ impl Orchestrator for DockerDriver {
             ipc_mode: Some("private".to_owned()),
             ..Default::default()
         };
+        let mut labels = spec.labels.clone();
+        labels.insert(PORT_LABEL.to_owned(), spec.port.to_string());
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             user: Some(TENANT_USER.to_owned()),
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-            labels: Some(spec.labels.clone()),
+            labels: Some(labels),
             hostname: Some("workspace".to_owned()),
             host_config: Some(host_config),
             networking_config: Some(NetworkingConfig {
@@ -256,8 +265,14 @@ impl Orchestrator for DockerDriver {
         let options = CreateContainerOptionsBuilder::new()
             .name(&spec.name)
             .build();
-        let created = timed(self.docker.create_container(Some(options), body)).await?;
-        Ok(created.id)
+        match timed(self.docker.create_container(Some(options), body)).await {
+            Ok(created) => Ok(created.id),
+            // The engine's 404 on create names the image it lacks.
+            Err(OrchestratorError::NotFound(message)) if message.contains("No such image") => {
+                Err(OrchestratorError::ImageMissing(spec.image.clone()))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     #[tracing::instrument(skip(self))]
@@ -268,7 +283,7 @@ impl Orchestrator for DockerDriver {
     #[tracing::instrument(skip(self))]
     async fn inspect(&self, id: &str) -> Result<Option<ContainerInfo>> {
         match timed(self.docker.inspect_container(id, None)).await {
-            Ok(c) => Ok(Some(self.info(c, RUNTIME_PORT))),
+            Ok(c) => Ok(Some(self.info(c))),
             Err(OrchestratorError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
@@ -311,21 +326,24 @@ impl Orchestrator for DockerDriver {
         let found = timed(self.docker.list_containers(Some(options))).await?;
         Ok(found
             .into_iter()
-            .map(|c| ContainerInfo {
-                id: c.id.unwrap_or_default(),
-                labels: c.labels.unwrap_or_default(),
-                running: matches!(
-                    c.state,
-                    Some(bollard::models::ContainerSummaryStateEnum::RUNNING)
-                ),
-                address: c
+            .map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                let ip = c
                     .network_settings
                     .and_then(|n| n.networks)
                     .and_then(|mut n| n.remove(&self.network))
-                    .and_then(|e| endpoint_ip(&e))
-                    .map(|ip| SocketAddr::new(ip, RUNTIME_PORT)),
-                exit_code: None,
-                oom_killed: false,
+                    .and_then(|e| endpoint_ip(&e));
+                ContainerInfo {
+                    id: c.id.unwrap_or_default(),
+                    address: address_of(ip, &labels),
+                    labels,
+                    running: matches!(
+                        c.state,
+                        Some(bollard::models::ContainerSummaryStateEnum::RUNNING)
+                    ),
+                    exit_code: None,
+                    oom_killed: false,
+                }
             })
             .collect())
     }

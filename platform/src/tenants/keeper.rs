@@ -15,11 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use uuid::Uuid;
 
 use super::lifecycle::{Tenants, exit_reason};
 use super::orchestrator::{EventKind, label};
-use super::store::{self, State};
+use super::store::{self, PoolName, State, TenantId};
 
 /// What one reconciler run did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +82,7 @@ impl Tenants {
             return;
         };
         drop(conn);
-        if !matches!(tenant.state(), State::Starting | State::Ready) {
+        if !matches!(tenant.state, State::Starting | State::Ready) {
             // Stopping on purpose, or already dealt with.
             return;
         }
@@ -92,7 +91,7 @@ impl Tenants {
             _ => false,
         };
         let kind = if oom { "oom" } else { "crashed" };
-        let when = if tenant.state() == State::Ready {
+        let when = if tenant.state == State::Ready {
             "while running"
         } else {
             "while starting"
@@ -125,12 +124,12 @@ impl Tenants {
             .list(label::DEPLOYMENT, &self.config.deployment)
             .await?;
         let mut conn = self.db().get().await?;
-        let mut seen: HashSet<Uuid> = HashSet::new();
+        let mut seen: HashSet<TenantId> = HashSet::new();
         for container in &containers {
             let tenant_id = container
                 .labels
                 .get(label::TENANT)
-                .and_then(|t| t.parse::<Uuid>().ok());
+                .and_then(|t| t.parse::<TenantId>().ok());
             let row = match tenant_id {
                 Some(id) => store::get(&mut conn, id).await?,
                 None => None,
@@ -141,7 +140,7 @@ impl Tenants {
                 continue;
             };
             seen.insert(row.id);
-            let state = row.state();
+            let state = row.state;
             if state.is_final() {
                 self.orchestrator.remove(&container.id).await?;
                 done.orphans_removed += 1;
@@ -219,10 +218,10 @@ impl Tenants {
             // A requested tenant may not have reached the engine yet: give it its lease's
             // life before calling it a ghost.
             let age = chrono::Utc::now() - row.updated_at;
-            if row.state() == State::Requested && age < chrono::Duration::seconds(15) {
+            if row.state == State::Requested && age < chrono::Duration::seconds(15) {
                 continue;
             }
-            match row.state() {
+            match row.state {
                 State::Stopping => {
                     if store::transition(&mut conn, row.id, State::Stopped, None).await? {
                         self.publish(&row, State::Stopped, row.reason.as_deref())
@@ -268,13 +267,13 @@ impl Tenants {
         if ready.is_empty() {
             return Ok(0);
         }
-        let timeouts: HashMap<String, i64> = store::idle_timeouts(&mut conn)
+        let timeouts: HashMap<PoolName, i64> = store::idle_timeouts(&mut conn)
             .await?
             .into_iter()
             .map(|(name, seconds)| (name, i64::from(seconds)))
             .collect();
         drop(conn);
-        let ids: Vec<Uuid> = ready.iter().map(|t| t.id).collect();
+        let ids: Vec<TenantId> = ready.iter().map(|t| t.id).collect();
         let activity = self.routing.activity(&ids).await?;
         let now = chrono::Utc::now().timestamp();
         let mut stopped = 0;

@@ -1,25 +1,22 @@
-//! The lifecycle of tenants: admission under the limits, the spawn (volume, container,
-//! start, readiness), stop, replacement at sign-in, and removal with the user. Every state
-//! change is a row update in PostgreSQL and an event on the user's progress channel.
+//! The lifecycle of tenants: admission under the limits, stop, replacement at sign-in,
+//! failure, and removal with the user; the spawn itself (volume, container, start,
+//! readiness) is in [`super::spawn`]. Every state change is a row update in PostgreSQL and
+//! an event on the user's progress channel.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
-use uuid::Uuid;
 use websplat_contract::UsageReport;
-use websplat_contract::runtime::{self, env};
 
 use super::identity;
-use super::orchestrator::{ContainerSpec, Limits, Orchestrator, label};
-use super::routing::{Route, Routing};
-use super::store::{self, NewTenant, State, Tenant, Workspace};
+use super::orchestrator::{Orchestrator, label, runtime};
+use super::routing::Routing;
+use super::store::{self, NewTenant, PoolName, State, Tenant, TenantId, Workspace};
 use crate::auth::secret::random_token;
 use crate::authz::access_levels::{self, AccessLevel};
 use crate::config::{PublicUrl, TenantsConfig};
@@ -29,12 +26,8 @@ use crate::kv::Kv;
 use crate::metrics::Metrics;
 use crate::users::{self, UserId};
 
-/// How long a spawn lease lives without renewal; a spawner renews it every third of that.
-const LEASE_TTL: Duration = Duration::from_secs(15);
 /// How long a stopping runtime gets to finish before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
-/// The port the runtime listens on in its container.
-const RUNTIME_PORT: u16 = runtime::PORT;
 
 /// What `GET /api/v1/workspace` answers.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -47,7 +40,8 @@ pub struct WorkspaceStatus {
     /// The workspace origin.
     pub url: String,
     /// The current (or last) container's tenant id.
-    pub tenant: Option<Uuid>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub tenant: Option<TenantId>,
     pub since: Option<chrono::DateTime<chrono::Utc>>,
     /// Storage, as the runtime last reported it (while it runs, and as it stops).
     pub usage: Option<Usage>,
@@ -69,30 +63,15 @@ pub enum Trigger {
     Demand,
 }
 
-/// A spawn that did not make it, with a reason for people and one for metrics.
-#[derive(Debug)]
-struct Failure {
-    kind: &'static str,
-    message: String,
-}
-
-impl Failure {
-    fn new(kind: &'static str, message: impl Into<String>) -> Self {
-        Failure {
-            kind,
-            message: message.into(),
-        }
-    }
-}
-
 pub struct Tenants {
     pub config: TenantsConfig,
     public_url: PublicUrl,
-    db: db::Pool,
+    pub(super) db: db::Pool,
     pub routing: Routing,
     pub orchestrator: Arc<dyn Orchestrator>,
-    metrics: Metrics,
-    probe: reqwest::Client,
+    pub(super) metrics: Metrics,
+    /// The client that asks runtimes for their health and usage.
+    pub(super) probe: reqwest::Client,
 }
 
 impl Tenants {
@@ -156,7 +135,7 @@ impl Tenants {
 
     fn status_of(&self, workspace: &Workspace, tenant: Option<&Tenant>) -> WorkspaceStatus {
         WorkspaceStatus {
-            state: tenant.map_or(State::Stopped, Tenant::state),
+            state: tenant.map_or(State::Stopped, |t| t.state),
             reason: tenant.and_then(|t| t.reason.clone()),
             url: self.origin_of(&workspace.slug),
             tenant: tenant.map(|t| t.id),
@@ -247,7 +226,7 @@ impl Tenants {
             let workspace = self.workspace(conn, &account).await?;
             let mut replaced = None;
             if let Some(live) = store::live(conn, user).await? {
-                let fresh_login_replaces = trigger == Trigger::SignIn && live.state() == State::Ready;
+                let fresh_login_replaces = trigger == Trigger::SignIn && live.state == State::Ready;
                 if !fresh_login_replaces {
                     return Ok(Admitted::Existing {
                         workspace,
@@ -259,6 +238,7 @@ impl Tenants {
                 }
             }
             let level = access_levels::require(conn, &account.access_level).await?;
+            let pool = PoolName::parse(&level.name).map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
             let running = store::count(conn, &State::LIVE, None).await?;
             if running >= i64::from(config.max_running) {
                 return Err(ApiError::AtCapacity(
@@ -274,7 +254,7 @@ impl Tenants {
                 .iter()
                 .find(|(name, _)| *name == level.name)
             {
-                let in_pool = store::count(conn, &State::LIVE, Some(&level.name)).await?;
+                let in_pool = store::count(conn, &State::LIVE, Some(&pool)).await?;
                 if in_pool >= i64::from(*cap) {
                     return Err(ApiError::AtCapacity(
                         format!(
@@ -295,15 +275,15 @@ impl Tenants {
                 ));
             }
             let secret = SecretString::from(random_token(32));
-            let id = Uuid::new_v4();
+            let id = TenantId::new();
             let tenant = store::insert(
                 conn,
                 NewTenant {
                     id,
                     user,
-                    pool: &level.name,
+                    pool: &pool,
                     image: &image,
-                    container_name: &format!("websplat-{}-{}", config.deployment, id.simple()),
+                    container_name: &format!("websplat-{}-{}", config.deployment, id.0.simple()),
                     secret_hash: &Sha256::digest(secret.expose_secret().as_bytes()),
                 },
             )
@@ -317,272 +297,6 @@ impl Tenants {
             })
         })
         .await
-    }
-
-    /// Brings a requested tenant up; on failure records why and cleans up.
-    #[tracing::instrument(skip_all, fields(tenant = %tenant.id, user = %tenant.user_id))]
-    async fn spawn(
-        self: Arc<Self>,
-        tenant: Tenant,
-        workspace: Workspace,
-        level: AccessLevel,
-        secret: SecretString,
-    ) {
-        let started = Instant::now();
-        if let Err(e) = self.routing.hold_lease(tenant.id, LEASE_TTL).await {
-            tracing::warn!(error = %e, "cannot take the spawn lease");
-        }
-        let lease = {
-            let this = Arc::clone(&self);
-            let id = tenant.id;
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(LEASE_TTL / 3).await;
-                    if let Err(e) = this.routing.hold_lease(id, LEASE_TTL).await {
-                        tracing::warn!(error = %e, "cannot renew the spawn lease");
-                    }
-                }
-            })
-        };
-        let outcome = self
-            .bring_up(&tenant, &workspace, &level, secret.expose_secret())
-            .await;
-        lease.abort();
-        let elapsed = started.elapsed();
-        match outcome {
-            Ok(address) => {
-                self.metrics.tenant_spawned("ready", elapsed);
-                tracing::info!(%address, seconds = elapsed.as_secs_f64(), "workspace ready");
-            }
-            Err(failure) => {
-                self.metrics.tenant_spawned(failure.kind, elapsed);
-                let cancelled = failure.kind == "cancelled";
-                if !cancelled {
-                    self.metrics.tenant_failed(failure.kind);
-                    tracing::warn!(reason = %failure.message, kind = failure.kind, "workspace failed to start");
-                }
-                self.remove_container_of(tenant.id).await;
-                let _ = self.routing.drop_route(&workspace.slug, tenant.id).await;
-                if let Ok(mut conn) = self.db.get().await {
-                    let (to, reason) = if cancelled {
-                        (State::Stopped, None)
-                    } else {
-                        (State::Failed, Some(failure.message.as_str()))
-                    };
-                    if store::transition(&mut conn, tenant.id, to, reason)
-                        .await
-                        .unwrap_or(false)
-                    {
-                        self.publish(&tenant, to, reason).await;
-                    }
-                }
-            }
-        }
-        let _ = self.routing.release_lease(tenant.id).await;
-    }
-
-    async fn bring_up(
-        &self,
-        tenant: &Tenant,
-        workspace: &Workspace,
-        level: &AccessLevel,
-        secret: &str,
-    ) -> Result<SocketAddr, Failure> {
-        self.advance(tenant, State::Creating).await?;
-        let labels = HashMap::from([
-            (label::TENANT.to_owned(), tenant.id.to_string()),
-            (label::USER.to_owned(), tenant.user_id.to_string()),
-            (label::POOL.to_owned(), level.name.clone()),
-            (
-                label::VERSION.to_owned(),
-                env!("CARGO_PKG_VERSION").to_owned(),
-            ),
-            (label::DEPLOYMENT.to_owned(), self.config.deployment.clone()),
-        ]);
-        let volume_labels = HashMap::from([
-            (label::USER.to_owned(), tenant.user_id.to_string()),
-            (label::DEPLOYMENT.to_owned(), self.config.deployment.clone()),
-        ]);
-        self.orchestrator
-            .ensure_volume(&workspace.volume, &volume_labels)
-            .await
-            .map_err(|e| {
-                Failure::new(
-                    "volume",
-                    format!("its data volume could not be prepared: {e}"),
-                )
-            })?;
-        let spec = ContainerSpec {
-            name: tenant.container_name.clone(),
-            image: tenant.image.clone(),
-            env: vec![
-                (env::TENANT_SECRET.to_owned(), secret.to_owned()),
-                (env::TENANT_USER.to_owned(), tenant.user_id.to_string()),
-                (env::LISTEN.to_owned(), runtime::listen_address()),
-                (env::DATA_DIR.to_owned(), runtime::DATA_DIR.to_owned()),
-                (
-                    env::STORAGE_QUOTA.to_owned(),
-                    format!("{}M", level.storage_mib),
-                ),
-                (
-                    env::MAX_UPLOAD.to_owned(),
-                    format!("{}M", level.max_upload_mib),
-                ),
-            ],
-            labels,
-            volume: workspace.volume.clone(),
-            limits: Limits {
-                cpu_millicores: u32::try_from(level.cpu_millicores).unwrap_or(1000),
-                memory_bytes: i64::from(level.memory_mib) * 1024 * 1024,
-                pids: self.config.pids_limit,
-                tmp_bytes: u64::from(self.config.tmp_mib) * 1024 * 1024,
-            },
-            port: RUNTIME_PORT,
-        };
-        let container = self.orchestrator.create(&spec).await.map_err(|e| {
-            let hint = if e.to_string().contains("No such image") {
-                format!(
-                    " (build it with docker/build-tenant-image.sh; WEBSPLAT_TENANT_IMAGE is {})",
-                    tenant.image
-                )
-            } else {
-                String::new()
-            };
-            Failure::new(
-                "create",
-                format!("its container could not be created: {e}{hint}"),
-            )
-        })?;
-        store::set_container(&mut *self.conn().await?, tenant.id, &container)
-            .await
-            .map_err(refused)?;
-        self.advance(tenant, State::Starting).await?;
-        self.orchestrator
-            .start(&container)
-            .await
-            .map_err(|e| Failure::new("start", format!("its container could not start: {e}")))?;
-        let info = self
-            .orchestrator
-            .inspect(&container)
-            .await
-            .map_err(|e| {
-                Failure::new(
-                    "start",
-                    format!("its container could not be inspected: {e}"),
-                )
-            })?
-            .ok_or_else(|| Failure::new("start", "its container vanished as it started"))?;
-        let address = info.address.ok_or_else(|| {
-            Failure::new(
-                "start",
-                "its container has no address on the tenant network",
-            )
-        })?;
-        let address_text = address.to_string();
-        store::set_address(&mut *self.conn().await?, tenant.id, &address_text)
-            .await
-            .map_err(refused)?;
-        self.wait_ready(tenant, &container, address, secret).await?;
-        let route = Route {
-            tenant: tenant.id,
-            user: tenant.user_id,
-            address: address.to_string(),
-            secret: secret.to_owned(),
-        };
-        self.routing
-            .put_route(&workspace.slug, &route)
-            .await
-            .map_err(|e| Failure::new("route", format!("its route could not be stored: {e}")))?;
-        if let Err(failure) = self.advance(tenant, State::Ready).await {
-            let _ = self.routing.drop_route(&workspace.slug, tenant.id).await;
-            return Err(failure);
-        }
-        Ok(address)
-    }
-
-    /// Polls the runtime's `/healthz` (signed) until it answers or the time is up.
-    async fn wait_ready(
-        &self,
-        tenant: &Tenant,
-        container: &str,
-        address: SocketAddr,
-        secret: &str,
-    ) -> Result<(), Failure> {
-        let deadline = Instant::now() + self.config.ready_timeout;
-        let url = format!("http://{address}{}", runtime::HEALTH_PATH);
-        let mut attempts = 0u32;
-        loop {
-            let header = identity::sign_now(secret, tenant.user_id, "GET", runtime::HEALTH_PATH);
-            let answer = self
-                .probe
-                .get(&url)
-                .header(identity::HEADER, header)
-                .send()
-                .await;
-            if let Ok(r) = answer
-                && r.status().is_success()
-            {
-                return Ok(());
-            }
-            attempts += 1;
-            if attempts.is_multiple_of(10) {
-                match self.orchestrator.inspect(container).await {
-                    Ok(Some(info)) if !info.running => {
-                        return Err(Failure::new(
-                            if info.oom_killed { "oom" } else { "crashed" },
-                            exit_reason(info.oom_killed, info.exit_code, "while starting"),
-                        ));
-                    }
-                    Ok(None) => {
-                        return Err(Failure::new(
-                            "crashed",
-                            "its container vanished while starting",
-                        ));
-                    }
-                    _ => {}
-                }
-                self.still(tenant, State::Starting).await?;
-            }
-            if Instant::now() >= deadline {
-                return Err(Failure::new(
-                    "timeout",
-                    format!(
-                        "it did not become ready within {} seconds",
-                        self.config.ready_timeout.as_secs()
-                    ),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Moves a spawning tenant one step; a tenant stopped meanwhile cancels the spawn.
-    async fn advance(&self, tenant: &Tenant, to: State) -> Result<(), Failure> {
-        let mut conn = self.conn().await?;
-        let moved = store::transition(&mut conn, tenant.id, to, None)
-            .await
-            .map_err(refused)?;
-        if !moved {
-            return Err(Failure::new("cancelled", "stopped while starting"));
-        }
-        drop(conn);
-        self.publish(tenant, to, None).await;
-        Ok(())
-    }
-
-    async fn still(&self, tenant: &Tenant, state: State) -> Result<(), Failure> {
-        let mut conn = self.conn().await?;
-        match store::get(&mut conn, tenant.id).await {
-            Ok(Some(t)) if t.state() == state => Ok(()),
-            _ => Err(Failure::new("cancelled", "stopped while starting")),
-        }
-    }
-
-    async fn conn(&self) -> Result<db::Conn, Failure> {
-        self.db
-            .get()
-            .await
-            .map_err(|e| Failure::new("database", format!("the database is unavailable: {e}")))
     }
 
     /// Stops the user's workspace (its container is removed; the volume stays). Returns
@@ -655,7 +369,7 @@ impl Tenants {
     }
 
     /// Removes the tenant's container, if it has one.
-    pub(crate) async fn remove_container_of(&self, tenant: Uuid) {
+    pub(crate) async fn remove_container_of(&self, tenant: TenantId) {
         let container = match self.db.get().await {
             Ok(mut conn) => store::get(&mut conn, tenant)
                 .await
@@ -836,10 +550,6 @@ pub fn slug_of_host<'a>(domain: &str, host: &'a str) -> Option<&'a str> {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     valid.then_some(slug)
-}
-
-fn refused(e: diesel::result::Error) -> Failure {
-    Failure::new("database", format!("the database refused: {e}"))
 }
 
 /// Why a container stopped, in words.

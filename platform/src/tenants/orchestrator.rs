@@ -1,6 +1,9 @@
 //! The orchestrator interface: the few things the platform asks of whatever runs tenant
-//! containers. Docker Engine implements it now ([`super::docker`]); a Kubernetes driver
-//! (a pod and a volume claim per user) can implement it later without touching the callers.
+//! containers. Docker Engine implements it ([`super::docker`]), and so does an in-memory
+//! engine for tests and development ([`super::memory`]); a Kubernetes driver (a pod and a
+//! volume claim per user) can implement it later without touching the callers. Which one
+//! runs is chosen in one place, [`super::driver`]. Nothing engine-specific (names, error
+//! texts, network details) may leak out of a driver past this interface.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -8,6 +11,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
+
+/// How a runtime is started and probed: its port, paths and environment (the shared
+/// contract with the runtime).
+pub use websplat_contract::runtime;
 
 /// Labels on every container and volume the platform makes (the shared contract).
 pub use websplat_contract::labels as label;
@@ -82,6 +89,9 @@ pub enum EventKind {
 pub enum OrchestratorError {
     #[error("{0} does not exist")]
     NotFound(String),
+    /// The image to run is not on the engine (a container cannot be made of it).
+    #[error("the image {0} is not on the container engine")]
+    ImageMissing(String),
     #[error("the container engine refused: {0}")]
     Engine(String),
     #[error("the container engine did not answer within {0:?}")]
@@ -92,6 +102,9 @@ pub type Result<T> = std::result::Result<T, OrchestratorError>;
 
 #[async_trait]
 pub trait Orchestrator: Send + Sync {
+    /// Makes ready what every tenant joins (for Docker, the internal tenant network);
+    /// idempotent, and safe to call from several replicas at once.
+    async fn prepare_network(&self) -> Result<()>;
     /// Creates the volume if it does not exist yet (idempotent).
     async fn ensure_volume(&self, name: &str, labels: &HashMap<String, String>) -> Result<()>;
     /// Deletes a volume and everything in it.

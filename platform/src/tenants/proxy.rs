@@ -750,7 +750,7 @@ mod tests {
             .peer_addr("10.0.0.7:5000".parse().expect("address"))
             .to_http_request();
         let route = Route {
-            tenant: uuid::Uuid::nil(),
+            tenant: crate::tenants::TenantId(uuid::Uuid::nil()),
             user: crate::users::UserId(uuid::Uuid::nil()),
             address: "172.20.0.2:8080".to_owned(),
             secret: "s".repeat(40),

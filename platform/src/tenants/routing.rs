@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
+use super::ids::{Slug, TenantId};
 use crate::auth::secret::{random_token, sha256_hex};
 use crate::kv::{Kv, KvError};
 use crate::users::UserId;
@@ -19,7 +19,7 @@ use crate::users::UserId;
 /// Its `Debug` never shows the secret.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Route {
-    pub tenant: Uuid,
+    pub tenant: TenantId,
     pub user: UserId,
     /// `ip:port` on the tenant network.
     pub address: String,
@@ -42,7 +42,7 @@ impl std::fmt::Debug for Route {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkspaceSession {
     pub user: UserId,
-    pub slug: String,
+    pub slug: Slug,
     /// The platform session it came from (its hash): when that ends, this ends.
     pub platform_session: String,
 }
@@ -51,7 +51,7 @@ pub struct WorkspaceSession {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Handoff {
     pub user: UserId,
-    pub slug: String,
+    pub slug: Slug,
     pub platform_session: String,
     /// Where to go on the workspace origin afterwards (a path).
     pub next: String,
@@ -70,7 +70,7 @@ const ACTIVITY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 pub struct Routing {
     kv: Kv,
-    touched: Mutex<HashMap<Uuid, Instant>>,
+    touched: Mutex<HashMap<TenantId, Instant>>,
 }
 
 impl Routing {
@@ -94,10 +94,10 @@ impl Routing {
     fn handoff_key(&self, code_hash: &str) -> String {
         self.kv.key(&format!("ws-handoff:{code_hash}"))
     }
-    fn activity_key(&self, tenant: Uuid) -> String {
+    fn activity_key(&self, tenant: TenantId) -> String {
         self.kv.key(&format!("tenant-activity:{tenant}"))
     }
-    fn lease_key(&self, tenant: Uuid) -> String {
+    fn lease_key(&self, tenant: TenantId) -> String {
         self.kv.key(&format!("tenant-lease:{tenant}"))
     }
     pub fn channel(&self, user: UserId) -> String {
@@ -112,7 +112,7 @@ impl Routing {
     }
 
     /// Removes the route if it still points at `tenant` (a successor's stays).
-    pub async fn drop_route(&self, slug: &str, tenant: Uuid) -> Result<(), KvError> {
+    pub async fn drop_route(&self, slug: &str, tenant: TenantId) -> Result<(), KvError> {
         if let Some(route) = self.route(slug).await?
             && route.tenant != tenant
         {
@@ -213,7 +213,7 @@ impl Routing {
 
     /// Notes traffic to a tenant (at most every few seconds per replica; never blocks the
     /// request).
-    pub fn touch(&self, tenant: Uuid) {
+    pub fn touch(&self, tenant: TenantId) {
         let now = Instant::now();
         {
             let Ok(mut touched) = self.touched.lock() else {
@@ -245,7 +245,7 @@ impl Routing {
     }
 
     /// The last traffic (unix seconds) of each tenant, where known.
-    pub async fn activity(&self, tenants: &[Uuid]) -> Result<Vec<Option<i64>>, KvError> {
+    pub async fn activity(&self, tenants: &[TenantId]) -> Result<Vec<Option<i64>>, KvError> {
         if tenants.is_empty() {
             return Ok(Vec::new());
         }
@@ -256,7 +256,7 @@ impl Routing {
     }
 
     /// Claims (or renews) the spawn lease of a tenant for `ttl`.
-    pub async fn hold_lease(&self, tenant: Uuid, ttl: Duration) -> Result<(), KvError> {
+    pub async fn hold_lease(&self, tenant: TenantId, ttl: Duration) -> Result<(), KvError> {
         let key = self.lease_key(tenant);
         let ms = ttl.as_millis().max(1) as u64;
         self.kv
@@ -264,13 +264,13 @@ impl Routing {
             .await
     }
 
-    pub async fn release_lease(&self, tenant: Uuid) -> Result<(), KvError> {
+    pub async fn release_lease(&self, tenant: TenantId) -> Result<(), KvError> {
         let key = self.lease_key(tenant);
         self.kv.run(async move |c| c.del::<_, ()>(&key).await).await
     }
 
     /// Whether some replica is spawning this tenant right now.
-    pub async fn lease_held(&self, tenant: Uuid) -> Result<bool, KvError> {
+    pub async fn lease_held(&self, tenant: TenantId) -> Result<bool, KvError> {
         let key = self.lease_key(tenant);
         self.kv.run(async move |c| c.exists(&key).await).await
     }

@@ -3,18 +3,22 @@
 //! racing a spawn) can never both win the same transition.
 
 use chrono::{DateTime, Utc};
+use diesel::deserialize::{FromSql, FromSqlRow};
+use diesel::pg::{Pg, PgValue};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
+pub use super::ids::{PoolName, Slug, TenantId};
 use crate::schema::{tenants, workspaces};
 use crate::users::UserId;
 
-/// The lifecycle of one tenant (one container's life).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+/// The lifecycle of one tenant (one container's life). Read from PostgreSQL, a name that
+/// is not one of these is an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, FromSqlRow)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     Requested,
@@ -91,6 +95,13 @@ impl State {
     }
 }
 
+impl FromSql<sql_types::Text, Pg> for State {
+    fn from_sql(bytes: PgValue<'_>) -> diesel::deserialize::Result<Self> {
+        let raw = <String as FromSql<sql_types::Text, Pg>>::from_sql(bytes)?;
+        State::parse(&raw).ok_or_else(|| format!("{raw:?} is not a tenant state").into())
+    }
+}
+
 fn names(states: &[State]) -> Vec<&'static str> {
     states.iter().map(|s| s.as_str()).collect()
 }
@@ -99,7 +110,7 @@ fn names(states: &[State]) -> Vec<&'static str> {
 #[diesel(table_name = workspaces, check_for_backend(diesel::pg::Pg))]
 pub struct Workspace {
     pub user_id: UserId,
-    pub slug: String,
+    pub slug: Slug,
     pub volume: String,
     pub used_bytes: Option<i64>,
     pub quota_bytes: Option<i64>,
@@ -109,11 +120,11 @@ pub struct Workspace {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = tenants, check_for_backend(diesel::pg::Pg))]
 pub struct Tenant {
-    pub id: Uuid,
+    pub id: TenantId,
     pub user_id: UserId,
-    pub state: String,
+    pub state: State,
     pub reason: Option<String>,
-    pub pool: String,
+    pub pool: PoolName,
     pub image: String,
     pub container_name: String,
     pub container_id: Option<String>,
@@ -122,13 +133,6 @@ pub struct Tenant {
     pub ready_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
-}
-
-impl Tenant {
-    pub fn state(&self) -> State {
-        // The column's CHECK constraint allows only the names above.
-        State::parse(&self.state).unwrap_or(State::Failed)
-    }
 }
 
 /// The user's workspace, made on first use: a slug for its origin and a volume name.
@@ -143,10 +147,13 @@ pub async fn workspace(
     }
     let simple = user.0.simple().to_string();
     let base = slug_base(hint);
-    for slug in [
+    for candidate in [
         format!("{base}-{}", &simple[..8]),
         format!("{base}-{simple}"),
     ] {
+        let Ok(slug) = Slug::parse(&candidate) else {
+            continue;
+        };
         let inserted = diesel::insert_into(workspaces::table)
             .values((
                 workspaces::user_id.eq(user),
@@ -192,8 +199,8 @@ pub async fn running_workspaces(conn: &mut AsyncPgConnection) -> QueryResult<Vec
         .await
 }
 
-/// Idle timeout (seconds) of every access level, by name.
-pub async fn idle_timeouts(conn: &mut AsyncPgConnection) -> QueryResult<Vec<(String, i32)>> {
+/// Idle timeout (seconds) of every access level (pool), by name.
+pub async fn idle_timeouts(conn: &mut AsyncPgConnection) -> QueryResult<Vec<(PoolName, i32)>> {
     crate::schema::access_levels::table
         .select((
             crate::schema::access_levels::name,
@@ -227,9 +234,9 @@ pub fn slug_base(hint: &str) -> String {
 }
 
 pub struct NewTenant<'a> {
-    pub id: Uuid,
+    pub id: TenantId,
     pub user: UserId,
-    pub pool: &'a str,
+    pub pool: &'a PoolName,
     pub image: &'a str,
     pub container_name: &'a str,
     pub secret_hash: &'a [u8],
@@ -253,7 +260,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: NewTenant<'_>) -> QueryRe
         .await
 }
 
-pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Tenant>> {
+pub async fn get(conn: &mut AsyncPgConnection, id: TenantId) -> QueryResult<Option<Tenant>> {
     tenants::table
         .find(id)
         .select(Tenant::as_select())
@@ -308,13 +315,13 @@ pub async fn in_states(conn: &mut AsyncPgConnection, states: &[State]) -> QueryR
 pub async fn count(
     conn: &mut AsyncPgConnection,
     states: &[State],
-    pool: Option<&str>,
+    pool: Option<&PoolName>,
 ) -> QueryResult<i64> {
     let mut query = tenants::table
         .filter(tenants::state.eq_any(names(states)))
         .into_boxed();
     if let Some(pool) = pool {
-        query = query.filter(tenants::pool.eq(pool.to_owned()));
+        query = query.filter(tenants::pool.eq(pool.to_string()));
     }
     query.count().get_result(conn).await
 }
@@ -325,7 +332,7 @@ pub async fn census(conn: &mut AsyncPgConnection) -> QueryResult<Vec<(State, i64
     #[derive(QueryableByName)]
     struct Count {
         #[diesel(sql_type = diesel::sql_types::Text)]
-        state: String,
+        state: State,
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
@@ -338,7 +345,7 @@ pub async fn census(conn: &mut AsyncPgConnection) -> QueryResult<Vec<(State, i64
     .await?;
     let mut out: Vec<(State, i64)> = State::ALL.iter().map(|s| (*s, 0)).collect();
     for row in rows {
-        if let Some(slot) = out.iter_mut().find(|(s, _)| s.as_str() == row.state) {
+        if let Some(slot) = out.iter_mut().find(|(s, _)| *s == row.state) {
             slot.1 = row.n;
         }
     }
@@ -348,7 +355,7 @@ pub async fn census(conn: &mut AsyncPgConnection) -> QueryResult<Vec<(State, i64
 /// Moves a tenant to `to` if it is in a state that may; returns whether it moved.
 pub async fn transition(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    id: TenantId,
     to: State,
     reason: Option<&str>,
 ) -> QueryResult<bool> {
@@ -437,7 +444,7 @@ pub async fn set_usage(
 
 pub async fn set_container(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    id: TenantId,
     container_id: &str,
 ) -> QueryResult<()> {
     diesel::update(tenants::table.find(id))
@@ -447,7 +454,11 @@ pub async fn set_container(
         .map(drop)
 }
 
-pub async fn set_address(conn: &mut AsyncPgConnection, id: Uuid, address: &str) -> QueryResult<()> {
+pub async fn set_address(
+    conn: &mut AsyncPgConnection,
+    id: TenantId,
+    address: &str,
+) -> QueryResult<()> {
     diesel::update(tenants::table.find(id))
         .set(tenants::address.eq(address))
         .execute(conn)

@@ -11,6 +11,7 @@ mod helpers;
 mod admin;
 mod authz;
 mod health;
+mod lifecycle_rules;
 mod local_accounts;
 mod migrations;
 mod oidc;

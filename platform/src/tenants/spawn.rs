@@ -1,0 +1,329 @@
+//! The spawn of one admitted tenant: its volume, its container (sized by the access
+//! level), the start, and the wait until its runtime answers its health check; then its
+//! route. A failure is recorded in words, with its kind for the metrics, and what was made
+//! is removed. Runs in the background, holding a lease that tells the reconciler to keep
+//! out; it must never run for a tenant it did not admit.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::identity;
+use super::lifecycle::{Tenants, exit_reason};
+use super::orchestrator::{ContainerSpec, Limits, OrchestratorError, label, runtime};
+use super::routing::Route;
+use super::store::{self, State, Tenant, Workspace};
+use crate::authz::access_levels::{self, AccessLevel};
+use crate::db;
+use crate::error::ApiError;
+
+/// How long a spawn lease lives without renewal; a spawner renews it every third of that.
+const LEASE_TTL: Duration = Duration::from_secs(15);
+
+/// A spawn that did not make it, with a reason for people and one for metrics.
+#[derive(Debug)]
+struct Failure {
+    kind: &'static str,
+    message: String,
+}
+
+impl Failure {
+    fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        Failure {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl Tenants {
+    /// Brings a requested tenant up; on failure records why and cleans up.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant.id, user = %tenant.user_id))]
+    pub(super) async fn spawn(
+        self: Arc<Self>,
+        tenant: Tenant,
+        workspace: Workspace,
+        level: AccessLevel,
+        secret: SecretString,
+    ) {
+        let started = Instant::now();
+        if let Err(e) = self.routing.hold_lease(tenant.id, LEASE_TTL).await {
+            tracing::warn!(error = %e, "cannot take the spawn lease");
+        }
+        let lease = {
+            let this = Arc::clone(&self);
+            let id = tenant.id;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(LEASE_TTL / 3).await;
+                    if let Err(e) = this.routing.hold_lease(id, LEASE_TTL).await {
+                        tracing::warn!(error = %e, "cannot renew the spawn lease");
+                    }
+                }
+            })
+        };
+        let outcome = self
+            .bring_up(&tenant, &workspace, &level, secret.expose_secret())
+            .await;
+        lease.abort();
+        let elapsed = started.elapsed();
+        match outcome {
+            Ok(address) => {
+                self.metrics.tenant_spawned("ready", elapsed);
+                tracing::info!(%address, seconds = elapsed.as_secs_f64(), "workspace ready");
+            }
+            Err(failure) => {
+                self.metrics.tenant_spawned(failure.kind, elapsed);
+                let cancelled = failure.kind == "cancelled";
+                if !cancelled {
+                    self.metrics.tenant_failed(failure.kind);
+                    tracing::warn!(reason = %failure.message, kind = failure.kind, "workspace failed to start");
+                }
+                let _ = self.routing.drop_route(&workspace.slug, tenant.id).await;
+                // Recorded before the container goes, so the death its removal causes is
+                // not taken for a crash of a starting runtime.
+                let (to, reason) = if cancelled {
+                    (State::Stopped, None)
+                } else {
+                    (State::Failed, Some(failure.message.as_str()))
+                };
+                let moved = match self.db.get().await {
+                    Ok(mut conn) => store::transition(&mut conn, tenant.id, to, reason)
+                        .await
+                        .unwrap_or(false),
+                    Err(_) => false,
+                };
+                self.remove_container_of(tenant.id).await;
+                if moved {
+                    self.publish(&tenant, to, reason).await;
+                }
+            }
+        }
+        let _ = self.routing.release_lease(tenant.id).await;
+    }
+
+    async fn bring_up(
+        &self,
+        tenant: &Tenant,
+        workspace: &Workspace,
+        level: &AccessLevel,
+        secret: &str,
+    ) -> Result<SocketAddr, Failure> {
+        self.advance(tenant, State::Creating).await?;
+        let labels = HashMap::from([
+            (label::TENANT.to_owned(), tenant.id.to_string()),
+            (label::USER.to_owned(), tenant.user_id.to_string()),
+            (label::POOL.to_owned(), level.name.clone()),
+            (
+                label::VERSION.to_owned(),
+                env!("CARGO_PKG_VERSION").to_owned(),
+            ),
+            (label::DEPLOYMENT.to_owned(), self.config.deployment.clone()),
+        ]);
+        let volume_labels = HashMap::from([
+            (label::USER.to_owned(), tenant.user_id.to_string()),
+            (label::DEPLOYMENT.to_owned(), self.config.deployment.clone()),
+        ]);
+        self.orchestrator
+            .ensure_volume(&workspace.volume, &volume_labels)
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    "volume",
+                    format!("its data volume could not be prepared: {e}"),
+                )
+            })?;
+        // Checked when the level was saved; refused here too, never replaced by a default.
+        let unusable = |e: ApiError| {
+            Failure::new(
+                "limits",
+                format!("its access level's limits cannot be applied: {e}"),
+            )
+        };
+        let cpu_millicores = access_levels::cpu_limit(level.cpu_millicores).map_err(unusable)?;
+        let memory_bytes = access_levels::memory_limit_bytes(level.memory_mib).map_err(unusable)?;
+        let spec = ContainerSpec {
+            name: tenant.container_name.clone(),
+            image: tenant.image.clone(),
+            env: vec![
+                (runtime::env::TENANT_SECRET.to_owned(), secret.to_owned()),
+                (
+                    runtime::env::TENANT_USER.to_owned(),
+                    tenant.user_id.to_string(),
+                ),
+                (runtime::env::LISTEN.to_owned(), runtime::listen_address()),
+                (
+                    runtime::env::DATA_DIR.to_owned(),
+                    runtime::DATA_DIR.to_owned(),
+                ),
+                (
+                    runtime::env::STORAGE_QUOTA.to_owned(),
+                    format!("{}M", level.storage_mib),
+                ),
+                (
+                    runtime::env::MAX_UPLOAD.to_owned(),
+                    format!("{}M", level.max_upload_mib),
+                ),
+            ],
+            labels,
+            volume: workspace.volume.clone(),
+            limits: Limits {
+                cpu_millicores,
+                memory_bytes,
+                pids: self.config.pids_limit,
+                tmp_bytes: u64::from(self.config.tmp_mib) * 1024 * 1024,
+            },
+            port: runtime::PORT,
+        };
+        let container = self.orchestrator.create(&spec).await.map_err(|e| {
+            let hint = match e {
+                OrchestratorError::ImageMissing(_) => format!(
+                    " (build it with docker/build-tenant-image.sh; WEBSPLAT_TENANT_IMAGE is {})",
+                    tenant.image
+                ),
+                _ => String::new(),
+            };
+            Failure::new(
+                "create",
+                format!("its container could not be created: {e}{hint}"),
+            )
+        })?;
+        store::set_container(&mut *self.conn().await?, tenant.id, &container)
+            .await
+            .map_err(refused)?;
+        self.advance(tenant, State::Starting).await?;
+        self.orchestrator
+            .start(&container)
+            .await
+            .map_err(|e| Failure::new("start", format!("its container could not start: {e}")))?;
+        let info = self
+            .orchestrator
+            .inspect(&container)
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    "start",
+                    format!("its container could not be inspected: {e}"),
+                )
+            })?
+            .ok_or_else(|| Failure::new("start", "its container vanished as it started"))?;
+        let address = info.address.ok_or_else(|| {
+            Failure::new(
+                "start",
+                "its container has no address on the tenant network",
+            )
+        })?;
+        let address_text = address.to_string();
+        store::set_address(&mut *self.conn().await?, tenant.id, &address_text)
+            .await
+            .map_err(refused)?;
+        self.wait_ready(tenant, &container, address, secret).await?;
+        let route = Route {
+            tenant: tenant.id,
+            user: tenant.user_id,
+            address: address.to_string(),
+            secret: secret.to_owned(),
+        };
+        self.routing
+            .put_route(&workspace.slug, &route)
+            .await
+            .map_err(|e| Failure::new("route", format!("its route could not be stored: {e}")))?;
+        if let Err(failure) = self.advance(tenant, State::Ready).await {
+            let _ = self.routing.drop_route(&workspace.slug, tenant.id).await;
+            return Err(failure);
+        }
+        Ok(address)
+    }
+
+    /// Polls the runtime's `/healthz` (signed) until it answers or the time is up.
+    async fn wait_ready(
+        &self,
+        tenant: &Tenant,
+        container: &str,
+        address: SocketAddr,
+        secret: &str,
+    ) -> Result<(), Failure> {
+        let deadline = Instant::now() + self.config.ready_timeout;
+        let url = format!("http://{address}{}", runtime::HEALTH_PATH);
+        let mut attempts = 0u32;
+        loop {
+            let header = identity::sign_now(secret, tenant.user_id, "GET", runtime::HEALTH_PATH);
+            let answer = self
+                .probe
+                .get(&url)
+                .header(identity::HEADER, header)
+                .send()
+                .await;
+            if let Ok(r) = answer
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            attempts += 1;
+            if attempts.is_multiple_of(10) {
+                match self.orchestrator.inspect(container).await {
+                    Ok(Some(info)) if !info.running => {
+                        return Err(Failure::new(
+                            if info.oom_killed { "oom" } else { "crashed" },
+                            exit_reason(info.oom_killed, info.exit_code, "while starting"),
+                        ));
+                    }
+                    Ok(None) => {
+                        return Err(Failure::new(
+                            "crashed",
+                            "its container vanished while starting",
+                        ));
+                    }
+                    _ => {}
+                }
+                self.still(tenant, State::Starting).await?;
+            }
+            if Instant::now() >= deadline {
+                return Err(Failure::new(
+                    "timeout",
+                    format!(
+                        "it did not become ready within {} seconds",
+                        self.config.ready_timeout.as_secs()
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Moves a spawning tenant one step; a tenant stopped meanwhile cancels the spawn.
+    async fn advance(&self, tenant: &Tenant, to: State) -> Result<(), Failure> {
+        let mut conn = self.conn().await?;
+        let moved = store::transition(&mut conn, tenant.id, to, None)
+            .await
+            .map_err(refused)?;
+        if !moved {
+            return Err(Failure::new("cancelled", "stopped while starting"));
+        }
+        drop(conn);
+        self.publish(tenant, to, None).await;
+        Ok(())
+    }
+
+    async fn still(&self, tenant: &Tenant, state: State) -> Result<(), Failure> {
+        let mut conn = self.conn().await?;
+        match store::get(&mut conn, tenant.id).await {
+            Ok(Some(t)) if t.state == state => Ok(()),
+            _ => Err(Failure::new("cancelled", "stopped while starting")),
+        }
+    }
+
+    async fn conn(&self) -> Result<db::Conn, Failure> {
+        self.db
+            .get()
+            .await
+            .map_err(|e| Failure::new("database", format!("the database is unavailable: {e}")))
+    }
+}
+
+fn refused(e: diesel::result::Error) -> Failure {
+    Failure::new("database", format!("the database refused: {e}"))
+}
