@@ -4,5 +4,4 @@
 //! remove or disable the last admin — live in the functions here and in `authz::roles`.
 
 pub mod cli;
-pub mod http;
 pub mod users;

@@ -8,16 +8,15 @@
 //!   the idle reaper.
 //! - [`routing`]: what the proxy needs on its hot path, in Redis: routes, workspace
 //!   sessions, one-time handoff codes and activity.
-//! - [`proxy`]: the workspace origins, reverse-proxied to the tenants.
-//! - [`http`]: `/api/v1/workspace…` and the handoff from the platform's origin.
+//!
+//! The HTTP side (the workspace proxy and `/api/v1/workspace…`) is in the web layer
+//! (`web::proxy`, `web::handlers::workspace`); nothing here sees a request.
 
 pub mod docker;
-pub mod http;
 pub mod identity;
 pub mod keeper;
 pub mod lifecycle;
 pub mod orchestrator;
-pub mod proxy;
 pub mod routing;
 pub mod store;
 

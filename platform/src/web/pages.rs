@@ -11,52 +11,52 @@ use crate::error::ApiError;
 const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-const LOGIN: &str = include_str!("../web/login.html");
-const DASHBOARD: &str = include_str!("../web/dashboard.html");
-const DOCS: &str = include_str!("../web/docs.html");
-const ADMIN: &str = include_str!("../web/admin.html");
+const LOGIN: &str = include_str!("../../web/login.html");
+const DASHBOARD: &str = include_str!("../../web/dashboard.html");
+const DOCS: &str = include_str!("../../web/docs.html");
+const ADMIN: &str = include_str!("../../web/admin.html");
 
 /// `(name, content type, body)` of every static asset.
 const ASSETS: &[(&str, &str, &str)] = &[
     (
         "app.css",
         "text/css; charset=utf-8",
-        include_str!("../web/static/app.css"),
+        include_str!("../../web/static/app.css"),
     ),
     (
         "api.js",
         "text/javascript; charset=utf-8",
-        include_str!("../web/static/api.js"),
+        include_str!("../../web/static/api.js"),
     ),
     (
         "login.js",
         "text/javascript; charset=utf-8",
-        include_str!("../web/static/login.js"),
+        include_str!("../../web/static/login.js"),
     ),
     (
         "dashboard.js",
         "text/javascript; charset=utf-8",
-        include_str!("../web/static/dashboard.js"),
+        include_str!("../../web/static/dashboard.js"),
     ),
     (
         "workspace.js",
         "text/javascript; charset=utf-8",
-        include_str!("../web/static/workspace.js"),
+        include_str!("../../web/static/workspace.js"),
     ),
     (
         "docs.js",
         "text/javascript; charset=utf-8",
-        include_str!("../web/static/docs.js"),
+        include_str!("../../web/static/docs.js"),
     ),
     (
         "admin.js",
         "text/javascript; charset=utf-8",
-        include_str!("../web/static/admin.js"),
+        include_str!("../../web/static/admin.js"),
     ),
     (
         "favicon.svg",
         "image/svg+xml",
-        include_str!("../web/static/favicon.svg"),
+        include_str!("../../web/static/favicon.svg"),
     ),
 ];
 

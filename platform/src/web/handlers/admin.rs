@@ -7,13 +7,14 @@ use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::users::{self, UserDetail, UserPage, UserQuery};
-use crate::app::AppState;
+use super::health;
+use crate::admin::users::{self, UserDetail, UserPage, UserQuery};
 use crate::audit::{self, Action, Audit, Filter, Outcome, Record};
 use crate::authz::access_levels::{self, AccessLevel, AccessLevelInput, AccessLevelSummary};
 use crate::authz::roles::{self, RoleInfo, RoleInput};
 use crate::error::{ApiError, ErrorBody};
 use crate::users::UserId;
+use crate::web::app::AppState;
 
 type State = web::Data<AppState>;
 
@@ -702,9 +703,9 @@ pub async fn fleet(state: State) -> Result<web::Json<Fleet>, ApiError> {
     }
     let mut dependencies = std::collections::BTreeMap::new();
     for (name, result) in [
-        ("postgresql", crate::health::check_postgres(&state).await),
-        ("redis", crate::health::check_redis(&state).await),
-        ("docker", crate::health::check_orchestrator(&state).await),
+        ("postgresql", health::check_postgres(&state).await),
+        ("redis", health::check_redis(&state).await),
+        ("docker", health::check_orchestrator(&state).await),
     ] {
         dependencies.insert(name, result.err().unwrap_or_else(|| "ok".to_owned()));
     }
