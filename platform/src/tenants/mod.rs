@@ -22,3 +22,29 @@ pub mod store;
 
 pub use lifecycle::{Tenants, WorkspaceStatus};
 pub use store::State;
+
+use std::sync::Arc;
+
+/// The tenants of this deployment over the configured orchestrator, for the server and the
+/// command line alike.
+pub async fn connect(
+    config: &crate::config::Config,
+    db: crate::db::Pool,
+    kv: crate::kv::Kv,
+    metrics: crate::metrics::Metrics,
+) -> anyhow::Result<Arc<Tenants>> {
+    let driver = docker::DockerDriver::connect(&config.tenants.network)?;
+    if let Err(e) = driver.ensure_network().await {
+        // The platform still signs people in; workspaces fail with this reason until
+        // the engine is back (readiness says so too).
+        tracing::error!(error = %e, "cannot prepare the tenant network");
+    }
+    Tenants::new(
+        config.tenants.clone(),
+        config.public_url.clone(),
+        db,
+        kv,
+        Arc::new(driver),
+        metrics,
+    )
+}

@@ -25,8 +25,7 @@ use crate::error::{self, ApiError};
 use crate::kv::Kv;
 use crate::metrics::Metrics;
 use crate::tenants::Tenants;
-use crate::tenants::docker::DockerDriver;
-use crate::{authz, db};
+use crate::{authz, db, tenants};
 
 pub struct AppState {
     pub config: Config,
@@ -66,20 +65,7 @@ impl AppState {
             );
         }
         drop(conn);
-        let driver = DockerDriver::connect(&config.tenants.network)?;
-        if let Err(e) = driver.ensure_network().await {
-            // The platform still signs people in; workspaces fail with this reason until
-            // the engine is back (readiness says so too).
-            tracing::error!(error = %e, "cannot prepare the tenant network");
-        }
-        let tenants = Tenants::new(
-            config.tenants.clone(),
-            config.public_url.clone(),
-            db.clone(),
-            kv.clone(),
-            Arc::new(driver),
-            metrics.clone(),
-        )?;
+        let tenants = tenants::connect(&config, db.clone(), kv.clone(), metrics.clone()).await?;
         Ok(AppState {
             tenants,
             sessions: SessionStore::new(kv.clone(), config.session.clone()),

@@ -10,6 +10,7 @@ mod github;
 mod helpers;
 
 mod admin;
+mod admin_cli;
 mod authz;
 mod health;
 mod local_accounts;
