@@ -3,9 +3,6 @@
 //! the database itself refuses UPDATE, DELETE and TRUNCATE on the table. Readable by admins
 //! and auditors. Never put a secret in `detail`.
 
-use std::future::{Ready, ready};
-
-use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -13,12 +10,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::app::AppState;
-use crate::authz::Decision;
 use crate::error::ApiError;
-use crate::ratelimit;
 use crate::schema::audit_log;
-use crate::telemetry::current_request_id;
 use crate::users::UserId;
 
 /// What happened.
@@ -96,7 +89,8 @@ impl Outcome {
     }
 }
 
-/// Who is acting and from where: taken from the request (or made for the CLI).
+/// Who is acting and from where: taken from the request by the web layer, or made for the
+/// command line.
 #[derive(Debug, Clone)]
 pub struct Audit {
     pub actor_id: Option<UserId>,
@@ -113,25 +107,6 @@ impl Audit {
             actor: "command line".to_owned(),
             ip: None,
             request_id: None,
-        }
-    }
-
-    /// The context of an HTTP request: its user (if the guard found one), address and id.
-    pub fn of_request(req: &HttpRequest) -> Self {
-        let trust = req
-            .app_data::<web::Data<AppState>>()
-            .is_some_and(|s| s.config.trust_forwarded_for);
-        let principal = req
-            .extensions()
-            .get::<Decision>()
-            .and_then(|d| d.principal.as_ref().map(|p| p.user.clone()));
-        Audit {
-            actor_id: principal.as_ref().map(|u| u.id),
-            actor: principal
-                .map(|u| u.email.unwrap_or(u.display_name))
-                .unwrap_or_else(|| "anonymous".to_owned()),
-            ip: ratelimit::client_ip(req, trust).map(|ip| ip.to_string()),
-            request_id: Some(current_request_id()),
         }
     }
 
@@ -171,15 +146,6 @@ impl Audit {
             "audited"
         );
         Ok(())
-    }
-}
-
-impl FromRequest for Audit {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Ok(Audit::of_request(req)))
     }
 }
 

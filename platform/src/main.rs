@@ -1,6 +1,8 @@
 //! `platform`: the WebSplat control plane. `platform serve` (the default) migrates and
 //! serves; `platform migrate` only migrates; `platform admin grant|revoke <user> <role>`
-//! changes a user's roles from the server (how the first admin is made). Configuration: defaults, then the TOML file
+//! changes a user's roles from the server (how the first admin is made), and
+//! `platform admin disable|enable|delete <user>` does what the admin API does to an account.
+//! Configuration: defaults, then the TOML file
 //! given by `--config` / `WEBSPLAT_CONFIG`, then `WEBSPLAT_*` variables (see the README).
 
 use std::path::PathBuf;
@@ -25,7 +27,7 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Manage roles from the server's command line (e.g. make the first admin).
+    /// Manage roles and accounts from the server's command line (e.g. make the first admin).
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
@@ -38,6 +40,17 @@ enum AdminCommand {
     Grant { user: String, role: String },
     /// Take a role from a user (the last admin keeps theirs).
     Revoke { user: String, role: String },
+    /// Disable an account: its sessions and API tokens end, its workspace stops.
+    Disable { user: String },
+    /// Enable a disabled account (its old sessions and tokens stay ended).
+    Enable { user: String },
+    /// Delete an account; its workspace volume stays unless --delete-volume.
+    Delete {
+        user: String,
+        /// Also delete the user's workspace volume (their sites, documents…) — for good.
+        #[arg(long)]
+        delete_volume: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -79,11 +92,28 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Admin { command } => {
-                let (user, role, grant) = match command {
-                    AdminCommand::Grant { user, role } => (user, role, true),
-                    AdminCommand::Revoke { user, role } => (user, role, false),
+                use platform::admin::cli::{AccountChange, change_account, change_role};
+                let done = match command {
+                    AdminCommand::Grant { user, role } => {
+                        change_role(&config, &user, &role, true).await?
+                    }
+                    AdminCommand::Revoke { user, role } => {
+                        change_role(&config, &user, &role, false).await?
+                    }
+                    AdminCommand::Disable { user } => {
+                        change_account(&config, &user, AccountChange::Disable).await?
+                    }
+                    AdminCommand::Enable { user } => {
+                        change_account(&config, &user, AccountChange::Enable).await?
+                    }
+                    AdminCommand::Delete {
+                        user,
+                        delete_volume,
+                    } => {
+                        change_account(&config, &user, AccountChange::Delete { delete_volume })
+                            .await?
+                    }
                 };
-                let done = platform::admin::cli::change_role(&config, &user, &role, grant).await?;
                 println!("{done}");
                 Ok(())
             }

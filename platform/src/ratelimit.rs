@@ -1,10 +1,7 @@
 //! Fixed-window rate limits in Redis, shared by every replica. One atomic pipeline per hit
 //! (create the window if absent, count, read its remaining time): no read-modify-write.
 
-use std::net::IpAddr;
 use std::time::Duration;
-
-use actix_web::HttpRequest;
 
 use crate::kv::{Kv, KvError};
 
@@ -64,21 +61,4 @@ pub async fn hit_all(
         }
     }
     Ok(wait.map_or(Ok(()), Err))
-}
-
-/// The client's address: the TCP peer, or the first `X-Forwarded-For` hop when the
-/// platform is configured to sit behind a trusted proxy.
-pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> Option<IpAddr> {
-    if trust_forwarded_for {
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok());
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    req.peer_addr().map(|a| a.ip())
 }

@@ -1,26 +1,16 @@
-//! Logs and request identity. Every request gets a request id (the caller's `X-Request-Id`
-//! when it is sane, otherwise a new one), a `request` span that every log line of the request
-//! sits in, the id echoed in the response header and in every error body, and a line in the
-//! Prometheus metrics. Logs are pretty in a terminal and JSON when asked
-//! (`WEBSPLAT_LOG_FORMAT=json`). Nothing logged here may contain a header value other than
-//! the request id: cookies and tokens travel in headers.
+//! Logs and request identity. The subscriber (pretty in a terminal, JSON when asked with
+//! `WEBSPLAT_LOG_FORMAT=json`), and the id of the request being served, which every error
+//! body and audit record names. The web layer's request middleware (`web::middleware`)
+//! chooses the id and runs the request inside [`with_request_id`]; nothing here sees a
+//! request.
 
-use std::time::Instant;
+use std::future::Future;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::Next;
-use actix_web::web;
-use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::app::AppState;
 use crate::config::{LogConfig, LogFormat};
-
-pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -31,6 +21,11 @@ pub fn current_request_id() -> String {
     REQUEST_ID
         .try_with(Clone::clone)
         .unwrap_or_else(|_| "-".to_owned())
+}
+
+/// Runs `work` as the request `id`: [`current_request_id`] answers `id` inside it.
+pub async fn with_request_id<F: Future>(id: String, work: F) -> F::Output {
+    REQUEST_ID.scope(id, work).await
 }
 
 /// Installs the global subscriber. A second call (e.g. from tests) keeps the first.
@@ -51,66 +46,4 @@ pub fn init(config: &LogConfig) {
     if result.is_err() {
         tracing::debug!("a tracing subscriber was already installed");
     }
-}
-
-fn incoming_request_id(req: &ServiceRequest) -> Option<String> {
-    let value = req.headers().get(&REQUEST_ID_HEADER)?.to_str().ok()?;
-    let sane = !value.is_empty()
-        && value.len() <= 64
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-    sane.then(|| value.to_owned())
-}
-
-/// The outermost middleware: request id, span, access log and metrics.
-pub async fn observe(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
-    let request_id =
-        incoming_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().to_string();
-    let span = tracing::info_span!(
-        "request",
-        request_id = %request_id,
-        method = %method,
-        route = %route,
-        status = tracing::field::Empty,
-        user_id = tracing::field::Empty,
-    );
-    let metrics = req
-        .app_data::<web::Data<AppState>>()
-        .map(|state| state.metrics.clone());
-    let started = Instant::now();
-
-    let result = REQUEST_ID
-        .scope(request_id.clone(), next.call(req).instrument(span.clone()))
-        .await;
-
-    let elapsed = started.elapsed();
-    let status = match &result {
-        Ok(res) => res.status(),
-        Err(err) => err.as_response_error().status_code(),
-    };
-    span.record("status", status.as_u16());
-    span.in_scope(|| {
-        tracing::info!(
-            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
-            status = status.as_u16(),
-            "served"
-        );
-    });
-    if let Some(metrics) = metrics {
-        metrics.observe_request(&method, &route, status.as_u16(), elapsed);
-    }
-
-    let mut res = result?;
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        res.headers_mut().insert(REQUEST_ID_HEADER, value);
-    }
-    Ok(res)
 }

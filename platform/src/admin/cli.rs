@@ -1,13 +1,17 @@
-//! `platform admin …`: role changes made on the server's command line, with the same
-//! configuration as `serve`. This is how the first admin is made (there is no built-in
-//! account or password). Changes are audited (actor "command line") and announced to the
-//! running replicas, which apply them within a second.
+//! `platform admin …`: role changes and whole-account changes (disable, enable, delete)
+//! made on the server's command line, with the same configuration as `serve`. This is how
+//! the first admin is made (there is no built-in account or password). Accounts change
+//! through the same functions as the admin API (`admin::accounts`). Changes are audited
+//! (actor "command line") and announced to the running replicas, which apply them within a
+//! second.
 
 use anyhow::Context;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
+use super::accounts::Accounts;
 use crate::audit::{self, Action, Audit, Outcome};
+use crate::auth::session::SessionStore;
 use crate::authz::{Authz, roles};
 use crate::config::Config;
 use crate::db;
@@ -107,5 +111,69 @@ pub async fn change_role(
         (true, true) => format!("user {user} now holds the role {role:?}"),
         (true, false) => format!("user {user} already held the role {role:?}"),
         (false, _) => format!("user {user} no longer holds the role {role:?}"),
+    })
+}
+
+/// What an account change on the command line does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountChange {
+    Disable,
+    Enable,
+    /// Delete the account; `delete_volume` also deletes its workspace volume, for good.
+    Delete {
+        delete_volume: bool,
+    },
+}
+
+/// Disables, enables or deletes an account exactly as the admin API does (sessions end,
+/// tokens are revoked, the workspace stops or is removed, one audit record); returns a
+/// sentence for the operator.
+pub async fn change_account(
+    config: &Config,
+    who: &str,
+    change: AccountChange,
+) -> anyhow::Result<String> {
+    db::migrate(&config.database.url).await?;
+    let pool = db::pool(&config.database)?;
+    let kv = Kv::new(&config.redis)?;
+    let metrics = Metrics::new()?;
+    let authz = Authz::start(config, pool.clone(), kv.clone(), metrics.clone()).await?;
+    let user = {
+        let mut conn = pool.get().await.context("no PostgreSQL connection")?;
+        resolve_user(&mut conn, who).await?
+    };
+    let sessions = SessionStore::new(kv.clone(), config.session.clone());
+    let tenants = crate::tenants::connect(config, pool.clone(), kv, metrics).await?;
+    let accounts = Accounts {
+        db: &pool,
+        sessions: &sessions,
+        tenants: &tenants,
+        authz: &authz,
+    };
+    let audit = Audit::command_line();
+    Ok(match change {
+        AccountChange::Disable => {
+            let done = accounts.disable(&audit, user).await?;
+            format!(
+                "user {user} is disabled: {} session(s) ended, {} API token(s) revoked",
+                done.sessions_ended, done.tokens_revoked
+            )
+        }
+        AccountChange::Enable => {
+            accounts.enable(&audit, user).await?;
+            format!("user {user} is enabled (their old sessions and tokens stay ended)")
+        }
+        AccountChange::Delete { delete_volume } => {
+            let done = accounts.delete(&audit, user, delete_volume).await?;
+            match (done.volume, done.volume_deleted) {
+                (Some(volume), true) => {
+                    format!("user {user} is deleted, with their workspace volume {volume}")
+                }
+                (Some(volume), false) => format!(
+                    "user {user} is deleted; their workspace volume {volume} is kept, for an operator to keep or remove"
+                ),
+                (None, _) => format!("user {user} is deleted (they had no workspace)"),
+            }
+        }
     })
 }

@@ -11,7 +11,7 @@ use oauth2::{
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use super::providers::{ProviderError, StartedLogin};
+use super::flow::{ProviderError, StartedLogin};
 use crate::config::GithubConfig;
 use crate::users::ExternalProfile;
 

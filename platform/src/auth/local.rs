@@ -16,9 +16,10 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
+use crate::auth::onboarding::Onboarding;
 use crate::error::ApiError;
 use crate::schema::{identities, local_credentials};
-use crate::users::{Onboarding, User, UserId};
+use crate::users::{User, UserId};
 
 pub const PROVIDER_ID: &str = "local";
 pub const MIN_PASSWORD_CHARS: usize = 12;

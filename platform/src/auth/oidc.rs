@@ -20,7 +20,7 @@ use openidconnect::{
 use secrecy::ExposeSecret;
 use tokio::sync::RwLock;
 
-use super::providers::{ProviderError, StartedLogin};
+use super::flow::{ProviderError, StartedLogin};
 use crate::config::OidcProviderConfig;
 use crate::users::ExternalProfile;
 

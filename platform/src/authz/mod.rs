@@ -1,16 +1,16 @@
 //! Authorization: one casbin enforcer per process, deny by default, over rules kept in
-//! PostgreSQL. Every request passes [`guard`] (the only way in), which maps it to
+//! PostgreSQL. Every request passes the web layer's guard (`web::guard`, the only way in),
+//! which maps it to
 //! (subject, route pattern, method, owner) and asks [`Authz::decide`]; the hot path takes a
 //! read lock and hits casbin's decision cache. A change made by any replica is published on
 //! Redis and every replica — this one at once — rebuilds its enforcer from PostgreSQL off the
 //! hot path, then swaps it in. A periodic reload catches anything a lost message missed.
 //!
 //! Never decide access anywhere else: handlers trust the decision the guard put in the
-//! request (see [`Decision`]).
+//! request. This module is policy only: it never sees a request or the server's state.
 
 pub mod access_levels;
 pub mod adapter;
-pub mod guard;
 pub mod roles;
 
 use std::sync::{Arc, RwLock};
@@ -21,22 +21,11 @@ use casbin::{Adapter, CachedApi, CachedEnforcer, CoreApi, DefaultCache, DefaultM
 use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 
-use crate::auth::extract::CurrentUser;
 use crate::config::Config;
 use crate::db;
 use crate::kv::Kv;
 use crate::metrics::Metrics;
 use crate::users::UserId;
-
-pub use guard::guard;
-
-/// What the guard decided for a request, left in its extensions for the handler: who is
-/// asking (`None`: anonymous). Its absence means the request skipped the guard — a bug
-/// that [`CurrentUser`] turns into a 500 rather than an open door.
-#[derive(Debug, Clone)]
-pub struct Decision {
-    pub principal: Option<CurrentUser>,
-}
 
 /// A name of a role or an access level: 1 to 32 lowercase letters, digits, `-` or `_`,
 /// starting with a letter. `noun` and `field` word the error.

@@ -11,19 +11,18 @@
 //!   the idle reaper.
 //! - [`routing`]: what the proxy needs on its hot path, in Redis: routes, workspace
 //!   sessions, one-time handoff codes and activity.
-//! - [`proxy`]: the workspace origins, reverse-proxied to the tenants.
-//! - [`http`]: `/api/v1/workspace…` and the handoff from the platform's origin.
+//!
+//! The HTTP side (the workspace proxy and `/api/v1/workspace…`) is in the web layer
+//! (`web::proxy`, `web::handlers::workspace`); nothing here sees a request.
 
 pub mod docker;
 pub mod driver;
-pub mod http;
 pub mod identity;
 pub mod ids;
 pub mod keeper;
 pub mod lifecycle;
 pub mod memory;
 pub mod orchestrator;
-pub mod proxy;
 pub mod routing;
 pub mod spawn;
 pub mod store;
@@ -31,3 +30,24 @@ pub mod store;
 pub use ids::{PoolName, Slug, TenantId};
 pub use lifecycle::{Tenants, WorkspaceStatus};
 pub use store::State;
+
+use std::sync::Arc;
+
+/// The tenants of this deployment over the configured orchestrator, for the server and the
+/// command line alike.
+pub async fn connect(
+    config: &crate::config::Config,
+    db: crate::db::Pool,
+    kv: crate::kv::Kv,
+    metrics: crate::metrics::Metrics,
+) -> anyhow::Result<Arc<Tenants>> {
+    let orchestrator = driver::from_config(&config.tenants).await?;
+    Tenants::new(
+        config.tenants.clone(),
+        config.public_url.clone(),
+        db,
+        kv,
+        orchestrator,
+        metrics,
+    )
+}

@@ -1,17 +1,17 @@
 //! Users and their identities. An identity is keyed by (provider, subject) and nothing else:
 //! an e-mail address never links a sign-in to an existing account (see the README,
-//! "Identities and e-mail"). Queries live here; handlers never build SQL.
+//! "Identities and e-mail"). Queries live here; handlers never build SQL. What a new
+//! account starts with (access level, bootstrap admin) is `auth::onboarding`'s business:
+//! this module knows nothing of roles, policy or the audit log.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::authz::access_levels::AccessLevel;
-use crate::schema::{access_levels, identities, users};
+use crate::schema::{identities, users};
 
 mod id;
 pub use id::UserId;
@@ -60,80 +60,12 @@ pub struct ExternalProfile {
     pub email_verified: bool,
 }
 
-/// What a new account starts with: the default access level, and the admin role if its
-/// first identity is one of `WEBSPLAT_BOOTSTRAP_ADMINS`.
-#[derive(Debug, Clone)]
-pub struct Onboarding {
-    pub access_level: String,
-    /// `(provider, subject)`; for local accounts the subject is the e-mail address.
-    pub bootstrap_admins: Vec<(String, String)>,
-}
-
-impl Onboarding {
-    /// Whether an account created with this identity becomes admin.
-    pub fn is_bootstrap_admin(&self, provider: &str, subject: &str) -> bool {
-        self.bootstrap_admins
-            .iter()
-            .any(|(p, s)| p == provider && s == subject)
-    }
-
-    /// Inserts `user` with the default access level and, for a bootstrap admin, grants admin
-    /// (and audits it) in the caller's transaction. Returns whether admin was granted.
-    pub async fn create_user(
-        &self,
-        conn: &mut AsyncPgConnection,
-        user: (UserId, &str, Option<&str>, bool),
-        identity: (&str, &str),
-    ) -> QueryResult<(User, bool)> {
-        let (id, display_name, email, email_verified) = user;
-        let created = diesel::insert_into(users::table)
-            .values((
-                users::id.eq(id),
-                users::display_name.eq(display_name),
-                users::email.eq(email),
-                users::email_verified.eq(email_verified),
-                users::access_level.eq(&self.access_level),
-            ))
-            .returning(User::as_returning())
-            .get_result(conn)
-            .await?;
-        let admin = self.is_bootstrap_admin(identity.0, identity.1);
-        if admin {
-            crate::authz::adapter::insert(
-                conn,
-                &[crate::authz::adapter::Rule::new(
-                    "g",
-                    &[
-                        crate::authz::subject(id),
-                        crate::authz::roles::ADMIN.to_owned(),
-                    ],
-                )],
-            )
-            .await?;
-            crate::audit::Audit::command_line()
-                .as_user(id, email.unwrap_or(display_name))
-                .record(
-                    conn,
-                    crate::audit::Action::RoleGrant,
-                    Some(&crate::audit::user_target(id)),
-                    crate::audit::Outcome::Success,
-                    serde_json::json!({
-                        "role": "admin",
-                        "reason": "WEBSPLAT_BOOTSTRAP_ADMINS names this identity",
-                        "provider": identity.0,
-                    }),
-                )
-                .await?;
-        }
-        Ok((created, admin))
-    }
-}
-
 /// Longest display name kept; longer names from a provider are cut, never refused.
 pub const MAX_DISPLAY_NAME: usize = 128;
 
 impl ExternalProfile {
-    fn display_name(&self) -> String {
+    /// The name a new account gets: the provider's, else the e-mail, else the subject.
+    pub fn display_name(&self) -> String {
         let name = self
             .display_name
             .as_deref()
@@ -149,20 +81,6 @@ pub async fn find(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<Optio
     users::table
         .find(id)
         .select(User::as_select())
-        .first(conn)
-        .await
-        .optional()
-}
-
-/// A user with their access level, in one query.
-pub async fn find_with_access(
-    conn: &mut AsyncPgConnection,
-    id: UserId,
-) -> QueryResult<Option<(User, AccessLevel)>> {
-    users::table
-        .inner_join(access_levels::table)
-        .filter(users::id.eq(id))
-        .select((User::as_select(), AccessLevel::as_select()))
         .first(conn)
         .await
         .optional()
@@ -200,66 +118,49 @@ pub async fn identities_of(conn: &mut AsyncPgConnection, id: UserId) -> QueryRes
         .await
 }
 
-/// Inserts a new user with one identity, in one transaction. Returns whether the new user
-/// was made admin by `WEBSPLAT_BOOTSTRAP_ADMINS`.
-pub async fn create_with_identity(
+/// Inserts a user (no identity yet) with the access level `access_level`.
+pub async fn insert(
     conn: &mut AsyncPgConnection,
-    profile: &ExternalProfile,
-    onboarding: &Onboarding,
-) -> QueryResult<(User, bool)> {
-    let profile = profile.clone();
-    let onboarding = onboarding.clone();
-    conn.transaction(async move |conn| {
-        let id = UserId::new();
-        let name = profile.display_name();
-        let created = onboarding
-            .create_user(
-                conn,
-                (id, &name, profile.email.as_deref(), profile.email_verified),
-                (&profile.provider, &profile.subject),
-            )
-            .await?;
-        diesel::insert_into(identities::table)
-            .values((
-                identities::id.eq(Uuid::new_v4()),
-                identities::user_id.eq(id),
-                identities::provider.eq(&profile.provider),
-                identities::subject.eq(&profile.subject),
-                identities::email.eq(&profile.email),
-                identities::last_login_at.eq(Utc::now()),
-            ))
-            .execute(conn)
-            .await?;
-        Ok(created)
-    })
-    .await
+    user: (UserId, &str, Option<&str>, bool),
+    access_level: &str,
+) -> QueryResult<User> {
+    let (id, display_name, email, email_verified) = user;
+    diesel::insert_into(users::table)
+        .values((
+            users::id.eq(id),
+            users::display_name.eq(display_name),
+            users::email.eq(email),
+            users::email_verified.eq(email_verified),
+            users::access_level.eq(access_level),
+        ))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
 }
 
-/// The user behind (provider, subject), created on first sign-in. The identity's e-mail and
-/// last sign-in time are refreshed; the user's chosen display name is left alone.
-/// Also returns whether the account was just created as a bootstrap admin.
-pub async fn sign_in_with_identity(
+/// Gives `user` the identity `profile` describes, signed in now.
+pub async fn insert_identity(
     conn: &mut AsyncPgConnection,
+    user: UserId,
     profile: &ExternalProfile,
-    onboarding: &Onboarding,
-) -> QueryResult<(User, bool)> {
-    if let Some(user) = touch_identity(conn, profile).await? {
-        return Ok((user, false));
-    }
-    match create_with_identity(conn, profile, onboarding).await {
-        Ok(created) => Ok(created),
-        // Two first sign-ins raced; the other one created the account.
-        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-            let user = touch_identity(conn, profile)
-                .await?
-                .ok_or(DieselError::NotFound)?;
-            Ok((user, false))
-        }
-        Err(e) => Err(e),
-    }
+) -> QueryResult<()> {
+    diesel::insert_into(identities::table)
+        .values((
+            identities::id.eq(Uuid::new_v4()),
+            identities::user_id.eq(user),
+            identities::provider.eq(&profile.provider),
+            identities::subject.eq(&profile.subject),
+            identities::email.eq(&profile.email),
+            identities::last_login_at.eq(Utc::now()),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
-async fn touch_identity(
+/// The user behind (provider, subject), if any; the identity's e-mail and last sign-in time
+/// are refreshed, the user's chosen display name is left alone.
+pub async fn touch_identity(
     conn: &mut AsyncPgConnection,
     profile: &ExternalProfile,
 ) -> QueryResult<Option<User>> {

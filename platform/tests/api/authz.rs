@@ -1,7 +1,7 @@
 //! Authorization: the role × route matrix over every route the router serves, and the proof
 //! that no route is served without a policy decision.
 
-use platform::routes;
+use platform::web::routes;
 use reqwest::Method;
 use serde_json::{Value, json};
 

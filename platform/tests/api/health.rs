@@ -218,7 +218,7 @@ async fn the_openapi_document_describes_every_api_route() {
         "/static/{name}",
         "/api/v1/openapi.json",
     ];
-    for route in platform::routes::table() {
+    for route in platform::web::routes::table() {
         if pages.contains(&route.pattern) {
             continue;
         }

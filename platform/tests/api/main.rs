@@ -9,6 +9,7 @@ mod github;
 mod helpers;
 
 mod admin;
+mod admin_cli;
 mod authz;
 mod health;
 mod lifecycle_rules;

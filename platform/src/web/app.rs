@@ -7,25 +7,25 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::dev::ServiceResponse;
 use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, from_fn};
-use actix_web::{App, HttpResponse, HttpServer, ResponseError, web};
+use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 
-use crate::auth::cookies::CookieNames;
+use super::cookies::CookieNames;
+use super::guard::RouteIndex;
+use super::{guard, middleware, proxy, routes};
 use crate::auth::local::Passwords;
+use crate::auth::onboarding::Onboarding;
 use crate::auth::providers::Providers;
 use crate::auth::session::SessionStore;
 use crate::authz::Authz;
-use crate::authz::guard::RouteIndex;
 use crate::config::Config;
 use crate::error::{self, ApiError};
 use crate::kv::Kv;
 use crate::metrics::Metrics;
 use crate::tenants::Tenants;
-use crate::users::Onboarding;
-use crate::{auth, authz, db, routes, telemetry, tenants};
+use crate::{authz, db, tenants};
 
 pub struct AppState {
     pub config: Config,
@@ -65,15 +65,7 @@ impl AppState {
             );
         }
         drop(conn);
-        let orchestrator = tenants::driver::from_config(&config.tenants).await?;
-        let tenants = Tenants::new(
-            config.tenants.clone(),
-            config.public_url.clone(),
-            db.clone(),
-            kv.clone(),
-            orchestrator,
-            metrics.clone(),
-        )?;
+        let tenants = tenants::connect(&config, db.clone(), kv.clone(), metrics.clone()).await?;
         Ok(AppState {
             tenants,
             sessions: SessionStore::new(kv.clone(), config.session.clone()),
@@ -121,39 +113,16 @@ impl Application {
         let addr = listener.local_addr()?;
         let app_state = state.clone();
         let server = HttpServer::new(move || {
-            let own_origin = state.config.public_url.origin();
             App::new()
                 .app_data(state.clone())
-                .app_data(web::Data::new(tenants::proxy::Upstream::new(
-                    &state.config.tenants,
-                )))
+                .app_data(web::Data::new(proxy::Upstream::new(&state.config.tenants)))
                 .app_data(error::json_config())
                 .app_data(error::query_config())
                 .app_data(error::path_config())
                 .configure(routes::configure)
                 .default_service(web::to(not_found))
-                .wrap(from_fn(authz::guard))
-                .wrap(from_fn(
-                    move |req: actix_web::dev::ServiceRequest,
-                          next: actix_web::middleware::Next<_>| {
-                        let own_origin = own_origin.clone();
-                        async move {
-                            if let Err(e) = auth::csrf::refuse_cross_origin(
-                                req.method(),
-                                req.headers(),
-                                &own_origin,
-                            ) {
-                                // Rendered inside the request's scope: the body names its id.
-                                return Ok(req
-                                    .into_response(e.error_response())
-                                    .map_into_right_body());
-                            }
-                            next.call(req)
-                                .await
-                                .map(ServiceResponse::map_into_left_body)
-                        }
-                    },
-                ))
+                .wrap(from_fn(guard::guard))
+                .wrap(from_fn(middleware::refuse_cross_origin))
                 .wrap(
                     DefaultHeaders::new()
                         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -161,8 +130,8 @@ impl Application {
                         .add((header::REFERRER_POLICY, "same-origin")),
                 )
                 // Workspace origins never reach the platform's routes or headers above.
-                .wrap(from_fn(tenants::proxy::dispatch))
-                .wrap(from_fn(telemetry::observe))
+                .wrap(from_fn(proxy::dispatch))
+                .wrap(from_fn(middleware::observe))
         })
         .listen(listener)?
         .shutdown_timeout(10)

@@ -7,7 +7,7 @@ use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::login_state::LOGIN_STATE_TTL;
+use crate::auth::login_state::LOGIN_STATE_TTL;
 use crate::config::PublicUrl;
 
 #[derive(Clone, Copy)]

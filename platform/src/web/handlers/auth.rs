@@ -1,5 +1,5 @@
 //! The HTTP handlers of sign-in, sign-out, the current user and API tokens. Each parses its
-//! input, calls the logic in this module's siblings, and maps the result; no SQL here.
+//! input, calls the logic in `auth` (and `users`, `authz`), and maps the result; no SQL here.
 
 use actix_web::http::header::{CACHE_CONTROL, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -8,21 +8,23 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::CurrentUser;
-use super::local::{self, Email, Password};
-use super::login_state::{self, LoginState};
-use super::providers::{External, ProviderInfo};
-use super::return_to::ReturnTo;
-use super::secret::{constant_time_eq, random_token, sha256_hex};
-use super::tokens::{self, ApiToken, CreatedToken, NewToken};
-use super::{csrf, session::Session};
-use crate::app::AppState;
 use crate::audit::{self, Action, Audit, Outcome};
-use crate::authz::{access_levels::AccessLevel, guard::capabilities, roles};
+use crate::auth::local::{self, Email, Password};
+use crate::auth::login_state::{self, LoginState};
+use crate::auth::providers::{External, ProviderInfo};
+use crate::auth::return_to::ReturnTo;
+use crate::auth::secret::{constant_time_eq, random_token, sha256_hex};
+use crate::auth::tokens::{self, ApiToken, CreatedToken, NewToken};
+use crate::auth::{csrf, onboarding, session::Session};
+use crate::authz::{access_levels::AccessLevel, roles};
 use crate::error::{ApiError, ErrorBody};
 use crate::metrics::SignInOutcome;
 use crate::ratelimit;
 use crate::users::{self, Identity, MAX_DISPLAY_NAME, User};
+use crate::web::app::AppState;
+use crate::web::extract::{CurrentUser, audit_of, client_ip as peer_ip};
+use crate::web::guard::capabilities;
+use crate::web::pages;
 
 type State = web::Data<AppState>;
 
@@ -120,7 +122,7 @@ async fn me_of(
 }
 
 fn client_ip(state: &AppState, req: &HttpRequest) -> String {
-    ratelimit::client_ip(req, state.config.trust_forwarded_for)
+    peer_ip(req, state.config.trust_forwarded_for)
         .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".to_owned())
 }
@@ -153,7 +155,7 @@ async fn record_sign_in(
         Err(_) => SignInOutcome::Failure,
     };
     state.metrics.sign_in(provider, outcome);
-    let audit = Audit::of_request(req);
+    let audit = audit_of(req);
     let (audit, target, outcome, detail) = match result {
         Ok(user) => {
             tracing::info!(provider, "sign-in succeeded");
@@ -273,8 +275,8 @@ pub async fn callback(
     let (user, return_to) = match result {
         Ok(done) => done,
         // People arrive here by a browser redirect from the provider: show them a page.
-        Err(err) if crate::web::wants_html(&req) => {
-            return Ok(crate::web::sign_in_failed_page(&err));
+        Err(err) if pages::wants_html(&req) => {
+            return Ok(pages::sign_in_failed_page(&err));
         }
         Err(err) => return Err(err),
     };
@@ -352,7 +354,7 @@ async fn finish_external(
     };
     let mut conn = state.db.get().await?;
     let (user, made_admin) =
-        users::sign_in_with_identity(&mut conn, &profile, &state.onboarding).await?;
+        onboarding::sign_in_with_identity(&mut conn, &profile, &state.onboarding).await?;
     if made_admin {
         state.authz.changed().await.map_err(ApiError::internal)?;
     }
@@ -387,7 +389,12 @@ pub async fn logout(state: State, req: HttpRequest) -> Result<HttpResponse, ApiE
     if let Some(token) = state.cookies.session_token(&req)
         && let Some(session) = state.sessions.lookup(&token).await?
     {
-        csrf::verify_for_session(&req, &state.config.public_url.origin(), &session)?;
+        csrf::verify_for_session(
+            req.method(),
+            req.headers(),
+            &state.config.public_url.origin(),
+            &session,
+        )?;
         state
             .sessions
             .revoke(&session.id_hash, session.record.user_id)
@@ -402,7 +409,7 @@ pub async fn logout(state: State, req: HttpRequest) -> Result<HttpResponse, ApiE
             .await?
             .map(|u| u.email.unwrap_or(u.display_name))
             .unwrap_or_default();
-        Audit::of_request(&req)
+        audit_of(&req)
             .as_user(user_id, &label)
             .record(
                 &mut conn,

@@ -1,44 +1,33 @@
-//! `CurrentUser`: who is making this request, from an API token (`Authorization: Bearer`)
-//! or the session cookie. [`authenticate`] is called once per request, by the authorization
-//! guard; it refuses disabled accounts (403, and their session ends) and cookie requests that
-//! fail the CSRF check (403). Handlers take `CurrentUser` from the guard's decision: 401 when
-//! the request is anonymous, 500 if the guard never saw it.
+//! What handlers take from a request. [`authenticate`] reads the credential (an API token,
+//! `Authorization: Bearer`, or the session cookie) and is called once per request, by the
+//! guard; it refuses disabled accounts (403, and their session ends) and cookie requests
+//! that fail the CSRF check (403). The guard leaves its [`Decision`] in the request;
+//! handlers take `CurrentUser` from it (401 when the request is anonymous, 500 if the guard
+//! never saw it) and `Audit` (who acts, from where, in which request).
 
 use std::future::{Ready, ready};
+use std::net::IpAddr;
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 
-use super::csrf;
-use super::session::Session;
-use super::tokens;
-use crate::app::AppState;
-use crate::authz::access_levels::AccessLevel;
-use crate::authz::guard::decision_of;
+use super::app::AppState;
+use crate::audit::Audit;
+pub use crate::auth::principal::{Credential, CurrentUser};
+use crate::auth::{csrf, principal, tokens};
 use crate::error::ApiError;
-use crate::users::{self, User};
+use crate::telemetry::current_request_id;
 
-/// How the request proved who it is.
+/// What the guard decided for a request, left in its extensions for the handler: who is
+/// asking (`None`: anonymous). Its absence means the request skipped the guard — a bug
+/// that [`CurrentUser`] turns into a 500 rather than an open door.
 #[derive(Debug, Clone)]
-pub enum Credential {
-    Session(Session),
-    ApiToken(uuid::Uuid),
+pub struct Decision {
+    pub principal: Option<CurrentUser>,
 }
 
-#[derive(Debug, Clone)]
-pub struct CurrentUser {
-    pub user: User,
-    pub credential: Credential,
-    /// The user's access level, read with the user.
-    pub access: AccessLevel,
-}
-
-impl CurrentUser {
-    pub fn session(&self) -> Option<&Session> {
-        match &self.credential {
-            Credential::Session(s) => Some(s),
-            Credential::ApiToken(_) => None,
-        }
-    }
+/// The decision for a request, or `None` if no handler of the guard's saw it.
+pub fn decision_of(req: &HttpRequest) -> Option<Decision> {
+    req.extensions().get::<Decision>().cloned()
 }
 
 fn bearer(req: &HttpRequest) -> Option<Result<String, ApiError>> {
@@ -82,26 +71,17 @@ pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Current
             .ok_or(ApiError::Unauthorized(
                 "your session has ended; sign in again",
             ))?;
-        csrf::verify_for_session(req, &state.config.public_url.origin(), &session)?;
+        csrf::verify_for_session(
+            req.method(),
+            req.headers(),
+            &state.config.public_url.origin(),
+            &session,
+        )?;
         (session.record.user_id, Credential::Session(session))
     };
-
-    let mut conn = state.db.get().await?;
-    let (user, access) = users::find_with_access(&mut conn, user_id)
-        .await?
-        .ok_or(ApiError::Unauthorized("this account no longer exists"))?;
-    if user.is_disabled() {
-        if let Credential::Session(s) = &credential {
-            state.sessions.revoke(&s.id_hash, user.id).await?;
-        }
-        return Err(ApiError::Forbidden("this account is disabled".to_owned()));
-    }
-    tracing::Span::current().record("user_id", tracing::field::display(user.id));
-    Ok(CurrentUser {
-        user,
-        credential,
-        access,
-    })
+    let current = principal::resolve(&state.db, &state.sessions, user_id, credential).await?;
+    tracing::Span::current().record("user_id", tracing::field::display(current.user.id));
+    Ok(current)
 }
 
 impl FromRequest for CurrentUser {
@@ -123,13 +103,54 @@ impl FromRequest for CurrentUser {
     }
 }
 
+/// The client's address: the TCP peer, or the first `X-Forwarded-For` hop when the
+/// platform is configured to sit behind a trusted proxy.
+pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> Option<IpAddr> {
+    if trust_forwarded_for {
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    req.peer_addr().map(|a| a.ip())
+}
+
+/// The audit context of a request: its user (if the guard found one), address and id.
+pub fn audit_of(req: &HttpRequest) -> Audit {
+    let trust = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.config.trust_forwarded_for);
+    let principal = decision_of(req).and_then(|d| d.principal.map(|p| p.user));
+    Audit {
+        actor_id: principal.as_ref().map(|u| u.id),
+        actor: principal
+            .map(|u| u.email.unwrap_or(u.display_name))
+            .unwrap_or_else(|| "anonymous".to_owned()),
+        ip: client_ip(req, trust).map(|ip| ip.to_string()),
+        request_id: Some(current_request_id()),
+    }
+}
+
+impl FromRequest for Audit {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(audit_of(req)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use actix_web::test::TestRequest;
     use actix_web::{FromRequest, HttpMessage};
 
     use super::*;
-    use crate::authz::Decision;
 
     #[actix_web::test]
     async fn a_handler_reached_without_a_decision_refuses_to_serve() {

@@ -21,14 +21,14 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::{SinkExt, StreamExt};
 
-use super::identity;
-use super::lifecycle::Trigger;
-use super::routing::{Route, WorkspaceSession};
-use crate::app::AppState;
+use super::app::AppState;
+use super::pages::{escape_html, wants_html};
 use crate::authz::subject;
 use crate::config::TenantsConfig;
 use crate::error::ApiError;
-use crate::web::escape_html;
+use crate::tenants::identity;
+use crate::tenants::lifecycle::Trigger;
+use crate::tenants::routing::{Route, WorkspaceSession};
 
 /// The path on a workspace origin that redeems a handoff code.
 pub const HANDOFF_PATH: &str = "/_websplat/handoff";
@@ -196,7 +196,7 @@ fn same_origin(req: &HttpRequest, own: &str) -> bool {
 
 /// A browser is sent through the handoff; a program is told how to get in.
 fn sign_in_first(state: &AppState, req: &HttpRequest) -> HttpResponse {
-    if matches!(*req.method(), Method::GET | Method::HEAD) && crate::web::wants_html(req) {
+    if matches!(*req.method(), Method::GET | Method::HEAD) && wants_html(req) {
         let next = req
             .uri()
             .path_and_query()
@@ -281,10 +281,10 @@ async fn starting(state: &AppState, session: &WorkspaceSession, req: &HttpReques
         Err(e) => refuse(state, req, e),
         Ok(status) => {
             let words = match status.state {
-                super::State::Failed => "Your workspace stopped; a new one is starting.",
+                crate::tenants::State::Failed => "Your workspace stopped; a new one is starting.",
                 _ => "Your workspace is starting…",
             };
-            if crate::web::wants_html(req) {
+            if wants_html(req) {
                 return workspace_page(
                     state,
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -309,7 +309,7 @@ async fn starting(state: &AppState, session: &WorkspaceSession, req: &HttpReques
 }
 
 fn refuse(state: &AppState, req: &HttpRequest, err: ApiError) -> HttpResponse {
-    if crate::web::wants_html(req) {
+    if wants_html(req) {
         let title = match err.status_code() {
             StatusCode::TOO_MANY_REQUESTS => "The platform is busy",
             s if s.is_server_error() => "Workspace unavailable",

@@ -14,48 +14,54 @@ use crate::error::ApiError;
 const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-const LOGIN: &str = include_str!("../web/login.html");
-const DASHBOARD: &str = include_str!("../web/dashboard.html");
-const DOCS: &str = include_str!("../web/docs.html");
-const ADMIN: &str = include_str!("../web/admin.html");
+const LOGIN: &str = include_str!("../../web/login.html");
+const DASHBOARD: &str = include_str!("../../web/dashboard.html");
+const DOCS: &str = include_str!("../../web/docs.html");
+const ADMIN: &str = include_str!("../../web/admin.html");
 
 /// `(name, body)` of the pages' own static assets; the shared ones (`base.css`,
 /// `shared-api.js`, `favicon.svg`) come from `websplat_web_assets::SHARED`.
 const OWN_ASSETS: &[(&str, &[u8])] = &[
-    ("app.css", include_bytes!("../web/static/app.css")),
-    ("api.js", include_bytes!("../web/static/api.js")),
-    ("login.js", include_bytes!("../web/static/login.js")),
-    ("dashboard.js", include_bytes!("../web/static/dashboard.js")),
-    ("workspace.js", include_bytes!("../web/static/workspace.js")),
-    ("docs.js", include_bytes!("../web/static/docs.js")),
-    ("admin.js", include_bytes!("../web/static/admin.js")),
+    ("app.css", include_bytes!("../../web/static/app.css")),
+    ("api.js", include_bytes!("../../web/static/api.js")),
+    ("login.js", include_bytes!("../../web/static/login.js")),
+    (
+        "dashboard.js",
+        include_bytes!("../../web/static/dashboard.js"),
+    ),
+    (
+        "workspace.js",
+        include_bytes!("../../web/static/workspace.js"),
+    ),
+    ("docs.js", include_bytes!("../../web/static/docs.js")),
+    ("admin.js", include_bytes!("../../web/static/admin.js")),
     (
         "admin-common.js",
-        include_bytes!("../web/static/admin-common.js"),
+        include_bytes!("../../web/static/admin-common.js"),
     ),
     (
         "admin-fleet.js",
-        include_bytes!("../web/static/admin-fleet.js"),
+        include_bytes!("../../web/static/admin-fleet.js"),
     ),
     (
         "admin-users.js",
-        include_bytes!("../web/static/admin-users.js"),
+        include_bytes!("../../web/static/admin-users.js"),
     ),
     (
         "admin-roles.js",
-        include_bytes!("../web/static/admin-roles.js"),
+        include_bytes!("../../web/static/admin-roles.js"),
     ),
     (
         "admin-levels.js",
-        include_bytes!("../web/static/admin-levels.js"),
+        include_bytes!("../../web/static/admin-levels.js"),
     ),
     (
         "admin-audit.js",
-        include_bytes!("../web/static/admin-audit.js"),
+        include_bytes!("../../web/static/admin-audit.js"),
     ),
     (
         "admin-providers.js",
-        include_bytes!("../web/static/admin-providers.js"),
+        include_bytes!("../../web/static/admin-providers.js"),
     ),
 ];
 

@@ -1,46 +1,34 @@
 //! Handlers of the admin API. Each parses its input, does the work in one transaction where
 //! several rows change, writes the audit record (also for refusals), and, when rules
-//! changed, asks every replica to reload the policy.
+//! changed, asks every replica to reload the policy. What an admin does to a whole account
+//! (disable, enable, delete) is `admin::accounts`, shared with the command line.
 
 use actix_web::{HttpResponse, web};
 use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::users::{self, UserDetail, UserPage, UserQuery};
-use crate::app::AppState;
-use crate::audit::{self, Action, Audit, Filter, Outcome, Record};
+use super::health;
+use crate::admin::accounts::{Accounts, Deleted, Disabled};
+use crate::admin::audited;
+use crate::admin::users::{self, UserDetail, UserPage, UserQuery};
+use crate::audit::{self, Action, Audit, Filter, Record};
 use crate::authz::access_levels::{self, AccessLevel, AccessLevelInput, AccessLevelSummary};
 use crate::authz::roles::{self, RoleInfo, RoleInput};
 use crate::error::{ApiError, ErrorBody};
 use crate::users::UserId;
+use crate::web::app::AppState;
 
 type State = web::Data<AppState>;
 
-/// Writes the audit record of an attempt, then hands back its result.
-async fn audited<T>(
-    state: &AppState,
-    audit: &Audit,
-    action: Action,
-    target: &str,
-    detail: serde_json::Value,
-    result: Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    let mut detail = detail;
-    if let (Err(e), Some(map)) = (&result, detail.as_object_mut()) {
-        map.insert("reason".to_owned(), e.to_string().into());
+/// The account use-cases, over this server's connections.
+fn accounts(state: &AppState) -> Accounts<'_> {
+    Accounts {
+        db: &state.db,
+        sessions: &state.sessions,
+        tenants: &state.tenants,
+        authz: &state.authz,
     }
-    let mut conn = state.db.get().await?;
-    audit
-        .record(
-            &mut conn,
-            action,
-            Some(target),
-            Outcome::of(&result),
-            detail,
-        )
-        .await?;
-    result
 }
 
 /// Users, searched and paginated.
@@ -80,14 +68,6 @@ pub async fn show_user(
     }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Disabled {
-    /// Sessions ended by this call.
-    pub sessions_ended: usize,
-    /// API tokens revoked by this call.
-    pub tokens_revoked: usize,
-}
-
 /// Disables an account: its sessions and API tokens end at once. The last admin cannot be
 /// disabled.
 #[utoipa::path(post, path = "/api/v1/admin/users/{id}/disable", tag = "admin", params(("id" = uuid::Uuid, Path)),
@@ -101,35 +81,7 @@ pub async fn disable_user(
     id: web::Path<uuid::Uuid>,
 ) -> Result<web::Json<Disabled>, ApiError> {
     let id = UserId(id.into_inner());
-    let result = async {
-        let mut conn = state.db.get().await?;
-        users::set_disabled(&mut conn, id, true).await?;
-        // Also when it already was disabled: whatever is still live ends now.
-        let tokens_revoked = crate::auth::tokens::revoke_all(&mut conn, id).await?;
-        let sessions_ended = state.sessions.revoke_all(id).await?;
-        state.tenants.stop(id, "the account was disabled").await?;
-        Ok(Disabled {
-            sessions_ended,
-            tokens_revoked,
-        })
-    }
-    .await;
-    let detail = match &result {
-        Ok(d) => {
-            serde_json::json!({ "sessions_ended": d.sessions_ended, "tokens_revoked": d.tokens_revoked })
-        }
-        Err(_) => serde_json::json!({}),
-    };
-    let done = audited(
-        &state,
-        &audit,
-        Action::UserDisable,
-        &audit::user_target(id),
-        detail,
-        result,
-    )
-    .await?;
-    Ok(web::Json(done))
+    Ok(web::Json(accounts(&state).disable(&audit, id).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -138,14 +90,6 @@ pub struct DeleteUserQuery {
     /// Also delete the user's workspace volume (their sites, documents…) — for good.
     #[serde(default)]
     pub delete_volume: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Deleted {
-    /// The user's workspace volume, if they had one.
-    pub volume: Option<String>,
-    /// Whether the volume was deleted (else it stays, for an operator to keep or remove).
-    pub volume_deleted: bool,
 }
 
 /// Deletes an account: its sessions end, its containers are removed, and its workspace
@@ -161,38 +105,10 @@ pub async fn delete_user(
     query: web::Query<DeleteUserQuery>,
 ) -> Result<web::Json<Deleted>, ApiError> {
     let id = UserId(id.into_inner());
-    let with_volume = query.delete_volume;
-    let result = async {
-        let mut conn = state.db.get().await?;
-        let workspace = crate::tenants::store::find_workspace(&mut conn, id).await?;
-        users::delete(&mut conn, id).await?;
-        drop(conn);
-        state.sessions.revoke_all(id).await?;
-        state
-            .tenants
-            .remove_user(id, workspace.as_ref(), with_volume)
-            .await?;
-        state.authz.changed().await.map_err(ApiError::Internal)?;
-        Ok(Deleted {
-            volume_deleted: with_volume && workspace.is_some(),
-            volume: workspace.map(|w| w.volume),
-        })
-    }
-    .await;
-    let detail = match &result {
-        Ok(d) => serde_json::json!({ "volume": d.volume, "volume_deleted": d.volume_deleted }),
-        Err(_) => serde_json::json!({ "delete_volume": with_volume }),
-    };
-    let done = audited(
-        &state,
-        &audit,
-        Action::UserDelete,
-        &audit::user_target(id),
-        detail,
-        result,
-    )
-    .await?;
-    Ok(web::Json(done))
+    let deleted = accounts(&state)
+        .delete(&audit, id, query.delete_volume)
+        .await?;
+    Ok(web::Json(deleted))
 }
 
 /// Enables a disabled account. Its old sessions and tokens stay ended.
@@ -206,20 +122,7 @@ pub async fn enable_user(
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = UserId(id.into_inner());
-    let result = async {
-        let mut conn = state.db.get().await?;
-        users::set_disabled(&mut conn, id, false).await
-    }
-    .await;
-    audited(
-        &state,
-        &audit,
-        Action::UserEnable,
-        &audit::user_target(id),
-        serde_json::json!({}),
-        result,
-    )
-    .await?;
+    accounts(&state).enable(&audit, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -251,7 +154,7 @@ async fn change_role(
         Action::RoleRevoke
     };
     audited(
-        state,
+        &state.db,
         audit,
         action,
         &audit::user_target(user),
@@ -325,7 +228,7 @@ pub async fn assign_access_level(
         Err(_) => serde_json::json!({ "access_level": name }),
     };
     audited(
-        &state,
+        &state.db,
         &audit,
         Action::AccessLevelAssign,
         &audit::user_target(id),
@@ -382,7 +285,7 @@ pub async fn define_role(
     let detail =
         serde_json::json!({ "permissions": input.permissions, "description": input.description });
     let created = audited(
-        &state,
+        &state.db,
         &audit,
         Action::RoleDefine,
         &format!("role:{role}"),
@@ -426,7 +329,7 @@ pub async fn delete_role(
         Err(_) => serde_json::json!({}),
     };
     audited(
-        &state,
+        &state.db,
         &audit,
         Action::RoleDelete,
         &format!("role:{role}"),
@@ -498,7 +401,7 @@ pub async fn create_access_level(
     .await;
     let detail = serde_json::json!({});
     let created = audited(
-        &state,
+        &state.db,
         &audit,
         Action::AccessLevelCreate,
         &format!("access_level:{name}"),
@@ -529,7 +432,7 @@ pub async fn update_access_level(
     }
     .await;
     let updated = audited(
-        &state,
+        &state.db,
         &audit,
         Action::AccessLevelUpdate,
         &format!("access_level:{name}"),
@@ -558,7 +461,7 @@ pub async fn delete_access_level(
     }
     .await;
     audited(
-        &state,
+        &state.db,
         &audit,
         Action::AccessLevelDelete,
         &format!("access_level:{name}"),
@@ -702,9 +605,9 @@ pub async fn fleet(state: State) -> Result<web::Json<Fleet>, ApiError> {
     }
     let mut dependencies = std::collections::BTreeMap::new();
     for (name, result) in [
-        ("postgresql", crate::health::check_postgres(&state).await),
-        ("redis", crate::health::check_redis(&state).await),
-        ("docker", crate::health::check_orchestrator(&state).await),
+        ("postgresql", health::check_postgres(&state).await),
+        ("redis", health::check_redis(&state).await),
+        ("docker", health::check_orchestrator(&state).await),
     ] {
         dependencies.insert(name, result.err().unwrap_or_else(|| "ok".to_owned()));
     }

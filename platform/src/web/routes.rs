@@ -1,18 +1,19 @@
-//! Every route the platform serves, in one table. The same table registers the handlers and
+//! Every route the platform serves, in one table. The same table registers the handlers,
 //! tells the authorization guard, for each route, how to find the owner of what it acts on
-//! and which rate limits apply — so a route cannot exist without a policy decision.
+//! and which rate limits apply — so a route cannot exist without a policy decision — and
+//! yields the OpenAPI paths: a route is documented by its handler's `#[utoipa::path]` (it
+//! does not compile without one) unless the table marks it `undocumented` (pages, and the
+//! document itself); a test checks that the document describes exactly the table's routes.
 //!
 //! Workspace origins (`{slug}.{workspace domain}`) are not routed here: every request to
-//! them goes to the workspace proxy (`tenants::proxy`), which asks the same enforcer with
-//! the object `workspace`.
+//! them goes to the workspace proxy (`web::proxy`), which asks the same enforcer with the
+//! object `workspace`.
 
 use actix_web::http::Method;
 use actix_web::web;
 
-use crate::{
-    admin::http as admin, auth::http as auth, health, openapi, tenants::http as workspace,
-    web as pages,
-};
+use super::handlers::{admin, auth, health, workspace};
+use super::{openapi, pages};
 
 /// Whose thing a route acts on, for casbin's ownership match (`own` rules).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,13 +49,16 @@ pub struct Route {
     pub pattern: &'static str,
     pub owner: Owner,
     pub class: Class,
+    /// Whether the OpenAPI document describes it.
+    pub documented: bool,
 }
 
 macro_rules! routes {
-    ($( $method:ident $pattern:literal => $handler:path, $owner:ident, $class:ident; )*) => {
+    ($( $method:ident $pattern:literal => $($handler:ident)::+ , $owner:ident, $class:ident
+        $(, $undocumented:ident)? ; )*) => {
         /// Registers every route.
         pub fn configure(cfg: &mut web::ServiceConfig) {
-            $( cfg.route($pattern, web::method(Method::$method).to($handler)); )*
+            $( cfg.route($pattern, web::method(Method::$method).to($($handler)::+)); )*
         }
 
         /// Every route, as the router serves it.
@@ -64,9 +68,37 @@ macro_rules! routes {
                 pattern: $pattern,
                 owner: Owner::$owner,
                 class: Class::$class,
+                documented: documented!($($undocumented)?),
             }, )*]
         }
+
+        /// The OpenAPI paths (and the schemas they use) of every documented route.
+        pub fn documented() -> utoipa::openapi::OpenApi {
+            let mut doc = utoipa::openapi::OpenApiBuilder::new().build();
+            $( document!(doc, $($handler)::+ $(, $undocumented)?); )*
+            doc
+        }
     };
+}
+
+macro_rules! documented {
+    () => {
+        true
+    };
+    (undocumented) => {
+        false
+    };
+}
+
+/// Adds the operation of one handler, from its `#[utoipa::path]`, to `doc`.
+macro_rules! document {
+    ($doc:ident, $($handler:ident)::+) => {{
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths($($handler)::+))]
+        struct Operation;
+        $doc.merge(<Operation as utoipa::OpenApi>::openapi());
+    }};
+    ($doc:ident, $($handler:ident)::+, undocumented) => {};
 }
 
 routes! {
@@ -79,7 +111,7 @@ routes! {
     GET "/auth/callback/{provider}" => auth::callback, Nobody, SignIn;
     POST "/auth/logout" => auth::logout, Nobody, SignIn;
 
-    GET "/api/v1/openapi.json" => openapi::document, Nobody, Page;
+    GET "/api/v1/openapi.json" => openapi::document, Nobody, Page, undocumented;
     POST "/api/v1/auth/register" => auth::register, Nobody, SignIn;
     POST "/api/v1/auth/login" => auth::login, Nobody, SignIn;
     GET "/api/v1/me" => auth::me, Caller, Api;
@@ -114,10 +146,65 @@ routes! {
     GET "/api/v1/admin/providers" => admin::providers, Nobody, Api;
     GET "/api/v1/admin/fleet" => admin::fleet, Nobody, Api;
 
-    GET "/" => pages::index, Nobody, Page;
-    GET "/login" => pages::login_page, Nobody, Page;
-    GET "/dashboard" => pages::dashboard_page, Nobody, Page;
-    GET "/admin" => pages::admin_page, Nobody, Page;
-    GET "/api/docs" => pages::docs_page, Nobody, Page;
-    GET "/static/{name}" => pages::asset, Nobody, Page;
+    GET "/" => pages::index, Nobody, Page, undocumented;
+    GET "/login" => pages::login_page, Nobody, Page, undocumented;
+    GET "/dashboard" => pages::dashboard_page, Nobody, Page, undocumented;
+    GET "/admin" => pages::admin_page, Nobody, Page, undocumented;
+    GET "/api/docs" => pages::docs_page, Nobody, Page, undocumented;
+    GET "/static/{name}" => pages::asset, Nobody, Page, undocumented;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// `(METHOD, path)` of every operation in `doc`.
+    fn operations(doc: &utoipa::openapi::OpenApi) -> BTreeSet<(String, String)> {
+        let value = serde_json::to_value(doc).expect("the document serializes");
+        let mut ops = BTreeSet::new();
+        for (path, item) in value["paths"].as_object().expect("paths") {
+            for method in item.as_object().expect("a path item").keys() {
+                if ["get", "put", "post", "delete", "patch", "head", "options"]
+                    .contains(&method.as_str())
+                {
+                    ops.insert((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+        ops
+    }
+
+    #[test]
+    fn the_document_describes_exactly_the_documented_routes() {
+        let routes: BTreeSet<(String, String)> = table()
+            .into_iter()
+            .filter(|r| r.documented)
+            .map(|r| (r.method.to_owned(), r.pattern.to_owned()))
+            .collect();
+        let documented = operations(&super::super::openapi::build());
+        let missing: Vec<_> = routes.difference(&documented).collect();
+        let extra: Vec<_> = documented.difference(&routes).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "routes without documentation: {missing:?}; documentation without a route: {extra:?}"
+        );
+        assert_eq!(
+            documented.len(),
+            table().iter().filter(|r| r.documented).count()
+        );
+    }
+
+    #[test]
+    fn only_pages_and_the_document_itself_go_undocumented() {
+        for route in table().into_iter().filter(|r| !r.documented) {
+            assert!(
+                route.class == Class::Page && route.method == "GET",
+                "{} {} is an API route and must be documented",
+                route.method,
+                route.pattern
+            );
+        }
+    }
 }

@@ -10,9 +10,9 @@ use diesel_async::RunQueryDsl;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::error::ErrorDetail;
 use crate::telemetry::current_request_id;
+use crate::web::app::AppState;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 

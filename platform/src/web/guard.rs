@@ -13,13 +13,14 @@ use actix_web::http::header::{CACHE_CONTROL, LOCATION};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 
-use super::{Decision, roles, subject};
-use crate::app::AppState;
-use crate::audit::{Action, Audit, Outcome};
-use crate::auth::extract::{self, CurrentUser};
+use super::app::AppState;
+use super::extract::{self, CurrentUser, Decision, audit_of, client_ip};
+use super::pages;
+use super::routes::{self, Class, Owner, Route};
+use crate::audit::{Action, Outcome};
+use crate::authz::{roles, subject};
 use crate::error::ApiError;
 use crate::ratelimit;
-use crate::routes::{self, Class, Owner, Route};
 use crate::users::UserId;
 
 /// The route table, indexed for the guard.
@@ -90,9 +91,9 @@ pub async fn guard(
                 .map_into_right_body(),
         )),
         Err(Refusal::Error(e))
-            if route.class == Class::Page && crate::web::wants_html(req.request()) =>
+            if route.class == Class::Page && pages::wants_html(req.request()) =>
         {
-            Ok(req.into_response(crate::web::refusal_page(&e).map_into_right_body()))
+            Ok(req.into_response(pages::refusal_page(&e).map_into_right_body()))
         }
         // Rendered here, inside the request's scope, so the body carries its request id.
         Err(Refusal::Error(e)) => Ok(req.into_response(e.error_response().map_into_right_body())),
@@ -188,7 +189,7 @@ async fn refuse_signed_in(
     }
     if route.pattern.starts_with("/api/v1/admin/") {
         let mut conn = state.db.get().await?;
-        Audit::of_request(req)
+        audit_of(req)
             .as_user(
                 principal.user.id,
                 principal
@@ -268,7 +269,7 @@ async fn limit(
 ) -> Result<(), ApiError> {
     let read = route.method == "GET";
     let kind = if read { "api_read" } else { "api_write" };
-    let ip = ratelimit::client_ip(req, state.config.trust_forwarded_for)
+    let ip = client_ip(req, state.config.trust_forwarded_for)
         .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     let per_ip = if read {
         state.config.rate_limits.api_reads_per_ip
@@ -291,11 +292,6 @@ async fn limit(
         Ok(()) => Ok(()),
         Err(retry_after) => Err(ApiError::RateLimited(retry_after)),
     }
-}
-
-/// The decision for a request, or `None` if no handler of the guard's saw it.
-pub fn decision_of(req: &HttpRequest) -> Option<Decision> {
-    req.extensions().get::<Decision>().cloned()
 }
 
 /// Named things the pages may offer, each decided by the enforcer exactly as the API route

@@ -10,12 +10,12 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::State as TenantState;
-use super::lifecycle::{Trigger, WorkspaceStatus};
-use super::routing::Handoff;
-use crate::app::AppState;
-use crate::auth::extract::CurrentUser;
 use crate::error::{ApiError, ErrorBody};
+use crate::tenants::State as TenantState;
+use crate::tenants::lifecycle::{Trigger, WorkspaceStatus};
+use crate::tenants::routing::Handoff;
+use crate::web::app::AppState;
+use crate::web::extract::CurrentUser;
 
 type State = web::Data<AppState>;
 
@@ -193,7 +193,7 @@ pub async fn open(
     let location = format!(
         "{}{}?code={code}",
         state.tenants.origin_of(&workspace.slug),
-        super::proxy::HANDOFF_PATH
+        crate::web::proxy::HANDOFF_PATH
     );
     Ok(HttpResponse::SeeOther()
         .insert_header((LOCATION, location))
