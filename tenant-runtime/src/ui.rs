@@ -71,26 +71,9 @@ mod tests {
     use super::*;
 
     /// The names a page or an asset loads: `/static/…`, `from './…'` and `url("…")`.
-    fn named_in(source: &str) -> Vec<String> {
-        let name = |piece: &str| -> String {
-            piece
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-                .collect()
-        };
-        let mut named = Vec::new();
-        for marker in ["/static/", "from './", "url(\""] {
-            named.extend(source.split(marker).skip(1).map(name));
-        }
-        named
-    }
-
     #[test]
     fn every_script_the_page_or_a_module_names_is_served() {
-        let mut named = named_in(INDEX);
-        for asset in ASSETS.iter() {
-            named.extend(named_in(&String::from_utf8_lossy(asset.body())));
-        }
+        let named = ASSETS.references(&[INDEX]);
         assert!(named.len() > 5, "{named:?}");
         for module in ["shared-api.js", "base.css", "favicon.svg"] {
             assert!(named.iter().any(|n| n == module), "{module} is loaded");

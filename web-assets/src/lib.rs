@@ -134,6 +134,34 @@ impl Assets {
     pub fn respond(&self, req: &HttpRequest, name: &str) -> Option<HttpResponse> {
         self.get(name).map(|asset| asset.respond(req))
     }
+
+    /// Every asset name that `pages` or the embedded assets refer to (`/static/x`,
+    /// `from './x'`, `url("x")`), so a binary's tests can check that each is embedded.
+    pub fn references(&self, pages: &[&str]) -> Vec<String> {
+        let mut named = Vec::new();
+        for page in pages {
+            named.extend(names_in(page));
+        }
+        for asset in &self.0 {
+            named.extend(names_in(&String::from_utf8_lossy(asset.body)));
+        }
+        named
+    }
+}
+
+/// The asset names a page, script or style sheet refers to.
+fn names_in(source: &str) -> Vec<String> {
+    let name = |piece: &str| -> String {
+        piece
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            .collect()
+    };
+    let mut named = Vec::new();
+    for marker in ["/static/", "from './", "url(\""] {
+        named.extend(source.split(marker).skip(1).map(name));
+    }
+    named
 }
 
 /// A strong validator: the first 128 bits of the body's SHA-256, quoted.
@@ -168,6 +196,16 @@ mod tests {
     use actix_web::test::TestRequest;
 
     use super::*;
+
+    #[test]
+    fn references_are_found_in_pages_scripts_and_style_sheets() {
+        let assets = Assets::with_shared(&[("app.js", b"import { x } from './extra.js';")]);
+        let named =
+            assets.references(&[r#"<link href="/static/app.css"><script src="/static/app.js">"#]);
+        for name in ["app.css", "app.js", "extra.js"] {
+            assert!(named.iter().any(|n| n == name), "{name} in {named:?}");
+        }
+    }
 
     fn header<'a>(response: &'a HttpResponse, name: &str) -> &'a str {
         response

@@ -1,6 +1,7 @@
 //! The HTTP side of jobs: recent jobs, one job's state, the zip an export job made, and
 //! jobs' progress as server-sent events. Capabilities that queue a job answer with
-//! [`accepted`]. The routes are declared in `routes`.
+//! [`accepted`], and zips are downloaded through [`zip_download`]. The routes are declared
+//! in `routes`.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -19,6 +20,19 @@ pub fn accepted(job: &Job) -> HttpResponse {
     HttpResponse::Accepted()
         .insert_header((header::LOCATION, format!("/api/v1/jobs/{}", job.id)))
         .json(job)
+}
+
+/// A zip to download, never cached: an export job's artifact, or an export built in the
+/// request (`sites`).
+pub fn zip_download(file_name: &str, bytes: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/zip")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{file_name}\""),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(bytes)
 }
 
 pub async fn list_jobs(store: Data) -> Result<HttpResponse, ApiError> {
@@ -44,7 +58,7 @@ pub async fn job_artifact(
         .await
         .map_err(ApiError::internal)?
         .map_err(|_| ApiError::Gone("this export was just removed; export it again".to_owned()))?;
-    Ok(crate::sites::http::zip_download(&name, bytes))
+    Ok(zip_download(&name, bytes))
 }
 
 fn sse_event(job: &Job) -> web::Bytes {

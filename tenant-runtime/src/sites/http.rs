@@ -18,18 +18,6 @@ use crate::store::Store;
 
 type Data = web::Data<Store>;
 
-/// A zip to download, never cached.
-pub fn zip_download(file_name: &str, bytes: Vec<u8>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/zip")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{file_name}\""),
-        ))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(bytes)
-}
-
 /// The current version as a static-site zip, built in the request.
 pub async fn export_zip(store: Data, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = project_id(&id)?;
@@ -37,7 +25,10 @@ pub async fn export_zip(store: Data, id: web::Path<String>) -> Result<HttpRespon
     let bytes = web::block(move || super::zip(&files))
         .await
         .map_err(ApiError::internal)??;
-    Ok(zip_download(&super::file_name(&name, ""), bytes))
+    Ok(jobs::http::zip_download(
+        &super::file_name(&name, ""),
+        bytes,
+    ))
 }
 
 /// The pages as Markdown (zip), built in the request.
@@ -47,7 +38,10 @@ pub async fn export_markdown(store: Data, id: web::Path<String>) -> Result<HttpR
     let bytes = web::block(move || super::zip(&super::markdown_files(files)))
         .await
         .map_err(ApiError::internal)??;
-    Ok(zip_download(&super::file_name(&name, "-markdown"), bytes))
+    Ok(jobs::http::zip_download(
+        &super::file_name(&name, "-markdown"),
+        bytes,
+    ))
 }
 
 #[derive(Deserialize, Default, Clone, Copy)]

@@ -1,367 +1,24 @@
-//! The workspace origins: every request whose `Host` is `{slug}.{workspace domain}` is
-//! served here instead of by the platform's routes. The browser must hold that host's
-//! workspace cookie (made by a one-time-code handoff from the platform's origin, tied to a
-//! live platform session), casbin must allow it (only the owner), and then the request is
-//! relayed to the user's tenant: bodies streamed both ways, WebSockets frame by frame,
-//! hop-by-hop headers stripped, `X-Forwarded-*` set, the user's identity signed with the
-//! tenant's secret. The lookups on this path are one or two Redis round trips, never
-//! PostgreSQL.
+//! The relay itself: a request and its answer streamed between the browser and the tenant
+//! (bodies bounded by the proxy's limit and cut when idle), or a WebSocket relayed frame by
+//! frame; the headers that cross are filtered here ([`upstream_headers`]). Nothing here
+//! decides who may pass: [`super::serve`] has done that before a relay starts.
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use actix_web::body::{BoxBody, EitherBody, MessageBody};
-use actix_web::cookie::{Cookie, SameSite};
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::dev::Payload;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use actix_web::middleware::Next;
 use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::{SinkExt, StreamExt};
 
-use super::app::AppState;
-use super::pages::{escape_html, wants_html};
-use crate::authz::subject;
-use crate::config::TenantsConfig;
+use super::{Upstream, cookie_name, refuse};
 use crate::error::ApiError;
 use crate::tenants::identity;
-use crate::tenants::lifecycle::Trigger;
-use crate::tenants::routing::{Route, WorkspaceSession};
-
-/// The path on a workspace origin that redeems a handoff code.
-pub const HANDOFF_PATH: &str = "/_websplat/handoff";
-/// The casbin object of every request to a workspace origin.
-pub const POLICY_OBJECT: &str = "workspace";
-
-/// The workspace cookie: host-only (no `Domain`), so it never reaches another workspace
-/// or the platform; `__Host-` when served over TLS.
-pub fn cookie_name(https: bool) -> &'static str {
-    if https {
-        "__Host-websplat_ws"
-    } else {
-        "websplat_ws"
-    }
-}
-
-/// The HTTP client of one worker thread for its tenants: keep-alive connections, no
-/// redirects followed, no decompression (bodies pass through as they are).
-pub struct Upstream {
-    client: awc::Client,
-    max_body: u64,
-    idle: Duration,
-}
-
-impl Upstream {
-    pub fn new(config: &TenantsConfig) -> Self {
-        let connector = awc::Connector::new()
-            .timeout(config.proxy_connect_timeout)
-            .conn_keep_alive(Duration::from_secs(30))
-            .limit(1024);
-        let client = awc::Client::builder()
-            .connector(connector)
-            .disable_redirects()
-            // The head of the answer (after the whole upload); bodies have idle timeouts.
-            .timeout(Duration::from_secs(600))
-            .finish();
-        Upstream {
-            client,
-            max_body: config.proxy_max_body,
-            idle: config.proxy_idle_timeout,
-        }
-    }
-}
-
-/// The middleware in front of everything: workspace hosts to the proxy, the rest on to the
-/// platform's routes.
-pub async fn dispatch(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static, BoxBody>>, actix_web::Error> {
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let upstream = req.app_data::<web::Data<Upstream>>().cloned();
-    let slug = match (&state, req.headers().get(header::HOST)) {
-        (Some(state), Some(host)) => host
-            .to_str()
-            .ok()
-            .map(str::to_ascii_lowercase)
-            .and_then(|h| state.tenants.slug_of_host(&h).map(str::to_owned)),
-        _ => None,
-    };
-    let (Some(state), Some(upstream), Some(slug)) = (state, upstream, slug) else {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
-    };
-    let (http, payload) = req.into_parts();
-    let response = serve(&state, &upstream, &slug, &http, payload).await;
-    Ok(ServiceResponse::new(http, response).map_into_right_body())
-}
-
-#[tracing::instrument(name = "workspace", skip_all, fields(slug = %slug))]
-async fn serve(
-    state: &AppState,
-    upstream: &Upstream,
-    slug: &str,
-    req: &HttpRequest,
-    payload: Payload,
-) -> HttpResponse {
-    let tenants = &state.tenants;
-    if req.path() == HANDOFF_PATH {
-        return redeem(state, slug, req).await;
-    }
-    let https = state.config.public_url.is_https();
-    let token = req.cookie(cookie_name(https)).map(|c| c.value().to_owned());
-    let lookup = match tenants.routing.lookup(token.as_deref(), slug).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!(error = %e, "Redis unavailable for the workspace proxy");
-            return refuse(state, req, ApiError::Unavailable("the session store"));
-        }
-    };
-    let Some(session) = lookup.session else {
-        return sign_in_first(state, req);
-    };
-    if session.slug != slug {
-        // Cookies are host-only: a session for another host here was copied by hand.
-        return refuse(
-            state,
-            req,
-            ApiError::NotFound("there is no workspace of yours here".to_owned()),
-        );
-    }
-    let owner = lookup.route.as_ref().map_or(session.user, |r| r.user);
-    if !state.authz.decide(
-        &subject(session.user),
-        POLICY_OBJECT,
-        req.method().as_str(),
-        &subject(owner),
-    ) {
-        return refuse(
-            state,
-            req,
-            ApiError::Forbidden("this workspace is not yours".to_owned()),
-        );
-    }
-    let own_origin = tenants.origin_of(slug);
-    let websocket = is_websocket(req);
-    if (websocket || !is_safe(req.method())) && !same_origin(req, &own_origin) {
-        return refuse(
-            state,
-            req,
-            ApiError::Forbidden(
-                "cross-origin requests to a workspace are refused (the Origin header is not this workspace's)"
-                    .to_owned(),
-            ),
-        );
-    }
-    let Some(route) = lookup.route else {
-        return starting(state, &session, req).await;
-    };
-    tenants.routing.touch(route.tenant);
-    let started = Instant::now();
-    let response = if websocket {
-        relay_websocket(state, upstream, &route, req, payload).await
-    } else {
-        forward(state, upstream, &route, req, payload).await
-    };
-    state.metrics.proxied(
-        req.method().as_str(),
-        response.status().as_u16(),
-        started.elapsed(),
-    );
-    response
-}
-
-fn is_safe(method: &Method) -> bool {
-    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
-}
-
-fn is_websocket(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
-}
-
-/// No `Origin` (a program, or a same-origin GET) or this workspace's own.
-fn same_origin(req: &HttpRequest, own: &str) -> bool {
-    match req.headers().get(header::ORIGIN) {
-        None => !is_websocket(req),
-        Some(origin) => origin.as_bytes() == own.as_bytes(),
-    }
-}
-
-/// A browser is sent through the handoff; a program is told how to get in.
-fn sign_in_first(state: &AppState, req: &HttpRequest) -> HttpResponse {
-    if matches!(*req.method(), Method::GET | Method::HEAD) && wants_html(req) {
-        let next = req
-            .uri()
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_owned();
-        let query = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("next", &next)
-            .finish();
-        let location = state
-            .config
-            .public_url
-            .join(&format!("/workspace/open?{query}"));
-        return HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, location))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .finish();
-    }
-    refuse(
-        state,
-        req,
-        ApiError::Unauthorized(
-            "open your workspace from the platform (it hands this origin a cookie of its own)",
-        ),
-    )
-}
-
-async fn redeem(state: &AppState, slug: &str, req: &HttpRequest) -> HttpResponse {
-    let code = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
-    let handoff = match state.tenants.routing.redeem_handoff(&code).await {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot redeem a workspace handoff");
-            return refuse(state, req, ApiError::Unavailable("the session store"));
-        }
-    };
-    let Some(handoff) = handoff.filter(|h| h.slug == slug) else {
-        return refuse(
-            state,
-            req,
-            ApiError::BadRequest(
-                "this link to your workspace has expired or was already used; open the workspace again from your dashboard"
-                    .to_owned(),
-            ),
-        );
-    };
-    let ttl = state.sessions.max_lifetime();
-    let session = WorkspaceSession {
-        user: handoff.user,
-        slug: handoff.slug.clone(),
-        platform_session: handoff.platform_session.clone(),
-    };
-    let token = match state.tenants.routing.create_session(&session, ttl).await {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot create a workspace session");
-            return refuse(state, req, ApiError::Unavailable("the session store"));
-        }
-    };
-    let https = state.config.public_url.is_https();
-    let cookie = Cookie::build(cookie_name(https), token)
-        .path("/")
-        .http_only(true)
-        .secure(https)
-        .same_site(SameSite::Lax)
-        .max_age(actix_web::cookie::time::Duration::seconds(
-            i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
-        ))
-        .finish();
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, handoff.next))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .cookie(cookie)
-        .finish()
-}
-
-/// No tenant serves this workspace: start one and say so.
-async fn starting(state: &AppState, session: &WorkspaceSession, req: &HttpRequest) -> HttpResponse {
-    match state.tenants.start(session.user, Trigger::Demand).await {
-        Err(e) => refuse(state, req, e),
-        Ok(status) => {
-            let words = match status.state {
-                crate::tenants::State::Failed => "Your workspace stopped; a new one is starting.",
-                _ => "Your workspace is starting…",
-            };
-            if wants_html(req) {
-                return workspace_page(
-                    state,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Starting your workspace",
-                    words,
-                    true,
-                );
-            }
-            HttpResponse::ServiceUnavailable()
-                .insert_header((header::RETRY_AFTER, "1"))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .json(serde_json::json!({
-                    "error": {
-                        "code": "workspace_starting",
-                        "message": format!("{words} Retry in a moment."),
-                        "state": status.state,
-                        "request_id": crate::telemetry::current_request_id(),
-                    }
-                }))
-        }
-    }
-}
-
-fn refuse(state: &AppState, req: &HttpRequest, err: ApiError) -> HttpResponse {
-    if wants_html(req) {
-        let title = match err.status_code() {
-            StatusCode::TOO_MANY_REQUESTS => "The platform is busy",
-            s if s.is_server_error() => "Workspace unavailable",
-            _ => "Not available to you",
-        };
-        return workspace_page(state, err.status_code(), title, &err.to_string(), false);
-    }
-    err.error_response()
-}
-
-/// A page on a workspace origin (so nothing relative: the origin belongs to the tenant).
-fn workspace_page(
-    state: &AppState,
-    status: StatusCode,
-    title: &str,
-    message: &str,
-    refresh: bool,
-) -> HttpResponse {
-    let dashboard = escape_html(&state.config.public_url.join("/dashboard"));
-    let refresh_tag = if refresh {
-        r#"<meta http-equiv="refresh" content="1">"#
-    } else {
-        ""
-    };
-    let body = format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8">{refresh_tag}
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} — WebSplat</title>
-<style>body{{font:16px system-ui,sans-serif;margin:0;display:grid;place-items:center;min-height:100vh;background:#f6f7fb;color:#1d2330}}main{{background:#fff;padding:2rem 2.5rem;border-radius:12px;box-shadow:0 2px 12px #0001;max-width:32rem}}a{{color:#4450d8}}</style>
-</head><body><main>
-<h1>{title}</h1>
-<p id="workspace-message" role="status">{message}</p>
-<p><a href="{dashboard}">Back to your dashboard</a></p>
-</main></body></html>
-"#,
-        title = escape_html(title),
-        message = escape_html(message),
-    );
-    let mut response = HttpResponse::build(status);
-    if refresh {
-        response.insert_header((header::RETRY_AFTER, "1"));
-    }
-    response
-        .content_type("text/html; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-        ))
-        .body(body)
-}
+use crate::tenants::routing::Route;
+use crate::web::app::AppState;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and those the `Connection` header names.
 fn hop_by_hop(headers: &HeaderMap) -> Vec<HeaderName> {
@@ -467,7 +124,7 @@ pub fn upstream_headers(
 }
 
 /// Relays one HTTP exchange, streaming the request and response bodies.
-async fn forward(
+pub(super) async fn forward(
     state: &AppState,
     upstream: &Upstream,
     route: &Route,
@@ -632,7 +289,7 @@ fn bounded(
 
 /// Relays a WebSocket: the tenant's side is connected first (so a failure is a plain
 /// 502), then the browser's is accepted and frames flow both ways until either closes.
-async fn relay_websocket(
+pub(super) async fn relay_websocket(
     state: &AppState,
     upstream: &Upstream,
     route: &Route,
