@@ -159,7 +159,8 @@ async fn run(n: usize, requests: usize, deployment: &str) -> anyhow::Result<()> 
     let url = reqwest::Url::parse(&handoff)?;
     let host = url.host_str().context("host")?.to_owned();
     let origin = format!("http://{host}:{port}");
-    let slug = host.split('.').next().context("slug")?.to_owned();
+    let slug = platform::tenants::Slug::parse(host.split('.').next().context("slug")?)
+        .map_err(anyhow::Error::msg)?;
     let route = state
         .tenants
         .routing

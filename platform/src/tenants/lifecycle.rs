@@ -16,7 +16,7 @@ use websplat_contract::UsageReport;
 use super::identity;
 use super::orchestrator::{Orchestrator, label, runtime};
 use super::routing::Routing;
-use super::store::{self, NewTenant, PoolName, State, Tenant, TenantId, Workspace};
+use super::store::{self, NewTenant, PoolName, Slug, State, Tenant, TenantId, Workspace};
 use crate::auth::secret::random_token;
 use crate::authz::access_levels::{self, AccessLevel};
 use crate::config::{PublicUrl, TenantsConfig};
@@ -113,7 +113,7 @@ impl Tenants {
     }
 
     /// The workspace slug a `Host` header names, if it is a workspace origin.
-    pub fn slug_of_host<'a>(&self, host: &'a str) -> Option<&'a str> {
+    pub fn slug_of_host(&self, host: &str) -> Option<Slug> {
         slug_of_host(&self.config.workspace_domain, host)
     }
 
@@ -536,20 +536,14 @@ enum Admitted {
     },
 }
 
-/// The slug of `{slug}.{domain}[:port]`: one host label of lowercase letters, digits and
-/// dashes; anything else (the platform's own host, deeper names) is not a workspace.
-pub fn slug_of_host<'a>(domain: &str, host: &'a str) -> Option<&'a str> {
+/// The slug of `{slug}.{domain}[:port]`: one host label that parses as a [`Slug`];
+/// anything else (the platform's own host, deeper names) is not a workspace.
+pub fn slug_of_host(domain: &str, host: &str) -> Option<Slug> {
     let name = match host.rsplit_once(':') {
         Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
         _ => host,
     };
-    let slug = name.strip_suffix(domain)?.strip_suffix('.')?;
-    let valid = !slug.is_empty()
-        && slug.len() <= 63
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    valid.then_some(slug)
+    Slug::parse(name.strip_suffix(domain)?.strip_suffix('.')?).ok()
 }
 
 /// Why a container stopped, in words.
@@ -571,12 +565,13 @@ mod tests {
     #[test]
     fn only_one_label_under_the_workspace_domain_is_a_workspace() {
         let d = "ws.localhost";
+        let slug = |host| slug_of_host(d, host).map(String::from);
         assert_eq!(
-            slug_of_host(d, "alice-1a2b.ws.localhost:8080"),
+            slug("alice-1a2b.ws.localhost:8080").as_deref(),
             Some("alice-1a2b")
         );
         assert_eq!(
-            slug_of_host(d, "alice-1a2b.ws.localhost"),
+            slug("alice-1a2b.ws.localhost").as_deref(),
             Some("alice-1a2b")
         );
         for not in [
@@ -590,8 +585,9 @@ mod tests {
             "al_ice.ws.localhost",
             "Alice.ws.localhost",
             "alice.ws.localhost:",
+            "-alice.ws.localhost",
         ] {
-            assert_eq!(slug_of_host(d, not), None, "{not}");
+            assert_eq!(slug(not), None, "{not}");
         }
     }
 }

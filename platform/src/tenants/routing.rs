@@ -104,7 +104,7 @@ impl Routing {
         self.kv.key(&format!("tenant-events:{user}"))
     }
 
-    pub async fn put_route(&self, slug: &str, route: &Route) -> Result<(), KvError> {
+    pub async fn put_route(&self, slug: &Slug, route: &Route) -> Result<(), KvError> {
         let (key, body) = (self.route_key(slug), serde_json::to_string(route)?);
         self.kv
             .run(async move |c| c.set::<_, _, ()>(&key, body).await)
@@ -112,7 +112,7 @@ impl Routing {
     }
 
     /// Removes the route if it still points at `tenant` (a successor's stays).
-    pub async fn drop_route(&self, slug: &str, tenant: TenantId) -> Result<(), KvError> {
+    pub async fn drop_route(&self, slug: &Slug, tenant: TenantId) -> Result<(), KvError> {
         if let Some(route) = self.route(slug).await?
             && route.tenant != tenant
         {
@@ -122,7 +122,7 @@ impl Routing {
         self.kv.run(async move |c| c.del::<_, ()>(&key).await).await
     }
 
-    pub async fn route(&self, slug: &str) -> Result<Option<Route>, KvError> {
+    pub async fn route(&self, slug: &Slug) -> Result<Option<Route>, KvError> {
         let key = self.route_key(slug);
         let raw: Option<String> = self.kv.run(async move |c| c.get(&key).await).await?;
         Ok(raw.map(|r| serde_json::from_str(&r)).transpose()?)
@@ -130,7 +130,7 @@ impl Routing {
 
     /// The session for a workspace cookie and the route of the host's workspace, in one
     /// round trip. A session whose platform session has ended is dropped.
-    pub async fn lookup(&self, token: Option<&str>, slug: &str) -> Result<Lookup, KvError> {
+    pub async fn lookup(&self, token: Option<&str>, slug: &Slug) -> Result<Lookup, KvError> {
         let route_key = self.route_key(slug);
         let session_key = token
             .filter(|t| t.len() <= 128)

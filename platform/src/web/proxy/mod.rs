@@ -28,6 +28,7 @@ use relay::{forward, relay_websocket};
 use crate::authz::subject;
 use crate::config::TenantsConfig;
 use crate::error::ApiError;
+use crate::tenants::Slug;
 use crate::tenants::lifecycle::Trigger;
 use crate::tenants::routing::WorkspaceSession;
 use crate::web::app::AppState;
@@ -89,7 +90,7 @@ pub async fn dispatch(
             .to_str()
             .ok()
             .map(str::to_ascii_lowercase)
-            .and_then(|h| state.tenants.slug_of_host(&h).map(str::to_owned)),
+            .and_then(|h| state.tenants.slug_of_host(&h)),
         _ => None,
     };
     let (Some(state), Some(upstream), Some(slug)) = (state, upstream, slug) else {
@@ -107,7 +108,7 @@ pub async fn dispatch(
 async fn serve(
     state: &AppState,
     upstream: &Upstream,
-    slug: &str,
+    slug: &Slug,
     req: &HttpRequest,
     payload: Payload,
 ) -> HttpResponse {
@@ -127,7 +128,7 @@ async fn serve(
     let Some(session) = lookup.session else {
         return sign_in_first(state, req);
     };
-    if session.slug != slug {
+    if session.slug != *slug {
         // Cookies are host-only: a session for another host here was copied by hand.
         return refuse(
             state,
@@ -226,7 +227,7 @@ fn sign_in_first(state: &AppState, req: &HttpRequest) -> HttpResponse {
     )
 }
 
-async fn redeem(state: &AppState, slug: &str, req: &HttpRequest) -> HttpResponse {
+async fn redeem(state: &AppState, slug: &Slug, req: &HttpRequest) -> HttpResponse {
     let code = url::form_urlencoded::parse(req.query_string().as_bytes())
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.into_owned())
@@ -238,7 +239,7 @@ async fn redeem(state: &AppState, slug: &str, req: &HttpRequest) -> HttpResponse
             return refuse(state, req, ApiError::Unavailable("the session store"));
         }
     };
-    let Some(handoff) = handoff.filter(|h| h.slug == slug) else {
+    let Some(handoff) = handoff.filter(|h| h.slug == *slug) else {
         return refuse(
             state,
             req,
