@@ -56,6 +56,20 @@ async fn containers(app: &TestApp) -> Vec<ContainerInfo> {
         .expect("list")
 }
 
+/// Waits until the engine lists none of this test's containers: a failed tenant is recorded
+/// first (so its owner learns at once) and its container removed right after.
+async fn until_no_containers(app: &TestApp, why: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed = containers(app).await;
+        if listed.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{why}: {listed:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// A signed-up user driving the API with a token, as a program (or the dashboard) does.
 struct User {
     id: String,
@@ -228,7 +242,7 @@ async fn a_missing_image_fails_the_spawn_saying_how_to_build_it() {
             && reason.contains("build it with docker/build-tenant-image.sh"),
         "{w}"
     );
-    assert!(containers(&app).await.is_empty());
+    until_no_containers(&app, "the failed one is removed").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,10 +257,7 @@ async fn runtimes_that_never_answer_or_exit_while_starting_fail_and_go() {
         w["reason"], "it did not become ready within 1 seconds",
         "{w}"
     );
-    assert!(
-        containers(&app).await.is_empty(),
-        "the silent one is removed"
-    );
+    until_no_containers(&app, "the silent one is removed").await;
 
     engine().set_startup(&image, Startup::Exits(2));
     assert_eq!(alice.start(&app).await.status(), 202);
@@ -264,7 +275,7 @@ async fn runtimes_that_never_answer_or_exit_while_starting_fail_and_go() {
         w["reason"], "it stopped unexpectedly while starting (exit code 2)",
         "{w}"
     );
-    assert!(containers(&app).await.is_empty());
+    until_no_containers(&app, "the failed one is removed").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -423,13 +434,15 @@ async fn a_new_sign_in_replaces_a_ready_workspace_with_a_fresh_container() {
     assert_eq!(r.status(), 200);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let listed = containers(&app).await;
+        // The engine's list is read last: once the fresh container is recorded ready, it
+        // must be in every later list.
         let latest = alice.container(&app).await;
         let ready = app
             .query_one(&format!(
                 "SELECT state FROM tenants WHERE container_id = '{latest}'"
             ))
             .await;
+        let listed = containers(&app).await;
         if latest != first && ready == "ready" && listed.len() == 1 {
             assert_eq!(listed[0].id, latest, "only the fresh one is left");
             break;
