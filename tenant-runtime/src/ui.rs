@@ -78,43 +78,16 @@ mod tests {
         for module in ["shared-api.js", "base.css", "favicon.svg"] {
             assert!(named.iter().any(|n| n == module), "{module} is loaded");
         }
-        for name in named {
-            assert!(
-                ASSETS.get(&name).is_some(),
-                "{name:?} is referenced but not embedded"
-            );
-        }
+        let missing = ASSETS.missing(&named);
+        assert!(
+            missing.is_empty(),
+            "referenced but not embedded: {missing:?}"
+        );
     }
 
     #[actix_web::test]
     async fn a_shared_asset_is_served_with_its_etag_and_revalidates_to_304() {
-        use actix_web::http::StatusCode;
-        use actix_web::http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
-        use actix_web::test::TestRequest;
-
-        let path = || web::Path::from("favicon.svg".to_owned());
-        let first = asset(TestRequest::get().to_http_request(), path())
-            .await
-            .expect("the favicon");
-        assert_eq!(first.status(), StatusCode::OK);
-        assert_eq!(
-            first.headers().get(CACHE_CONTROL).expect("Cache-Control"),
-            "no-cache"
-        );
-        let tag = first.headers().get(ETAG).expect("an ETag").clone();
-
-        let req = TestRequest::get()
-            .insert_header((IF_NONE_MATCH, tag.clone()))
-            .to_http_request();
-        let again = asset(req, path()).await.expect("the favicon again");
-        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
-        assert_eq!(again.headers().get(ETAG), Some(&tag));
-
-        let unknown = asset(
-            TestRequest::get().to_http_request(),
-            web::Path::from("nope.js".to_owned()),
-        )
-        .await;
+        let unknown = websplat_web_assets::check_handler(asset).await;
         assert!(matches!(unknown, Err(ApiError::NotFound(_))));
     }
 

@@ -147,6 +147,54 @@ impl Assets {
         }
         named
     }
+
+    /// Of `named`, those that are not embedded.
+    pub fn missing<'a>(&self, named: &'a [String]) -> Vec<&'a str> {
+        named
+            .iter()
+            .map(String::as_str)
+            .filter(|name| self.get(name).is_none())
+            .collect()
+    }
+}
+
+/// Checks a binary's `GET /static/{name}` handler, for its unit tests: the shared favicon is
+/// served with `Cache-Control: no-cache` and an ETag and revalidates to 304; the handler's
+/// answer to an unknown name is returned for the caller to check against its own 404.
+///
+/// # Panics
+/// When the handler does not behave so (it is meant for tests).
+pub async fn check_handler<F, Fut, E>(handler: F) -> Result<HttpResponse, E>
+where
+    F: Fn(HttpRequest, actix_web::web::Path<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<HttpResponse, E>>,
+    E: std::fmt::Debug,
+{
+    use actix_web::http::StatusCode;
+    use actix_web::http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
+    use actix_web::test::TestRequest;
+
+    let path = |name: &str| actix_web::web::Path::from(name.to_owned());
+    let first = handler(TestRequest::get().to_http_request(), path("favicon.svg"))
+        .await
+        .expect("the favicon");
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(
+        first.headers().get(CACHE_CONTROL).expect("Cache-Control"),
+        "no-cache"
+    );
+    let tag = first.headers().get(ETAG).expect("an ETag").clone();
+
+    let req = TestRequest::get()
+        .insert_header((IF_NONE_MATCH, tag.clone()))
+        .to_http_request();
+    let again = handler(req, path("favicon.svg"))
+        .await
+        .expect("the favicon again");
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers().get(ETAG), Some(&tag));
+
+    handler(TestRequest::get().to_http_request(), path("nope.js")).await
 }
 
 /// The asset names a page, script or style sheet refers to.
