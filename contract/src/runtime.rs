@@ -32,6 +32,9 @@ pub mod env {
     pub const TENANT_SECRET: &str = "WEBSPLAT_TENANT_SECRET";
     /// The owner's user id: only requests signed for this user are answered.
     pub const TENANT_USER: &str = "WEBSPLAT_TENANT_USER";
+    /// The AI gateway's door as the runtime reaches it (`http://ip:port`): the one place
+    /// outside its container it may call, signing each call with its tenant secret.
+    pub const GATEWAY_URL: &str = "WEBSPLAT_GATEWAY_URL";
 }
 
 /// The address a runtime in a container listens on.

@@ -14,6 +14,7 @@ pub mod authz;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod gateway;
 pub mod kv;
 pub mod metrics;
 pub mod ratelimit;

@@ -43,6 +43,11 @@ impl SignInOutcome {
 }
 
 impl Metrics {
+    /// The registry, for a capability that keeps metrics of its own (the AI gateway).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     pub fn new() -> anyhow::Result<Self> {
         let registry = Registry::new_custom(Some("websplat".to_owned()), None)?;
         let requests = IntCounterVec::new(

@@ -161,3 +161,26 @@ diesel::table! {
 diesel::joinable!(workspaces -> users (user_id));
 diesel::joinable!(tenants -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, workspaces, tenants);
+
+// The AI gateway (platform/src/gateway/).
+diesel::table! {
+    ai_ledger (id) {
+        id -> Int8,
+        user_id -> Uuid,
+        endpoint -> Text,
+        provider -> Text,
+        model -> Text,
+        alias -> Nullable<Text>,
+        streamed -> Bool,
+        tokens_in -> Int8,
+        tokens_out -> Int8,
+        tokens_cached -> Int8,
+        cost_nanos -> Int8,
+        latency_ms -> Int4,
+        outcome -> Text,
+        error -> Nullable<Text>,
+        started_at -> Timestamptz,
+        ended_at -> Timestamptz,
+    }
+}
+diesel::allow_tables_to_appear_in_same_query!(workspaces, access_levels);

@@ -56,6 +56,8 @@ impl Platform {
                 "false".to_owned(),
             ),
             ("WEBSPLAT_DEPLOYMENT".to_owned(), support::deployment()),
+            // The AI gateway's door on a port of its own per test.
+            ("WEBSPLAT_GATEWAY_PORT".to_owned(), "0".to_owned()),
             (
                 "WEBSPLAT_TENANT_IMAGE".to_owned(),
                 support::tenant_image(platform::config::DEFAULT_TENANT_IMAGE),

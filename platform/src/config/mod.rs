@@ -16,10 +16,12 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
+mod ai;
 mod providers;
 mod settings;
 mod tenants;
 
+pub use ai::{AiConfig, AliasConfig, ProviderConfig, ProviderKind};
 pub use providers::{GithubConfig, OidcProviderConfig};
 use providers::{github, oidc_providers};
 pub use settings::{ConfigError, Source};
@@ -42,6 +44,8 @@ pub struct Config {
     pub log: LogConfig,
     pub authz: AuthzConfig,
     pub tenants: TenantsConfig,
+    /// The AI gateway: its door, providers and aliases.
+    pub ai: AiConfig,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
 }
@@ -232,6 +236,7 @@ impl Config {
             log,
             authz: authz(s)?,
             tenants: tenants(s)?,
+            ai: ai::ai(s)?,
             trust_forwarded_for: s.bool("trust_forwarded_for", false)?,
         })
     }

@@ -186,6 +186,19 @@ impl Orchestrator for DockerDriver {
         Ok(())
     }
 
+    #[tracing::instrument(skip(self), fields(network = %self.network))]
+    async fn host_address(&self) -> Result<Option<IpAddr>> {
+        let mut found = self.networks_named().await?;
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(found
+            .into_iter()
+            .next()
+            .and_then(|n| n.ipam)
+            .and_then(|i| i.config)
+            .and_then(|c| c.into_iter().find_map(|c| c.gateway))
+            .and_then(|g| g.parse().ok()))
+    }
+
     #[tracing::instrument(skip(self, labels))]
     async fn ensure_volume(&self, name: &str, labels: &HashMap<String, String>) -> Result<()> {
         // Creating an existing local volume is a no-op in Docker.

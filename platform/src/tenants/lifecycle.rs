@@ -72,6 +72,9 @@ pub struct Tenants {
     pub(super) metrics: Metrics,
     /// The client that asks runtimes for their health and usage.
     pub(super) probe: reqwest::Client,
+    /// The AI gateway's door as tenants reach it, set once the door listens; handed to
+    /// each new runtime (`WEBSPLAT_GATEWAY_URL`).
+    pub gateway_url: std::sync::OnceLock<String>,
 }
 
 impl Tenants {
@@ -97,6 +100,7 @@ impl Tenants {
             orchestrator,
             metrics,
             probe,
+            gateway_url: std::sync::OnceLock::new(),
         }))
     }
 

@@ -105,6 +105,12 @@ pub trait Orchestrator: Send + Sync {
     /// Makes ready what every tenant joins (for Docker, the internal tenant network);
     /// idempotent, and safe to call from several replicas at once.
     async fn prepare_network(&self) -> Result<()>;
+    /// The host's own address on the tenant network (the bridge's gateway), where a tenant
+    /// can reach the platform's AI gateway door; `None` when tenants reach the host on
+    /// loopback (the in-memory engine).
+    async fn host_address(&self) -> Result<Option<std::net::IpAddr>> {
+        Ok(None)
+    }
     /// Creates the volume if it does not exist yet (idempotent).
     async fn ensure_volume(&self, name: &str, labels: &HashMap<String, String>) -> Result<()>;
     /// Deletes a volume and everything in it.

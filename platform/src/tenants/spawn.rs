@@ -167,6 +167,10 @@ impl Tenants {
                     runtime::env::MAX_UPLOAD.to_owned(),
                     format!("{}M", level.max_upload_mib),
                 ),
+                (
+                    runtime::env::GATEWAY_URL.to_owned(),
+                    self.gateway_url.get().cloned().unwrap_or_default(),
+                ),
             ],
             labels,
             volume: workspace.volume.clone(),

@@ -40,6 +40,7 @@ pub struct AppState {
     pub routes: RouteIndex,
     pub onboarding: Onboarding,
     pub tenants: Arc<Tenants>,
+    pub gateway: Arc<crate::gateway::Gateway>,
 }
 
 impl AppState {
@@ -66,7 +67,15 @@ impl AppState {
         }
         drop(conn);
         let tenants = tenants::connect(&config, db.clone(), kv.clone(), metrics.clone()).await?;
+        let gateway = crate::gateway::Gateway::new(
+            config.ai.clone(),
+            db.clone(),
+            kv.clone(),
+            tenants.clone(),
+            &metrics,
+        )?;
         Ok(AppState {
+            gateway,
             tenants,
             sessions: SessionStore::new(kv.clone(), config.session.clone()),
             providers: Providers::new(&config)?,
@@ -86,6 +95,9 @@ impl AppState {
 pub struct Application {
     server: Server,
     addr: SocketAddr,
+    /// The AI gateway's door: a listener of its own, for tenants only.
+    door: actix_web::dev::ServerHandle,
+    door_addr: SocketAddr,
     watcher: tokio::task::JoinHandle<()>,
     keeper: tokio::task::JoinHandle<()>,
     state: web::Data<AppState>,
@@ -111,6 +123,7 @@ impl Application {
             .spawn_watcher(state.config.authz.policy_reload_interval);
         let keeper = state.tenants.spawn_keeper();
         let addr = listener.local_addr()?;
+        let (door, door_addr) = serve_door(&state).await?;
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -140,6 +153,8 @@ impl Application {
         Ok(Application {
             server,
             addr,
+            door,
+            door_addr,
             watcher,
             keeper,
             state: app_state,
@@ -159,12 +174,68 @@ impl Application {
         self.server.handle()
     }
 
+    /// Where the AI gateway's door listens.
+    pub fn door_addr(&self) -> SocketAddr {
+        self.door_addr
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        self.door.stop(true).await;
         self.watcher.abort();
         self.keeper.abort();
         result
     }
+}
+
+/// Binds and starts the AI gateway's door (`WEBSPLAT_GATEWAY_LISTEN`; by default the
+/// tenant network's gateway address on `WEBSPLAT_GATEWAY_PORT`, or loopback when tenants
+/// run in memory), and tells the tenants where it is.
+async fn serve_door(
+    state: &web::Data<AppState>,
+) -> anyhow::Result<(actix_web::dev::ServerHandle, SocketAddr)> {
+    let ai = &state.config.ai;
+    let host = match state.tenants.orchestrator.host_address().await {
+        Ok(Some(ip)) => ip,
+        Ok(None) => std::net::IpAddr::from([127, 0, 0, 1]),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot find the tenant network's gateway address; the AI gateway's door listens on loopback, out of tenants' reach");
+            std::net::IpAddr::from([127, 0, 0, 1])
+        }
+    };
+    if state.config.listen.ip().is_unspecified() && !host.is_loopback() {
+        tracing::warn!(
+            listen = %state.config.listen,
+            "WEBSPLAT_LISTEN is every interface, so tenants can reach the platform's main listener on {host}; listen on a specific address or firewall it (README, \"The AI gateway\")"
+        );
+    }
+    let wanted = ai.listen.unwrap_or(SocketAddr::new(host, ai.port));
+    let listener = TcpListener::bind(wanted).with_context(|| {
+        format!("the AI gateway's door cannot listen on {wanted} (WEBSPLAT_GATEWAY_LISTEN / WEBSPLAT_GATEWAY_PORT)")
+    })?;
+    let bound = listener.local_addr()?;
+    let reachable = if bound.ip().is_unspecified() {
+        SocketAddr::new(host, bound.port())
+    } else {
+        bound
+    };
+    let _ = state.tenants.gateway_url.set(format!("http://{reachable}"));
+    let gateway = web::Data::from(state.gateway.clone());
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(gateway.clone())
+            .app_data(app_state.clone())
+            .configure(crate::gateway::door::configure)
+            .wrap(from_fn(middleware::observe))
+    })
+    .listen(listener)?
+    .shutdown_timeout(10)
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    tracing::info!(addr = %bound, "the AI gateway's door is listening");
+    Ok((handle, bound))
 }
 
 async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {

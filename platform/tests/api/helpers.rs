@@ -61,6 +61,8 @@ impl TestApp {
                 "WEBSPLAT_DEPLOYMENT".to_owned(),
                 crate::support::deployment(),
             ),
+            // The AI gateway's door on a port of its own per test.
+            ("WEBSPLAT_GATEWAY_PORT".to_owned(), "0".to_owned()),
         ];
         for (k, v) in extra {
             env.retain(|(key, _)| *key != k);

@@ -11,6 +11,7 @@ mod helpers;
 mod admin;
 mod admin_cli;
 mod authz;
+mod gateway;
 mod health;
 mod lifecycle_rules;
 mod local_accounts;

@@ -167,7 +167,7 @@ async fn probe_image() -> String {
 
 /// Runs a shell script in a probe container that shares `container`'s network namespace
 /// (sees exactly what the tenant sees); returns what it printed.
-async fn probe_from(container: &str, script: &str) -> String {
+pub(crate) async fn probe_from(container: &str, script: &str) -> String {
     use bollard::query_parameters::{LogsOptionsBuilder, RemoveContainerOptionsBuilder};
     let image = probe_image().await;
     let d = docker();

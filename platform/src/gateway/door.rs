@@ -1,0 +1,154 @@
+//! The door: the HTTP handlers of the gateway's own listener, the only part of the
+//! platform a tenant runtime can reach. It serves `/v1/…` and nothing else; each handler
+//! authenticates the call as its tenant's user ([`super::caller`]), parses the body, calls
+//! the use-case ([`super::calls`]) and answers with the provider it used and the gateway's
+//! overhead in headers. Its routes are declared here, not in `web::routes` (whose routes
+//! pass the session guard and casbin, which a tenant's signed call never meets). It must
+//! never serve anything of the platform's own API, nor echo a provider's key or raw error.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::Gateway;
+use super::caller::{self, Caller};
+use super::calls::{self, ChatAnswer};
+use super::error::GatewayError;
+
+/// The largest request body the door reads.
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+pub const PROVIDER_HEADER: HeaderName = HeaderName::from_static("x-websplat-provider");
+pub const OVERHEAD_HEADER: HeaderName = HeaderName::from_static("x-websplat-gateway-overhead-ms");
+
+/// The door's routes (the whole of its surface).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/models", web::get().to(models))
+        .route("/v1/chat/completions", web::post().to(chat_completions))
+        .route("/v1/embeddings", web::post().to(embeddings))
+        .default_service(web::to(not_found));
+}
+
+async fn authenticate(gw: &Gateway, req: &HttpRequest) -> Result<Caller, GatewayError> {
+    let header = req
+        .headers()
+        .get(caller_header())
+        .and_then(|v| v.to_str().ok());
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let caller = caller::authenticate(
+        &gw.db,
+        &gw.tenants.routing,
+        header,
+        req.method().as_str(),
+        path,
+    )
+    .await?;
+    tracing::Span::current().record("user_id", tracing::field::display(caller.user));
+    Ok(caller)
+}
+
+fn caller_header() -> HeaderName {
+    HeaderName::from_static(websplat_contract::identity::HEADER)
+}
+
+/// The body, read up to [`MAX_BODY`].
+async fn read_body(mut payload: web::Payload) -> Result<Bytes, GatewayError> {
+    let mut buffer = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            GatewayError::BadRequest("the request body could not be read".to_owned())
+        })?;
+        if buffer.len() + chunk.len() > MAX_BODY {
+            return Err(GatewayError::TooLarge(MAX_BODY));
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(buffer.freeze())
+}
+
+fn json_body(body: &Bytes) -> Result<Value, GatewayError> {
+    if body.is_empty() {
+        return Err(GatewayError::BadRequest("send a JSON body".to_owned()));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| GatewayError::BadRequest(format!("the request body is not valid JSON: {e}")))
+}
+
+fn with_served(
+    mut response: HttpResponseBuilder,
+    provider: &str,
+    overhead: Duration,
+) -> HttpResponseBuilder {
+    let ms = format!("{:.3}", overhead.as_secs_f64() * 1000.0);
+    if let Ok(v) = HeaderValue::from_str(provider) {
+        response.insert_header((PROVIDER_HEADER, v));
+    }
+    if let Ok(v) = HeaderValue::from_str(&ms) {
+        response.insert_header((OVERHEAD_HEADER, v));
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("gateway;dur={ms}")) {
+        response.insert_header((HeaderName::from_static("server-timing"), v));
+    }
+    response.insert_header((header::CACHE_CONTROL, "no-store"));
+    response
+}
+
+async fn models(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, GatewayError> {
+    let caller = authenticate(&gw, &req).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(calls::models(&gw, &caller)))
+}
+
+async fn chat_completions(
+    gw: web::Data<Gateway>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, GatewayError> {
+    let caller = authenticate(&gw, &req).await?;
+    let body = json_body(&read_body(payload).await?)?;
+    let gw: Arc<Gateway> = gw.into_inner();
+    let served = calls::chat(&gw, &caller, body).await?;
+    let response = with_served(HttpResponse::Ok(), &served.provider, served.overhead);
+    Ok(match served.answer {
+        ChatAnswer::Whole(answer) => {
+            let mut r = response;
+            r.json(answer)
+        }
+        ChatAnswer::Stream(stream) => {
+            let mut r = response;
+            r.insert_header((header::CONTENT_TYPE, "text/event-stream"))
+                .insert_header((HeaderName::from_static("x-accel-buffering"), "no"))
+                .streaming(*stream)
+        }
+    })
+}
+
+async fn embeddings(
+    gw: web::Data<Gateway>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, GatewayError> {
+    let caller = authenticate(&gw, &req).await?;
+    let body = json_body(&read_body(payload).await?)?;
+    let gw: Arc<Gateway> = gw.into_inner();
+    let served = calls::embeddings(&gw, &caller, body).await?;
+    Ok(with_served(HttpResponse::Ok(), &served.provider, served.overhead).json(served.answer))
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, GatewayError> {
+    Err(GatewayError::NotFound(format!(
+        "the AI gateway has no {} {}; it serves GET /v1/models, POST /v1/chat/completions and POST /v1/embeddings",
+        req.method(),
+        req.path()
+    )))
+}

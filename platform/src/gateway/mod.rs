@@ -1,0 +1,93 @@
+//! The AI gateway: every model provider behind one metered door. Tenant runtimes never hold
+//! a provider key and never reach the internet; they call the door (a listener of its own,
+//! on the tenant network's gateway address, serving only `/v1/…`), signed as their user.
+//! The gateway picks a provider for the model or alias asked for, reserves the user's
+//! budget, calls the provider in its own wire format, meters what it used (streams too),
+//! settles the budget and writes one ledger row per call.
+//!
+//! - [`caller`]: who is calling (the identity header, checked against the live tenant).
+//! - [`routing`]: aliases, fallback before the first byte, retries, the breaker.
+//! - [`openai`]: the OpenAI-compatible wire format (passed through, fields kept);
+//!   [`anthropic`] and [`gemini`] translate (Vertex's tokens in [`vertex`]);
+//!   [`providers`] dispatches on a provider's kind.
+//! - [`stream`]: streams relayed as they come, metered, ended with an error event when cut.
+//! - [`budget`], [`ledger`], [`prices`], [`usage`]: the money side.
+//! - [`calls`]: the use-cases (chat, embeddings, models), which the door's handlers
+//!   ([`door`]) call.
+//!
+//! It must never put a provider key in a log line, an error, a response or a container, and
+//! never let a call through that its caller's budget cannot cover.
+
+pub mod anthropic;
+pub mod budget;
+pub mod caller;
+pub mod calls;
+pub mod door;
+pub mod error;
+pub mod gemini;
+pub mod ledger;
+pub mod metrics;
+pub mod openai;
+pub mod prices;
+pub mod providers;
+pub mod routing;
+pub mod stream;
+pub mod usage;
+pub mod vertex;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::GatewayError;
+
+use crate::config::AiConfig;
+use crate::db;
+use crate::kv::Kv;
+use crate::tenants::Tenants;
+
+/// Everything a call through the door needs, built once per process.
+pub struct Gateway {
+    pub config: AiConfig,
+    pub db: db::Pool,
+    pub tenants: Arc<Tenants>,
+    pub budget: budget::Budget,
+    pub prices: prices::Prices,
+    pub routing: routing::Router,
+    pub metrics: metrics::GatewayMetrics,
+    pub(crate) client: reqwest::Client,
+    pub(crate) vertex: vertex::VertexTokens,
+}
+
+impl Gateway {
+    pub fn new(
+        config: AiConfig,
+        db: db::Pool,
+        kv: Kv,
+        tenants: Arc<Tenants>,
+        metrics: &crate::metrics::Metrics,
+    ) -> anyhow::Result<Arc<Self>> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Arc::new(Gateway {
+            budget: budget::Budget::new(kv, config.budget_period),
+            prices: prices::Prices::load()?,
+            routing: routing::Router::new(&config),
+            metrics: metrics::GatewayMetrics::new(metrics)?,
+            config,
+            db,
+            tenants,
+            client,
+            vertex: vertex::VertexTokens::default(),
+        }))
+    }
+}
+
+impl Gateway {
+    pub(crate) fn metrics_observe(&self, entry: &ledger::Entry) {
+        self.metrics.call(entry);
+    }
+}
