@@ -5,6 +5,7 @@
 
 mod budget;
 mod door;
+mod formats;
 mod network;
 mod routing;
 mod upstream;
