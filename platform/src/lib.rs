@@ -16,6 +16,7 @@ pub mod db;
 pub mod error;
 pub mod kv;
 pub mod metrics;
+pub mod pools;
 pub mod ratelimit;
 pub mod schema;
 pub mod telemetry;

@@ -64,6 +64,7 @@ impl AppState {
                 onboarding.access_level
             );
         }
+        crate::pools::seed(&mut conn, &config.tenants).await?;
         drop(conn);
         let tenants = tenants::connect(&config, db.clone(), kv.clone(), metrics.clone()).await?;
         Ok(AppState {
