@@ -33,6 +33,11 @@ pub enum Action {
     UserDisable,
     UserEnable,
     UserDelete,
+    PoolCreate,
+    PoolUpdate,
+    PoolDrain,
+    PoolUndrain,
+    PoolDelete,
     /// A signed-in user was refused an admin route by the policy.
     AccessDenied,
 }
@@ -56,6 +61,11 @@ impl Action {
             Action::UserDisable => "user.disable",
             Action::UserEnable => "user.enable",
             Action::UserDelete => "user.delete",
+            Action::PoolCreate => "pool.create",
+            Action::PoolUpdate => "pool.update",
+            Action::PoolDrain => "pool.drain",
+            Action::PoolUndrain => "pool.undrain",
+            Action::PoolDelete => "pool.delete",
             Action::AccessDenied => "access.denied",
         }
     }

@@ -45,6 +45,9 @@ pub enum ApiError {
     /// Beyond a capacity limit (running workspaces, spawns at once): said in words.
     #[error("{0}")]
     AtCapacity(String, Duration),
+    /// The pool that would start it is draining (operators stopped new starts there).
+    #[error("{0}")]
+    Draining(String),
     #[error("{0} is unavailable; try again shortly")]
     Unavailable(&'static str),
     #[error("sign-in with the identity provider failed: {0}")]
@@ -81,6 +84,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::AtCapacity(..) => "at_capacity",
+            ApiError::Draining(_) => "pool_draining",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Provider(_) => "provider_error",
             ApiError::Internal(_) => "internal",
@@ -101,7 +105,7 @@ impl ResponseError for ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited(_) | ApiError::AtCapacity(..) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Draining(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

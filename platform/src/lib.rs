@@ -17,6 +17,7 @@ pub mod error;
 pub mod gateway;
 pub mod kv;
 pub mod metrics;
+pub mod pools;
 pub mod ratelimit;
 pub mod schema;
 pub mod telemetry;

@@ -1,7 +1,8 @@
 //! `platform`: the WebSplat control plane. `platform serve` (the default) migrates and
 //! serves; `platform migrate` only migrates; `platform admin grant|revoke <user> <role>`
 //! changes a user's roles from the server (how the first admin is made), and
-//! `platform admin disable|enable|delete <user>` does what the admin API does to an account.
+//! `platform admin disable|enable|delete <user>` does what the admin API does to an account;
+//! `platform pools …` sizes the pools of workspace capacity.
 //! Configuration: defaults, then the TOML file
 //! given by `--config` / `WEBSPLAT_CONFIG`, then `WEBSPLAT_*` variables (see the README).
 
@@ -31,6 +32,11 @@ enum Command {
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+    /// Size the pools of workspace capacity (list, show, create, set, drain, undrain, delete).
+    Pools {
+        #[command(subcommand)]
+        command: platform::pools::cli::PoolsCommand,
     },
 }
 
@@ -115,6 +121,10 @@ fn main() -> ExitCode {
                     }
                 };
                 println!("{done}");
+                Ok(())
+            }
+            Command::Pools { command } => {
+                println!("{}", platform::pools::cli::run(&config, command).await?);
                 Ok(())
             }
             Command::Serve => {

@@ -22,6 +22,49 @@ pub struct Metrics {
     tenant_failures: IntCounterVec,
     tenants: prometheus::IntGaugeVec,
     proxy_duration: HistogramVec,
+    pools: PoolMetrics,
+}
+
+/// Per pool: its capacity and what it is doing (gauges set at scrape time from
+/// PostgreSQL), and how long starts waited in its queue.
+#[derive(Clone)]
+struct PoolMetrics {
+    capacity: prometheus::IntGaugeVec,
+    running: prometheus::IntGaugeVec,
+    starting: prometheus::IntGaugeVec,
+    queued: prometheus::IntGaugeVec,
+    queue_wait: HistogramVec,
+}
+
+impl PoolMetrics {
+    fn new(registry: &Registry) -> anyhow::Result<Self> {
+        let gauge = |name: &str, help: &str| -> anyhow::Result<prometheus::IntGaugeVec> {
+            let g = prometheus::IntGaugeVec::new(Opts::new(name, help), &["pool"])?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let queue_wait = HistogramVec::new(
+            HistogramOpts::new(
+                "pool_queue_wait_seconds",
+                "Time starts waited in their pool's queue before they could start, by pool",
+            )
+            .buckets(vec![
+                0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+            ]),
+            &["pool"],
+        )?;
+        registry.register(Box::new(queue_wait.clone()))?;
+        Ok(PoolMetrics {
+            capacity: gauge(
+                "pool_capacity",
+                "Workspaces a pool may run, start or queue at once (its max_running)",
+            )?,
+            running: gauge("pool_running", "Workspaces ready and serving, by pool")?,
+            starting: gauge("pool_starting", "Workspaces on their way up, by pool")?,
+            queued: gauge("pool_queued", "Starts waiting in the pool's queue")?,
+            queue_wait,
+        })
+    }
 }
 
 /// How a sign-in attempt ended.
@@ -128,7 +171,9 @@ impl Metrics {
         registry.register(Box::new(tenant_failures.clone()))?;
         registry.register(Box::new(tenants.clone()))?;
         registry.register(Box::new(proxy_duration.clone()))?;
+        let pools = PoolMetrics::new(&registry)?;
         Ok(Metrics {
+            pools,
             spawn_duration,
             tenant_failures,
             tenants,
@@ -172,6 +217,23 @@ impl Metrics {
         self.spawn_duration
             .with_label_values(&[outcome])
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// A start that waited `waited` in `pool`'s queue left it.
+    pub fn queue_waited(&self, pool: &str, waited: Duration) {
+        self.pools
+            .queue_wait
+            .with_label_values(&[pool])
+            .observe(waited.as_secs_f64());
+    }
+
+    /// A pool's capacity and figures, as read at scrape time.
+    pub fn pool(&self, pool: &str, capacity: i64, running: i64, starting: i64, queued: i64) {
+        let p = &self.pools;
+        p.capacity.with_label_values(&[pool]).set(capacity);
+        p.running.with_label_values(&[pool]).set(running);
+        p.starting.with_label_values(&[pool]).set(starting);
+        p.queued.with_label_values(&[pool]).set(queued);
     }
 
     pub fn tenant_failed(&self, reason: &str) {

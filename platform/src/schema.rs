@@ -150,11 +150,13 @@ diesel::table! {
         container_name -> Text,
         container_id -> Nullable<Text>,
         address -> Nullable<Text>,
-        secret_hash -> Bytea,
+        secret_hash -> Nullable<Bytea>,
         requested_at -> Timestamptz,
         ready_at -> Nullable<Timestamptz>,
         ended_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
+        access_level -> Text,
+        admitted_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -184,3 +186,29 @@ diesel::table! {
     }
 }
 diesel::allow_tables_to_appear_in_same_query!(workspaces, access_levels);
+
+// Pools (issue #13): capacity operators size live, and which access levels each serves.
+diesel::table! {
+    pools (name) {
+        name -> Text,
+        description -> Text,
+        max_running -> Int4,
+        max_starting -> Int4,
+        queue_max -> Int4,
+        idle_timeout_seconds -> Nullable<Int4>,
+        draining -> Bool,
+        operated -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    pool_access_levels (access_level) {
+        access_level -> Text,
+        pool -> Text,
+    }
+}
+
+diesel::joinable!(pool_access_levels -> pools (pool));
+diesel::allow_tables_to_appear_in_same_query!(pools, pool_access_levels, tenants, access_levels);

@@ -88,6 +88,7 @@ pub async fn serve(config: Config, listener: TcpListener) -> anyhow::Result<()> 
     trust.log_mode();
     let trust = web::Data::new(trust);
     tracing::info!(data_dir = %data_dir.display(), addr = %listener.local_addr()?, "serving the workspace");
+    let closing = store.get_ref().clone();
     HttpServer::new(move || {
         App::new()
             .app_data(store.clone())
@@ -108,7 +109,17 @@ pub async fn serve(config: Config, listener: TcpListener) -> anyhow::Result<()> 
             .wrap(from_fn(telemetry::observe))
     })
     .listen(listener)?
+    // SIGTERM (what `docker stop` sends) stops taking connections and gives the requests in
+    // flight this long to finish; idle keep-alive connections do not hold the stop up.
+    .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
     .run()
     .await?;
+    tracing::info!("stopping: closing the workspace database");
+    closing.close().await?;
+    tracing::info!("stopped cleanly");
     Ok(())
 }
+
+/// How long requests in flight get to finish once the runtime is asked to stop; well under
+/// the grace the platform gives a stopping container before it kills it.
+pub const SHUTDOWN_GRACE_SECONDS: u64 = 2;

@@ -84,7 +84,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(tenant_runtime::serve(config, listener)) {
+    let served = runtime.block_on(tenant_runtime::serve(config, listener));
+    // Background work still under way (a job's blocking step) must not hold the exit up:
+    // everything it writes is committed in SQLite or redone at the next start.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tenant-runtime: {e:#}");

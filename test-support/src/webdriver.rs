@@ -258,6 +258,25 @@ impl Browser {
         .unwrap_or_else(|e| panic!("type into {element:?}: {e}"));
     }
 
+    /// Empties a text field.
+    pub async fn clear(&self, element: &Element) {
+        self.post(&format!("/element/{}/clear", element.0), json!({}))
+            .await
+            .unwrap_or_else(|e| panic!("clear {element:?}: {e}"));
+    }
+
+    /// A PNG of what the browser shows now (for a person to look at).
+    pub async fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine;
+        let value = self
+            .get("/screenshot")
+            .await
+            .unwrap_or_else(|e| panic!("take a screenshot: {e}"));
+        base64::engine::general_purpose::STANDARD
+            .decode(value.as_str().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("the screenshot is not base64: {e}"))
+    }
+
     pub async fn text(&self, element: &Element) -> Result<String, WdError> {
         let value = self.get(&format!("/element/{}/text", element.0)).await?;
         Ok(value.as_str().unwrap_or_default().to_owned())

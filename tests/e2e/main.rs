@@ -3,6 +3,7 @@
 //! `oidc-provider-mock`'s own sign-in page. Run by `scripts/test`, which starts the
 //! dependencies and sets the `WEBSPLAT_TEST_*` variables.
 
+mod pools;
 mod replicas;
 mod workspaces;
 

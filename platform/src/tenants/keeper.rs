@@ -37,12 +37,15 @@ impl Tenants {
             let events = tokio::spawn(Arc::clone(&this).watch_events());
             let mut reconcile = tokio::time::interval(this.config.reconcile_interval);
             let mut idle = tokio::time::interval(this.config.idle_check_interval);
+            let mut queue = tokio::time::interval(super::queue::TICK);
+            queue.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             idle.tick().await;
             let _guard = AbortOnDrop(events);
             loop {
                 tokio::select! {
                     _ = reconcile.tick() => this.reconcile_once_locked().await,
                     _ = idle.tick() => this.reap_idle_locked().await,
+                    _ = queue.tick() => this.dispatch_logged().await,
                 }
             }
         })
@@ -197,6 +200,12 @@ impl Tenants {
                         done.ghosts_ended += 1;
                     }
                 }
+                // A queued start has no container yet; one labelled with it is left
+                // from a start given up, and goes.
+                State::Queued => {
+                    self.orchestrator.remove(&container.id).await?;
+                    done.orphans_removed += 1;
+                }
                 State::Stopped | State::Failed => {}
             }
         }
@@ -259,18 +268,23 @@ impl Tenants {
         }
     }
 
-    /// Stops ready workspaces whose last traffic is older than their access level's idle
-    /// timeout. Returns how many it stopped.
+    /// Stops ready workspaces whose last traffic is older than their pool's idle timeout
+    /// (where it sets one) or else their access level's. Returns how many it stopped.
     pub async fn reap_idle(&self) -> anyhow::Result<usize> {
         let mut conn = self.db().get().await?;
         let ready = store::in_states(&mut conn, &[State::Ready]).await?;
         if ready.is_empty() {
             return Ok(0);
         }
-        let timeouts: HashMap<PoolName, i64> = store::idle_timeouts(&mut conn)
+        let timeouts: HashMap<String, i64> = store::idle_timeouts(&mut conn)
             .await?
             .into_iter()
             .map(|(name, seconds)| (name, i64::from(seconds)))
+            .collect();
+        let overrides: HashMap<PoolName, i64> = crate::pools::store::list(&mut conn)
+            .await?
+            .into_iter()
+            .filter_map(|p| Some((p.name, i64::from(p.idle_timeout_seconds?))))
             .collect();
         drop(conn);
         let ids: Vec<TenantId> = ready.iter().map(|t| t.id).collect();
@@ -278,7 +292,11 @@ impl Tenants {
         let now = chrono::Utc::now().timestamp();
         let mut stopped = 0;
         for (tenant, last) in ready.iter().zip(activity) {
-            let Some(timeout) = timeouts.get(&tenant.pool).copied() else {
+            let Some(timeout) = overrides
+                .get(&tenant.pool)
+                .or_else(|| timeouts.get(&tenant.access_level))
+                .copied()
+            else {
                 continue;
             };
             let since = tenant.ready_at.map_or(now, |t| t.timestamp());

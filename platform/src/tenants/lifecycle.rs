@@ -16,7 +16,7 @@ use websplat_contract::UsageReport;
 use super::identity;
 use super::orchestrator::{Orchestrator, label, runtime};
 use super::routing::Routing;
-use super::store::{self, NewTenant, PoolName, Slug, State, Tenant, TenantId, Workspace};
+use super::store::{self, NewTenant, Slug, State, Tenant, TenantId, Workspace};
 use crate::auth::secret::random_token;
 use crate::authz::access_levels::{self, AccessLevel};
 use crate::config::{PublicUrl, TenantsConfig};
@@ -24,6 +24,7 @@ use crate::db;
 use crate::error::ApiError;
 use crate::kv::Kv;
 use crate::metrics::Metrics;
+use crate::pools;
 use crate::users::{self, UserId};
 
 /// How long a stopping runtime gets to finish before it is killed.
@@ -45,6 +46,8 @@ pub struct WorkspaceStatus {
     pub since: Option<chrono::DateTime<chrono::Utc>>,
     /// Storage, as the runtime last reported it (while it runs, and as it stops).
     pub usage: Option<Usage>,
+    /// While queued: how many starts are ahead of it in its pool's queue.
+    pub ahead: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -134,7 +137,11 @@ impl Tenants {
         let mut conn = self.db.get().await?;
         let workspace = self.workspace(&mut conn, user).await?;
         let latest = store::latest(&mut conn, user.id).await?;
-        Ok(self.status_of(&workspace, latest.as_ref()))
+        let mut status = self.status_of(&workspace, latest.as_ref());
+        if let Some(tenant) = latest.as_ref().filter(|t| t.state == State::Queued) {
+            status.ahead = Some(store::ahead_of(&mut conn, tenant).await?);
+        }
+        Ok(status)
     }
 
     fn status_of(&self, workspace: &Workspace, tenant: Option<&Tenant>) -> WorkspaceStatus {
@@ -156,6 +163,7 @@ impl Tenants {
                 }),
                 _ => None,
             },
+            ahead: None,
         }
     }
 
@@ -175,7 +183,31 @@ impl Tenants {
                 Err(e)
             }
             Ok(Admitted::Existing { workspace, tenant }) => {
-                Ok(self.status_of(&workspace, Some(&tenant)))
+                let mut status = self.status_of(&workspace, Some(&tenant));
+                if tenant.state == State::Queued {
+                    let mut conn = self.db.get().await?;
+                    status.ahead = Some(store::ahead_of(&mut conn, &tenant).await?);
+                }
+                Ok(status)
+            }
+            Ok(Admitted::Queued {
+                workspace,
+                tenant,
+                ahead,
+                replaced,
+            }) => {
+                let mut status = self.status_of(&workspace, Some(&tenant));
+                status.ahead = Some(ahead);
+                self.publish(&tenant, State::Queued, None).await;
+                let this = Arc::clone(self);
+                tokio::spawn(async move {
+                    if let Some(old) = replaced {
+                        this.finish_stop(&old, &workspace).await;
+                    }
+                    // Room may have come free since the admission looked.
+                    this.dispatch_logged().await;
+                });
+                Ok(status)
             }
             Ok(Admitted::New {
                 workspace,
@@ -242,53 +274,74 @@ impl Tenants {
                 }
             }
             let level = access_levels::require(conn, &account.access_level).await?;
-            let pool = PoolName::parse(&level.name).map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
-            let running = store::count(conn, &State::LIVE, None).await?;
-            if running >= i64::from(config.max_running) {
+            let pool = pools::store::serving(conn, &level.name).await?;
+            if pool.draining {
+                return Err(ApiError::Draining(format!(
+                    "No new workspaces start in the {} pool right now: the operators are draining it. Please try again later.",
+                    pool.name
+                )));
+            }
+            let in_use = store::count(conn, &State::LIVE, Some(&pool.name)).await?;
+            if in_use >= i64::from(pool.max_running) {
+                let cap = pool.max_running;
                 return Err(ApiError::AtCapacity(
-                    format!(
-                        "The platform is already running as many workspaces as it may ({}). Please try again in a few minutes.",
-                        config.max_running
-                    ),
+                    if pool.name == pools::DEFAULT {
+                        format!(
+                            "The platform is already running as many workspaces as it may ({cap}). Please try again in a few minutes."
+                        )
+                    } else {
+                        format!(
+                            "Every workspace of the {} pool is in use ({cap} of {cap}). Please try again in a few minutes.",
+                            pool.name
+                        )
+                    },
                     Duration::from_secs(60),
                 ));
             }
-            if let Some((_, cap)) = config
-                .max_running_per_level
-                .iter()
-                .find(|(name, _)| *name == level.name)
-            {
-                let in_pool = store::count(conn, &State::LIVE, Some(&pool)).await?;
-                if in_pool >= i64::from(*cap) {
+            let starting = store::count(conn, &State::SPAWNING, Some(&pool.name)).await?;
+            let waiting = store::count(conn, &[State::Queued], Some(&pool.name)).await?;
+            let id = TenantId::new();
+            let container_name = format!("websplat-{}-{}", config.deployment, id.0.simple());
+            if starting >= i64::from(pool.max_starting) || waiting > 0 {
+                if waiting >= i64::from(pool.queue_max) {
                     return Err(ApiError::AtCapacity(
                         format!(
-                            "Every workspace of the {:?} access level is in use ({cap} of {cap}). Please try again in a few minutes.",
-                            level.name
+                            "{waiting} people are already waiting for their workspace to start, as many as the queue holds. Please try again in a minute."
                         ),
-                        Duration::from_secs(60),
+                        Duration::from_secs(30),
                     ));
                 }
-            }
-            let spawning = store::count(conn, &State::SPAWNING, None).await?;
-            if spawning >= i64::from(config.max_concurrent_spawns) {
-                return Err(ApiError::AtCapacity(
-                    format!(
-                        "{spawning} workspaces are starting right now, as many as the platform starts at once. Please try again in a few seconds."
-                    ),
-                    Duration::from_secs(5),
-                ));
+                let tenant = store::insert(
+                    conn,
+                    NewTenant {
+                        id,
+                        user,
+                        pool: &pool.name,
+                        access_level: &level.name,
+                        image: &image,
+                        container_name: &container_name,
+                        secret_hash: None,
+                    },
+                )
+                .await?;
+                return Ok(Admitted::Queued {
+                    workspace,
+                    tenant,
+                    ahead: waiting,
+                    replaced,
+                });
             }
             let secret = SecretString::from(random_token(32));
-            let id = TenantId::new();
             let tenant = store::insert(
                 conn,
                 NewTenant {
                     id,
                     user,
-                    pool: &pool,
+                    pool: &pool.name,
+                    access_level: &level.name,
                     image: &image,
-                    container_name: &format!("websplat-{}-{}", config.deployment, id.0.simple()),
-                    secret_hash: &Sha256::digest(secret.expose_secret().as_bytes()),
+                    container_name: &container_name,
+                    secret_hash: Some(Sha256::digest(secret.expose_secret().as_bytes()).as_slice()),
                 },
             )
             .await?;
@@ -530,6 +583,13 @@ enum Admitted {
     Existing {
         workspace: Workspace,
         tenant: Tenant,
+    },
+    /// Its pool starts as many as it may at once: waiting in the queue, `ahead` before it.
+    Queued {
+        workspace: Workspace,
+        tenant: Tenant,
+        ahead: i64,
+        replaced: Option<Box<Tenant>>,
     },
     New {
         workspace: Workspace,

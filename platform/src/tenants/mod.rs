@@ -6,6 +6,7 @@
 //! - [`ids`]: tenant ids, workspace slugs and pool names, parsed once.
 //! - [`store`]: workspaces (slug, volume) and tenants (the lifecycle) in PostgreSQL.
 //! - [`lifecycle`]: admission (limits), stop, replace, fail, delete.
+//! - [`queue`]: the start queue of each pool, moved by every replica.
 //! - [`spawn`]: volume, container, start and readiness of an admitted tenant.
 //! - [`keeper`]: the background loops of every replica: Docker events, the reconciler and
 //!   the idle reaper.
@@ -23,6 +24,7 @@ pub mod keeper;
 pub mod lifecycle;
 pub mod memory;
 pub mod orchestrator;
+pub mod queue;
 pub mod routing;
 pub mod spawn;
 pub mod store;

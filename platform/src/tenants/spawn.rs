@@ -103,6 +103,8 @@ impl Tenants {
             }
         }
         let _ = self.routing.release_lease(tenant.id).await;
+        // A place in the pool is free: the next queued start may go.
+        self.dispatch_soon();
     }
 
     async fn bring_up(
@@ -116,7 +118,7 @@ impl Tenants {
         let labels = HashMap::from([
             (label::TENANT.to_owned(), tenant.id.to_string()),
             (label::USER.to_owned(), tenant.user_id.to_string()),
-            (label::POOL.to_owned(), level.name.clone()),
+            (label::POOL.to_owned(), tenant.pool.to_string()),
             (
                 label::VERSION.to_owned(),
                 env!("CARGO_PKG_VERSION").to_owned(),

@@ -21,6 +21,8 @@ use crate::users::UserId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, FromSqlRow)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
+    /// Waiting in its pool's start queue (a durable row, served first come, first served).
+    Queued,
     Requested,
     Creating,
     Starting,
@@ -31,7 +33,8 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 7] = [
+    pub const ALL: [State; 8] = [
+        State::Queued,
         State::Requested,
         State::Creating,
         State::Starting,
@@ -40,8 +43,9 @@ impl State {
         State::Stopped,
         State::Failed,
     ];
-    /// On the way up or serving: at most one per user.
-    pub const LIVE: [State; 4] = [
+    /// Queued, on the way up or serving: at most one per user.
+    pub const LIVE: [State; 5] = [
+        State::Queued,
         State::Requested,
         State::Creating,
         State::Starting,
@@ -52,6 +56,7 @@ impl State {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            State::Queued => "queued",
             State::Requested => "requested",
             State::Creating => "creating",
             State::Starting => "starting",
@@ -69,11 +74,13 @@ impl State {
     /// The states a tenant may move to this one from.
     pub fn predecessors(self) -> &'static [State] {
         match self {
-            State::Requested => &[],
+            State::Queued => &[],
+            State::Requested => &[State::Queued],
             State::Creating => &[State::Requested],
             State::Starting => &[State::Creating],
             State::Ready => &[State::Starting],
             State::Stopping => &[
+                State::Queued,
                 State::Requested,
                 State::Creating,
                 State::Starting,
@@ -81,6 +88,7 @@ impl State {
             ],
             State::Stopped => &[State::Stopping],
             State::Failed => &[
+                State::Queued,
                 State::Requested,
                 State::Creating,
                 State::Starting,
@@ -125,11 +133,15 @@ pub struct Tenant {
     pub state: State,
     pub reason: Option<String>,
     pub pool: PoolName,
+    /// The owner's access level when it was requested (what sizes its container).
+    pub access_level: String,
     pub image: String,
     pub container_name: String,
     pub container_id: Option<String>,
     pub address: Option<String>,
     pub requested_at: DateTime<Utc>,
+    /// When it left the queue (or, not queued, was requested).
+    pub admitted_at: Option<DateTime<Utc>>,
     pub ready_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
@@ -199,8 +211,8 @@ pub async fn running_workspaces(conn: &mut AsyncPgConnection) -> QueryResult<Vec
         .await
 }
 
-/// Idle timeout (seconds) of every access level (pool), by name.
-pub async fn idle_timeouts(conn: &mut AsyncPgConnection) -> QueryResult<Vec<(PoolName, i32)>> {
+/// Idle timeout (seconds) of every access level, by name.
+pub async fn idle_timeouts(conn: &mut AsyncPgConnection) -> QueryResult<Vec<(String, i32)>> {
     crate::schema::access_levels::table
         .select((
             crate::schema::access_levels::name,
@@ -237,25 +249,89 @@ pub struct NewTenant<'a> {
     pub id: TenantId,
     pub user: UserId,
     pub pool: &'a PoolName,
+    pub access_level: &'a str,
     pub image: &'a str,
     pub container_name: &'a str,
-    pub secret_hash: &'a [u8],
+    /// `None`: queued (it gets its secret when it leaves the queue); `Some`: requested.
+    pub secret_hash: Option<&'a [u8]>,
 }
 
-/// Records a requested tenant. Fails with a unique violation when the user already has a
-/// live one.
+/// Records a requested (or, without a secret yet, queued) tenant. Fails with a unique
+/// violation when the user already has a live one.
 pub async fn insert(conn: &mut AsyncPgConnection, new: NewTenant<'_>) -> QueryResult<Tenant> {
+    let (state, admitted_at) = match new.secret_hash {
+        Some(_) => (State::Requested, Some(Utc::now())),
+        None => (State::Queued, None),
+    };
     diesel::insert_into(tenants::table)
         .values((
             tenants::id.eq(new.id),
             tenants::user_id.eq(new.user),
-            tenants::state.eq(State::Requested.as_str()),
+            tenants::state.eq(state.as_str()),
             tenants::pool.eq(new.pool),
+            tenants::access_level.eq(new.access_level),
             tenants::image.eq(new.image),
             tenants::container_name.eq(new.container_name),
             tenants::secret_hash.eq(new.secret_hash),
+            tenants::admitted_at.eq(admitted_at),
         ))
         .returning(Tenant::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Takes a queued tenant out of the queue: `requested`, with its secret's hash. Returns
+/// whether it was still queued.
+pub async fn promote(
+    conn: &mut AsyncPgConnection,
+    id: TenantId,
+    secret_hash: &[u8],
+) -> QueryResult<bool> {
+    let now = Utc::now();
+    let changed = diesel::update(
+        tenants::table
+            .filter(tenants::id.eq(id))
+            .filter(tenants::state.eq(State::Queued.as_str())),
+    )
+    .set((
+        tenants::state.eq(State::Requested.as_str()),
+        tenants::secret_hash.eq(secret_hash),
+        tenants::admitted_at.eq(now),
+        tenants::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .await?;
+    Ok(changed == 1)
+}
+
+/// The queued tenants, first come first, per pool.
+pub async fn queued(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Tenant>> {
+    tenants::table
+        .filter(tenants::state.eq(State::Queued.as_str()))
+        .order((
+            tenants::pool.asc(),
+            tenants::requested_at.asc(),
+            tenants::id.asc(),
+        ))
+        .select(Tenant::as_select())
+        .load(conn)
+        .await
+}
+
+/// How many starts of its pool are queued ahead of a queued tenant.
+pub async fn ahead_of(conn: &mut AsyncPgConnection, tenant: &Tenant) -> QueryResult<i64> {
+    use diesel::dsl::sql;
+    tenants::table
+        .filter(tenants::state.eq(State::Queued.as_str()))
+        .filter(tenants::pool.eq(&tenant.pool))
+        .filter(
+            sql::<sql_types::Bool>("(requested_at, id) < (")
+                .bind::<sql_types::Timestamptz, _>(tenant.requested_at)
+                .sql(", ")
+                .bind::<sql_types::Uuid, _>(tenant.id.0)
+                .sql(")"),
+        )
+        .count()
         .get_result(conn)
         .await
 }

@@ -65,6 +65,7 @@ impl AppState {
                 onboarding.access_level
             );
         }
+        crate::pools::seed(&mut conn, &config.tenants).await?;
         drop(conn);
         let tenants = tenants::connect(&config, db.clone(), kv.clone(), metrics.clone()).await?;
         let gateway = crate::gateway::Gateway::new(

@@ -296,7 +296,7 @@ async fn limit(
 
 /// Named things the pages may offer, each decided by the enforcer exactly as the API route
 /// behind it would be, so a page never shows a control the API would refuse.
-pub const CAPABILITIES: [(&str, &str, &str); 11] = [
+pub const CAPABILITIES: [(&str, &str, &str); 13] = [
     ("admin_console", "GET", "/admin"),
     ("users.read", "GET", "/api/v1/admin/users"),
     ("users.write", "POST", "/api/v1/admin/users/{id}/disable"),
@@ -316,6 +316,8 @@ pub const CAPABILITIES: [(&str, &str, &str); 11] = [
     ("fleet.read", "GET", "/api/v1/admin/fleet"),
     ("metrics.read", "GET", "/metrics"),
     ("providers.read", "GET", "/api/v1/admin/providers"),
+    ("pools.read", "GET", "/api/v1/pools"),
+    ("pools.write", "PATCH", "/api/v1/pools/{name}"),
 ];
 
 /// The capabilities `user` has now.

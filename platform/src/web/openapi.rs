@@ -18,6 +18,7 @@ use super::routes;
         (name = "tokens", description = "Personal API tokens for programs"),
         (name = "operations", description = "Health, readiness and metrics (metrics: operators)"),
         (name = "workspace", description = "Your workspace: its state, start and stop, live progress, and opening it in the browser"),
+        (name = "pools", description = "Pools of workspace capacity, sized live (operators and admins)"),
         (name = "admin", description = "Users, roles, access levels, the audit log and the fleet (admins, auditors read-only, operators the fleet)"),
     )
 )]

@@ -18,6 +18,7 @@ const LOGIN: &str = include_str!("../../web/login.html");
 const DASHBOARD: &str = include_str!("../../web/dashboard.html");
 const DOCS: &str = include_str!("../../web/docs.html");
 const ADMIN: &str = include_str!("../../web/admin.html");
+const OPERATOR: &str = include_str!("../../web/operator.html");
 
 /// `(name, body)` of the pages' own static assets; the shared ones (`base.css`,
 /// `shared-api.js`, `favicon.svg`) come from `websplat_web_assets::SHARED`.
@@ -62,6 +63,10 @@ const OWN_ASSETS: &[(&str, &[u8])] = &[
     (
         "admin-providers.js",
         include_bytes!("../../web/static/admin-providers.js"),
+    ),
+    (
+        "operator.js",
+        include_bytes!("../../web/static/operator.js"),
     ),
 ];
 
@@ -166,6 +171,11 @@ pub async fn admin_page() -> HttpResponse {
     page(ADMIN)
 }
 
+/// The operator console: the pools, their figures and start latency, resized live.
+pub async fn operator_page() -> HttpResponse {
+    page(OPERATOR)
+}
+
 pub async fn docs_page() -> HttpResponse {
     page(DOCS)
 }
@@ -185,7 +195,7 @@ mod tests {
     /// The names a page or an asset loads: `/static/…`, `from './…'` and `url("…")`.
     #[test]
     fn every_asset_a_page_or_a_module_names_is_served() {
-        let named = ASSETS.references(&[LOGIN, DASHBOARD, DOCS, ADMIN]);
+        let named = ASSETS.references(&[LOGIN, DASHBOARD, DOCS, ADMIN, OPERATOR]);
         for module in [
             "admin-users.js",
             "admin-fleet.js",

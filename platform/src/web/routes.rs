@@ -12,7 +12,7 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::handlers::{admin, auth, health, workspace};
+use super::handlers::{admin, auth, health, pools, workspace};
 use super::{openapi, pages};
 
 /// Whose thing a route acts on, for casbin's ownership match (`own` rules).
@@ -152,6 +152,17 @@ routes! {
     GET "/admin" => pages::admin_page, Nobody, Page, undocumented;
     GET "/api/docs" => pages::docs_page, Nobody, Page, undocumented;
     GET "/static/{name}" => pages::asset, Nobody, Page, undocumented;
+
+    // Pools (issue #13): operators size capacity live.
+    GET "/api/v1/pools" => pools::list, Nobody, Api;
+    POST "/api/v1/pools" => pools::create, Nobody, Api;
+    GET "/api/v1/pools/{name}" => pools::show, Nobody, Api;
+    PATCH "/api/v1/pools/{name}" => pools::change, Nobody, Api;
+    DELETE "/api/v1/pools/{name}" => pools::delete, Nobody, Api;
+    POST "/api/v1/pools/{name}/drain" => pools::drain, Nobody, Api;
+    POST "/api/v1/pools/{name}/undrain" => pools::undrain, Nobody, Api;
+    GET "/api/v1/pools/{name}/starts" => pools::starts, Nobody, Api;
+    GET "/operator" => pages::operator_page, Nobody, Page, undocumented;
 }
 
 #[cfg(test)]

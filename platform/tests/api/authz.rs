@@ -358,6 +358,63 @@ async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
             format!("/api/v1/admin/users/{doomed}"),
             admin_only(200),
         ),
+        // Pools: operators and admins (the operator creates the pool, so the admin's
+        // second create conflicts and the admin's delete finds it gone).
+        row(Method::GET, "/api/v1/pools", "/api/v1/pools", OPERATOR_READ),
+        with_body(
+            row(
+                Method::POST,
+                "/api/v1/pools",
+                "/api/v1/pools",
+                [401, 403, 201, 403, 409, 403, 403],
+            ),
+            json!({"name": "matrix", "max_running": 5, "max_starting": 1}),
+        ),
+        row(
+            Method::GET,
+            "/api/v1/pools/{name}",
+            "/api/v1/pools/matrix",
+            OPERATOR_READ,
+        ),
+        with_body(
+            row(
+                Method::PATCH,
+                "/api/v1/pools/{name}",
+                "/api/v1/pools/matrix",
+                OPERATOR_READ,
+            ),
+            json!({"max_running": 6}),
+        ),
+        row(
+            Method::POST,
+            "/api/v1/pools/{name}/drain",
+            "/api/v1/pools/matrix/drain",
+            OPERATOR_READ,
+        ),
+        row(
+            Method::POST,
+            "/api/v1/pools/{name}/undrain",
+            "/api/v1/pools/matrix/undrain",
+            OPERATOR_READ,
+        ),
+        row(
+            Method::GET,
+            "/api/v1/pools/{name}/starts",
+            "/api/v1/pools/matrix/starts",
+            OPERATOR_READ,
+        ),
+        row(
+            Method::DELETE,
+            "/api/v1/pools/{name}",
+            "/api/v1/pools/matrix",
+            [401, 403, 204, 403, 404, 403, 403],
+        ),
+        row(
+            Method::GET,
+            "/operator",
+            "/operator",
+            [303, 403, 200, 403, 200, 403, 403],
+        ),
         row(Method::GET, "/", "/", [302; 7]),
         row(Method::GET, "/login", "/login", PUBLIC),
         row(Method::GET, "/dashboard", "/dashboard", PUBLIC),

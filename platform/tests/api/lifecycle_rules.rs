@@ -18,7 +18,7 @@ use crate::helpers::{TestApp, body};
 
 /// A platform on the in-memory engine, with an image of this test's own (so what a test
 /// does to its image stays in the test), and workspaces started on demand.
-async fn memory_app(extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn memory_app(extra: &[(&str, &str)]) -> TestApp {
     let deployment = crate::support::deployment();
     let mut env = vec![
         ("WEBSPLAT_ORCHESTRATOR".to_owned(), "memory".to_owned()),
@@ -36,7 +36,7 @@ async fn memory_app(extra: &[(&str, &str)]) -> TestApp {
     TestApp::spawn_with(env).await
 }
 
-fn setting(app: &TestApp, name: &str) -> String {
+pub(crate) fn setting(app: &TestApp, name: &str) -> String {
     app.env
         .iter()
         .find(|(k, _)| k == name)
@@ -44,7 +44,7 @@ fn setting(app: &TestApp, name: &str) -> String {
         .unwrap_or_else(|| panic!("{name} is set"))
 }
 
-fn engine() -> std::sync::Arc<MemoryDriver> {
+pub(crate) fn engine() -> std::sync::Arc<MemoryDriver> {
     MemoryDriver::shared()
 }
 
@@ -71,13 +71,13 @@ async fn until_no_containers(app: &TestApp, why: &str) {
 }
 
 /// A signed-up user driving the API with a token, as a program (or the dashboard) does.
-struct User {
-    id: String,
-    token: String,
+pub(crate) struct User {
+    pub(crate) id: String,
+    pub(crate) token: String,
 }
 
 impl User {
-    async fn new(app: &TestApp, name: &str) -> User {
+    pub(crate) async fn new(app: &TestApp, name: &str) -> User {
         let (me, _, token) = app
             .user_with_role(&format!("{name}@example.com"), None)
             .await;
@@ -87,17 +87,17 @@ impl User {
         }
     }
 
-    async fn start(&self, app: &TestApp) -> reqwest::Response {
+    pub(crate) async fn start(&self, app: &TestApp) -> reqwest::Response {
         app.call(Method::POST, "/api/v1/workspace/start", &self.token, None)
             .await
     }
 
-    async fn stop(&self, app: &TestApp) -> reqwest::Response {
+    pub(crate) async fn stop(&self, app: &TestApp) -> reqwest::Response {
         app.call(Method::POST, "/api/v1/workspace/stop", &self.token, None)
             .await
     }
 
-    async fn workspace(&self, app: &TestApp) -> Value {
+    pub(crate) async fn workspace(&self, app: &TestApp) -> Value {
         let r = app
             .call(Method::GET, "/api/v1/workspace", &self.token, None)
             .await;
@@ -106,7 +106,7 @@ impl User {
     }
 
     /// Waits (a few seconds at most) for the workspace to reach `state`.
-    async fn wait_for(&self, app: &TestApp, state: &str) -> Value {
+    pub(crate) async fn wait_for(&self, app: &TestApp, state: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let w = self.workspace(app).await;
@@ -123,7 +123,7 @@ impl User {
     }
 
     /// Starts the workspace and waits until it is ready; returns its container's id.
-    async fn ready(&self, app: &TestApp) -> String {
+    pub(crate) async fn ready(&self, app: &TestApp) -> String {
         assert_eq!(self.start(app).await.status(), 202);
         self.wait_for(app, "ready").await;
         self.container(app).await
@@ -140,7 +140,7 @@ impl User {
 }
 
 /// The `error` of a refusal, after checking its status.
-async fn refusal(r: reqwest::Response, status: u16) -> Value {
+pub(crate) async fn refusal(r: reqwest::Response, status: u16) -> Value {
     assert_eq!(r.status(), status);
     body(r).await["error"].clone()
 }
@@ -154,7 +154,7 @@ async fn a_workspace_starts_reports_its_usage_and_stops_keeping_its_volume() {
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert!(listed[0].running);
     assert_eq!(listed[0].labels["websplat.user"], alice.id);
-    assert_eq!(listed[0].labels["websplat.pool"], "free");
+    assert_eq!(listed[0].labels["websplat.pool"], "default");
     assert_eq!(
         app.query_one(&format!(
             "SELECT address FROM tenants WHERE container_id = '{container}'"
@@ -391,27 +391,28 @@ async fn admission_refuses_beyond_each_limit_in_words() {
     let e = refusal(bob.start(&app).await, 429).await;
     assert_eq!(
         e["message"],
-        "Every workspace of the \"free\" access level is in use (1 of 1). Please try again in a few minutes."
+        "Every workspace of the free pool is in use (1 of 1). Please try again in a few minutes."
     );
     drop(app);
 
-    // Spawns at once: Alice's runtime never answers, so hers stays starting.
+    // Spawns at once: Alice's runtime never answers, so hers stays starting, and Bob's
+    // start waits in the queue instead of being refused.
     let app = memory_app(&[("WEBSPLAT_MAX_CONCURRENT_SPAWNS", "1")]).await;
     engine().set_startup(&setting(&app, "WEBSPLAT_TENANT_IMAGE"), Startup::NeverReady);
     let alice = User::new(&app, "alice").await;
     let bob = User::new(&app, "bob").await;
     assert_eq!(alice.start(&app).await.status(), 202);
     let r = bob.start(&app).await;
-    assert_eq!(r.headers()["retry-after"], "5");
-    let e = refusal(r, 429).await;
+    assert_eq!(r.status(), 202);
+    let w = body(r).await;
     assert_eq!(
-        e["message"],
-        "1 workspaces are starting right now, as many as the platform starts at once. Please try again in a few seconds."
+        (w["state"].as_str(), w["ahead"].as_i64()),
+        (Some("queued"), Some(0))
     );
     assert!(
         app.metrics()
             .await
-            .contains(r#"websplat_tenant_failures_total{reason="at_capacity"} 1"#)
+            .contains(r#"websplat_pool_queued{pool="default"} 1"#)
     );
 }
 

@@ -78,6 +78,7 @@ function renderAccount(me) {
   // Only for those whose roles open the console (the page itself is refused to others).
   const capabilities = Array.isArray(me.capabilities) ? me.capabilities : [];
   ui.adminNav.hidden = !capabilities.includes('admin_console');
+  document.getElementById('operator-link').hidden = !capabilities.includes('pools.read');
 
   ui.accountId.textContent = me.id ?? '';
   ui.accountEmail.replaceChildren(me.email || el('span', { class: 'muted', text: 'No e-mail address' }));

@@ -7,6 +7,7 @@ const $ = (id) => document.getElementById(id);
 
 // What each state means to a person, and how far along the start it is (of 4 steps).
 const STATES = {
+  queued: { text: 'Waiting for your turn to start…', step: 0 },
   requested: { text: 'Getting a fresh workspace ready for you…', step: 1 },
   creating: { text: 'Creating your private container…', step: 2 },
   starting: { text: 'Starting WebSplat in it…', step: 3 },
@@ -15,7 +16,14 @@ const STATES = {
   stopped: { text: 'Your workspace is stopped. Everything in it is kept.', step: 0 },
   failed: { text: 'Your workspace could not run.', step: 0 },
 };
-const IN_PROGRESS = new Set(['requested', 'creating', 'starting', 'stopping']);
+const IN_PROGRESS = new Set(['queued', 'requested', 'creating', 'starting', 'stopping']);
+
+// The place in the pool's start queue, in words.
+function queueText(ahead) {
+  if (ahead === 0) return 'Your workspace is next to start…';
+  if (ahead === 1) return 'Waiting to start: 1 person ahead of you.';
+  return `Waiting to start: ${ahead} people ahead of you.`;
+}
 
 export function initWorkspace(getCsrf) {
   const ui = {
@@ -37,7 +45,9 @@ export function initWorkspace(getCsrf) {
     if (seen[seen.length - 1] !== status.state) seen.push(status.state);
     ui.state.title = seen.join(' → ');
     const known = STATES[status.state] ?? { text: `Your workspace is ${status.state}.`, step: 0 };
-    ui.state.textContent = known.text;
+    ui.state.textContent = status.state === 'queued' && Number.isInteger(status.ahead)
+      ? queueText(status.ahead)
+      : known.text;
     ui.state.dataset.state = status.state;
     const reason = status.reason
       ? (status.state === 'failed' ? `What happened: ${status.reason}. Start it again; your work is kept.` : `Reason: ${status.reason}.`)
@@ -49,7 +59,7 @@ export function initWorkspace(getCsrf) {
     ui.progress.value = known.step;
     ui.open.hidden = status.state !== 'ready';
     ui.start.hidden = !['stopped', 'failed'].includes(status.state);
-    ui.stop.hidden = !['ready', 'requested', 'creating', 'starting'].includes(status.state);
+    ui.stop.hidden = !['ready', 'queued', 'requested', 'creating', 'starting'].includes(status.state);
     if (status.usage) {
       const mib = (b) => `${(b / 1048576).toFixed(b < 10485760 ? 1 : 0)} MiB`;
       const share = status.usage.quota_bytes > 0 ? Math.round((100 * status.usage.used_bytes) / status.usage.quota_bytes) : 0;

@@ -567,11 +567,11 @@ pub struct Fleet {
     pub dependencies: std::collections::BTreeMap<&'static str, String>,
     /// Workspace runtimes by lifecycle state.
     pub tenants: std::collections::BTreeMap<&'static str, i64>,
-    /// Running workspaces at most, overall (`WEBSPLAT_MAX_RUNNING_TENANTS`).
+    /// Running workspaces at most in the default pool (seeded from `WEBSPLAT_MAX_RUNNING_TENANTS`).
     pub max_running_tenants: u32,
-    /// Running workspaces at most per access level, where capped.
+    /// Running workspaces at most per access level served by a pool of its own.
     pub max_running_per_level: std::collections::BTreeMap<String, u32>,
-    /// Spawns at once at most (`WEBSPLAT_MAX_CONCURRENT_SPAWNS`).
+    /// Starts at once at most in the default pool (seeded from `WEBSPLAT_MAX_CONCURRENT_SPAWNS`).
     pub max_concurrent_spawns: u32,
 }
 
@@ -603,6 +603,22 @@ pub async fn fleet(state: State) -> Result<web::Json<Fleet>, ApiError> {
         cpu += n * i64::from(level.level.cpu_millicores);
         memory += n * i64::from(level.level.memory_mib);
     }
+    // The capacity is the pools' (sized live by operators): the default pool's, and each
+    // other pool's for the access levels it serves.
+    let pools = crate::pools::list(&mut conn).await?;
+    let default_pool = pools
+        .iter()
+        .find(|p| p.pool.name == crate::pools::DEFAULT)
+        .map(|p| p.pool.clone())
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the default pool is missing")))?;
+    let max_running_per_level = pools
+        .iter()
+        .filter(|p| p.pool.name != crate::pools::DEFAULT)
+        .flat_map(|p| {
+            let cap = u32::try_from(p.pool.max_running).unwrap_or(0);
+            p.access_levels.iter().map(move |l| (l.clone(), cap))
+        })
+        .collect();
     let mut dependencies = std::collections::BTreeMap::new();
     for (name, result) in [
         ("postgresql", health::check_postgres(&state).await),
@@ -632,14 +648,8 @@ pub async fn fleet(state: State) -> Result<web::Json<Fleet>, ApiError> {
             .into_iter()
             .map(|(s, n)| (s.as_str(), n))
             .collect(),
-        max_running_tenants: state.config.tenants.max_running,
-        max_running_per_level: state
-            .config
-            .tenants
-            .max_running_per_level
-            .iter()
-            .cloned()
-            .collect(),
-        max_concurrent_spawns: state.config.tenants.max_concurrent_spawns,
+        max_running_tenants: u32::try_from(default_pool.max_running).unwrap_or(0),
+        max_running_per_level,
+        max_concurrent_spawns: u32::try_from(default_pool.max_starting).unwrap_or(0),
     }))
 }

@@ -120,6 +120,24 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, crate::
         }
         Err(e) => tracing::warn!(error = %e, "cannot count tenants for the metrics"),
     }
+    match state.db.get().await {
+        Ok(mut conn) => match crate::pools::list(&mut conn).await {
+            Ok(pools) => {
+                for p in pools {
+                    let f = p.figures;
+                    state.metrics.pool(
+                        &p.pool.name,
+                        i64::from(p.pool.max_running),
+                        f.running,
+                        f.starting,
+                        f.queued,
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the pools for the metrics"),
+        },
+        Err(e) => tracing::warn!(error = %e, "cannot read the pools for the metrics"),
+    }
     let body = state
         .metrics
         .render()

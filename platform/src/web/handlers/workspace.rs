@@ -38,7 +38,8 @@ pub async fn status(
 #[utoipa::path(post, path = "/api/v1/workspace/start", tag = "workspace",
     responses((status = 202, body = WorkspaceStatus, description = "Starting (or already up)"),
         (status = 401, body = ErrorBody),
-        (status = 429, body = ErrorBody, description = "At capacity: too many workspaces running or starting; says when to retry")),
+        (status = 429, body = ErrorBody, description = "At capacity: the pool runs as many workspaces as it may, or its start queue is full; says when to retry"),
+        (status = 503, body = ErrorBody, description = "The pool that would start it is draining")),
     security(("session" = []), ("token" = [])))]
 pub async fn start(state: State, current: CurrentUser) -> Result<HttpResponse, ApiError> {
     let status = state
@@ -177,7 +178,7 @@ pub async fn open(
     };
     match state.tenants.start(current.user.id, Trigger::Demand).await {
         // The workspace origin says so on arrival, and starts it again if it can.
-        Err(ApiError::AtCapacity(..)) | Ok(_) => {}
+        Err(ApiError::AtCapacity(..) | ApiError::Draining(_)) | Ok(_) => {}
         Err(e) => return Err(e),
     }
     let code = state

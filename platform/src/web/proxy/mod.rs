@@ -284,8 +284,21 @@ async fn starting(state: &AppState, session: &WorkspaceSession, req: &HttpReques
     match state.tenants.start(session.user, Trigger::Demand).await {
         Err(e) => refuse(state, req, e),
         Ok(status) => {
-            let words = match status.state {
-                crate::tenants::State::Failed => "Your workspace stopped; a new one is starting.",
+            let queued = match status.ahead {
+                Some(0) => Some("Your workspace is next to start…".to_owned()),
+                Some(1) => {
+                    Some("Your workspace will start soon: 1 person is ahead of you.".to_owned())
+                }
+                Some(n) => Some(format!(
+                    "Your workspace will start soon: {n} people are ahead of you."
+                )),
+                None => None,
+            };
+            let words = match (status.state, &queued) {
+                (_, Some(words)) => words.as_str(),
+                (crate::tenants::State::Failed, _) => {
+                    "Your workspace stopped; a new one is starting."
+                }
                 _ => "Your workspace is starting…",
             };
             if wants_html(req) {

@@ -33,7 +33,7 @@ async fn a_sign_in_starts_one_hardened_container_sign_out_stops_it_and_the_next_
     let config = c.config.expect("config");
     let labels = config.labels.expect("labels");
     assert_eq!(labels["websplat.user"], alice.id);
-    assert_eq!(labels["websplat.pool"], "free");
+    assert_eq!(labels["websplat.pool"], "default");
     assert_eq!(labels["websplat.version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(
         labels["websplat.tenant"],

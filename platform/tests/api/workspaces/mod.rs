@@ -10,3 +10,4 @@ pub(crate) mod isolation;
 mod lifecycle;
 mod limits;
 mod proxy;
+mod sigterm;
