@@ -18,6 +18,7 @@ pub mod kv;
 pub mod metrics;
 pub mod ratelimit;
 pub mod schema;
+pub mod sites;
 pub mod telemetry;
 pub mod tenants;
 pub mod users;

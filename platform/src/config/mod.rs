@@ -18,12 +18,14 @@ use url::Url;
 
 mod providers;
 mod settings;
+mod sites;
 mod tenants;
 
 pub use providers::{GithubConfig, OidcProviderConfig};
 use providers::{github, oidc_providers};
 pub use settings::{ConfigError, Source};
 use settings::{Settings, positive, read_file};
+pub use sites::SitesConfig;
 use tenants::tenants;
 pub use tenants::{DEFAULT_TENANT_IMAGE, OrchestratorKind, TenantsConfig};
 
@@ -42,6 +44,7 @@ pub struct Config {
     pub log: LogConfig,
     pub authz: AuthzConfig,
     pub tenants: TenantsConfig,
+    pub sites: SitesConfig,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
 }
@@ -219,6 +222,8 @@ impl Config {
             filter: s.raw("log").unwrap_or("info").to_owned(),
         };
 
+        let tenants = tenants(s)?;
+        let sites = sites::sites(s, &tenants.workspace_domain)?;
         Ok(Config {
             listen,
             public_url,
@@ -231,7 +236,8 @@ impl Config {
             github: github(s)?,
             log,
             authz: authz(s)?,
-            tenants: tenants(s)?,
+            tenants,
+            sites,
             trust_forwarded_for: s.bool("trust_forwarded_for", false)?,
         })
     }

@@ -14,7 +14,7 @@ use anyhow::Context;
 
 use super::cookies::CookieNames;
 use super::guard::RouteIndex;
-use super::{guard, middleware, proxy, routes};
+use super::{guard, middleware, proxy, routes, sites};
 use crate::auth::local::Passwords;
 use crate::auth::onboarding::Onboarding;
 use crate::auth::providers::Providers;
@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::error::{self, ApiError};
 use crate::kv::Kv;
 use crate::metrics::Metrics;
+use crate::sites::Sites;
 use crate::tenants::Tenants;
 use crate::{authz, db, tenants};
 
@@ -40,6 +41,7 @@ pub struct AppState {
     pub routes: RouteIndex,
     pub onboarding: Onboarding,
     pub tenants: Arc<Tenants>,
+    pub sites: Arc<Sites>,
 }
 
 impl AppState {
@@ -66,8 +68,15 @@ impl AppState {
         }
         drop(conn);
         let tenants = tenants::connect(&config, db.clone(), kv.clone(), metrics.clone()).await?;
+        let sites = Sites::new(
+            config.sites.clone(),
+            config.public_url.clone(),
+            db.clone(),
+            kv.clone(),
+        )?;
         Ok(AppState {
             tenants,
+            sites,
             sessions: SessionStore::new(kv.clone(), config.session.clone()),
             providers: Providers::new(&config)?,
             passwords: Passwords::new()?,
@@ -131,6 +140,8 @@ impl Application {
                 )
                 // Workspace origins never reach the platform's routes or headers above.
                 .wrap(from_fn(proxy::dispatch))
+                // Published sites' origins likewise: served from storage, to anyone.
+                .wrap(from_fn(sites::dispatch))
                 .wrap(from_fn(middleware::observe))
         })
         .listen(listener)?

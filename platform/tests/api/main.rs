@@ -17,5 +17,6 @@ mod local_accounts;
 mod migrations;
 mod oidc;
 mod sessions;
+mod sites;
 mod tokens;
 mod workspaces;

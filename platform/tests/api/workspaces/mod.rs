@@ -3,7 +3,7 @@
 //! per topic with their harness in `helpers`. The tenant image must be built first
 //! (`docker/build-tenant-image.sh`; scripts/test does it).
 
-mod helpers;
+pub(crate) mod helpers;
 
 mod cleanup;
 mod isolation;
