@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
@@ -178,7 +178,14 @@ impl Application {
     }
 }
 
+/// 404 for an address the platform does not have: a page for a browser, the JSON error
+/// for a program.
 async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    if matches!(*req.method(), Method::GET | Method::HEAD) && super::pages::wants_html(&req) {
+        return Ok(super::pages::not_found_page(&ApiError::NotFound(
+            "There is no page at this address. Check the address, or start again from your dashboard.".to_owned(),
+        )));
+    }
     Err(ApiError::NotFound(format!(
         "there is no {} {} on this platform; see /api/docs",
         req.method(),

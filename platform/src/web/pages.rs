@@ -63,6 +63,7 @@ const OWN_ASSETS: &[(&str, &[u8])] = &[
         "admin-providers.js",
         include_bytes!("../../web/static/admin-providers.js"),
     ),
+    ("sites.js", include_bytes!("../../web/static/sites.js")),
 ];
 
 /// Every asset with its ETag, computed on first use.
@@ -111,6 +112,16 @@ pub fn refusal_page(err: &ApiError) -> HttpResponse {
         "Not available to you",
         err,
         ("/dashboard", "Back to your dashboard"),
+    )
+}
+
+/// The page a browser gets for an address the platform does not have (programs get the
+/// JSON error).
+pub fn not_found_page(err: &ApiError) -> HttpResponse {
+    message_page(
+        "Page not found",
+        err,
+        ("/dashboard", "Go to your dashboard"),
     )
 }
 

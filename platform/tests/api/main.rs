@@ -15,6 +15,7 @@ mod health;
 mod lifecycle_rules;
 mod local_accounts;
 mod migrations;
+mod not_found;
 mod oidc;
 mod sessions;
 mod sites;

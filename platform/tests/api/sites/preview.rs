@@ -98,6 +98,17 @@ pub async fn bakery(person: &Person, origin: &str) -> String {
 /// Signs in on the platform's page in `browser` and opens the workspace there (the
 /// handoff gives that origin its cookie).
 pub async fn open_in_browser(app: &TestApp, browser: &Browser, email: &str) {
+    sign_in_in_browser(app, browser, email).await;
+    browser.goto(&app.url("/workspace/open")).await;
+    browser
+        .wait_for_url("the workspace origin", Duration::from_secs(90), |u| {
+            u.host_str().is_some_and(|h| h.ends_with(".ws.localhost"))
+        })
+        .await;
+}
+
+/// Signs in on the platform's page in `browser`, landing on the dashboard.
+pub async fn sign_in_in_browser(app: &TestApp, browser: &Browser, email: &str) {
     browser.goto(&app.url("/login")).await;
     let input = browser.wait_for_visible("#signin-email", WAIT).await;
     browser.send_keys(&input, email).await;
@@ -107,12 +118,6 @@ pub async fn open_in_browser(app: &TestApp, browser: &Browser, email: &str) {
     browser.click(&submit).await;
     browser
         .wait_for_url("the dashboard", WAIT, |u| u.path() == "/dashboard")
-        .await;
-    browser.goto(&app.url("/workspace/open")).await;
-    browser
-        .wait_for_url("the workspace origin", Duration::from_secs(90), |u| {
-            u.host_str().is_some_and(|h| h.ends_with(".ws.localhost"))
-        })
         .await;
 }
 

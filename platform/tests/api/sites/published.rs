@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use websplat_test_support::env_var;
 use websplat_test_support::webdriver::Browser;
 
-use super::preview::{PAGE, STYLES, bakery, wait_js};
+use super::preview::{PAGE, STYLES, bakery, sign_in_in_browser, wait_js};
 use crate::helpers::{TestApp, body};
 use crate::workspaces::helpers::{Person, app_with_workspaces, browser};
 
@@ -325,4 +325,31 @@ async fn a_site_name_is_its_owners_alone_and_replaced_only_by_them() {
         .filter_map(|s| s["name"].as_str())
         .collect();
     assert_eq!(names, ["bobs-bakery"]);
+
+    // His dashboard lists the published address, as a link.
+    let browser = Browser::start(
+        &env_var("WEBSPLAT_TEST_CHROMEDRIVER"),
+        &env_var("WEBSPLAT_TEST_CHROMIUM"),
+    )
+    .await;
+    sign_in_in_browser(&app, &browser, "bob@example.com").await;
+    let link = browser
+        .wait_for(
+            r#"#sites-list li[data-site="bobs-bakery"] a.site-url"#,
+            WAIT,
+        )
+        .await;
+    assert_eq!(
+        browser.property(&link, "href").await.expect("href"),
+        format!("http://bobs-bakery.sites.localhost:{port}/")
+    );
+    let workspace = browser.wait_for("#workspace-url", WAIT).await;
+    assert!(
+        browser
+            .property(&workspace, "href")
+            .await
+            .expect("href")
+            .ends_with("/workspace/open"),
+        "the workspace address is a link that opens it"
+    );
 }
