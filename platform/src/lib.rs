@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod pools;
 pub mod ratelimit;
 pub mod schema;
+pub mod sites;
 pub mod telemetry;
 pub mod tenants;
 pub mod users;

@@ -160,6 +160,20 @@ diesel::table! {
     }
 }
 
+// Published sites (issue #14).
+diesel::table! {
+    sites (name) {
+        name -> Text,
+        user_id -> Uuid,
+        project_id -> Uuid,
+        build -> Uuid,
+        bytes -> Int8,
+        files -> Int4,
+        created_at -> Timestamptz,
+        published_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(workspaces -> users (user_id));
 diesel::joinable!(tenants -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, workspaces, tenants);
@@ -212,3 +226,5 @@ diesel::table! {
 
 diesel::joinable!(pool_access_levels -> pools (pool));
 diesel::allow_tables_to_appear_in_same_query!(pools, pool_access_levels, tenants, access_levels);
+diesel::joinable!(sites -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, workspaces, tenants, sites);

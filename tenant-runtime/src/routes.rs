@@ -115,6 +115,11 @@ const FILE: Param = in_path(
     "A file path in the project, e.g. index.html",
 );
 /// A version of a project.
+const TOKEN: Param = in_path(
+    "token",
+    Kind::Text,
+    "A preview capability, as GET .../preview-link made it",
+);
 const VERSION: Param = in_path("number", Kind::Integer, "A version number");
 /// A note's id (a positive integer).
 const NOTE: Param = in_path("id", Kind::Integer, "The note's id");
@@ -595,6 +600,25 @@ routes! {
             "publishing",
             "Preview a page of the current version, sandboxed",
             &[ID, FILE],
+            200,
+            "The file",
+        );
+    GET "/api/v1/projects/{id}/preview-link" => sites::preview_link,
+        doc(
+            "publishing",
+            "A short-lived, read-only address of the project's preview (?page=path): the \
+             page and the files it loads are served under it without the workspace cookie, \
+             sandboxed",
+            &[ID],
+            200,
+            "{url, expires_at}",
+        );
+    GET "/_preview/{token}/{path:.*}" => sites::preview_capability,
+        doc(
+            "publishing",
+            "A file of the project's current version under a preview capability (or its \
+             analytics beacon, `.beacon.gif`), sandboxed",
+            &[TOKEN, FILE],
             200,
             "The file",
         );

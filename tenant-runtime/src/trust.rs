@@ -115,6 +115,17 @@ impl Trust {
         Trust::from_settings(secret, user)
     }
 
+    /// The key preview capabilities are signed with (`websplat_contract::preview`): the
+    /// tenant secret, so the platform's proxy can check them too. Standalone, with nothing
+    /// checked anywhere, a fixed key.
+    pub fn preview_key(&self) -> &[u8] {
+        self.secret
+            .as_ref()
+            .map_or(b"standalone: every request is answered".as_slice(), |s| {
+                s.key()
+            })
+    }
+
     pub fn secret_required(&self) -> bool {
         self.secret.is_some()
     }

@@ -54,6 +54,22 @@ impl Browser {
 
     /// Starts `chromedriver` and a headless `chromium` session.
     pub async fn start(chromedriver: &str, chromium: &str) -> Self {
+        Self::start_with(chromedriver, chromium, &[]).await
+    }
+
+    /// A browser that says it is an ordinary desktop Chromium (no "Headless" in its
+    /// User-Agent): analytics skip automated browsers, so tests of counting use this.
+    pub async fn start_as_visitor(chromedriver: &str, chromium: &str) -> Self {
+        Self::start_with(
+            chromedriver,
+            chromium,
+            &["--user-agent=Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"],
+        )
+        .await
+    }
+
+    /// [`Browser::start`] with more Chromium arguments.
+    pub async fn start_with(chromedriver: &str, chromium: &str, extra_args: &[&str]) -> Self {
         let port = free_port();
         let log = std::env::temp_dir().join(format!(
             "websplat-e2e-chromedriver-{}.log",
@@ -81,6 +97,19 @@ impl Browser {
             .timeout(Duration::from_secs(60))
             .build()
             .expect("http client");
+        let mut args = vec![
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-dev-shm-usage",
+            "--disable-gpu",
+            "--window-size=1280,1024",
+            "--no-first-run",
+            "--no-default-browser-check",
+            // Hermetic: only loopback hosts resolve (the identity provider's page links a
+            // stylesheet on a CDN).
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE *.localhost, EXCLUDE 127.0.0.1",
+        ];
+        args.extend_from_slice(extra_args);
         let capabilities = json!({
             "capabilities": {
                 "alwaysMatch": {
@@ -90,18 +119,7 @@ impl Browser {
                     "pageLoadStrategy": "eager",
                     "goog:chromeOptions": {
                         "binary": chromium,
-                        "args": [
-                            "--headless=new",
-                            "--no-sandbox",
-                            "--disable-dev-shm-usage",
-                            "--disable-gpu",
-                            "--window-size=1280,1024",
-                            "--no-first-run",
-                            "--no-default-browser-check",
-                            // Hermetic: only loopback hosts resolve (the identity provider's
-                            // page links a stylesheet on a CDN).
-                            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE *.localhost, EXCLUDE 127.0.0.1",
-                        ],
+                        "args": args,
                     },
                 },
             },
@@ -175,6 +193,12 @@ impl Browser {
 
     async fn post(&self, path: &str, body: Value) -> Result<Value, WdError> {
         self.command(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Runs `script` (a function body; `return` gives the value) in the current page.
+    pub async fn execute(&self, script: &str) -> Result<Value, WdError> {
+        self.post("/execute/sync", json!({ "script": script, "args": [] }))
+            .await
     }
 
     /// Navigates to `url`.

@@ -470,6 +470,24 @@ async fn an_admin_promotes_a_member_to_operator_in_the_console() {
             .is_none(),
         "the search shows only the member"
     );
+    // The role picker starts empty, its button disabled: no role is granted by default.
+    let picker = admin
+        .wait_for_visible(&format!("{row} select.role-select"), TIMEOUT)
+        .await;
+    assert_eq!(
+        admin
+            .property(&picker, "value")
+            .await
+            .expect("the picker's value"),
+        ""
+    );
+    let add = admin
+        .wait_for(&format!("{row} button.grant-role"), TIMEOUT)
+        .await;
+    assert_eq!(
+        admin.property(&add, "disabled").await.expect("disabled"),
+        "true"
+    );
     let operator = admin
         .wait_for_visible(
             &format!(r#"{row} select.role-select option[value="operator"]"#),

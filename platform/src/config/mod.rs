@@ -19,6 +19,7 @@ use url::Url;
 mod ai;
 mod providers;
 mod settings;
+mod sites;
 mod tenants;
 
 pub use ai::{AiConfig, AliasConfig, ProviderConfig, ProviderKind};
@@ -26,6 +27,7 @@ pub use providers::{GithubConfig, OidcProviderConfig};
 use providers::{github, oidc_providers};
 pub use settings::{ConfigError, Source};
 use settings::{Settings, positive, read_file};
+pub use sites::SitesConfig;
 use tenants::tenants;
 pub use tenants::{DEFAULT_TENANT_IMAGE, OrchestratorKind, TenantsConfig};
 
@@ -46,6 +48,7 @@ pub struct Config {
     pub tenants: TenantsConfig,
     /// The AI gateway: its door, providers and aliases.
     pub ai: AiConfig,
+    pub sites: SitesConfig,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
 }
@@ -223,6 +226,8 @@ impl Config {
             filter: s.raw("log").unwrap_or("info").to_owned(),
         };
 
+        let tenants = tenants(s)?;
+        let sites = sites::sites(s, &tenants.workspace_domain)?;
         Ok(Config {
             listen,
             public_url,
@@ -235,8 +240,9 @@ impl Config {
             github: github(s)?,
             log,
             authz: authz(s)?,
-            tenants: tenants(s)?,
             ai: ai::ai(s)?,
+            tenants,
+            sites,
             trust_forwarded_for: s.bool("trust_forwarded_for", false)?,
         })
     }

@@ -7,14 +7,14 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 
 use super::cookies::CookieNames;
 use super::guard::RouteIndex;
-use super::{guard, middleware, proxy, routes};
+use super::{guard, middleware, proxy, routes, sites};
 use crate::auth::local::Passwords;
 use crate::auth::onboarding::Onboarding;
 use crate::auth::providers::Providers;
@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::error::{self, ApiError};
 use crate::kv::Kv;
 use crate::metrics::Metrics;
+use crate::sites::Sites;
 use crate::tenants::Tenants;
 use crate::{authz, db, tenants};
 
@@ -41,6 +42,7 @@ pub struct AppState {
     pub onboarding: Onboarding,
     pub tenants: Arc<Tenants>,
     pub gateway: Arc<crate::gateway::Gateway>,
+    pub sites: Arc<Sites>,
 }
 
 impl AppState {
@@ -75,9 +77,16 @@ impl AppState {
             tenants.clone(),
             &metrics,
         )?;
+        let sites = Sites::new(
+            config.sites.clone(),
+            config.public_url.clone(),
+            db.clone(),
+            kv.clone(),
+        )?;
         Ok(AppState {
             gateway,
             tenants,
+            sites,
             sessions: SessionStore::new(kv.clone(), config.session.clone()),
             providers: Providers::new(&config)?,
             passwords: Passwords::new()?,
@@ -145,6 +154,8 @@ impl Application {
                 )
                 // Workspace origins never reach the platform's routes or headers above.
                 .wrap(from_fn(proxy::dispatch))
+                // Published sites' origins likewise: served from storage, to anyone.
+                .wrap(from_fn(sites::dispatch))
                 .wrap(from_fn(middleware::observe))
         })
         .listen(listener)?
@@ -239,7 +250,14 @@ async fn serve_door(
     Ok((handle, bound))
 }
 
+/// 404 for an address the platform does not have: a page for a browser, the JSON error
+/// for a program.
 async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    if matches!(*req.method(), Method::GET | Method::HEAD) && super::pages::wants_html(&req) {
+        return Ok(super::pages::not_found_page(&ApiError::NotFound(
+            "There is no page at this address. Check the address, or start again from your dashboard.".to_owned(),
+        )));
+    }
     Err(ApiError::NotFound(format!(
         "there is no {} {} on this platform; see /api/docs",
         req.method(),

@@ -10,7 +10,8 @@
 //!   [`extract`]: what handlers take from a request (`CurrentUser`, `Audit`, the address).
 //! - [`middleware`]: request ids and logs, cross-origin refusal; [`cookies`]: cookie names.
 //! - [`handlers`]: the API's thin handlers; [`pages`]: the HTML pages and static files;
-//!   [`proxy`]: the workspace origins, reverse-proxied to the tenants.
+//!   [`proxy`]: the workspace origins, reverse-proxied to the tenants; [`sites`]: the
+//!   published sites' origins, served from storage.
 
 pub mod app;
 pub mod cookies;
@@ -22,3 +23,4 @@ pub mod openapi;
 pub mod pages;
 pub mod proxy;
 pub mod routes;
+pub mod sites;

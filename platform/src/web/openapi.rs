@@ -20,6 +20,7 @@ use super::routes;
         (name = "workspace", description = "Your workspace: its state, start and stop, live progress, and opening it in the browser"),
         (name = "pools", description = "Pools of workspace capacity, sized live (operators and admins)"),
         (name = "admin", description = "Users, roles, access levels, the audit log and the fleet (admins, auditors read-only, operators the fleet)"),
+        (name = "sites", description = "Your published sites: publish a project of your workspace under a name, list, take down"),
     )
 )]
 pub struct ApiDoc;

@@ -68,6 +68,7 @@ const OWN_ASSETS: &[(&str, &[u8])] = &[
         "operator.js",
         include_bytes!("../../web/static/operator.js"),
     ),
+    ("sites.js", include_bytes!("../../web/static/sites.js")),
 ];
 
 /// Every asset with its ETag, computed on first use.
@@ -116,6 +117,16 @@ pub fn refusal_page(err: &ApiError) -> HttpResponse {
         "Not available to you",
         err,
         ("/dashboard", "Back to your dashboard"),
+    )
+}
+
+/// The page a browser gets for an address the platform does not have (programs get the
+/// JSON error).
+pub fn not_found_page(err: &ApiError) -> HttpResponse {
+    message_page(
+        "Page not found",
+        err,
+        ("/dashboard", "Go to your dashboard"),
     )
 }
 

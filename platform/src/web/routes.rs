@@ -12,7 +12,7 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::handlers::{admin, auth, health, pools, workspace};
+use super::handlers::{admin, auth, health, pools, sites, workspace};
 use super::{openapi, pages};
 
 /// Whose thing a route acts on, for casbin's ownership match (`own` rules).
@@ -163,6 +163,12 @@ routes! {
     POST "/api/v1/pools/{name}/undrain" => pools::undrain, Nobody, Api;
     GET "/api/v1/pools/{name}/starts" => pools::starts, Nobody, Api;
     GET "/operator" => pages::operator_page, Nobody, Page, undocumented;
+
+    // Published sites (issue #14): the signed-in user's own. The sites themselves are
+    // served on their own origins (`web::sites`), never through this table.
+    GET "/api/v1/sites" => sites::list, Caller, Api;
+    PUT "/api/v1/sites/{name}" => sites::publish, Caller, Api;
+    DELETE "/api/v1/sites/{name}" => sites::unpublish, Caller, Api;
 }
 
 #[cfg(test)]

@@ -219,6 +219,24 @@ async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
             "/api/v1/workspace/events",
             MEMBER,
         ),
+        // Published sites (issue #14): each member's own. Publishing needs the running
+        // workspace (none runs here: 409); taking down a site one does not have is 404.
+        row(Method::GET, "/api/v1/sites", "/api/v1/sites", MEMBER),
+        with_body(
+            row(
+                Method::PUT,
+                "/api/v1/sites/{name}",
+                "/api/v1/sites/matrix-site",
+                [401, 409, 409, 409, 409, 403, 409],
+            ),
+            json!({ "project": "00000000-0000-4000-8000-000000000000" }),
+        ),
+        row(
+            Method::DELETE,
+            "/api/v1/sites/{name}",
+            "/api/v1/sites/matrix-site",
+            [401, 404, 404, 404, 404, 403, 404],
+        ),
         // A browser session's: with an API token it is refused in words (400).
         row(
             Method::GET,

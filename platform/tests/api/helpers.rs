@@ -63,6 +63,17 @@ impl TestApp {
             ),
             // The AI gateway's door on a port of its own per test.
             ("WEBSPLAT_GATEWAY_PORT".to_owned(), "0".to_owned()),
+            // Published sites' files: a directory of this test's own (issue #14).
+            (
+                "WEBSPLAT_DATA_DIR".to_owned(),
+                std::env::temp_dir()
+                    .join(format!(
+                        "websplat-test-data-{}",
+                        uuid::Uuid::new_v4().simple()
+                    ))
+                    .display()
+                    .to_string(),
+            ),
         ];
         for (k, v) in extra {
             env.retain(|(key, _)| *key != k);
@@ -308,6 +319,9 @@ impl TestApp {
 /// deployment label.
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if let Some((_, dir)) = self.env.iter().find(|(k, _)| k == "WEBSPLAT_DATA_DIR") {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         let Some((_, deployment)) = self.env.iter().find(|(k, _)| k == "WEBSPLAT_DEPLOYMENT")
         else {
             return;

@@ -38,14 +38,20 @@ function rolesCell(user) {
   const select = el('select', {
     class: 'role-select',
     'aria-label': `Role to add to ${userLabel(user)}`,
-  }, options.map((role) => el('option', { value: role, text: role })));
+  }, [
+    // No role is preselected: granting one is a choice, never the first entry by default.
+    el('option', { value: '', text: 'Choose a role…', disabled: true, selected: true }),
+    ...options.map((role) => el('option', { value: role, text: role })),
+  ]);
   const grant = el('button', {
     type: 'button',
     class: 'button button-secondary button-small grant-role',
     'aria-label': `Add role to ${userLabel(user)}`,
     text: 'Add role',
+    disabled: true,
   });
-  grant.addEventListener('click', () => changeRole(user, select.value, true, grant));
+  select.addEventListener('change', () => { grant.disabled = !select.value; });
+  grant.addEventListener('click', () => { if (select.value) changeRole(user, select.value, true, grant); });
   return [chips, el('div', { class: 'inline-control' }, select, grant)];
 }
 

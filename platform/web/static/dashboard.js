@@ -2,6 +2,7 @@
 // their workspace (workspace.js), and lets them create API tokens (the secret is shown once), copy them and revoke them.
 // Every state-changing request carries the session's CSRF token from /api/v1/me.
 import { apiFetch, ApiError, clearAlert, describeError, el, setBusy, showAlert, timeEl } from './api.js';
+import { initSites } from './sites.js';
 import { initWorkspace } from './workspace.js';
 
 const LOGIN_URL = '/login?return_to=/dashboard';
@@ -327,6 +328,7 @@ async function init() {
   ui.pageStatus.hidden = true;
   ui.content.hidden = false;
   initWorkspace(() => state.csrf);
+  initSites();
   await loadTokens();
 }
 

@@ -15,13 +15,18 @@ type Data = web::Data<Store>;
 
 /// The analytics beacon. It always answers with the pixel: a page never sees an error.
 pub async fn beacon(store: Data, req: HttpRequest, q: web::Query<BeaconQuery>) -> HttpResponse {
+    count(&store, &req, q.into_inner()).await
+}
+
+/// Records what a beacon reports (when it counts) and answers with the pixel.
+pub async fn count(store: &Store, req: &HttpRequest, q: BeaconQuery) -> HttpResponse {
     let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
     let sender = Sender {
         forwarded_for: header(header::HeaderName::from_static("x-forwarded-for")),
         peer: req.peer_addr().map(|a| a.ip().to_string()),
         user_agent: header(header::USER_AGENT),
     };
-    if let Some(hit) = Hit::from_beacon(q.into_inner(), sender)
+    if let Some(hit) = Hit::from_beacon(q, sender)
         && let Err(e) = store.run(move |c| super::record(c, hit)).await
     {
         tracing::warn!(error = %e, "a page view was not recorded");

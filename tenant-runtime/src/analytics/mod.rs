@@ -109,13 +109,18 @@ impl Hit {
 
 /// The tag a page carries to count its views (script with an image fallback).
 pub fn beacon(project_id: &str, path: &str, source: Source) -> String {
+    beacon_at("/a.gif", project_id, path, source)
+}
+
+/// The beacon tag, reporting to `endpoint` (a preview's is under its capability).
+pub fn beacon_at(endpoint: &str, project_id: &str, path: &str, source: Source) -> String {
     let query = format!(
         "p={project_id}&path={}&s={}",
         urlencode(path),
         source.as_str()
     );
     format!(
-        "<script>new Image().src='/a.gif?{query}&r='+encodeURIComponent(document.referrer)</script><noscript><img src=\"/a.gif?{query}\" alt=\"\" width=\"1\" height=\"1\"></noscript>"
+        "<script>new Image().src='{endpoint}?{query}&r='+encodeURIComponent(document.referrer)</script><noscript><img src=\"{endpoint}?{query}\" alt=\"\" width=\"1\" height=\"1\"></noscript>"
     )
 }
 

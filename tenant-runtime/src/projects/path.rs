@@ -4,30 +4,9 @@
 
 use crate::error::ApiError;
 
-/// The kinds of file a page may be, by extension, with the type they are served as.
-pub const PAGE_TYPES: [(&str, &str); 5] = [
-    ("html", "text/html; charset=utf-8"),
-    ("htm", "text/html; charset=utf-8"),
-    ("css", "text/css; charset=utf-8"),
-    ("js", "text/javascript; charset=utf-8"),
-    ("md", "text/markdown; charset=utf-8"),
-];
-
-/// The kinds of asset (images, fonts) by extension, with their type and how their content
-/// starts (checked on upload, so a file is what its name says).
-pub const ASSET_TYPES: [(&str, &str); 11] = [
-    ("png", "image/png"),
-    ("jpg", "image/jpeg"),
-    ("jpeg", "image/jpeg"),
-    ("gif", "image/gif"),
-    ("webp", "image/webp"),
-    ("svg", "image/svg+xml"),
-    ("ico", "image/x-icon"),
-    ("woff", "font/woff"),
-    ("woff2", "font/woff2"),
-    ("ttf", "font/ttf"),
-    ("otf", "font/otf"),
-];
+/// The kinds of file a page or an asset may be (shared with the platform, which serves
+/// published sites).
+pub use websplat_contract::files::{ASSET_TYPES, PAGE_TYPES};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilePath(String);

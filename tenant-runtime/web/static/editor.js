@@ -3,7 +3,7 @@
 // lets the user take the current one or overwrite it), and the sandboxed preview.
 
 import {
-  ApiError, alertRegion, clearAlert, confirmDialog, describeError, el, encodePath, formatBytes,
+  ApiError, alertRegion, api, clearAlert, confirmDialog, describeError, el, encodePath, formatBytes,
   refreshUsage, request, setBusy, showAlert, toast,
 } from './api.js';
 
@@ -151,7 +151,21 @@ export async function render(panel, ctx) {
     return list.find((p) => /\.html?$/i.test(p)) ?? null;
   }
 
-  function reloadPreview() {
+  // The preview is served under a short-lived, read-only capability: a sandboxed page never
+  // sends the workspace cookie, so its stylesheets, images and beacon need the capability.
+  let previewBase = null;
+  let previewBaseUntil = 0;
+  async function previewLink() {
+    if (!previewBase || Date.now() > previewBaseUntil) {
+      const link = await api(`/api/v1/projects/${encodeURIComponent(id)}/preview-link`);
+      previewBase = link.base;
+      // Renewed well before it expires, so a reload never gets a dead link.
+      previewBaseUntil = Date.parse(link.expires_at) - 5 * 60 * 1000;
+    }
+    return previewBase;
+  }
+
+  async function reloadPreview() {
     const target = previewPath();
     if (!target) {
       frame.hidden = true;
@@ -161,7 +175,16 @@ export async function render(panel, ctx) {
       return;
     }
     previewCounter += 1;
-    const url = `/preview/${encodeURIComponent(id)}/${encodePath(target)}`;
+    let base;
+    try {
+      base = await previewLink();
+    } catch (err) {
+      frame.hidden = true;
+      previewNote.hidden = false;
+      previewNote.textContent = `The preview cannot be shown: ${describeError(err)}`;
+      return;
+    }
+    const url = `${base}${encodePath(target)}`;
     frame.hidden = false;
     openPreview.hidden = false;
     previewNote.hidden = !(path && target !== path);

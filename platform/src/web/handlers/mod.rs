@@ -5,4 +5,5 @@ pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod pools;
+pub mod sites;
 pub mod workspace;

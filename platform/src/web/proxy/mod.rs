@@ -8,7 +8,9 @@
 //! PostgreSQL.
 //!
 //! This module decides who may pass and answers the handoff and the "starting" page; the
-//! streaming itself (bodies, WebSockets, the headers that cross) is [`relay`].
+//! streaming itself (bodies, WebSockets, the headers that cross) is [`relay`]; previews,
+//! which pass on a capability in their URL instead of the cookie, are [`preview`]; the
+//! workspace page's publishing, answered by the platform itself, is [`sites`].
 
 use std::time::{Duration, Instant};
 
@@ -20,7 +22,9 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
+mod preview;
 mod relay;
+mod sites;
 
 pub use relay::upstream_headers;
 use relay::{forward, relay_websocket};
@@ -116,6 +120,9 @@ async fn serve(
     if req.path() == HANDOFF_PATH {
         return redeem(state, slug, req).await;
     }
+    if let Some((token, _)) = websplat_contract::preview::split(req.path()) {
+        return preview::serve(state, upstream, slug, token, req, payload).await;
+    }
     let https = state.config.public_url.is_https();
     let token = req.cookie(cookie_name(https)).map(|c| c.value().to_owned());
     let lookup = match tenants.routing.lookup(token.as_deref(), slug).await {
@@ -160,6 +167,9 @@ async fn serve(
                     .to_owned(),
             ),
         );
+    }
+    if req.path() == sites::PREFIX || req.path().starts_with(&format!("{}/", sites::PREFIX)) {
+        return sites::serve(state, &session, req, payload).await;
     }
     let Some(route) = lookup.route else {
         return starting(state, &session, req).await;

@@ -1,0 +1,6 @@
+//! Sites the world can see: the preview under its capability (styled, still unable to act
+//! as the workspace, its beacon counted) and, later, published sites on their own origin.
+//! Real platform, real workspace containers, real Chromium.
+
+mod preview;
+mod published;
