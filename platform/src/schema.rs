@@ -176,7 +176,6 @@ diesel::table! {
 
 diesel::joinable!(workspaces -> users (user_id));
 diesel::joinable!(tenants -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, workspaces, tenants);
 
 // The AI gateway (platform/src/gateway/).
 diesel::table! {
