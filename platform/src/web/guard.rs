@@ -296,7 +296,7 @@ async fn limit(
 
 /// Named things the pages may offer, each decided by the enforcer exactly as the API route
 /// behind it would be, so a page never shows a control the API would refuse.
-pub const CAPABILITIES: [(&str, &str, &str); 11] = [
+pub const CAPABILITIES: [(&str, &str, &str); 12] = [
     ("admin_console", "GET", "/admin"),
     ("users.read", "GET", "/api/v1/admin/users"),
     ("users.write", "POST", "/api/v1/admin/users/{id}/disable"),
@@ -316,6 +316,7 @@ pub const CAPABILITIES: [(&str, &str, &str); 11] = [
     ("fleet.read", "GET", "/api/v1/admin/fleet"),
     ("metrics.read", "GET", "/metrics"),
     ("providers.read", "GET", "/api/v1/admin/providers"),
+    ("ai.read", "GET", "/api/v1/admin/ai/providers"),
 ];
 
 /// The capabilities `user` has now.

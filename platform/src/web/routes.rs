@@ -12,7 +12,7 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::handlers::{admin, auth, health, workspace};
+use super::handlers::{admin, ai, auth, health, workspace};
 use super::{openapi, pages};
 
 /// Whose thing a route acts on, for casbin's ownership match (`own` rules).
@@ -152,6 +152,12 @@ routes! {
     GET "/admin" => pages::admin_page, Nobody, Page, undocumented;
     GET "/api/docs" => pages::docs_page, Nobody, Page, undocumented;
     GET "/static/{name}" => pages::asset, Nobody, Page, undocumented;
+
+    // The AI gateway as people see it (tenants call the gateway at its door: gateway::door).
+    GET "/api/v1/me/ai-usage" => ai::my_usage, Caller, Api;
+    GET "/api/v1/admin/ai/providers" => ai::providers, Nobody, Api;
+    GET "/api/v1/admin/ai/usage" => ai::usage, Nobody, Api;
+    GET "/admin/ai" => pages::admin_ai_page, Nobody, Page, undocumented;
 }
 
 #[cfg(test)]

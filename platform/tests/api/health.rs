@@ -214,6 +214,7 @@ async fn the_openapi_document_describes_every_api_route() {
         "/login",
         "/dashboard",
         "/admin",
+        "/admin/ai",
         "/api/docs",
         "/static/{name}",
         "/api/v1/openapi.json",
