@@ -34,6 +34,7 @@ pub mod routing;
 pub mod stream;
 pub mod usage;
 pub mod vertex;
+pub mod views;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -296,7 +296,7 @@ async fn limit(
 
 /// Named things the pages may offer, each decided by the enforcer exactly as the API route
 /// behind it would be, so a page never shows a control the API would refuse.
-pub const CAPABILITIES: [(&str, &str, &str); 13] = [
+pub const CAPABILITIES: [(&str, &str, &str); 14] = [
     ("admin_console", "GET", "/admin"),
     ("users.read", "GET", "/api/v1/admin/users"),
     ("users.write", "POST", "/api/v1/admin/users/{id}/disable"),
@@ -318,6 +318,7 @@ pub const CAPABILITIES: [(&str, &str, &str); 13] = [
     ("providers.read", "GET", "/api/v1/admin/providers"),
     ("pools.read", "GET", "/api/v1/pools"),
     ("pools.write", "PATCH", "/api/v1/pools/{name}"),
+    ("ai.read", "GET", "/api/v1/admin/ai/providers"),
 ];
 
 /// The capabilities `user` has now.

@@ -19,6 +19,7 @@ const DASHBOARD: &str = include_str!("../../web/dashboard.html");
 const DOCS: &str = include_str!("../../web/docs.html");
 const ADMIN: &str = include_str!("../../web/admin.html");
 const OPERATOR: &str = include_str!("../../web/operator.html");
+const ADMIN_AI: &str = include_str!("../../web/admin-ai.html");
 
 /// `(name, body)` of the pages' own static assets; the shared ones (`base.css`,
 /// `shared-api.js`, `favicon.svg`) come from `websplat_web_assets::SHARED`.
@@ -36,6 +37,10 @@ const OWN_ASSETS: &[(&str, &[u8])] = &[
     ),
     ("docs.js", include_bytes!("../../web/static/docs.js")),
     ("admin.js", include_bytes!("../../web/static/admin.js")),
+    (
+        "admin-ai.js",
+        include_bytes!("../../web/static/admin-ai.js"),
+    ),
     (
         "admin-common.js",
         include_bytes!("../../web/static/admin-common.js"),
@@ -187,6 +192,11 @@ pub async fn operator_page() -> HttpResponse {
     page(OPERATOR)
 }
 
+/// The AI gateway's page of the console: providers, aliases, usage and spend.
+pub async fn admin_ai_page() -> HttpResponse {
+    page(ADMIN_AI)
+}
+
 pub async fn docs_page() -> HttpResponse {
     page(DOCS)
 }
@@ -206,7 +216,7 @@ mod tests {
     /// The names a page or an asset loads: `/static/…`, `from './…'` and `url("…")`.
     #[test]
     fn every_asset_a_page_or_a_module_names_is_served() {
-        let named = ASSETS.references(&[LOGIN, DASHBOARD, DOCS, ADMIN, OPERATOR]);
+        let named = ASSETS.references(&[LOGIN, DASHBOARD, DOCS, ADMIN, OPERATOR, ADMIN_AI]);
         for module in [
             "admin-users.js",
             "admin-fleet.js",

@@ -12,7 +12,7 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::handlers::{admin, auth, health, pools, sites, workspace};
+use super::handlers::{admin, ai, auth, health, pools, sites, workspace};
 use super::{openapi, pages};
 
 /// Whose thing a route acts on, for casbin's ownership match (`own` rules).
@@ -169,6 +169,12 @@ routes! {
     GET "/api/v1/sites" => sites::list, Caller, Api;
     PUT "/api/v1/sites/{name}" => sites::publish, Caller, Api;
     DELETE "/api/v1/sites/{name}" => sites::unpublish, Caller, Api;
+
+    // The AI gateway as people see it (tenants call the gateway at its door: gateway::door).
+    GET "/api/v1/me/ai-usage" => ai::my_usage, Caller, Api;
+    GET "/api/v1/admin/ai/providers" => ai::providers, Nobody, Api;
+    GET "/api/v1/admin/ai/usage" => ai::usage, Nobody, Api;
+    GET "/admin/ai" => pages::admin_ai_page, Nobody, Page, undocumented;
 }
 
 #[cfg(test)]

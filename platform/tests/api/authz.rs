@@ -439,6 +439,26 @@ async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
         row(Method::GET, "/admin", "/admin", CONSOLE),
         row(Method::GET, "/api/docs", "/api/docs", PUBLIC),
         row(Method::GET, "/static/{name}", "/static/app.css", PUBLIC),
+        // The AI gateway as people see it.
+        row(
+            Method::GET,
+            "/api/v1/me/ai-usage",
+            "/api/v1/me/ai-usage",
+            MEMBER,
+        ),
+        row(
+            Method::GET,
+            "/api/v1/admin/ai/providers",
+            "/api/v1/admin/ai/providers",
+            [401, 403, 200, 200, 200, 403, 403],
+        ),
+        row(
+            Method::GET,
+            "/api/v1/admin/ai/usage",
+            "/api/v1/admin/ai/usage",
+            ADMIN_READ,
+        ),
+        row(Method::GET, "/admin/ai", "/admin/ai", CONSOLE),
         // Last: with a token and no cookie, signing out ends nothing.
         row(Method::POST, "/auth/logout", "/auth/logout", [204; 7]),
     ];

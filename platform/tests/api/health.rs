@@ -215,6 +215,7 @@ async fn the_openapi_document_describes_every_api_route() {
         "/dashboard",
         "/admin",
         "/operator",
+        "/admin/ai",
         "/api/docs",
         "/static/{name}",
         "/api/v1/openapi.json",

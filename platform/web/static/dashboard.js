@@ -329,7 +329,23 @@ async function init() {
   ui.content.hidden = false;
   initWorkspace(() => state.csrf);
   initSites();
+  loadAiUsage();
   await loadTokens();
+}
+
+/** One line: the AI budget spent and left this period (GET /api/v1/me/ai-usage). */
+async function loadAiUsage() {
+  const line = document.getElementById('ai-usage');
+  try {
+    const u = await apiFetch('/api/v1/me/ai-usage');
+    const n = (x) => Number(x ?? 0).toLocaleString();
+    line.textContent = u.budget_tokens > 0
+      ? `AI: ${n(u.used_tokens)} of ${n(u.budget_tokens)} tokens used today; ${n(u.remaining_tokens)} left, renewing ${new Date(u.period_end).toLocaleString()}.`
+      : 'AI: your access level includes no AI use.';
+    line.hidden = false;
+  } catch {
+    // The line is extra: without it the dashboard still works.
+  }
 }
 
 ui.signOut.addEventListener('click', signOut);

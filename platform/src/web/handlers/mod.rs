@@ -2,6 +2,7 @@
 //! does the work, and maps the result; none holds a use-case of its own.
 
 pub mod admin;
+pub mod ai;
 pub mod auth;
 pub mod health;
 pub mod pools;

@@ -9,6 +9,7 @@ mod formats;
 mod network;
 mod routing;
 mod upstream;
+mod views;
 
 use std::time::{Duration, Instant};
 
@@ -63,6 +64,8 @@ pub struct Tenant {
     pub secret: String,
     pub door: String,
     pub client: reqwest::Client,
+    /// The user's own browser session on the platform (for `/api/v1/me/…`).
+    pub session: reqwest::Client,
 }
 
 impl Tenant {
@@ -136,6 +139,7 @@ impl Tenant {
                 .cloned()
                 .expect("the door listens"),
             client: reqwest::Client::new(),
+            session: client,
         }
     }
 

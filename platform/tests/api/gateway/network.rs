@@ -98,6 +98,7 @@ async fn a_tenant_container_reaches_the_door_and_nothing_else_and_holds_no_key()
         secret: env.get("WEBSPLAT_TENANT_SECRET").expect("secret").clone(),
         door,
         client: reqwest::Client::new(),
+        session: alice.client.clone(),
     };
     let r = tenant.chat(&hello(false)).await;
     assert_eq!(r.status(), 200);
