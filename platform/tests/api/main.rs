@@ -15,6 +15,7 @@ mod health;
 mod lifecycle_rules;
 mod local_accounts;
 mod migrations;
+mod models;
 mod oidc;
 mod sessions;
 mod tokens;
