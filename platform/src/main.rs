@@ -28,6 +28,9 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Serve the local model (SmolLM2 chat, MiniLM embeddings) as an OpenAI-compatible
+    /// upstream; needs no database (WEBSPLAT_MODELS_LISTEN, WEBSPLAT_MODELS_DIR).
+    Models,
     /// Manage roles and accounts from the server's command line (e.g. make the first admin).
     Admin {
         #[command(subcommand)]
@@ -61,6 +64,9 @@ enum AdminCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Models)) {
+        return websplat_models::main_cli();
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -127,6 +133,7 @@ fn main() -> ExitCode {
                 println!("{}", platform::pools::cli::run(&config, command).await?);
                 Ok(())
             }
+            Command::Models => unreachable!("served above, without the platform's configuration"),
             Command::Serve => {
                 let app = Application::build(config).await?;
                 app.run_until_stopped().await.map_err(anyhow::Error::from)

@@ -17,6 +17,7 @@ mod lifecycle_rules;
 mod local_accounts;
 mod migrations;
 mod not_found;
+mod models;
 mod oidc;
 mod pools;
 mod sessions;
