@@ -453,8 +453,11 @@ mod tests {
         );
         assert!(site.files["index.html"].contains("template-based, not a language model"));
         assert!(site.files["menu.html"].contains("<a href=\"about-us.html\">About us</a>"));
+        // Template sentences repeat across the pages: filler, and the score says so.
         assert!(
-            site.review["seo_score"].as_u64().is_some_and(|s| s >= 80),
+            site.review["seo_score"]
+                .as_u64()
+                .is_some_and(|s| (50..90).contains(&s)),
             "{}",
             site.review
         );

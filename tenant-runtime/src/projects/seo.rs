@@ -61,6 +61,10 @@ pub struct PageReport {
     pub readability: Option<f64>,
     pub keywords: Vec<KeywordUse>,
     pub findings: Vec<Finding>,
+    /// Hashes of the page's runs of five words: what the pages of a project are compared
+    /// by, to find copied text across them.
+    #[serde(skip)]
+    shingles: BTreeSet<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -235,6 +239,12 @@ pub fn analyse_page(
             format!("the title is {} characters long", t.chars().count()),
             "Lengthen the title to 30-60 characters, naming what the page offers.",
         ),
+        Some(t) if is_truncated(t) => find(
+            Severity::Warning,
+            "title_truncated",
+            format!("the title {t:?} ends as if it was cut off"),
+            "Write the whole title, without a trailing ellipsis.",
+        ),
         Some(t) if t.chars().count() > 60 => find(
             Severity::Warning,
             "title_too_long",
@@ -259,6 +269,12 @@ pub fn analyse_page(
             "description_missing",
             "the page has no meta description".into(),
             "Add <meta name=\"description\"> summarising the page in 70-160 characters.",
+        ),
+        Some(d) if is_truncated(d) => find(
+            Severity::Warning,
+            "description_truncated",
+            "the description ends as if it was cut off".into(),
+            "Write the whole description, without a trailing ellipsis, in 70-160 characters.",
         ),
         Some(d) if d.chars().count() < 50 => find(
             Severity::Warning,
@@ -349,6 +365,34 @@ pub fn analyse_page(
             format!("the page has {word_count} words"),
             "Pages with fewer than 300 words rarely rank; say more about the subject.",
         );
+    }
+    if word_count >= 300 && !levels.contains(&2) {
+        find(
+            Severity::Warning,
+            "headings_missing",
+            format!("{word_count} words under no <h2>"),
+            "Break long text into sections, each under an <h2> that says what it covers.",
+        );
+    }
+    if let Some((sentence, times)) = most_repeated_sentence(&text)
+        && times >= 3
+    {
+        find(
+            Severity::Error,
+            "content_repetitive",
+            format!("the sentence {sentence:?} appears {times} times"),
+            "Say each thing once; filler repeated to reach a length helps no reader and no ranking.",
+        );
+    } else if word_count >= 100 {
+        let distinct = page_words.iter().collect::<BTreeSet<_>>().len();
+        if distinct * 100 < word_count * 25 {
+            find(
+                Severity::Warning,
+                "content_repetitive",
+                format!("only {distinct} different words in {word_count}"),
+                "Vary the text: the same few words over and over read as filler.",
+            );
+        }
     }
 
     let lowered: String = page_words.join(" ");
@@ -457,20 +501,128 @@ pub fn analyse_page(
         );
     }
 
-    let penalty: u32 = findings.iter().map(|f| f.severity.penalty()).sum();
-    PageReport {
+    let mut report = PageReport {
         path: path.to_owned(),
-        score: 100u32.saturating_sub(penalty),
+        score: 0,
         title,
         description,
         word_count,
         readability,
         keywords,
         findings,
+        shingles: shingles(&page_words),
+    };
+    report.rescore();
+    report
+}
+
+impl PageReport {
+    fn rescore(&mut self) {
+        let penalty: u32 = self.findings.iter().map(|f| f.severity.penalty()).sum();
+        self.score = 100u32.saturating_sub(penalty);
     }
 }
 
-pub fn project_report(pages: Vec<PageReport>) -> ProjectReport {
+/// Whether a title or description ends in an ellipsis, as text cut to a length does.
+fn is_truncated(text: &str) -> bool {
+    let t = text.trim_end();
+    t.ends_with("...") || t.ends_with('…')
+}
+
+/// The sentence (of four words or more) the text repeats most, with how often.
+fn most_repeated_sentence(text: &str) -> Option<(String, usize)> {
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for sentence in text.split(['.', '!', '?', '\n']) {
+        let normal = words(sentence).join(" ");
+        if normal.split(' ').count() >= 4 {
+            *counts.entry(normal).or_default() += 1;
+        }
+    }
+    counts.into_iter().max_by_key(|(_, n)| *n)
+}
+
+/// Hashes of every run of five words.
+fn shingles(words: &[String]) -> BTreeSet<u64> {
+    use std::hash::{Hash, Hasher};
+    words
+        .windows(5)
+        .map(|w| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            w.hash(&mut h);
+            h.finish()
+        })
+        .collect()
+}
+
+/// How much two pages' texts overlap: shared runs of five words over all their runs.
+fn overlap(a: &BTreeSet<u64>, b: &BTreeSet<u64>) -> f64 {
+    let union = a.union(b).count();
+    if union == 0 {
+        return 0.0;
+    }
+    a.intersection(b).count() as f64 / union as f64
+}
+
+/// The findings only the whole site shows: the same title or description on several pages,
+/// and pages whose text is mostly another page's.
+fn compare_pages(pages: &mut [PageReport]) {
+    let mut extra: Vec<Vec<Finding>> = vec![Vec::new(); pages.len()];
+    for i in 0..pages.len() {
+        for j in 0..pages.len() {
+            if i == j {
+                continue;
+            }
+            let (a, b) = (&pages[i], &pages[j]);
+            let same = |x: &Option<String>, y: &Option<String>| matches!((x, y), (Some(x), Some(y)) if x.trim().eq_ignore_ascii_case(y.trim()));
+            if same(&a.title, &b.title) && !extra[i].iter().any(|f| f.code == "title_duplicate") {
+                extra[i].push(Finding {
+                    severity: Severity::Warning,
+                    code: "title_duplicate",
+                    message: format!("{} has the same title", b.path),
+                    advice: "Give every page a title of its own, naming what that page offers.",
+                });
+            }
+            if same(&a.description, &b.description)
+                && !extra[i].iter().any(|f| f.code == "description_duplicate")
+            {
+                extra[i].push(Finding {
+                    severity: Severity::Warning,
+                    code: "description_duplicate",
+                    message: format!("{} has the same description", b.path),
+                    advice: "Describe every page in its own words.",
+                });
+            }
+            let shared = overlap(&a.shingles, &b.shingles);
+            if a.shingles.len() >= 20
+                && b.shingles.len() >= 20
+                && shared >= 0.5
+                && !extra[i].iter().any(|f| f.code == "content_duplicate")
+            {
+                extra[i].push(Finding {
+                    severity: Severity::Error,
+                    code: "content_duplicate",
+                    message: format!(
+                        "{}% of the text is the same as on {}",
+                        (shared * 100.0).round(),
+                        b.path
+                    ),
+                    advice: "Write each page about its own subject; copied text is ranked once, if at all.",
+                });
+            }
+        }
+    }
+    for (page, findings) in pages.iter_mut().zip(extra) {
+        if !findings.is_empty() {
+            page.findings.extend(findings);
+            page.rescore();
+        }
+    }
+}
+
+/// The report of a whole site: each page's findings, those only the site as a whole shows
+/// (duplicates across pages), and the mean score.
+pub fn project_report(mut pages: Vec<PageReport>) -> ProjectReport {
+    compare_pages(&mut pages);
     let score = if pages.is_empty() {
         0
     } else {
@@ -531,12 +683,28 @@ mod tests {
 </head><body><h1>Corner Bakery</h1><h2>Our bread</h2><img src="a.png" alt="A loaf"><a href="about.html">About</a>
 <p>BODY</p></body></html>"#;
 
+    /// Hand-written, varied text of about 330 words.
+    const VARIED: &str = "Our bakers start before dawn, when the street is still quiet and the ovens need an hour to reach their heat. \
+The flour comes from a mill two valleys away, stone-ground from wheat the miller buys from three farms he has known for decades. \
+Water, salt and a starter we have fed every day since the spring of 2009 do the rest, given time. \
+A loaf rests for eighteen hours in the cold room, which is why its crust cracks and its crumb tastes faintly of yoghurt. \
+We shape every piece by hand, score it with a razor, and bake it on stone with a burst of steam at the start. \
+Besides the country loaf there is a seeded rye, a small white for children, and on Fridays a dark bread with walnuts. \
+Pastries change with the season: plum tarts in August, pumpkin buns in October, almond crescents around the new year. \
+Customers who cannot come early can reserve bread online until eight the evening before and collect it until noon. \
+Leftover loaves go to the shelter on Rua Nova each night, so nothing we bake is wasted. \
+On Saturday mornings we run a class for six people at a time, who go home with their own starter in a jar. \
+People ask why we do not open a second shop; the honest answer is that our oven bakes only so many loaves. \
+If you have an allergy, ask at the counter: we keep a written list of what goes into each recipe, updated weekly. \
+The café seats twelve, serves coffee roasted in Porto, and has a window onto the bakery so you can watch the work. \
+Children are welcome to try shaping a roll, and dogs may wait in the shade by the door, where there is water. \
+We close on Mondays to clean the ovens, repair the proofing baskets, and let the team rest after a long week. \
+Our prices are written on a chalkboard by the till and change only when the mill changes what it charges us.";
+
     fn good_page() -> String {
-        let filler =
-            "Our bakers start early every morning and use local flour, water and salt. ".repeat(30);
         GOOD.replace(
             "BODY",
-            &format!("We bake sourdough bread with care. {filler}"),
+            &format!("We bake sourdough bread with care. {VARIED}"),
         )
     }
 
@@ -559,6 +727,91 @@ mod tests {
             report.readability.is_some_and(|r| r > 60.0),
             "{:?}",
             report.readability
+        );
+    }
+
+    #[test]
+    fn a_site_of_repeated_filler_scores_clearly_below_a_varied_one() {
+        let settings = Settings {
+            keywords: vec!["sourdough".into()],
+            ..Settings::default()
+        };
+        let paths = files(&["index.html", "about.html"]);
+        let varied = project_report(vec![
+            analyse_page("index.html", &good_page(), &settings, &paths),
+            analyse_page(
+                "about.html",
+                &good_page()
+                    .replace("Fresh sourdough bread in Lisbon", "About the bakers of our sourdough")
+                    .replace("every morning in Lisbon. Order", "daily; meet the people who shape it. Read")
+                    .replace("with care.", "with care, and this page tells you who we are.")
+                    .replace(VARIED, "Marta founded the bakery in 2009 after twenty years as a nurse, having baked at home every weekend of those years. Her nephew Rui joined her after culinary school in Porto and now runs the ovens, the schedule and the apprentices. Ana keeps the shop, the café and the accounts, and knows most of our customers by the bread they buy. Two apprentices learn with us each year; several now run bakeries of their own in towns along the coast. We are a small team on purpose, paid above the trade's average, with five weeks of holiday and no night shifts after four. If you would like to work with us, write a letter about the best bread you ever ate and why it mattered to you. We read every letter, answer each one within a month, and invite a few writers to spend a morning baking beside us. Suppliers are welcome to visit too; we prefer those who can tell us which field the grain grew in this year. Questions from journalists go to Marta, who will happily talk about fermentation for longer than anyone wishes. The building dates from 1887, was a printing house for most of the last century, and still has its iron beams. We restored the tiled floor ourselves, one winter, and found under it a newspaper from the week the shop first opened. The clock above the door came from the old railway station and is wound every Sunday by whoever arrives first. Our neighbours include a bookshop, a tailor and a fishmonger, and we trade bread for favours with all of them. In summer we put tables on the pavement, and in winter we keep the front room warm enough to read a paper in. Visitors from abroad often ask for the recipe of the rye; we print it on a card and give it away gladly."),
+                &settings,
+                &paths,
+            ),
+        ]);
+        let sentence = "We bake good bread every day for the people of our town and they like it. ";
+        let filler_page = |title: &str| {
+            GOOD.replace("BODY", &sentence.repeat(40))
+                .replace("Fresh sourdough bread in Lisbon | Corner Bakery", title)
+        };
+        let filler = project_report(vec![
+            analyse_page(
+                "index.html",
+                &filler_page("Corner Bakery sourdough bread in Lisbon"),
+                &settings,
+                &paths,
+            ),
+            analyse_page(
+                "about.html",
+                &filler_page("Corner Bakery sourdough bread in Lisbon"),
+                &settings,
+                &paths,
+            ),
+        ]);
+        assert!(
+            varied.score >= 90,
+            "{:#?}",
+            varied.pages.iter().map(|p| &p.findings).collect::<Vec<_>>()
+        );
+        assert!(
+            filler.score + 30 <= varied.score,
+            "filler {} vs varied {}",
+            filler.score,
+            varied.score
+        );
+        let codes: BTreeSet<&str> = filler.pages[1].findings.iter().map(|f| f.code).collect();
+        for expected in [
+            "content_repetitive",
+            "content_duplicate",
+            "title_duplicate",
+            "description_duplicate",
+        ] {
+            assert!(codes.contains(expected), "{expected} not in {codes:?}");
+        }
+    }
+
+    #[test]
+    fn cut_off_titles_and_descriptions_are_found() {
+        let html = GOOD
+            .replace(
+                "Fresh sourdough bread in Lisbon | Corner Bakery",
+                "Fresh sourdough bread in Lisbon from the Corner…",
+            )
+            .replace(
+                "Order online or visit us.",
+                "Order online or visit us at...",
+            );
+        let report = analyse_page(
+            "index.html",
+            &html,
+            &Settings::default(),
+            &files(&["index.html", "about.html"]),
+        );
+        let codes: BTreeSet<&str> = report.findings.iter().map(|f| f.code).collect();
+        assert!(
+            codes.contains("title_truncated") && codes.contains("description_truncated"),
+            "{codes:?}"
         );
     }
 

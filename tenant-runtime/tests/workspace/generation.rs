@@ -117,8 +117,10 @@ async fn an_autonomous_generation_builds_the_site_with_live_progress() {
         ]
     );
     let seo = body(rt.get(&format!("/api/v1/projects/{id}/seo")).await).await;
+    // The offline generator's sentences come from templates and repeat across pages:
+    // the report scores that filler well below full marks (issue #14).
     assert!(
-        seo["score"].as_u64().is_some_and(|s| s >= 80),
+        seo["score"].as_u64().is_some_and(|s| (50..90).contains(&s)),
         "{}",
         seo["score"]
     );
