@@ -118,7 +118,9 @@ impl Tenants {
             Ok((Some(workspace), Some(level))) => {
                 self.publish(&tenant, State::Requested, None).await;
                 let this = Arc::clone(self);
-                tokio::spawn(async move { this.spawn(tenant, workspace, level, secret).await });
+                tokio::spawn(
+                    async move { this.spawn(tenant, workspace, level, secret, None).await },
+                );
             }
             Ok(_) => {
                 self.fail(
