@@ -168,3 +168,102 @@ async fn first_sign_ins_claim_warm_runtimes_bound_to_them_alone_and_the_pool_ref
         .expect("claim again");
     assert_eq!(r.status(), 409, "a runtime is claimed once");
 }
+
+/// The ids of this test's warm containers the engine lists.
+async fn warm_on_the_engine(app: &TestApp) -> HashSet<String> {
+    containers(app)
+        .await
+        .into_iter()
+        .filter(|c| {
+            c.labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key("websplat.warm"))
+        })
+        .filter_map(|c| c.id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_runtimes_are_remade_when_they_expire_or_their_access_level_changes() {
+    let app = app_with_workspaces(&[("WEBSPLAT_WORKSPACE_START_ON_SIGN_IN", "false")]).await;
+    let (_, _, admin) = app.user_with_role("root@example.com", Some("admin")).await;
+    let r = app
+        .call(
+            Method::PATCH,
+            "/api/v1/pools/default",
+            &admin,
+            Some(json!({"warm_new": 2})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let first = until_warm(&app, 2, &HashSet::new()).await;
+    let first_containers: HashSet<String> = first.iter().map(|(_, c, _)| c.clone()).collect();
+
+    // One passes its time to live: it goes (from the engine too) and another is made.
+    app.sql(&format!(
+        "UPDATE warm_runtimes SET expires_at = now() WHERE id = '{}'",
+        first[0].0
+    ))
+    .await;
+    let expired: HashSet<String> = HashSet::from([first[0].1.clone()]);
+    let second = until_warm(&app, 2, &expired).await;
+    assert!(!second.iter().any(|(_, c, _)| *c == first[0].1));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while warm_on_the_engine(&app).await.contains(&first[0].1) {
+        assert!(
+            Instant::now() < deadline,
+            "the expired runtime is still on the engine"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The access level new users get is given more memory: every warm runtime is remade.
+    let level = json!({
+        "description": "more memory", "features": ["sites", "documents", "chat", "seo", "export"],
+        "cpu_millicores": 500, "memory_mib": 640, "storage_mib": 1024, "max_upload_mib": 10,
+        "ai_tokens_per_day": 50000, "read_requests_per_minute": 600,
+        "write_requests_per_minute": 120, "idle_timeout_seconds": 900
+    });
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/admin/access-levels/free",
+            &admin,
+            Some(level),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let before: HashSet<String> = second
+        .iter()
+        .map(|(_, c, _)| c.clone())
+        .chain(first_containers)
+        .collect();
+    let third = until_warm(&app, 2, &before).await;
+    for (_, container, _) in &third {
+        let c = docker()
+            .inspect_container(
+                container,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .expect("inspect");
+        assert_eq!(
+            c.host_config.and_then(|h| h.memory),
+            Some(640 * 1024 * 1024),
+            "made with the level's new memory"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = warm_on_the_engine(&app).await;
+        let made: HashSet<String> = third.iter().map(|(_, c, _)| c.clone()).collect();
+        if listed == made {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stale warm runtimes left: {listed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
