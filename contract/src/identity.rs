@@ -67,6 +67,19 @@ pub fn sign(secret: &[u8], user: Uuid, ts: i64, method: &str, path_and_query: &s
     format!("{VERSION};user={user};ts={ts};sig={sig}")
 }
 
+/// The tenant secret a claim binds an unclaimed runtime to: derived from its one-time
+/// claim key and the claiming user, by the platform and the runtime alike, so the secret
+/// itself never travels. Lowercase hex of HMAC-SHA256(claim key, "claim v1\n{user}").
+pub fn claimed_secret(claim_key: &[u8], user: Uuid) -> String {
+    let mut mac = mac(claim_key);
+    mac.update(format!("claim {VERSION}\n{}", user.hyphenated()).as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Checks a header value against the request it came with, at `now` (unix seconds): signed
 /// with `secret`, for `expected_user` when one is given, within [`MAX_SKEW_SECS`].
 pub fn verify(

@@ -5,8 +5,11 @@
 pub const TENANT: &str = "websplat.tenant";
 /// The owner's user id, as `GET /api/v1/me` shows it.
 pub const USER: &str = "websplat.user";
-/// The pool it was sized from (the owner's access level).
+/// The pool it was admitted to (or, warm, made for).
 pub const POOL: &str = "websplat.pool";
+/// A warm runtime's id (a row of `warm_runtimes`): made ahead, unclaimed until a first
+/// sign-in claims it (its tenant then knows it by its container id).
+pub const WARM: &str = "websplat.warm";
 /// The platform version that made it.
 pub const VERSION: &str = "websplat.version";
 /// The deployment that owns it (`WEBSPLAT_DEPLOYMENT`).

@@ -14,6 +14,14 @@ pub const HEALTH_PATH: &str = "/healthz";
 /// Answers the [`crate::UsageReport`] (storage used and allowed).
 pub const USAGE_PATH: &str = "/api/v1/usage";
 
+/// Where an unclaimed (warm) runtime takes its one claim: a `POST` whose identity header is
+/// signed with the claim key for the user it binds the runtime to (see
+/// [`crate::identity::claimed_secret`]). Answers 204 once, and never again.
+pub const CLAIM_PATH: &str = "/_websplat/claim";
+
+/// The user an unclaimed runtime's health checks are signed for (nobody's).
+pub const UNCLAIMED_USER: uuid::Uuid = uuid::Uuid::nil();
+
 /// The environment variables a runtime reads at start.
 pub mod env {
     /// The address to serve on, e.g. `0.0.0.0:8080`.
@@ -35,6 +43,9 @@ pub mod env {
     /// The AI gateway's door as the runtime reaches it (`http://ip:port`): the one place
     /// outside its container it may call, signing each call with its tenant secret.
     pub const GATEWAY_URL: &str = "WEBSPLAT_GATEWAY_URL";
+    /// Instead of a secret and a user: the one-time key of an unclaimed (warm) runtime,
+    /// which answers nothing but its health check and one claim signed with it.
+    pub const CLAIM_KEY: &str = "WEBSPLAT_TENANT_CLAIM_KEY";
 }
 
 /// The address a runtime in a container listens on.

@@ -1,3 +1,4 @@
+DROP TABLE warm_runtimes;
 DROP INDEX tenants_started;
 DROP INDEX tenants_queue;
 DELETE FROM tenants WHERE state = 'queued';

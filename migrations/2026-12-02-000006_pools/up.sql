@@ -13,6 +13,11 @@ CREATE TABLE pools (
     queue_max            integer     NOT NULL DEFAULT 100 CHECK (queue_max BETWEEN 0 AND 100000),
     -- Overrides the access levels' idle timeout for the pool's workspaces.
     idle_timeout_seconds integer     CHECK (idle_timeout_seconds BETWEEN 60 AND 2592000),
+    -- Started, unclaimed runtimes kept ready for first sign-ins (of the access level new
+    -- users get), and how long one waits before it is remade.
+    warm_new             integer     NOT NULL DEFAULT 0 CHECK (warm_new BETWEEN 0 AND 1000),
+    warm_ttl_seconds     integer     NOT NULL DEFAULT 3600
+                                     CHECK (warm_ttl_seconds BETWEEN 60 AND 604800),
     -- No new starts; running workspaces finish.
     draining             boolean     NOT NULL DEFAULT false,
     -- Whether an operator has changed it (then start-up settings no longer seed it).
@@ -56,3 +61,25 @@ CREATE UNIQUE INDEX tenants_one_live_per_user ON tenants (user_id)
     WHERE state IN ('queued', 'requested', 'creating', 'starting', 'ready');
 CREATE INDEX tenants_queue ON tenants (pool, requested_at) WHERE state = 'queued';
 CREATE INDEX tenants_started ON tenants (ready_at) WHERE ready_at IS NOT NULL;
+
+-- Warm runtimes: started ahead, with a fresh empty volume and no identity, each answering
+-- only its health check and one claim. A first sign-in claims one (the row goes; its tenant
+-- knows the container by its id); the rest are remade when their spec or image changes, or
+-- when they pass their time to live.
+CREATE TABLE warm_runtimes (
+    id             uuid        PRIMARY KEY,
+    pool           text        NOT NULL REFERENCES pools (name) ON DELETE CASCADE,
+    access_level   text        NOT NULL,
+    image          text        NOT NULL,
+    -- SHA-256 of everything the container is made from; a different one is stale.
+    spec_hash      text        NOT NULL,
+    container_name text        NOT NULL UNIQUE,
+    container_id   text,
+    address        text,
+    volume         text        NOT NULL UNIQUE,
+    state          text        NOT NULL CHECK (state IN ('starting', 'ready')),
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    expires_at     timestamptz NOT NULL
+);
+CREATE INDEX warm_runtimes_ready ON warm_runtimes (pool, access_level, spec_hash, created_at)
+    WHERE state = 'ready';

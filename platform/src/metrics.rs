@@ -33,6 +33,7 @@ struct PoolMetrics {
     running: prometheus::IntGaugeVec,
     starting: prometheus::IntGaugeVec,
     queued: prometheus::IntGaugeVec,
+    warm: prometheus::IntGaugeVec,
     queue_wait: HistogramVec,
 }
 
@@ -62,6 +63,10 @@ impl PoolMetrics {
             running: gauge("pool_running", "Workspaces ready and serving, by pool")?,
             starting: gauge("pool_starting", "Workspaces on their way up, by pool")?,
             queued: gauge("pool_queued", "Starts waiting in the pool's queue")?,
+            warm: gauge(
+                "pool_warm",
+                "Warm runtimes, started and unclaimed (or on their way), by pool",
+            )?,
             queue_wait,
         })
     }
@@ -228,8 +233,10 @@ impl Metrics {
     }
 
     /// A pool's capacity and figures, as read at scrape time.
-    pub fn pool(&self, pool: &str, capacity: i64, running: i64, starting: i64, queued: i64) {
+    pub fn pool(&self, pool: &str, capacity: i64, figures: &crate::pools::Figures) {
+        let (running, starting, queued) = (figures.running, figures.starting, figures.queued);
         let p = &self.pools;
+        p.warm.with_label_values(&[pool]).set(figures.warm);
         p.capacity.with_label_values(&[pool]).set(capacity);
         p.running.with_label_values(&[pool]).set(running);
         p.starting.with_label_values(&[pool]).set(starting);

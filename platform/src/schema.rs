@@ -209,6 +209,8 @@ diesel::table! {
         max_starting -> Int4,
         queue_max -> Int4,
         idle_timeout_seconds -> Nullable<Int4>,
+        warm_new -> Int4,
+        warm_ttl_seconds -> Int4,
         draining -> Bool,
         operated -> Bool,
         created_at -> Timestamptz,
@@ -223,7 +225,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    warm_runtimes (id) {
+        id -> Uuid,
+        pool -> Text,
+        access_level -> Text,
+        image -> Text,
+        spec_hash -> Text,
+        container_name -> Text,
+        container_id -> Nullable<Text>,
+        address -> Nullable<Text>,
+        volume -> Text,
+        state -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(pool_access_levels -> pools (pool));
-diesel::allow_tables_to_appear_in_same_query!(pools, pool_access_levels, tenants, access_levels);
+diesel::joinable!(warm_runtimes -> pools (pool));
+diesel::allow_tables_to_appear_in_same_query!(
+    pools,
+    pool_access_levels,
+    tenants,
+    access_levels,
+    warm_runtimes
+);
 diesel::joinable!(sites -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, workspaces, tenants, sites);

@@ -8,8 +8,16 @@
 //! [`MAX_SKEW_SECS`] of now, before any handler runs. Without one (standalone development)
 //! nothing is checked. This module must never log or answer with the secret or a header's
 //! value: a refusal names its reason in the log and nothing more to the caller.
+//!
+//! A warm runtime starts *unclaimed*, with a one-time claim key (`WEBSPLAT_TENANT_CLAIM_KEY`)
+//! instead of a secret and a user: it answers nothing but its health check and one claim
+//! (`POST /_websplat/claim`), both signed with the claim key. The claim names the user; the
+//! runtime then derives its tenant secret from the key and that user (as the platform does,
+//! so the secret never travels), forgets the key, and from then on is exactly a runtime
+//! started with that secret and user. A second claim is refused.
 
 use std::fmt;
+use std::sync::{Arc, RwLock};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -24,6 +32,7 @@ use crate::error::ApiError;
 pub const MIN_SECRET_CHARS: usize = 32;
 pub const SECRET_VAR: &str = websplat_contract::runtime::env::TENANT_SECRET;
 pub const USER_VAR: &str = websplat_contract::runtime::env::TENANT_USER;
+pub const CLAIM_KEY_VAR: &str = websplat_contract::runtime::env::CLAIM_KEY;
 
 const REFUSED: &str = "this workspace only answers requests relayed by the WebSplat platform";
 
@@ -60,6 +69,19 @@ pub enum ConfigError {
     SecretNotText,
     #[error("{USER_VAR}={0:?} is not a UUID")]
     UserNotUuid(String),
+    #[error("{CLAIM_KEY_VAR} must be at least {MIN_SECRET_CHARS} characters")]
+    ShortClaimKey,
+    #[error(
+        "{CLAIM_KEY_VAR} is for an unclaimed runtime: set it without {SECRET_VAR} and {USER_VAR}"
+    )]
+    ClaimKeyWithSecret,
+}
+
+/// An unclaimed runtime's state: its claim key until the claim, then whom it serves.
+#[derive(Debug)]
+enum Claim {
+    Open(TenantSecret),
+    Bound { secret: TenantSecret, user: Uuid },
 }
 
 /// Whom this runtime answers: anyone (standalone), or requests signed for its owner.
@@ -67,6 +89,8 @@ pub enum ConfigError {
 pub struct Trust {
     secret: Option<TenantSecret>,
     user: Option<Uuid>,
+    /// Unclaimed (warm): the claim, shared by every worker.
+    unclaimed: Option<Arc<RwLock<Claim>>>,
 }
 
 impl Trust {
@@ -80,6 +104,15 @@ impl Trust {
         Trust {
             secret: Some(secret),
             user,
+            unclaimed: None,
+        }
+    }
+
+    /// Unclaimed: only its health check and one claim, both signed with `claim_key`.
+    pub fn unclaimed(claim_key: TenantSecret) -> Self {
+        Trust {
+            unclaimed: Some(Arc::new(RwLock::new(Claim::Open(claim_key)))),
+            ..Trust::default()
         }
     }
 
@@ -95,6 +128,7 @@ impl Trust {
         Ok(Trust {
             secret: secret.map(TenantSecret::parse).transpose()?,
             user,
+            unclaimed: None,
         })
     }
 
@@ -112,7 +146,14 @@ impl Trust {
                 return Err(ConfigError::UserNotUuid(raw.to_string_lossy().into_owned()));
             }
         };
-        Trust::from_settings(secret, user)
+        match std::env::var(CLAIM_KEY_VAR) {
+            Err(std::env::VarError::NotPresent) => Trust::from_settings(secret, user),
+            Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::ShortClaimKey),
+            Ok(_) if secret.is_some() || user.is_some() => Err(ConfigError::ClaimKeyWithSecret),
+            Ok(key) => Ok(Trust::unclaimed(
+                TenantSecret::parse(key).map_err(|_| ConfigError::ShortClaimKey)?,
+            )),
+        }
     }
 
     /// The key preview capabilities are signed with (`websplat_contract::preview`): the
@@ -127,11 +168,17 @@ impl Trust {
     }
 
     pub fn secret_required(&self) -> bool {
-        self.secret.is_some()
+        self.secret.is_some() || self.unclaimed.is_some()
     }
 
     /// Says once, at start-up, whom the runtime answers.
     pub fn log_mode(&self) {
+        if self.unclaimed.is_some() {
+            tracing::info!(
+                "unclaimed: answering only a health check and one claim the platform signed"
+            );
+            return;
+        }
         match (&self.secret, self.user) {
             (None, _) => tracing::warn!(
                 "running without a tenant secret ({SECRET_VAR} is unset): every request is answered; only for development"
@@ -165,9 +212,22 @@ pub async fn guard(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, actix_web::Error> {
+    if let Some(claim) = &trust.unclaimed {
+        return guard_unclaimed(claim, req, next).await;
+    }
     let Some(secret) = &trust.secret else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
+    check(secret, trust.user, req, next).await
+}
+
+/// Lets a request on only with a valid identity for `user` signed with `secret`.
+async fn check<B: MessageBody + 'static>(
+    secret: &TenantSecret,
+    user: Option<Uuid>,
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     let path_and_query = req
         .uri()
         .path_and_query()
@@ -180,7 +240,7 @@ pub async fn guard(
             .and_then(|v| {
                 websplat_contract::identity::verify(
                     secret.key(),
-                    trust.user,
+                    user,
                     v,
                     req.method().as_str(),
                     path_and_query,
@@ -199,6 +259,99 @@ pub async fn guard(
             Ok(req.error_response(refusal).map_into_right_body())
         }
     }
+}
+
+/// An unclaimed runtime: its health check and one claim, both signed with the claim key;
+/// once claimed, exactly [`check`] with the derived secret and the claiming user.
+async fn guard_unclaimed<B: MessageBody + 'static>(
+    claim: &RwLock<Claim>,
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    use websplat_contract::runtime::{CLAIM_PATH, HEALTH_PATH, UNCLAIMED_USER};
+    let refuse =
+        |req: ServiceRequest, error: ApiError| Ok(req.error_response(error).map_into_right_body());
+    let (key, bound) = match &*claim.read().map_err(|_| poisoned())? {
+        Claim::Open(key) => (Some(key.clone()), None),
+        Claim::Bound { secret, user } => (None, Some((secret.clone(), *user))),
+    };
+    if let Some((secret, user)) = bound {
+        if req.path() == CLAIM_PATH {
+            tracing::warn!("refused a second claim");
+            return refuse(
+                req,
+                ApiError::Conflict("this workspace is already claimed".to_owned()),
+            );
+        }
+        return check(&secret, Some(user), req, next).await;
+    }
+    let Some(key) = key else {
+        return refuse(req, ApiError::Unauthenticated(REFUSED.to_owned()));
+    };
+    let signed_by = |expected: Option<Uuid>| {
+        let path_and_query = req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| req.path(), |p| p.as_str());
+        req.headers()
+            .get(HEADER)
+            .ok_or(Refusal::Missing)
+            .and_then(|v| v.to_str().map_err(|_| Refusal::Malformed))
+            .and_then(|v| {
+                websplat_contract::identity::verify(
+                    key.key(),
+                    expected,
+                    v,
+                    req.method().as_str(),
+                    path_and_query,
+                    chrono::Utc::now().timestamp(),
+                )
+            })
+    };
+    if req.path() == CLAIM_PATH && req.method() == actix_web::http::Method::POST {
+        let verified = match signed_by(None) {
+            Ok(v) if v.user != UNCLAIMED_USER => v,
+            Ok(_) | Err(_) => {
+                tracing::warn!("refused a claim the platform did not sign");
+                return refuse(req, ApiError::Unauthenticated(REFUSED.to_owned()));
+            }
+        };
+        let mut state = claim.write().map_err(|_| poisoned())?;
+        if !matches!(*state, Claim::Open(_)) {
+            return refuse(
+                req,
+                ApiError::Conflict("this workspace is already claimed".to_owned()),
+            );
+        }
+        let secret = TenantSecret(websplat_contract::identity::claimed_secret(
+            key.key(),
+            verified.user,
+        ));
+        *state = Claim::Bound {
+            secret,
+            user: verified.user,
+        };
+        drop(state);
+        tracing::info!(user = %verified.user, "claimed: answering only requests the platform signed for this workspace's owner");
+        return Ok(req
+            .into_response(actix_web::HttpResponse::NoContent().finish())
+            .map_into_right_body());
+    }
+    if req.path() == HEALTH_PATH && signed_by(Some(UNCLAIMED_USER)).is_ok() {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    tracing::warn!(
+        path = req.path(),
+        "refused a request to an unclaimed runtime"
+    );
+    refuse(
+        req,
+        ApiError::Unauthenticated("this workspace is not claimed yet".to_owned()),
+    )
+}
+
+fn poisoned() -> actix_web::Error {
+    actix_web::error::ErrorInternalServerError("the trust lock is poisoned")
 }
 
 #[cfg(test)]

@@ -49,6 +49,9 @@ pub struct Settings {
     /// Idle timeout override in seconds; 0 removes it.
     #[arg(long)]
     pub idle_timeout_seconds: Option<i32>,
+    /// Started, unclaimed runtimes to keep for first sign-ins.
+    #[arg(long)]
+    pub warm_new: Option<i32>,
     /// The access levels it serves, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub access_levels: Option<Vec<String>>,
@@ -88,6 +91,8 @@ pub async fn run(config: &Config, command: PoolsCommand) -> anyhow::Result<Strin
                     max_starting,
                     queue_max: settings.queue_max.unwrap_or_else(super::default_queue_max),
                     idle_timeout_seconds: settings.idle_timeout_seconds.filter(|s| *s != 0),
+                    warm_new: settings.warm_new.unwrap_or(0),
+                    warm_ttl_seconds: super::default_warm_ttl(),
                 },
             )
             .await
@@ -108,6 +113,8 @@ pub async fn run(config: &Config, command: PoolsCommand) -> anyhow::Result<Strin
                     idle_timeout_seconds: settings
                         .idle_timeout_seconds
                         .map(|s| (s != 0).then_some(s)),
+                    warm_new: settings.warm_new,
+                    warm_ttl_seconds: None,
                 },
             )
             .await

@@ -55,10 +55,19 @@ pub struct NewPool {
     pub queue_max: i32,
     #[serde(default)]
     pub idle_timeout_seconds: Option<i32>,
+    /// Started, unclaimed runtimes to keep for first sign-ins.
+    #[serde(default)]
+    pub warm_new: i32,
+    #[serde(default = "default_warm_ttl")]
+    pub warm_ttl_seconds: i32,
 }
 
 fn default_queue_max() -> i32 {
     100
+}
+
+fn default_warm_ttl() -> i32 {
+    3600
 }
 
 /// What an operator sends to change a pool: only the fields to change
@@ -75,6 +84,8 @@ pub struct PoolChange {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i32>)]
     pub idle_timeout_seconds: Option<Option<i32>>,
+    pub warm_new: Option<i32>,
+    pub warm_ttl_seconds: Option<i32>,
 }
 
 /// A field that is present (possibly `null`) is `Some`; an absent one stays `None`.
@@ -119,6 +130,14 @@ fn validate(pool: &store::Row<'_>) -> Result<(), ApiError> {
     in_range("queue_max", pool.queue_max, 0, 100_000)?;
     if let Some(seconds) = pool.idle_timeout_seconds {
         in_range("idle_timeout_seconds", seconds, 60, 2_592_000)?;
+    }
+    in_range("warm_new", pool.warm_new, 0, 1_000)?;
+    in_range("warm_ttl_seconds", pool.warm_ttl_seconds, 60, 604_800)?;
+    if pool.warm_new > pool.max_running {
+        return Err(ApiError::validation(
+            "warm_new",
+            "warm runtimes count against the pool's capacity: warm_new must not exceed max_running",
+        ));
     }
     Ok(())
 }
@@ -209,6 +228,8 @@ pub async fn create(db: &db::Pool, audit: &Audit, input: NewPool) -> Result<Pool
             max_starting: input.max_starting,
             queue_max: input.queue_max,
             idle_timeout_seconds: input.idle_timeout_seconds,
+            warm_new: input.warm_new,
+            warm_ttl_seconds: input.warm_ttl_seconds,
             draining: false,
             operated: true,
         };
@@ -246,6 +267,7 @@ pub async fn change(
         "description": change.description, "access_levels": change.access_levels,
         "max_running": change.max_running, "max_starting": change.max_starting,
         "queue_max": change.queue_max, "idle_timeout_seconds": change.idle_timeout_seconds,
+        "warm_new": change.warm_new, "warm_ttl_seconds": change.warm_ttl_seconds,
     });
     let detail = serde_json::Value::Object(
         detail
@@ -275,6 +297,8 @@ pub async fn change(
                 idle_timeout_seconds: change
                     .idle_timeout_seconds
                     .unwrap_or(current.idle_timeout_seconds),
+                warm_new: change.warm_new.unwrap_or(current.warm_new),
+                warm_ttl_seconds: change.warm_ttl_seconds.unwrap_or(current.warm_ttl_seconds),
                 draining: current.draining,
                 operated: true,
             };
@@ -405,6 +429,8 @@ pub async fn seed(conn: &mut AsyncPgConnection, config: &TenantsConfig) -> anyho
                 max_starting,
                 queue_max: default_queue_max(),
                 idle_timeout_seconds: None,
+                warm_new: 0,
+                warm_ttl_seconds: default_warm_ttl(),
                 draining: false,
                 operated: false,
             };

@@ -28,6 +28,10 @@ pub struct Pool {
     pub queue_max: i32,
     /// Overrides the access levels' idle timeout for this pool's workspaces.
     pub idle_timeout_seconds: Option<i32>,
+    /// Started, unclaimed runtimes kept for first sign-ins (of the level new users get).
+    pub warm_new: i32,
+    /// How long an unclaimed runtime waits before it is remade.
+    pub warm_ttl_seconds: i32,
     /// No new starts; running workspaces finish.
     pub draining: bool,
     /// Whether an operator has changed it (start-up settings seed only pools nobody has).
@@ -45,6 +49,8 @@ pub struct Row<'a> {
     pub max_starting: i32,
     pub queue_max: i32,
     pub idle_timeout_seconds: Option<i32>,
+    pub warm_new: i32,
+    pub warm_ttl_seconds: i32,
     pub draining: bool,
     pub operated: bool,
 }
@@ -57,6 +63,8 @@ impl Pool {
             max_starting: self.max_starting,
             queue_max: self.queue_max,
             idle_timeout_seconds: self.idle_timeout_seconds,
+            warm_new: self.warm_new,
+            warm_ttl_seconds: self.warm_ttl_seconds,
             draining: self.draining,
             operated: self.operated,
         }
@@ -175,12 +183,14 @@ pub struct Figures {
     pub queued: i64,
     /// Workspaces that failed in the last hour.
     pub failed_last_hour: i64,
+    /// Warm runtimes: started and unclaimed (ready), or on their way.
+    pub warm: i64,
 }
 
 impl Figures {
-    /// What counts against `max_running`: running, starting and queued.
+    /// What counts against `max_running`: running, starting, queued and warm.
     pub fn in_use(&self) -> i64 {
-        self.running + self.starting + self.queued
+        self.running + self.starting + self.queued + self.warm
     }
 }
 
@@ -199,6 +209,14 @@ pub async fn figures(conn: &mut AsyncPgConnection) -> QueryResult<Vec<(String, F
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         failed: i64,
     }
+    let warm: Vec<(String, i64)> = crate::schema::warm_runtimes::table
+        .group_by(crate::schema::warm_runtimes::pool)
+        .select((
+            crate::schema::warm_runtimes::pool,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)
+        .await?;
     let rows: Vec<Row> = diesel::sql_query(
         "SELECT pool, \
            count(*) FILTER (WHERE state = 'ready') AS running, \
@@ -212,7 +230,7 @@ pub async fn figures(conn: &mut AsyncPgConnection) -> QueryResult<Vec<(String, F
     )
     .load(conn)
     .await?;
-    Ok(rows
+    let mut out: Vec<(String, Figures)> = rows
         .into_iter()
         .map(|r| {
             (
@@ -222,10 +240,24 @@ pub async fn figures(conn: &mut AsyncPgConnection) -> QueryResult<Vec<(String, F
                     starting: r.starting,
                     queued: r.queued,
                     failed_last_hour: r.failed,
+                    warm: 0,
                 },
             )
         })
-        .collect())
+        .collect();
+    for (pool, n) in warm {
+        match out.iter_mut().find(|(p, _)| *p == pool) {
+            Some((_, f)) => f.warm = n,
+            None => out.push((
+                pool,
+                Figures {
+                    warm: n,
+                    ..Figures::default()
+                },
+            )),
+        }
+    }
+    Ok(out)
 }
 
 /// Start latency over one bucket of time: how many workspaces of a pool became ready in it,

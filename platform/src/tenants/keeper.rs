@@ -38,6 +38,8 @@ impl Tenants {
             let mut reconcile = tokio::time::interval(this.config.reconcile_interval);
             let mut idle = tokio::time::interval(this.config.idle_check_interval);
             let mut queue = tokio::time::interval(super::queue::TICK);
+            let mut warm = tokio::time::interval(Duration::from_secs(2));
+            warm.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             queue.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             idle.tick().await;
             let _guard = AbortOnDrop(events);
@@ -46,6 +48,7 @@ impl Tenants {
                     _ = reconcile.tick() => this.reconcile_once_locked().await,
                     _ = idle.tick() => this.reap_idle_locked().await,
                     _ = queue.tick() => this.dispatch_logged().await,
+                    _ = warm.tick() => this.tend_warm_locked().await,
                 }
             }
         })
@@ -133,9 +136,20 @@ impl Tenants {
                 .labels
                 .get(label::TENANT)
                 .and_then(|t| t.parse::<TenantId>().ok());
-            let row = match tenant_id {
-                Some(id) => store::get(&mut conn, id).await?,
-                None => None,
+            let warm_id = container
+                .labels
+                .get(label::WARM)
+                .and_then(|w| w.parse::<uuid::Uuid>().ok());
+            let row = match (tenant_id, warm_id) {
+                (Some(id), _) => store::get(&mut conn, id).await?,
+                // A warm runtime: the keeper's while unclaimed; once claimed, its tenant's.
+                (None, Some(warm)) => {
+                    if super::warm::find(&mut conn, warm).await?.is_some() {
+                        continue;
+                    }
+                    store::by_container(&mut conn, &container.id).await?
+                }
+                (None, None) => None,
             };
             let Some(row) = row else {
                 self.orchestrator.remove(&container.id).await?;
@@ -250,6 +264,30 @@ impl Tenants {
             done.ghosts_ended += 1;
         }
         Ok(done)
+    }
+
+    async fn tend_warm_locked(&self) {
+        // Held while the run lasts (at most two minutes), so one replica tends at a time.
+        match self
+            .routing
+            .try_lock("warm", Duration::from_secs(120))
+            .await
+        {
+            Ok(true) => {
+                match self.tend_warm().await {
+                    Ok((0, 0)) => {}
+                    Ok((removed, made)) => {
+                        tracing::info!(removed, made, "tended the warm runtimes");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot tend the warm runtimes"),
+                }
+                if let Err(e) = self.routing.unlock("warm").await {
+                    tracing::warn!(error = %e, "cannot let go of the warm lock");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot take the warm lock"),
+        }
     }
 
     async fn reap_idle_locked(&self) {

@@ -17,6 +17,7 @@ use super::identity;
 use super::orchestrator::{Orchestrator, label, runtime};
 use super::routing::Routing;
 use super::store::{self, NewTenant, Slug, State, Tenant, TenantId, Workspace};
+use super::warm;
 use crate::auth::secret::random_token;
 use crate::authz::access_levels::{self, AccessLevel};
 use crate::config::{PublicUrl, TenantsConfig};
@@ -78,6 +79,8 @@ pub struct Tenants {
     /// The AI gateway's door as tenants reach it, set once the door listens; handed to
     /// each new runtime (`WEBSPLAT_GATEWAY_URL`).
     pub gateway_url: std::sync::OnceLock<String>,
+    /// The access level new users get: what warm runtimes are made for.
+    pub(super) new_user_level: String,
 }
 
 impl Tenants {
@@ -88,6 +91,7 @@ impl Tenants {
         kv: Kv,
         orchestrator: Arc<dyn Orchestrator>,
         metrics: Metrics,
+        new_user_level: String,
     ) -> anyhow::Result<Arc<Self>> {
         let probe = reqwest::Client::builder()
             .no_proxy()
@@ -104,6 +108,7 @@ impl Tenants {
             metrics,
             probe,
             gateway_url: std::sync::OnceLock::new(),
+            new_user_level,
         }))
     }
 
@@ -215,6 +220,7 @@ impl Tenants {
                 secret,
                 level,
                 replaced,
+                claimed,
             }) => {
                 let status = self.status_of(&workspace, Some(&tenant));
                 self.publish(&tenant, State::Requested, None).await;
@@ -223,7 +229,7 @@ impl Tenants {
                     if let Some(old) = replaced {
                         this.finish_stop(&old, &workspace).await;
                     }
-                    this.spawn(tenant, workspace, *level, secret).await;
+                    this.spawn(tenant, workspace, *level, secret, claimed).await;
                 });
                 Ok(status)
             }
@@ -281,7 +287,63 @@ impl Tenants {
                     pool.name
                 )));
             }
-            let in_use = store::count(conn, &State::LIVE, Some(&pool.name)).await?;
+            // A first sign-in takes a runtime already started for it, if the pool keeps one
+            // of this spec: no container is made on its path.
+            // (One whose key is gone — a claim that did not finish — is skipped and the
+            // keeper removes it.)
+            if store::latest(conn, user).await?.is_none()
+                && let Some(taken) =
+                    warm::take(conn, &pool.name, &level.name, &self.spec_hash(&level)).await?
+                && let Ok(Some(claim_key)) = self.routing.take_claim_key(taken.id).await
+            {
+                    let secret = SecretString::from(websplat_contract::identity::claimed_secret(
+                        claim_key.expose_secret().as_bytes(),
+                        user.0,
+                    ));
+                    store::set_volume(conn, user, &taken.volume).await?;
+                    let id = TenantId::new();
+                    let tenant = store::insert(
+                        conn,
+                        NewTenant {
+                            id,
+                            user,
+                            pool: &pool.name,
+                            access_level: &level.name,
+                            image: &taken.image,
+                            container_name: &taken.container_name,
+                            secret_hash: Some(
+                                Sha256::digest(secret.expose_secret().as_bytes()).as_slice(),
+                            ),
+                        },
+                    )
+                    .await?;
+                    if let Some(container) = &taken.container_id {
+                        store::set_container(conn, id, container).await?;
+                    }
+                    if let Some(address) = &taken.address {
+                        store::set_address(conn, id, address).await?;
+                    }
+                    let workspace = store::find_workspace(conn, user)
+                        .await?
+                        .unwrap_or(workspace);
+                    return Ok(Admitted::New {
+                        workspace,
+                        tenant,
+                        secret,
+                        level: Box::new(level),
+                        replaced,
+                        claimed: Some(Box::new(warm::Claimed {
+                            runtime: taken,
+                            claim_key,
+                        })),
+                    });
+            }
+            let in_use = store::count(conn, &State::LIVE, Some(&pool.name)).await?
+                + pools::store::figures(conn)
+                    .await?
+                    .into_iter()
+                    .find(|(p, _)| *p == *pool.name)
+                    .map_or(0, |(_, f)| f.warm);
             if in_use >= i64::from(pool.max_running) {
                 let cap = pool.max_running;
                 return Err(ApiError::AtCapacity(
@@ -351,6 +413,7 @@ impl Tenants {
                 secret,
                 level: Box::new(level),
                 replaced,
+                claimed: None,
             })
         })
         .await
@@ -597,6 +660,8 @@ enum Admitted {
         secret: SecretString,
         level: Box<AccessLevel>,
         replaced: Option<Box<Tenant>>,
+        /// A warm runtime it claimed (a first sign-in), instead of a container to make.
+        claimed: Option<Box<warm::Claimed>>,
     },
 }
 

@@ -7,6 +7,7 @@
 //! - [`store`]: workspaces (slug, volume) and tenants (the lifecycle) in PostgreSQL.
 //! - [`lifecycle`]: admission (limits), stop, replace, fail, delete.
 //! - [`queue`]: the start queue of each pool, moved by every replica.
+//! - [`warm`]: started, unclaimed runtimes for first sign-ins, claimed atomically.
 //! - [`spawn`]: volume, container, start and readiness of an admitted tenant.
 //! - [`keeper`]: the background loops of every replica: Docker events, the reconciler and
 //!   the idle reaper.
@@ -28,6 +29,7 @@ pub mod queue;
 pub mod routing;
 pub mod spawn;
 pub mod store;
+pub mod warm;
 
 pub use ids::{PoolName, Slug, TenantId};
 pub use lifecycle::{Tenants, WorkspaceStatus};
@@ -51,5 +53,6 @@ pub async fn connect(
         kv,
         orchestrator,
         metrics,
+        config.authz.default_access_level.clone(),
     )
 }

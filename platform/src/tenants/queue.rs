@@ -48,6 +48,16 @@ impl Tenants {
     /// transaction under the admission lock (so the limits hold across replicas).
     async fn promote_heads(&self) -> anyhow::Result<Vec<(Tenant, SecretString)>> {
         let mut conn = self.db.get().await?;
+        // Most ticks find no queue: then the admission lock is not taken at all.
+        let waiting: bool = diesel::select(diesel::dsl::exists(
+            crate::schema::tenants::table
+                .filter(crate::schema::tenants::state.eq(State::Queued.as_str())),
+        ))
+        .get_result(&mut conn)
+        .await?;
+        if !waiting {
+            return Ok(Vec::new());
+        }
         let promoted = conn
             .transaction(async |conn| {
                 diesel::sql_query("SELECT pg_advisory_xact_lock(72010002)")
@@ -118,7 +128,9 @@ impl Tenants {
             Ok((Some(workspace), Some(level))) => {
                 self.publish(&tenant, State::Requested, None).await;
                 let this = Arc::clone(self);
-                tokio::spawn(async move { this.spawn(tenant, workspace, level, secret).await });
+                tokio::spawn(
+                    async move { this.spawn(tenant, workspace, level, secret, None).await },
+                );
             }
             Ok(_) => {
                 self.fail(

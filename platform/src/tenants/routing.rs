@@ -264,6 +264,32 @@ impl Routing {
             .await
     }
 
+    /// Keeps a warm runtime's one-time claim key until its time to live is over.
+    pub async fn put_claim_key(
+        &self,
+        warm: uuid::Uuid,
+        claim_key: &secrecy::SecretString,
+        ttl: Duration,
+    ) -> Result<(), KvError> {
+        use secrecy::ExposeSecret;
+        let key = self.kv.key(&format!("warm-claim:{warm}"));
+        let value = claim_key.expose_secret().to_owned();
+        let seconds = ttl.as_secs().max(1);
+        self.kv
+            .run(async move |c| c.set_ex::<_, _, ()>(&key, value, seconds).await)
+            .await
+    }
+
+    /// Takes a warm runtime's claim key (it is gone for everyone else).
+    pub async fn take_claim_key(
+        &self,
+        warm: uuid::Uuid,
+    ) -> Result<Option<secrecy::SecretString>, KvError> {
+        let key = self.kv.key(&format!("warm-claim:{warm}"));
+        let raw: Option<String> = self.kv.run(async move |c| c.get_del(&key).await).await?;
+        Ok(raw.map(secrecy::SecretString::from))
+    }
+
     pub async fn release_lease(&self, tenant: TenantId) -> Result<(), KvError> {
         let key = self.lease_key(tenant);
         self.kv.run(async move |c| c.del::<_, ()>(&key).await).await
@@ -294,6 +320,12 @@ impl Routing {
             })
             .await?;
         Ok(got.is_some())
+    }
+
+    /// Lets go of a loop's lock before its time (the run is over).
+    pub async fn unlock(&self, name: &str) -> Result<(), KvError> {
+        let key = self.kv.key(&format!("tenant-loop:{name}"));
+        self.kv.run(async move |c| c.del::<_, ()>(&key).await).await
     }
 
     pub async fn publish(&self, user: UserId, event: &serde_json::Value) -> Result<(), KvError> {

@@ -16,6 +16,7 @@ use super::lifecycle::{Tenants, exit_reason};
 use super::orchestrator::{ContainerSpec, Limits, OrchestratorError, label, runtime};
 use super::routing::Route;
 use super::store::{self, State, Tenant, Workspace};
+use super::warm::Claimed;
 use crate::authz::access_levels::{self, AccessLevel};
 use crate::db;
 use crate::error::ApiError;
@@ -48,6 +49,7 @@ impl Tenants {
         workspace: Workspace,
         level: AccessLevel,
         secret: SecretString,
+        claimed: Option<Box<Claimed>>,
     ) {
         let started = Instant::now();
         if let Err(e) = self.routing.hold_lease(tenant.id, LEASE_TTL).await {
@@ -65,9 +67,16 @@ impl Tenants {
                 }
             })
         };
-        let outcome = self
-            .bring_up(&tenant, &workspace, &level, secret.expose_secret())
-            .await;
+        let outcome = match &claimed {
+            Some(claimed) => {
+                self.bring_up_claimed(&tenant, &workspace, claimed, secret.expose_secret())
+                    .await
+            }
+            None => {
+                self.bring_up(&tenant, &workspace, &level, secret.expose_secret())
+                    .await
+            }
+        };
         lease.abort();
         let elapsed = started.elapsed();
         match outcome {
@@ -150,30 +159,16 @@ impl Tenants {
         let spec = ContainerSpec {
             name: tenant.container_name.clone(),
             image: tenant.image.clone(),
-            env: vec![
+            env: [
                 (runtime::env::TENANT_SECRET.to_owned(), secret.to_owned()),
                 (
                     runtime::env::TENANT_USER.to_owned(),
                     tenant.user_id.to_string(),
                 ),
-                (runtime::env::LISTEN.to_owned(), runtime::listen_address()),
-                (
-                    runtime::env::DATA_DIR.to_owned(),
-                    runtime::DATA_DIR.to_owned(),
-                ),
-                (
-                    runtime::env::STORAGE_QUOTA.to_owned(),
-                    format!("{}M", level.storage_mib),
-                ),
-                (
-                    runtime::env::MAX_UPLOAD.to_owned(),
-                    format!("{}M", level.max_upload_mib),
-                ),
-                (
-                    runtime::env::GATEWAY_URL.to_owned(),
-                    self.gateway_url.get().cloned().unwrap_or_default(),
-                ),
-            ],
+            ]
+            .into_iter()
+            .chain(self.sized_env(level))
+            .collect(),
             labels,
             volume: workspace.volume.clone(),
             limits: Limits {
@@ -226,6 +221,49 @@ impl Tenants {
         store::set_address(&mut *self.conn().await?, tenant.id, &address_text)
             .await
             .map_err(refused)?;
+        self.wait_ready(tenant, &container, address, secret).await?;
+        let route = Route {
+            tenant: tenant.id,
+            user: tenant.user_id,
+            address: address.to_string(),
+            secret: secret.to_owned(),
+        };
+        self.routing
+            .put_route(&workspace.slug, &route)
+            .await
+            .map_err(|e| Failure::new("route", format!("its route could not be stored: {e}")))?;
+        if let Err(failure) = self.advance(tenant, State::Ready).await {
+            let _ = self.routing.drop_route(&workspace.slug, tenant.id).await;
+            return Err(failure);
+        }
+        Ok(address)
+    }
+
+    /// Brings up a first sign-in's tenant on a warm runtime it claimed: no volume or
+    /// container to make, only the claim, one health check with the new secret, the route.
+    async fn bring_up_claimed(
+        &self,
+        tenant: &Tenant,
+        workspace: &Workspace,
+        claimed: &Claimed,
+        secret: &str,
+    ) -> Result<SocketAddr, Failure> {
+        self.advance(tenant, State::Creating).await?;
+        self.advance(tenant, State::Starting).await?;
+        let container = claimed
+            .runtime
+            .container_id
+            .clone()
+            .ok_or_else(|| Failure::new("claim", "its warm runtime had no container"))?;
+        let address: SocketAddr = claimed
+            .runtime
+            .address
+            .as_deref()
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| Failure::new("claim", "its warm runtime had no address"))?;
+        self.claim(claimed, tenant.user_id)
+            .await
+            .map_err(|m| Failure::new("claim", m))?;
         self.wait_ready(tenant, &container, address, secret).await?;
         let route = Route {
             tenant: tenant.id,

@@ -518,6 +518,19 @@ pub async fn set_usage(
         .map(drop)
 }
 
+/// Makes `volume` the user's (a claimed warm runtime's fresh volume, at their first start).
+pub async fn set_volume(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    volume: &str,
+) -> QueryResult<()> {
+    diesel::update(workspaces::table.find(user))
+        .set(workspaces::volume.eq(volume))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 pub async fn set_container(
     conn: &mut AsyncPgConnection,
     id: TenantId,

@@ -209,6 +209,7 @@ async fn an_operator_creates_shrinks_and_drains_a_pool_others_are_refused_and_al
                 max_starting: None,
                 queue_max: None,
                 idle_timeout_seconds: Some(600),
+                warm_new: None,
                 access_levels: None,
                 description: None,
             },

@@ -82,17 +82,18 @@ function numberField(pool, key, label, min, max) {
 
 function card(pool, starts) {
   const f = pool.figures ?? {};
-  const used = (f.running ?? 0) + (f.starting ?? 0) + (f.queued ?? 0);
+  const used = (f.running ?? 0) + (f.starting ?? 0) + (f.queued ?? 0) + (f.warm ?? 0);
   const alert = el('div', { class: 'alert', role: 'alert' });
   const form = el('form', { class: 'pool-form stack', 'data-pool': pool.name },
     el('div', { class: 'form-grid form-grid-numbers' },
       numberField(pool, 'max_running', 'Running at most', 0, 100000),
       numberField(pool, 'max_starting', 'Starting at once', 1, 1000),
-      numberField(pool, 'queue_max', 'Queue length', 0, 100000)));
+      numberField(pool, 'queue_max', 'Queue length', 0, 100000),
+      numberField(pool, 'warm_new', 'Warm for first sign-ins', 0, 1000)));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const body = {};
-    for (const key of ['max_running', 'max_starting', 'queue_max']) body[key] = Number(form.elements[key].value);
+    for (const key of ['max_running', 'max_starting', 'queue_max', 'warm_new']) body[key] = Number(form.elements[key].value);
     act(`/api/v1/pools/${encodeURIComponent(pool.name)}`, 'PATCH', body, form.querySelector('button'), alert);
   });
   const drain = el('button', { type: 'button', class: 'button button-secondary' },
@@ -112,6 +113,7 @@ function card(pool, starts) {
       figureRow('Running', f.running ?? 0, 'running'),
       figureRow('Starting', f.starting ?? 0, 'starting'),
       figureRow('Queued', f.queued ?? 0, 'queued'),
+      figureRow('Warm (unclaimed)', f.warm ?? 0, 'warm'),
       figureRow('Failed in the last hour', f.failed_last_hour ?? 0, 'failed'),
       figureRow('Capacity used', `${used} of ${pool.max_running}`, 'capacity')),
     chart(pool, starts),

@@ -124,14 +124,9 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, crate::
         Ok(mut conn) => match crate::pools::list(&mut conn).await {
             Ok(pools) => {
                 for p in pools {
-                    let f = p.figures;
-                    state.metrics.pool(
-                        &p.pool.name,
-                        i64::from(p.pool.max_running),
-                        f.running,
-                        f.starting,
-                        f.queued,
-                    );
+                    state
+                        .metrics
+                        .pool(&p.pool.name, i64::from(p.pool.max_running), &p.figures);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot read the pools for the metrics"),

@@ -11,3 +11,4 @@ mod lifecycle;
 mod limits;
 mod proxy;
 mod sigterm;
+mod warm;

@@ -76,7 +76,14 @@ async fn docker_stop_ends_a_runtime_with_a_stream_open_by_itself_and_its_data_is
         "the runtime exited by itself on SIGTERM: {attributes:?}"
     );
 
-    // Its data is intact: the next runtime (started by the next request) finds the note.
+    // The platform saw it go (and dropped its route: its address may already be another
+    // tenant's)…
+    let w = alice.wait_for(&app, "failed").await;
+    assert_eq!(
+        w["reason"],
+        "it stopped unexpectedly while running (exit code 0)"
+    );
+    // …and its data is intact: the next runtime (started by the next request) finds the note.
     let r = alice
         .call(&origin, reqwest::Method::GET, "/api/v1/notes", None)
         .await;
