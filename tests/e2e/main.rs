@@ -295,8 +295,13 @@ async fn chromium_registers_a_local_account_and_stays_signed_in_across_a_restart
 
     // The first person creates an account on the sign-in page: no default account exists.
     browser.goto(&platform.url("/login")).await;
-    let show = browser.wait_for("#show-register", TIMEOUT).await;
+    // Shown once the sign-in options have loaded.
+    let show = browser.wait_for_visible("#show-register", TIMEOUT).await;
     browser.click(&show).await;
+    // The page's heading says what it is for now.
+    browser
+        .wait_for_text("#page-title", "Create an account", TIMEOUT)
+        .await;
     for (css, value) in [
         ("#register-name", "Grace Hopper"),
         ("#register-email", "grace@example.com"),
