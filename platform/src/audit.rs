@@ -18,6 +18,8 @@ use crate::users::UserId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     SignIn,
+    /// A local account's registration (issue #14: a failed one is not a sign-in).
+    Register,
     SignOut,
     TokenCreate,
     TokenRevoke,
@@ -46,6 +48,7 @@ impl Action {
     pub fn as_str(self) -> &'static str {
         match self {
             Action::SignIn => "sign_in",
+            Action::Register => "register",
             Action::SignOut => "sign_out",
             Action::TokenCreate => "token.create",
             Action::TokenRevoke => "token.revoke",

@@ -41,6 +41,7 @@ const OWN_ASSETS: &[(&str, &[u8])] = &[
     ("chat.js", include_bytes!("../web/static/chat.js")),
     ("analytics.js", include_bytes!("../web/static/analytics.js")),
     ("chooser.js", include_bytes!("../web/static/chooser.js")),
+    ("account.js", include_bytes!("../web/static/account.js")),
 ];
 
 /// Every asset with its ETag, computed on first use.

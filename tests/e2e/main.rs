@@ -298,8 +298,13 @@ async fn chromium_registers_a_local_account_and_stays_signed_in_across_a_restart
 
     // The first person creates an account on the sign-in page: no default account exists.
     browser.goto(&platform.url("/login")).await;
-    let show = browser.wait_for("#show-register", TIMEOUT).await;
+    // Shown once the sign-in options have loaded.
+    let show = browser.wait_for_visible("#show-register", TIMEOUT).await;
     browser.click(&show).await;
+    // The page's heading says what it is for now.
+    browser
+        .wait_for_text("#page-title", "Create an account", TIMEOUT)
+        .await;
     for (css, value) in [
         ("#register-name", "Grace Hopper"),
         ("#register-email", "grace@example.com"),
@@ -561,4 +566,85 @@ async fn an_admin_promotes_a_member_to_operator_in_the_console() {
     assert_eq!(grant["actor_id"], admin_id.as_str(), "{grant}");
     assert_eq!(grant["outcome"], "success", "{grant}");
     assert_eq!(grant["detail"]["role"], "operator", "{grant}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_deletes_a_member_in_an_in_page_dialog_that_keeps_their_data_by_default() {
+    let db = TestDb::create().await;
+    let platform = Platform::start(&db, Vec::new()).await;
+    let admin_api = browser_client();
+    register(&platform, &admin_api, "admin@example.com", "Ada Admin").await;
+    let member_id = register(
+        &platform,
+        &browser_client(),
+        "member@example.com",
+        "Max Member",
+    )
+    .await;
+    platform
+        .cli(&["admin", "grant", "admin@example.com", "admin"])
+        .await;
+    let admin = Browser::start(
+        &env_var("WEBSPLAT_TEST_CHROMEDRIVER"),
+        &env_var("WEBSPLAT_TEST_CHROMIUM"),
+    )
+    .await;
+    admin.goto(&platform.url("/admin")).await;
+    admin
+        .wait_for_url("the sign-in page", TIMEOUT, |u| u.path() == "/login")
+        .await;
+    sign_in_on_the_page(&admin, "admin@example.com").await;
+    let row = format!(r#"#users tr[data-user-id="{member_id}"]"#);
+    let delete = admin
+        .wait_for_visible(&format!("{row} button.delete-user"), TIMEOUT)
+        .await;
+    admin.scroll_into_view(&delete).await;
+    admin.click(&delete).await;
+
+    // The page's own dialog (not the browser's): what is lost, and the data kept unless
+    // the box is ticked.
+    admin
+        .wait_for_text(
+            "#confirm-dialog-title",
+            "Delete member@example.com?",
+            TIMEOUT,
+        )
+        .await;
+    let keep = admin.wait_for("#confirm-dialog-check", TIMEOUT).await;
+    assert_eq!(
+        admin.property(&keep, "checked").await.expect("checked"),
+        "false",
+        "the data is kept by default"
+    );
+    let dialog = admin.wait_for("#confirm-dialog", TIMEOUT).await;
+    let text = admin.text(&dialog).await.expect("the dialog's text");
+    assert!(
+        text.contains("cannot be restored") && text.contains("is kept"),
+        "{text}"
+    );
+    let ok = admin.wait_for_visible("#confirm-dialog-ok", TIMEOUT).await;
+    admin.click(&ok).await;
+    admin
+        .wait_for_url("still the console", TIMEOUT, |u| u.path() == "/admin")
+        .await;
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let gone = admin.find(&row).await.expect("look for the row").is_none();
+        if gone {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the member's row stayed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let response = admin_api
+        .get(platform.url(&format!(
+            "/api/v1/admin/audit?action=user.delete&target=user:{member_id}"
+        )))
+        .send()
+        .await
+        .expect("GET the audit log");
+    let audit: serde_json::Value = response.json().await.expect("the audit log's JSON");
+    let record = &audit["records"][0];
+    assert_eq!(record["outcome"], "success", "{audit}");
+    assert_eq!(record["detail"]["volume_deleted"], false, "{audit}");
 }

@@ -101,3 +101,34 @@ export function userLabel(user) {
 export function badge(text, kind) {
   return el('span', { class: ['badge', kind && `badge-${kind}`], text });
 }
+
+/**
+ * An in-page confirmation (a modal <dialog>, never the browser's confirm()): a title, what
+ * will happen, an optional checkbox (e.g. "also delete their data", unchecked so the safe
+ * choice is the default), and Cancel / a confirm button. Resolves to null when cancelled,
+ * else to { checked } (the checkbox's state).
+ */
+export function confirmInPage({ title, message, confirmLabel, danger = false, checkbox = null }) {
+  return new Promise((resolve) => {
+    const box = checkbox && el('input', { type: 'checkbox', id: 'confirm-dialog-check' });
+    const cancel = el('button', { type: 'button', id: 'confirm-dialog-cancel', class: 'button button-secondary', text: 'Cancel' });
+    const ok = el('button', { type: 'button', id: 'confirm-dialog-ok', class: danger ? 'button button-danger' : 'button button-primary', text: confirmLabel });
+    const dialog = el('dialog', { id: 'confirm-dialog', class: 'confirm-dialog', 'aria-labelledby': 'confirm-dialog-title' },
+      el('h2', { id: 'confirm-dialog-title', text: title }),
+      [message].flat().map((text) => el('p', { text })),
+      box && el('p', { class: 'confirm-dialog-choice' }, el('label', { for: box.id }, box, ` ${checkbox.label}`)),
+      box && checkbox.hint && el('p', { class: 'hint', id: 'confirm-dialog-hint', text: checkbox.hint }),
+      el('div', { class: 'actions' }, cancel, ok));
+    const close = (value) => {
+      dialog.close();
+      dialog.remove();
+      resolve(value);
+    };
+    cancel.addEventListener('click', () => close(null));
+    ok.addEventListener('click', () => close({ checked: Boolean(box?.checked) }));
+    dialog.addEventListener('cancel', (event) => { event.preventDefault(); close(null); });
+    document.body.append(dialog);
+    dialog.showModal();
+    cancel.focus();
+  });
+}

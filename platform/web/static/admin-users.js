@@ -4,7 +4,7 @@
 import { apiFetch, clearAlert, el, setBusy, timeEl } from './api.js';
 import {
   $, enc, state, sections, can, reportError, announce, grantableRoles, levelNames, count,
-  userLabel, badge,
+  userLabel, badge, confirmInPage,
 } from './admin-common.js';
 
 const USERS_PER_PAGE = 25;
@@ -260,7 +260,12 @@ async function assignLevel(user, level, button) {
 
 async function setDisabled(user, disable, button) {
   const who = userLabel(user);
-  if (disable && !confirm(`Disable ${who}?\n\nTheir sessions and API tokens end at once; they cannot sign in until enabled again.`)) return;
+  if (disable && !(await confirmInPage({
+    title: `Disable ${who}?`,
+    message: 'Their sessions and API tokens end at once and their workspace stops; they cannot sign in until enabled again. Nothing of theirs is deleted.',
+    confirmLabel: 'Disable account',
+    danger: true,
+  }))) return;
   const alert = $('users-alert');
   clearAlert(alert);
   setBusy(button, true, disable ? 'Disabling…' : 'Enabling…');
@@ -284,11 +289,21 @@ async function setDisabled(user, disable, button) {
   ]);
 }
 
-/** Deletes an account after two questions: whether at all, and whether with its data. */
+/** Deletes an account after one in-page question, which offers to keep its data. */
 async function deleteUser(user, button) {
   const who = userLabel(user);
-  if (!confirm(`Delete ${who} for good?\n\nTheir sessions end, their workspace container is removed and the account cannot be restored.`)) return;
-  const withVolume = confirm(`Also delete ${who}'s workspace data (sites, documents, uploads)?\n\nOK deletes the data volume for good. Cancel keeps it on the host (named in the audit log) for an operator.`);
+  const answer = await confirmInPage({
+    title: `Delete ${who}?`,
+    message: [
+      'Their sessions and API tokens end, their workspace container is removed, and the account cannot be restored.',
+      'Their workspace data (projects, documents, uploads) is kept unless you tick the box below: an operator can then still find it on the host, named in the audit log.',
+    ],
+    confirmLabel: 'Delete account',
+    danger: true,
+    checkbox: { label: 'Also delete their workspace data for good', hint: 'Leave it unticked to keep the data.' },
+  });
+  if (!answer) return;
+  const withVolume = answer.checked;
   const alert = $('users-alert');
   clearAlert(alert);
   setBusy(button, true, 'Deleting…');

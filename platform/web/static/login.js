@@ -124,6 +124,15 @@ function showView(view, focus = true) {
   const register = view === 'register';
   signinForm.hidden = register;
   registerForm.hidden = !register;
+  // The page says what it is for in each mode (issue #14).
+  $('page-title').textContent = register ? 'Create an account' : 'Sign in';
+  const lead = document.querySelector('main .lead');
+  if (lead) {
+    lead.textContent = register
+      ? 'Create an account to get your own workspace, where you build and publish your sites.'
+      : 'Sign in to reach your workspace, your account and your API tokens.';
+  }
+  document.title = `${register ? 'Create an account' : 'Sign in'} — WebSplat`;
   clearAlert(alertBox);
   history.replaceState(null, '', `${location.pathname}${location.search}${register ? '#register' : ''}`);
   if (focus) (register ? $('register-name') : $('signin-email')).focus();

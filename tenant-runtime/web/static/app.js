@@ -18,6 +18,7 @@ import * as workspace from './workspace.js';
 import * as documents from './documents.js';
 import * as agents from './agents.js';
 import * as chooser from './chooser.js';
+import { initAccountMenu } from './account.js';
 
 const main = document.getElementById('main');
 
@@ -117,6 +118,7 @@ document.getElementById('theme-toggle')?.addEventListener('click', () => {
   applyTheme(next);
 });
 applyTheme(storedTheme());
+initAccountMenu();
 
 document.getElementById('skip-link')?.addEventListener('click', (event) => {
   event.preventDefault();

@@ -149,6 +149,18 @@ async fn record_sign_in(
     result: &Result<User, ApiError>,
     claimed: Option<&str>,
 ) -> Result<(), ApiError> {
+    record_attempt(state, req, Action::SignIn, provider, result, claimed).await
+}
+
+/// [`record_sign_in`] for `action` (a sign-in or a registration).
+async fn record_attempt(
+    state: &AppState,
+    req: &HttpRequest,
+    action: Action,
+    provider: &str,
+    result: &Result<User, ApiError>,
+    claimed: Option<&str>,
+) -> Result<(), ApiError> {
     let outcome = match result {
         Ok(_) => SignInOutcome::Success,
         Err(ApiError::RateLimited(_)) => SignInOutcome::RateLimited,
@@ -180,13 +192,7 @@ async fn record_sign_in(
     let written = async {
         let mut conn = state.db.get().await?;
         audit
-            .record(
-                &mut conn,
-                Action::SignIn,
-                target.as_deref(),
-                outcome,
-                detail,
-            )
+            .record(&mut conn, action, target.as_deref(), outcome, detail)
             .await?;
         Ok::<_, ApiError>(())
     }
@@ -480,6 +486,7 @@ pub async fn register(
             "registration is closed on this platform; ask an administrator for access".to_owned(),
         ));
     }
+    let body_email = body.email.clone();
     let result = async {
         limit_ip(&state, &req, "register").await?;
         let body = body.into_inner();
@@ -496,7 +503,16 @@ pub async fn register(
         Ok(user)
     }
     .await;
-    record_sign_in(&state, &req, local::PROVIDER_ID, &result, None).await?;
+    let claimed: String = body_email.chars().take(254).collect();
+    record_attempt(
+        &state,
+        &req,
+        Action::Register,
+        local::PROVIDER_ID,
+        &result,
+        Some(&claimed),
+    )
+    .await?;
     signed_in_response(&state, &result?, actix_web::http::StatusCode::CREATED).await
 }
 

@@ -10,7 +10,8 @@
 //! This module decides who may pass and answers the handoff and the "starting" page; the
 //! streaming itself (bodies, WebSockets, the headers that cross) is [`relay`]; previews,
 //! which pass on a capability in their URL instead of the cookie, are [`preview`]; the
-//! workspace page's publishing, answered by the platform itself, is [`sites`].
+//! workspace page's publishing and its account menu, answered by the platform itself, are
+//! [`sites`] and [`account`].
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
+mod account;
 mod preview;
 mod relay;
 mod sites;
@@ -167,6 +169,9 @@ async fn serve(
                     .to_owned(),
             ),
         );
+    }
+    if req.path() == account::ME || req.path() == account::SIGN_OUT {
+        return account::serve(state, &session, req).await;
     }
     if req.path() == sites::PREFIX || req.path().starts_with(&format!("{}/", sites::PREFIX)) {
         return sites::serve(state, &session, req, payload).await;

@@ -150,3 +150,44 @@ async fn the_audit_log_records_who_did_what_and_cannot_be_changed() {
     }
     assert_eq!(app.count("audit_log").await, count);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_registration_is_recorded_as_a_registration_not_a_sign_in() {
+    let mut app = TestApp::spawn().await;
+    let (_, _, admin_token) = app.user_with_role("root@example.com", Some("admin")).await;
+    let before = chrono::Utc::now();
+    app.switch_browser();
+    let weak = app.register("newcomer@example.com", "short").await;
+    assert_eq!(weak.status(), 400);
+    assert_eq!(
+        app.register("newcomer@example.com", PASSWORD)
+            .await
+            .status(),
+        201
+    );
+
+    let records = app
+        .audit(
+            &admin_token,
+            &format!("since={}", before.to_rfc3339().replace('+', "%2B")),
+        )
+        .await;
+    let of = |outcome: &str| {
+        records
+            .iter()
+            .find(|r| r["action"] == "register" && r["outcome"] == outcome)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {outcome} registration in {records:?}"))
+    };
+    let failed = of("failure");
+    assert_eq!(failed["detail"]["email"], "newcomer@example.com");
+    assert!(
+        !failed.to_string().contains("\"short\""),
+        "never the password"
+    );
+    assert_eq!(of("success")["actor"], "newcomer@example.com");
+    assert!(
+        !records.iter().any(|r| r["action"] == "sign_in"),
+        "no registration is recorded as a sign-in: {records:?}"
+    );
+}
