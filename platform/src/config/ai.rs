@@ -48,6 +48,8 @@ pub struct AiConfig {
     pub budget_period: Duration,
     /// Whether tenants may name `<provider>/<model>` directly, beside the aliases.
     pub direct_models: bool,
+    /// What one web search, extraction or retrieval call counts against the budget, in tokens.
+    pub search_tokens: i64,
 }
 
 /// The wire format a provider speaks.
@@ -67,6 +69,10 @@ pub enum ProviderKind {
     Gemini,
     /// Google Vertex AI (service-account credentials).
     Vertex,
+    /// Tavily web search and extraction.
+    Tavily,
+    /// GroundX retrieval (search a bucket or documents, ingest, status).
+    GroundX,
 }
 
 impl ProviderKind {
@@ -79,8 +85,15 @@ impl ProviderKind {
             "anthropic" => ProviderKind::Anthropic,
             "gemini" => ProviderKind::Gemini,
             "vertex" => ProviderKind::Vertex,
+            "tavily" => ProviderKind::Tavily,
+            "groundx" => ProviderKind::GroundX,
             _ => return None,
         })
+    }
+
+    /// Whether it serves models (and so lists them), rather than search or retrieval.
+    pub fn serves_models(self) -> bool {
+        !matches!(self, ProviderKind::Tavily | ProviderKind::GroundX)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +105,8 @@ impl ProviderKind {
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Gemini => "gemini",
             ProviderKind::Vertex => "vertex",
+            ProviderKind::Tavily => "tavily",
+            ProviderKind::GroundX => "groundx",
         }
     }
 
@@ -103,6 +118,8 @@ impl ProviderKind {
             ProviderKind::Ollama => "http://127.0.0.1:11434/v1",
             ProviderKind::Anthropic => "https://api.anthropic.com/v1",
             ProviderKind::Gemini => "https://generativelanguage.googleapis.com/v1beta",
+            ProviderKind::Tavily => "https://api.tavily.com",
+            ProviderKind::GroundX => "https://api.groundx.ai/api/v1",
             ProviderKind::Vertex => return None,
         })
     }
@@ -174,6 +191,7 @@ pub(super) fn ai(s: &Settings) -> Result<AiConfig, ConfigError> {
         breaker_cooldown: s.duration("gateway_breaker_cooldown", Duration::from_secs(30))?,
         budget_period: s.duration("gateway_budget_period", Duration::from_secs(24 * 3600))?,
         direct_models: s.bool("gateway_direct_models", false)?,
+        search_tokens: positive(s, "gateway_search_tokens", 1000)?,
     })
 }
 
@@ -227,13 +245,13 @@ fn provider(s: &Settings, id: String) -> Result<ProviderConfig, ConfigError> {
         (None, _) => {
             return Err(ConfigError::Missing {
                 setting: Settings::env_name(&key("kind")),
-                hint: "openai, openrouter, perplexity, ollama, anthropic, gemini or vertex",
+                hint: "openai, openrouter, perplexity, ollama, anthropic, gemini, vertex, tavily or groundx",
             });
         }
         (Some(raw), _) => ProviderKind::parse(raw).ok_or_else(|| {
             s.invalid(
                 &key("kind"),
-                format!("{raw:?} is not openai, openrouter, perplexity, ollama, anthropic, gemini or vertex"),
+                format!("{raw:?} is not openai, openrouter, perplexity, ollama, anthropic, gemini, vertex, tavily or groundx"),
             )
         })?,
     };
@@ -259,7 +277,11 @@ fn provider(s: &Settings, id: String) -> Result<ProviderConfig, ConfigError> {
     let credentials_file = s.raw(&key("credentials_file")).map(PathBuf::from);
     let needs_key = matches!(
         kind,
-        ProviderKind::Anthropic | ProviderKind::Gemini | ProviderKind::OpenRouter
+        ProviderKind::Anthropic
+            | ProviderKind::Gemini
+            | ProviderKind::OpenRouter
+            | ProviderKind::Tavily
+            | ProviderKind::GroundX
     ) || (kind == ProviderKind::OpenAi
         && id != "local"
         && base_url.host_str() == Some("api.openai.com"));
@@ -289,7 +311,7 @@ fn provider(s: &Settings, id: String) -> Result<ProviderConfig, ConfigError> {
             LOCAL_EMBEDDINGS_MODEL.to_owned(),
         ];
     }
-    if models.is_empty() {
+    if models.is_empty() && kind.serves_models() {
         return Err(ConfigError::Missing {
             setting: Settings::env_name(&key("models")),
             hint: "the models it serves, comma-separated, e.g. gpt-4o-mini,text-embedding-3-small",

@@ -25,7 +25,12 @@ pub struct Caller {
     pub access_level: String,
     /// Tokens per budget period (`access_levels.ai_tokens_per_day`).
     pub tokens_per_period: i64,
+    /// The access level's workspace features (`web_search` opens search and extraction).
+    pub features: Vec<String>,
 }
+
+/// (workspace slug, access level, tokens per period, features, disabled).
+type CallerRow = (Option<String>, String, i64, Vec<String>, bool);
 
 const REFUSED: &str = "this call is not signed by a running workspace: sign it with the workspace's identity (X-Websplat-Identity)";
 
@@ -52,7 +57,7 @@ pub async fn authenticate(
         .ok_or_else(|| refuse("malformed identity header"))?;
     tracing::Span::current().record("user", tracing::field::display(claimed));
     let mut conn = db.get().await?;
-    let row: Option<(Option<String>, String, i64, bool)> = users::table
+    let row: Option<CallerRow> = users::table
         .inner_join(access_levels::table)
         .left_join(workspaces::table)
         .filter(users::id.eq(UserId(claimed)))
@@ -60,13 +65,14 @@ pub async fn authenticate(
             workspaces::slug.nullable(),
             users::access_level,
             access_levels::ai_tokens_per_day,
+            access_levels::features,
             users::disabled_at.is_not_null(),
         ))
         .first(&mut conn)
         .await
         .optional()?;
     drop(conn);
-    let Some((Some(slug), access_level, tokens_per_period, disabled)) = row else {
+    let Some((Some(slug), access_level, tokens_per_period, features, disabled)) = row else {
         return Err(refuse("no such user, or no workspace"));
     };
     if disabled {
@@ -91,5 +97,6 @@ pub async fn authenticate(
         user: UserId(claimed),
         access_level,
         tokens_per_period,
+        features,
     })
 }

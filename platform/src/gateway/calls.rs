@@ -79,6 +79,29 @@ struct Begun {
     record: CallRecord,
 }
 
+/// Reserves the budget and opens the record of a call (for the search calls).
+pub(super) async fn begin_record(
+    gw: &Gateway,
+    caller: &Caller,
+    endpoint: &'static str,
+    resolved: &Resolved,
+    estimated_input: i64,
+    reserve: i64,
+    streamed: bool,
+) -> Result<CallRecord, GatewayError> {
+    begin(
+        gw,
+        caller,
+        endpoint,
+        resolved,
+        estimated_input,
+        reserve,
+        streamed,
+    )
+    .await
+    .map(|b| b.record)
+}
+
 /// Reserves the budget and opens the call's record.
 async fn begin(
     gw: &Gateway,

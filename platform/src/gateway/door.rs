@@ -19,6 +19,7 @@ use super::Gateway;
 use super::caller::{self, Caller};
 use super::calls::{self, ChatAnswer};
 use super::error::GatewayError;
+use super::search::{self, Operation};
 
 /// The largest request body the door reads.
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -31,6 +32,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/models", web::get().to(models))
         .route("/v1/chat/completions", web::post().to(chat_completions))
         .route("/v1/embeddings", web::post().to(embeddings))
+        .route("/v1/search", web::post().to(web_search))
+        .route("/v1/extract", web::post().to(extract))
+        .route("/v1/retrieval/search/{id}", web::post().to(retrieve))
+        .route("/v1/retrieval/ingest", web::post().to(ingest))
+        .route("/v1/retrieval/status/{process}", web::get().to(status))
         .default_service(web::to(not_found));
 }
 
@@ -145,9 +151,68 @@ async fn embeddings(
     Ok(with_served(HttpResponse::Ok(), &served.provider, served.overhead).json(served.answer))
 }
 
+async fn search_op(
+    gw: web::Data<Gateway>,
+    req: HttpRequest,
+    payload: Option<web::Payload>,
+    op: Operation,
+) -> Result<HttpResponse, GatewayError> {
+    let caller = authenticate(&gw, &req).await?;
+    let body = match payload {
+        Some(p) => Some(json_body(&read_body(p).await?)?),
+        None => None,
+    };
+    let gw: Arc<Gateway> = gw.into_inner();
+    let served = search::call(&gw, &caller, op, body).await?;
+    Ok(with_served(HttpResponse::Ok(), &served.provider, served.overhead).json(served.answer))
+}
+
+async fn web_search(
+    gw: web::Data<Gateway>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, GatewayError> {
+    search_op(gw, req, Some(payload), Operation::WebSearch).await
+}
+
+async fn extract(
+    gw: web::Data<Gateway>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, GatewayError> {
+    search_op(gw, req, Some(payload), Operation::Extract).await
+}
+
+async fn retrieve(
+    gw: web::Data<Gateway>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, GatewayError> {
+    let id = search::path_id("id", &id)?;
+    search_op(gw, req, Some(payload), Operation::Retrieve { id }).await
+}
+
+async fn ingest(
+    gw: web::Data<Gateway>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, GatewayError> {
+    search_op(gw, req, Some(payload), Operation::Ingest).await
+}
+
+async fn status(
+    gw: web::Data<Gateway>,
+    req: HttpRequest,
+    process: web::Path<String>,
+) -> Result<HttpResponse, GatewayError> {
+    let process = search::path_id("process", &process)?;
+    search_op(gw, req, None, Operation::Status { process }).await
+}
+
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, GatewayError> {
     Err(GatewayError::NotFound(format!(
-        "the AI gateway has no {} {}; it serves GET /v1/models, POST /v1/chat/completions and POST /v1/embeddings",
+        "the AI gateway has no {} {}; it serves GET /v1/models, POST /v1/chat/completions, POST /v1/embeddings, POST /v1/search, POST /v1/extract, POST /v1/retrieval/search/{{id}}, POST /v1/retrieval/ingest and GET /v1/retrieval/status/{{process}}",
         req.method(),
         req.path()
     )))

@@ -12,6 +12,7 @@
 //!   [`providers`] dispatches on a provider's kind.
 //! - [`stream`]: streams relayed as they come, metered, ended with an error event when cut.
 //! - [`budget`], [`ledger`], [`prices`], [`usage`]: the money side.
+//! - [`search`]: Tavily web search and GroundX retrieval behind the same door and budget.
 //! - [`calls`]: the use-cases (chat, embeddings, models), which the door's handlers
 //!   ([`door`]) call.
 //!
@@ -31,6 +32,7 @@ pub mod openai;
 pub mod prices;
 pub mod providers;
 pub mod routing;
+pub mod search;
 pub mod stream;
 pub mod usage;
 pub mod vertex;

@@ -54,6 +54,10 @@ pub fn chat_request(
                 .map(|t| t.expose_secret().to_owned());
             gemini::chat_request(client, provider, model, body, stream, token.as_deref())
         }
+        ProviderKind::Tavily | ProviderKind::GroundX => Err(GatewayError::BadRequest(format!(
+            "{} is a search provider, not a model",
+            provider.id
+        ))),
     }
 }
 

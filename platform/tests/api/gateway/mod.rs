@@ -8,6 +8,7 @@ mod door;
 mod formats;
 mod network;
 mod routing;
+mod search;
 mod upstream;
 mod views;
 

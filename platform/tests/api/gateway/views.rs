@@ -114,6 +114,16 @@ async fn usage_shows_to_the_user_and_to_admins_in_the_api_and_in_chromium() {
         .map(|p| p["tokens_in"].as_i64().unwrap_or(0) + p["tokens_out"].as_i64().unwrap_or(0))
         .sum();
     assert_eq!(tokens, spent);
+    let r = app.call(Method::GET, "/metrics", &admin, None).await;
+    let metrics = r.text().await.expect("metrics");
+    assert!(
+        metrics.contains(r#"websplat_ai_calls_total{endpoint="chat",model="fake-chat",outcome="ok",provider="fake"} 2"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("websplat_ai_gateway_overhead_seconds_bucket"));
+    assert!(metrics.contains(
+        r#"websplat_ai_tokens_total{direction="output",model="fake-chat",provider="fake"} 6"#
+    ));
     let r = app
         .call(
             Method::GET,
