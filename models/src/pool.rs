@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::chat::{ChatModel, Generated, GenerationParams};
 use crate::embed::Embedder;
+use crate::metrics::metrics;
 
 /// What a chat job sends back, in order: pieces of text, then one end.
 #[derive(Debug)]
@@ -122,6 +123,8 @@ fn worker(
         };
         waiting.fetch_sub(1, Ordering::Relaxed);
         match job {
+            // The client left while the job waited: nothing to generate for.
+            Job::Chat(job) if job.events.is_closed() => metrics().cancelled(),
             Job::Chat(job) => {
                 let events = job.events.clone();
                 let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -134,9 +137,9 @@ fn worker(
                 }));
                 let end = match result {
                     Ok(Ok(generated)) => {
-                        crate::metrics::metrics().tokens(generated.completion_tokens);
+                        metrics().tokens(generated.completion_tokens);
                         if generated.finish_reason.is_none() {
-                            crate::metrics::metrics().cancelled();
+                            metrics().cancelled();
                             tracing::info!(
                                 completion_tokens = generated.completion_tokens,
                                 "the client went away; generation stopped"
