@@ -12,7 +12,7 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::handlers::{admin, ai, auth, health, pools, sites, workspace};
+use super::handlers::{account, admin, ai, auth, health, pools, sites, workspace};
 use super::{openapi, pages};
 
 /// Whose thing a route acts on, for casbin's ownership match (`own` rules).
@@ -115,11 +115,11 @@ routes! {
     POST "/api/v1/auth/register" => auth::register, Nobody, SignIn;
     POST "/api/v1/auth/login" => auth::login, Nobody, SignIn;
     GET "/api/v1/me" => auth::me, Caller, Api;
-    GET "/api/v1/tokens" => auth::list_tokens, Caller, Api;
-    POST "/api/v1/tokens" => auth::create_token, Caller, Api;
-    DELETE "/api/v1/tokens/{id}" => auth::revoke_token, Token, Api;
-    GET "/api/v1/sessions" => auth::list_sessions, Caller, Api;
-    DELETE "/api/v1/sessions/{id}" => auth::revoke_session, Session, Api;
+    GET "/api/v1/tokens" => account::list_tokens, Caller, Api;
+    POST "/api/v1/tokens" => account::create_token, Caller, Api;
+    DELETE "/api/v1/tokens/{id}" => account::revoke_token, Token, Api;
+    GET "/api/v1/sessions" => account::list_sessions, Caller, Api;
+    DELETE "/api/v1/sessions/{id}" => account::revoke_session, Session, Api;
     GET "/api/v1/workspace" => workspace::status, Caller, Api;
     POST "/api/v1/workspace/start" => workspace::start, Caller, Api;
     POST "/api/v1/workspace/stop" => workspace::stop, Caller, Api;

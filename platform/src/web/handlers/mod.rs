@@ -1,6 +1,7 @@
 //! The API's handlers, by capability. Each parses its input, calls one domain function that
 //! does the work, and maps the result; none holds a use-case of its own.
 
+pub mod account;
 pub mod admin;
 pub mod ai;
 pub mod auth;
