@@ -8,23 +8,12 @@ use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
 
 use super::error::GatewayError;
+use super::messages::{push_turn, text_of};
 use super::stream::{Lines, Translate};
 use super::usage::Usage;
 use crate::config::ProviderConfig;
 
 pub const VERSION: &str = "2023-06-01";
-
-fn text_of(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
-}
 
 /// OpenAI content parts to Anthropic blocks.
 fn blocks(content: &Value) -> Vec<Value> {
@@ -54,18 +43,8 @@ fn blocks(content: &Value) -> Vec<Value> {
 pub fn to_messages(body: &Value, model: &str, stream: bool) -> Result<Value, GatewayError> {
     let mut system: Vec<String> = Vec::new();
     let mut messages: Vec<Value> = Vec::new();
-    let push = |messages: &mut Vec<Value>, role: &str, mut content: Vec<Value>| {
-        if content.is_empty() {
-            return;
-        }
-        if let Some(last) = messages.last_mut()
-            && last["role"] == role
-            && let Some(existing) = last["content"].as_array_mut()
-        {
-            existing.append(&mut content);
-            return;
-        }
-        messages.push(json!({"role": role, "content": content}));
+    let push = |turns: &mut Vec<Value>, role: &str, items: Vec<Value>| {
+        push_turn(turns, role, "content", items)
     };
     for m in body
         .get("messages")

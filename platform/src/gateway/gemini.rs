@@ -9,21 +9,10 @@ use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
 
 use super::error::GatewayError;
+use super::messages::{push_turn, text_of};
 use super::stream::{Lines, Translate};
 use super::usage::Usage;
 use crate::config::{ProviderConfig, ProviderKind};
-
-fn text_of(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
-}
 
 fn parts(content: &Value) -> Vec<Value> {
     match content {
@@ -50,18 +39,8 @@ pub fn to_gemini(body: &Value) -> Result<Value, GatewayError> {
     let mut contents: Vec<Value> = Vec::new();
     // Tool results name their function in Gemini; OpenAI names the call's id.
     let mut call_names: Vec<(String, String)> = Vec::new();
-    let push = |contents: &mut Vec<Value>, role: &str, mut new: Vec<Value>| {
-        if new.is_empty() {
-            return;
-        }
-        if let Some(last) = contents.last_mut()
-            && last["role"] == role
-            && let Some(existing) = last["parts"].as_array_mut()
-        {
-            existing.append(&mut new);
-            return;
-        }
-        contents.push(json!({"role": role, "parts": new}));
+    let push = |turns: &mut Vec<Value>, role: &str, items: Vec<Value>| {
+        push_turn(turns, role, "parts", items)
     };
     for m in body
         .get("messages")

@@ -27,6 +27,7 @@ pub mod door;
 pub mod error;
 pub mod gemini;
 pub mod ledger;
+mod messages;
 pub mod metrics;
 pub mod openai;
 pub mod prices;
