@@ -14,6 +14,7 @@ mod docker;
 mod http;
 mod oidc;
 mod process;
+mod s3;
 pub mod webdriver;
 
 #[cfg(feature = "postgres")]
@@ -22,6 +23,7 @@ pub use docker::{deployment, remove_deployment, tenant_image};
 pub use http::{Loopback, browser_client, location, query_param, workspace_browser};
 pub use oidc::{OidcProviderMock, answer_at_mock, oidc_env, sign_in_at_mock};
 pub use process::{ChildGuard, free_port, wait_for_http};
+pub use s3::S3Server;
 
 /// A variable `scripts/test` sets; a clear failure when the suite was started another way.
 pub fn env_var(name: &str) -> String {

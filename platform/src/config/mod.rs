@@ -27,7 +27,7 @@ pub use providers::{GithubConfig, OidcProviderConfig};
 use providers::{github, oidc_providers};
 pub use settings::{ConfigError, Source};
 use settings::{Settings, positive, read_file};
-pub use sites::SitesConfig;
+pub use sites::{S3Config, SitesConfig};
 use tenants::tenants;
 pub use tenants::{DEFAULT_TENANT_IMAGE, OrchestratorKind, TenantsConfig};
 

@@ -1,9 +1,10 @@
 //! Published sites: a user's project copied out of their workspace into storage the
 //! platform serves, at `{name}.{sites domain}`, to anyone, whether the workspace runs or
 //! not. Publishing asks the running workspace for the project's current version (the same
-//! static-site zip an export gives), unpacks it into a new build, counts its size against
-//! the owner's storage, and then points the site's row at the build — the one atomic step —
-//! and retires the old build a minute later, so no visitor sees half a site. Page views on a
+//! static-site zip an export gives), unpacks it into a new build (a folder on disk, or a
+//! prefix in an S3-compatible bucket: `storage`), counts its size against the owner's
+//! storage, and then points the site's row at the build — the one atomic step — and retires
+//! the old build a minute later, so no visitor sees half a site. Page views on a
 //! published site are relayed to the owner's workspace analytics by the platform, signed,
 //! so a visitor never talks to a workspace.
 //!
@@ -26,7 +27,9 @@ use crate::kv::Kv;
 use crate::tenants::{Tenants, identity};
 use crate::users::{User, UserId};
 
+pub mod disk;
 pub mod name;
+pub mod s3;
 pub mod storage;
 pub mod store;
 
@@ -34,8 +37,6 @@ pub use name::SiteName;
 pub use storage::Storage;
 pub use store::Site;
 
-/// How long a replaced build stays on disk for requests already reading it.
-const RETIRE_AFTER: Duration = Duration::from_secs(60);
 /// Page views kept for a stopped workspace, per owner, until it runs again.
 const MAX_QUEUED_VIEWS: isize = 10_000;
 
@@ -98,7 +99,7 @@ impl Sites {
             .timeout(Duration::from_secs(120))
             .build()?;
         Ok(Arc::new(Sites {
-            storage: Storage::new(config.dir.clone()),
+            storage: Storage::new(&config)?,
             config,
             public_url,
             db,
@@ -232,13 +233,17 @@ impl Sites {
         if zip.len() as u64 > limit.saturating_mul(2).saturating_add(1024 * 1024) {
             return Err(too_large(limit, room, self.config.max_bytes));
         }
-        let storage = self.storage.clone();
-        let build = tokio::task::spawn_blocking(move || storage.unpack(&zip, limit))
+        let build = self
+            .storage
+            .unpack(zip.to_vec(), limit)
             .await
-            .map_err(ApiError::internal)?
             .map_err(|e| match e {
                 storage::UnpackError::TooLarge(_) => too_large(limit, room, self.config.max_bytes),
                 storage::UnpackError::Io(e) => ApiError::internal(e),
+                storage::UnpackError::Store(e) => {
+                    tracing::warn!(error = %e, "cannot write a site into its bucket");
+                    ApiError::Unavailable("the sites' storage")
+                }
                 other => ApiError::BadRequest(format!("The site cannot be published: {other}.")),
             })?;
         let mut conn = self.db.get().await?;
@@ -263,7 +268,7 @@ impl Sites {
             }
         };
         if let Some(old) = old {
-            self.retire(old, RETIRE_AFTER);
+            self.retire(old, self.config.retire_after);
         }
         let site = store::find(&mut conn, name.as_str())
             .await?
@@ -272,13 +277,13 @@ impl Sites {
         Ok(self.view(site))
     }
 
-    /// Takes `user`'s site `name` down; its files go a minute later.
+    /// Takes `user`'s site `name` down; its files go a minute later (`retire_after`).
     #[tracing::instrument(skip_all, fields(%user, site = %name))]
     pub async fn unpublish(&self, user: UserId, name: &SiteName) -> Result<(), ApiError> {
         let mut conn = self.db.get().await?;
         match store::remove(&mut conn, name.as_str(), user).await? {
             Some(build) => {
-                self.retire(build, RETIRE_AFTER);
+                self.retire(build, self.config.retire_after);
                 Ok(())
             }
             None => Err(ApiError::NotFound(format!(
@@ -292,7 +297,7 @@ impl Sites {
         let storage = self.storage.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            let _ = tokio::task::spawn_blocking(move || storage.remove(build)).await;
+            storage.remove(build).await;
         });
     }
 

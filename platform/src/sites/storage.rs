@@ -1,17 +1,25 @@
-//! Where published sites' files live: one folder per build under the sites directory
-//! (`{dir}/builds/{build}/…`), written whole under a hidden name and renamed into place, and
-//! never changed afterwards (a new publish is a new build). This module unpacks a site's zip
-//! into a build — refusing paths that climb out, odd names and anything past the size
-//! allowed — finds the file a request path names, and removes builds. It must never read or
-//! write outside its directory.
+//! Where published sites' files live: a folder on disk by default (`disk`), an
+//! S3-compatible bucket when one is configured (`s3`). Either way a build is written whole
+//! under its own id (`builds/{build}/…`) and never changed afterwards: a new publish is a
+//! new build, and the `sites` row that points at a build is the one thing that switches.
+//! This module unpacks a site's zip — refusing paths that climb out, odd names and anything
+//! past the size allowed — finds the file a request path names, and removes builds. It must
+//! never read or write outside its folder or its bucket's `builds/` prefix.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use futures_util::{StreamExt, TryStreamExt};
 use uuid::Uuid;
+
+use super::disk::Disk;
+use super::s3::{S3, S3Error};
+use crate::config::SitesConfig;
 
 /// The most files one site may have.
 pub const MAX_FILES: usize = 10_000;
+/// Requests to the bucket in flight at once for one publish or removal.
+const S3_CONCURRENCY: usize = 8;
 
 /// A build just written.
 #[derive(Debug, Clone, Copy)]
@@ -33,11 +41,163 @@ pub enum UnpackError {
     Archive(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] S3Error),
 }
 
+/// The sites' storage, as configured.
 #[derive(Debug, Clone)]
-pub struct Storage {
-    root: PathBuf,
+pub enum Storage {
+    Disk(Disk),
+    S3(Arc<S3>),
+}
+
+impl Storage {
+    pub fn new(config: &SitesConfig) -> anyhow::Result<Self> {
+        Ok(match &config.s3 {
+            Some(s3) => Storage::S3(Arc::new(S3::new(s3.clone())?)),
+            None => Storage::Disk(Disk::new(config.dir.clone())),
+        })
+    }
+
+    /// Unpacks a zip of a site into a new build, whole or not at all, refusing it past
+    /// `max_bytes` (uncompressed) or [`MAX_FILES`]. On S3 the files are read into memory
+    /// (at most `max_bytes`) and uploaded under the build's prefix; if one upload fails,
+    /// what was uploaded is removed.
+    pub async fn unpack(&self, zip: Vec<u8>, max_bytes: u64) -> Result<Build, UnpackError> {
+        match self {
+            Storage::Disk(disk) => {
+                let disk = disk.clone();
+                tokio::task::spawn_blocking(move || disk.unpack(&zip, max_bytes))
+                    .await
+                    .map_err(std::io::Error::other)?
+            }
+            Storage::S3(s3) => {
+                let read = tokio::task::spawn_blocking(move || {
+                    let mut files = Vec::new();
+                    let (bytes, count) = each_file(&zip, max_bytes, |path, content| {
+                        files.push((path.to_owned(), content.to_vec()));
+                        Ok(())
+                    })?;
+                    Ok::<_, UnpackError>((files, bytes, count))
+                })
+                .await
+                .map_err(std::io::Error::other)??;
+                let (files, bytes, count) = read;
+                let id = Uuid::new_v4();
+                let uploaded = futures_util::stream::iter(files)
+                    .map(|(path, content)| {
+                        let s3 = s3.clone();
+                        async move {
+                            let kind = websplat_contract::files::content_type(&path);
+                            s3.put(&key(id, &path), content, kind).await
+                        }
+                    })
+                    .buffer_unordered(S3_CONCURRENCY)
+                    .try_collect::<Vec<()>>()
+                    .await;
+                if let Err(e) = uploaded {
+                    self.remove(id).await;
+                    return Err(e.into());
+                }
+                Ok(Build {
+                    id,
+                    bytes,
+                    files: count,
+                })
+            }
+        }
+    }
+
+    /// The file of `build` a request path names, with its content: the path itself, or
+    /// its `index.html` when it names a folder, or `{path}.html` for an address without an
+    /// extension. `None` when there is no such file (or the path is not one a site can have).
+    pub async fn read(
+        &self,
+        build: Uuid,
+        request_path: &str,
+    ) -> Result<Option<(String, Vec<u8>)>, UnpackError> {
+        match self {
+            Storage::Disk(disk) => {
+                let (disk, path) = (disk.clone(), request_path.to_owned());
+                tokio::task::spawn_blocking(move || {
+                    disk.resolve(build, &path)
+                        .map(|(file, on_disk)| std::fs::read(on_disk).map(|bytes| (file, bytes)))
+                        .transpose()
+                })
+                .await
+                .map_err(std::io::Error::other)?
+                .map_err(UnpackError::Io)
+            }
+            Storage::S3(s3) => {
+                for file in candidates(request_path) {
+                    if let Some(bytes) = s3.get(&key(build, &file)).await? {
+                        return Ok(Some((file, bytes)));
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// The name of the file of `build` a request path names, without reading it.
+    pub async fn resolve(&self, build: Uuid, request_path: &str) -> Option<String> {
+        match self {
+            Storage::Disk(disk) => {
+                let (disk, path) = (disk.clone(), request_path.to_owned());
+                tokio::task::spawn_blocking(move || disk.resolve(build, &path).map(|(f, _)| f))
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            Storage::S3(s3) => {
+                for file in candidates(request_path) {
+                    match s3.exists(&key(build, &file)).await {
+                        Ok(true) => return Some(file),
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot look a site's file up");
+                            return None;
+                        }
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    /// Removes a build (a retired or unpublished one); failures are logged.
+    pub async fn remove(&self, build: Uuid) {
+        match self {
+            Storage::Disk(disk) => {
+                let disk = disk.clone();
+                let _ = tokio::task::spawn_blocking(move || disk.remove(build)).await;
+            }
+            Storage::S3(s3) => {
+                let prefix = format!("builds/{}/", build.simple());
+                let removed = match s3.list(&prefix).await {
+                    Ok(keys) => futures_util::stream::iter(keys)
+                        .map(|key| {
+                            let s3 = s3.clone();
+                            async move { s3.delete(&key).await }
+                        })
+                        .buffer_unordered(S3_CONCURRENCY)
+                        .try_collect::<Vec<()>>()
+                        .await
+                        .map(drop),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = removed {
+                    tracing::warn!(error = %e, %build, "cannot remove a site build from the bucket");
+                }
+            }
+        }
+    }
+}
+
+/// A build's file's key in the bucket.
+fn key(build: Uuid, file: &str) -> String {
+    format!("builds/{}/{file}", build.simple())
 }
 
 /// A path inside a site (`index.html`, `css/site.css`): the same rules as a project's
@@ -61,87 +221,42 @@ pub fn clean_path(raw: &str) -> Option<String> {
     Some(raw.to_owned())
 }
 
-impl Storage {
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        Storage { root: root.into() }
-    }
-
-    fn builds(&self) -> PathBuf {
-        self.root.join("builds")
-    }
-
-    fn build_dir(&self, build: Uuid) -> PathBuf {
-        self.builds().join(build.simple().to_string())
-    }
-
-    /// Unpacks a zip of a site into a new build, whole or not at all, refusing it past
-    /// `max_bytes` (uncompressed) or [`MAX_FILES`]. Blocking: run it off the async threads.
-    pub fn unpack(&self, zip: &[u8], max_bytes: u64) -> Result<Build, UnpackError> {
-        let id = Uuid::new_v4();
-        std::fs::create_dir_all(self.builds())?;
-        let partial = self.builds().join(format!(".{}.partial", id.simple()));
-        let result = write_all(&partial, zip, max_bytes);
-        match result {
-            Ok((bytes, files)) => {
-                std::fs::rename(&partial, self.build_dir(id))?;
-                Ok(Build { id, bytes, files })
-            }
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&partial);
-                Err(e)
-            }
+/// The files a request path may name, in order: the path itself, or its `index.html` when
+/// it names a folder, or `{path}.html` and `{path}/index.html` for an address without an
+/// extension — only those a site can have.
+pub fn candidates(request_path: &str) -> Vec<String> {
+    let Some(decoded) = percent_decode(request_path.trim_start_matches('/')) else {
+        return Vec::new();
+    };
+    let mut candidates = Vec::new();
+    if decoded.is_empty() || decoded.ends_with('/') {
+        candidates.push(format!("{decoded}index.html"));
+    } else {
+        candidates.push(decoded.clone());
+        if !decoded.rsplit('/').next().unwrap_or_default().contains('.') {
+            candidates.push(format!("{decoded}.html"));
+            candidates.push(format!("{decoded}/index.html"));
         }
     }
-
-    /// The file of `build` a request path names: the path itself, or its `index.html` when
-    /// it names a folder, or `{path}.html` for an address without an extension. `None`
-    /// when there is no such file (or the path is not one a site can have).
-    pub fn resolve(&self, build: Uuid, request_path: &str) -> Option<(String, PathBuf)> {
-        let decoded = percent_decode(request_path.trim_start_matches('/'))?;
-        let dir = self.build_dir(build);
-        let mut candidates = Vec::new();
-        if decoded.is_empty() || decoded.ends_with('/') {
-            candidates.push(format!("{decoded}index.html"));
-        } else {
-            candidates.push(decoded.clone());
-            if !decoded.rsplit('/').next().unwrap_or_default().contains('.') {
-                candidates.push(format!("{decoded}.html"));
-                candidates.push(format!("{decoded}/index.html"));
-            }
-        }
-        candidates
-            .into_iter()
-            .filter_map(|c| clean_path(&c))
-            .map(|c| {
-                let file = dir.join(&c);
-                (c, file)
-            })
-            .find(|(_, file)| file.is_file())
-    }
-
-    /// Removes a build (a retired or unpublished one). Blocking.
-    pub fn remove(&self, build: Uuid) {
-        let dir = self.build_dir(build);
-        if let Err(e) = std::fs::remove_dir_all(&dir)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(error = %e, %build, "cannot remove a site build");
-        }
-    }
-
-    /// Whether a build's files are on disk.
-    pub fn exists(&self, build: Uuid) -> bool {
-        self.build_dir(build).is_dir()
-    }
+    candidates
+        .into_iter()
+        .filter_map(|c| clean_path(&c))
+        .collect()
 }
 
-fn write_all(dir: &Path, zip: &[u8], max_bytes: u64) -> Result<(u64, usize), UnpackError> {
+/// Reads every file of a site's zip, checked, into `sink` (its clean path and content):
+/// at most [`MAX_FILES`] and `max_bytes` uncompressed, whatever the archive declares.
+/// Returns the bytes and files read.
+pub fn each_file(
+    zip: &[u8],
+    max_bytes: u64,
+    mut sink: impl FnMut(&str, &[u8]) -> std::io::Result<()>,
+) -> Result<(u64, usize), UnpackError> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip))
         .map_err(|e| UnpackError::Archive(e.to_string()))?;
     if archive.len() > MAX_FILES {
         return Err(UnpackError::TooManyFiles);
     }
-    std::fs::create_dir_all(dir)?;
     let (mut bytes, mut files) = (0u64, 0usize);
     for i in 0..archive.len() {
         let mut entry = archive
@@ -155,10 +270,6 @@ fn write_all(dir: &Path, zip: &[u8], max_bytes: u64) -> Result<(u64, usize), Unp
             .map_err(|e| UnpackError::Archive(e.to_string()))?
             .into_owned();
         let path = clean_path(&name).ok_or(UnpackError::BadName(name))?;
-        let target = dir.join(&path);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
         // Never trust the declared size: read at most what is still allowed, plus one.
         let allowed = max_bytes.saturating_sub(bytes);
         let mut content = Vec::new();
@@ -169,7 +280,7 @@ fn write_all(dir: &Path, zip: &[u8], max_bytes: u64) -> Result<(u64, usize), Unp
         if len > allowed {
             return Err(UnpackError::TooLarge(max_bytes));
         }
-        std::fs::write(&target, &content)?;
+        sink(&path, &content)?;
         bytes += len;
         files += 1;
     }
@@ -194,80 +305,16 @@ fn percent_decode(raw: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// A zip of `files`, for tests.
 #[cfg(test)]
-mod tests {
+pub fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     use std::io::Write;
-
-    use super::*;
-
-    fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        for (name, content) in files {
-            writer
-                .start_file(*name, zip::write::SimpleFileOptions::default())
-                .expect("start");
-            writer.write_all(content).expect("write");
-        }
-        writer.finish().expect("finish").into_inner()
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, content) in files {
+        writer
+            .start_file(*name, zip::write::SimpleFileOptions::default())
+            .expect("start");
+        writer.write_all(content).expect("write");
     }
-
-    fn storage() -> (Storage, PathBuf) {
-        let dir = std::env::temp_dir().join(format!("websplat-sites-{}", Uuid::new_v4().simple()));
-        (Storage::new(&dir), dir)
-    }
-
-    #[test]
-    fn a_site_unpacks_whole_and_its_addresses_resolve() {
-        let (storage, dir) = storage();
-        let build = storage
-            .unpack(
-                &zip_of(&[
-                    ("index.html", b"<h1>Hi</h1>"),
-                    ("about.html", b"about"),
-                    ("blog/index.html", b"blog"),
-                    ("css/site.css", b"body{}"),
-                ]),
-                1_000,
-            )
-            .expect("unpacked");
-        assert_eq!((build.files, build.bytes), (4, 11 + 5 + 4 + 6));
-        let found = |p: &str| storage.resolve(build.id, p).map(|(path, _)| path);
-        assert_eq!(found("/").as_deref(), Some("index.html"));
-        assert_eq!(found("/about").as_deref(), Some("about.html"));
-        assert_eq!(found("/blog/").as_deref(), Some("blog/index.html"));
-        assert_eq!(found("/blog").as_deref(), Some("blog/index.html"));
-        assert_eq!(found("/css/site%2Ecss").as_deref(), Some("css/site.css"));
-        for missing in [
-            "/nope.html",
-            "/../index.html",
-            "/.hidden",
-            "/%2e%2e/x",
-            "/css/",
-        ] {
-            assert_eq!(found(missing), None, "{missing}");
-        }
-        storage.remove(build.id);
-        assert!(!storage.exists(build.id));
-        std::fs::remove_dir_all(dir).ok();
-    }
-
-    #[test]
-    fn an_archive_past_its_size_or_with_a_climbing_name_leaves_nothing() {
-        let (storage, dir) = storage();
-        let big = vec![b'x'; 600];
-        assert!(matches!(
-            storage.unpack(&zip_of(&[("a.html", &big), ("b.html", &big)]), 1_000),
-            Err(UnpackError::TooLarge(1_000))
-        ));
-        assert!(matches!(
-            storage.unpack(&zip_of(&[("../evil.html", b"x")]), 1_000),
-            Err(UnpackError::BadName(_))
-        ));
-        let left: Vec<_> = std::fs::read_dir(dir.join("builds"))
-            .expect("builds")
-            .flatten()
-            .collect();
-        assert!(left.is_empty(), "nothing half-written stays: {left:?}");
-        std::fs::remove_dir_all(dir).ok();
-    }
+    writer.finish().expect("finish").into_inner()
 }

@@ -1,5 +1,5 @@
 //! The published sites' origins: every request whose `Host` is `{name}.{sites domain}` is
-//! answered here, from the site's current build in storage, before any of the platform's
+//! answered here, from the site's current build in storage (disk or bucket), before any of the platform's
 //! routes, cookies or guards — to anyone, whether the owner's workspace runs or not.
 //! Answers carry a strict `Content-Security-Policy`, a strong `ETag` (304 on revalidation)
 //! and `Cache-Control: public, no-cache`, so a new publish or an unpublish shows at the next
@@ -103,27 +103,17 @@ async fn serve(state: &AppState, name: &SiteName, req: &HttpRequest) -> HttpResp
                 .body(PIXEL),
         );
     }
-    let storage = state.sites.storage.clone();
-    let (build, path) = (site.build, req.path().to_owned());
-    let found = web::block(move || {
-        storage
-            .resolve(build, &path)
-            .map(|(file, on_disk)| std::fs::read(on_disk).map(|bytes| (file, bytes)))
-            .transpose()
-    })
-    .await;
+    let found = state.sites.storage.read(site.build, req.path()).await;
     let (file, bytes) = match found {
-        Ok(Ok(Some(found))) => found,
-        Ok(Ok(None)) => return not_found(req, "There is no page at this address of the site."),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "cannot read a site's file");
-            return not_found(req, "There is no page at this address of the site.");
-        }
+        Ok(Some(found)) => found,
+        Ok(None) => return not_found(req, "There is no page at this address of the site."),
         Err(e) => {
             tracing::warn!(error = %e, "cannot read a site's file");
-            return secured(HttpResponse::InternalServerError().json(error_body(
-                &ApiError::internal(anyhow::anyhow!("blocking pool")),
-            )));
+            return secured(
+                HttpResponse::ServiceUnavailable()
+                    .insert_header((header::RETRY_AFTER, "5"))
+                    .json(error_body(&ApiError::Unavailable("the sites' storage"))),
+            );
         }
     };
     let etag = format!("\"{}-{}\"", site.build.simple(), short_hash(&file));
@@ -184,12 +174,11 @@ async fn count(state: &AppState, site: &Site, req: &HttpRequest) {
         }
     }
     let Some(path) = path else { return };
-    let storage = state.sites.storage.clone();
-    let build = site.build;
-    let page = web::block(move || storage.resolve(build, &path).map(|(file, _)| file))
+    let page = state
+        .sites
+        .storage
+        .resolve(site.build, &path)
         .await
-        .ok()
-        .flatten()
         .filter(|file| websplat_contract::files::content_type(file).starts_with("text/html"));
     let Some(page) = page else { return };
     let header = |name: header::HeaderName| {

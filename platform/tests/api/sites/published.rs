@@ -15,7 +15,7 @@ use crate::workspaces::helpers::{Person, app_with_workspaces, browser};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-async fn publish(app: &TestApp, person: &Person, name: &str, project: &str) -> reqwest::Response {
+pub(super) async fn publish(app: &TestApp, person: &Person, name: &str, project: &str) -> reqwest::Response {
     person
         .client
         .put(app.url(&format!("/api/v1/sites/{name}")))
@@ -352,4 +352,43 @@ async fn a_site_name_is_its_owners_alone_and_replaced_only_by_them() {
             .ends_with("/workspace/open"),
         "the workspace address is a link that opens it"
     );
+
+    // It lists his projects too (asked of his running workspace), each with where it is
+    // published, and the recent activity.
+    let project_row = format!(r#"#projects-list li[data-project="{bob_project}"]"#);
+    browser
+        .wait_for_text(&format!("{project_row} .project-name"), "Bakery", WAIT)
+        .await;
+    let link = browser
+        .wait_for(&format!("{project_row} a.site-url"), WAIT)
+        .await;
+    assert_eq!(
+        browser.property(&link, "href").await.expect("href"),
+        format!("http://bobs-bakery.sites.localhost:{port}/")
+    );
+    let activity = browser
+        .text(&browser.wait_for("#activity-list", WAIT).await)
+        .await
+        .expect("the activity");
+    assert!(
+        activity.contains("Published “Bakery” at http://bobs-bakery.sites.localhost")
+            && activity.contains("Edited “Bakery”"),
+        "{activity}"
+    );
+    let shot = std::env::temp_dir().join("websplat-dashboard-projects.png");
+    std::fs::write(&shot, browser.screenshot().await).expect("screenshot");
+    eprintln!("screenshot: {}", shot.display());
+
+    // Stopped, the workspace cannot be asked: the dashboard shows the last list it told.
+    assert_eq!(bob.post(&app, "/api/v1/workspace/stop").await.status(), 202);
+    bob.wait_for(&app, "stopped").await;
+    browser.goto(&app.url("/dashboard")).await;
+    browser
+        .wait_for_text(&format!("{project_row} .project-name"), "Bakery", WAIT)
+        .await;
+    let source = browser
+        .text(&browser.wait_for("#projects-source", WAIT).await)
+        .await
+        .expect("the source");
+    assert!(source.starts_with("As your workspace last told us"), "{source}");
 }
