@@ -40,6 +40,8 @@ pub enum Action {
     PoolDrain,
     PoolUndrain,
     PoolDelete,
+    /// An admin or operator stopped a user's workspace.
+    WorkspaceStop,
     /// A signed-in user was refused an admin route by the policy.
     AccessDenied,
 }
@@ -69,6 +71,7 @@ impl Action {
             Action::PoolDrain => "pool.drain",
             Action::PoolUndrain => "pool.undrain",
             Action::PoolDelete => "pool.delete",
+            Action::WorkspaceStop => "workspace.stop",
             Action::AccessDenied => "access.denied",
         }
     }

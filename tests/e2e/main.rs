@@ -436,26 +436,44 @@ async fn an_admin_promotes_a_member_to_operator_in_the_console() {
         "a member sees no console"
     );
 
-    // The admin, in a browser of their own, signs in on the page and lands in the console.
+    // The admin, in a browser of their own, opens the console's Users page, signs in on the
+    // page and lands back on it.
+    let users_page = platform.url("/admin/users");
     let admin = Browser::start(
         &env_var("WEBSPLAT_TEST_CHROMEDRIVER"),
         &env_var("WEBSPLAT_TEST_CHROMIUM"),
     )
     .await;
-    admin.goto(&admin_page).await;
+    admin.goto(&users_page).await;
     admin
         .wait_for_url("the sign-in page", TIMEOUT, |u| u.path() == "/login")
         .await;
     sign_in_on_the_page(&admin, "admin@example.com").await;
     admin
-        .wait_for_url("the console", TIMEOUT, |u| u.as_str() == admin_page)
+        .wait_for_url("the Users page", TIMEOUT, |u| u.as_str() == users_page)
         .await;
     admin
         .wait_for_text("#users-status", "2 users found.", TIMEOUT)
         .await;
-    // Admins also see how people sign in (read from the configuration).
+    // Each part of the console is a page of its own, reached from its menu: how people
+    // sign in (read from the configuration) is on another.
+    let methods = admin
+        .wait_for_visible(r#"#admin-nav a[href="/admin/sign-in-methods"]"#, TIMEOUT)
+        .await;
+    admin.click(&methods).await;
     admin
         .wait_for_text("#providers-body td:nth-child(2)", "local", TIMEOUT)
+        .await;
+    assert!(
+        !admin
+            .displayed(&admin.wait_for("#users", TIMEOUT).await)
+            .await
+            .expect("displayed"),
+        "the users are on their own page"
+    );
+    admin.goto(&users_page).await;
+    admin
+        .wait_for_text("#users-status", "2 users found.", TIMEOUT)
         .await;
 
     // They find the member and give them the operator role.
@@ -589,7 +607,7 @@ async fn an_admin_deletes_a_member_in_an_in_page_dialog_that_keeps_their_data_by
         &env_var("WEBSPLAT_TEST_CHROMIUM"),
     )
     .await;
-    admin.goto(&platform.url("/admin")).await;
+    admin.goto(&platform.url("/admin/users")).await;
     admin
         .wait_for_url("the sign-in page", TIMEOUT, |u| u.path() == "/login")
         .await;
@@ -625,7 +643,7 @@ async fn an_admin_deletes_a_member_in_an_in_page_dialog_that_keeps_their_data_by
     let ok = admin.wait_for_visible("#confirm-dialog-ok", TIMEOUT).await;
     admin.click(&ok).await;
     admin
-        .wait_for_url("still the console", TIMEOUT, |u| u.path() == "/admin")
+        .wait_for_url("still the console", TIMEOUT, |u| u.path() == "/admin/users")
         .await;
     let deadline = Instant::now() + TIMEOUT;
     loop {

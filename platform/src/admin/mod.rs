@@ -1,5 +1,5 @@
-//! Administration: users, roles, access levels, the audit log, identity providers and the
-//! fleet, served under `/api/v1/admin/…` by the web layer (`web::handlers::admin`) and, for
+//! Administration: users, roles, access levels, the audit log, identity providers, the
+//! fleet and its workspaces, served under `/api/v1/admin/…` by the web layer (`web::handlers::admin`) and, for
 //! roles and whole accounts, on the server's command line ([`cli`]). Who may call what is
 //! the policy's business (the guard decides before a handler runs); the rules that keep the
 //! platform administrable — never remove or disable the last admin — live in the functions
@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod cli;
 pub mod users;
+pub mod workspaces;
 
 use crate::audit::{Action, Audit, Outcome};
 use crate::db;

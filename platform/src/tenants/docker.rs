@@ -15,7 +15,8 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder, StopContainerOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder,
+    StatsOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -406,4 +407,44 @@ impl Orchestrator for DockerDriver {
     async fn ping(&self) -> Result<()> {
         timed(self.docker.ping()).await.map(drop)
     }
+
+    #[tracing::instrument(skip(self))]
+    async fn logs(&self, id: &str, lines: usize) -> Result<Vec<String>> {
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .build();
+        let chunks = self
+            .docker
+            .logs(id, Some(options))
+            .collect::<Vec<_>>();
+        let mut text = String::new();
+        for chunk in timed_stream(chunks).await? {
+            let chunk = chunk.map_err(classify)?;
+            text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+        let all: Vec<String> = text.lines().map(str::to_owned).collect();
+        let skip = all.len().saturating_sub(lines);
+        Ok(all.into_iter().skip(skip).collect())
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn memory_used(&self, id: &str) -> Result<Option<u64>> {
+        let options = StatsOptionsBuilder::new().stream(false).one_shot(true).build();
+        let mut stats = self.docker.stats(id, Some(options));
+        match tokio::time::timeout(CALL_TIMEOUT, stats.next()).await {
+            Err(_) => Err(OrchestratorError::Timeout(CALL_TIMEOUT)),
+            Ok(None) => Ok(None),
+            Ok(Some(Err(e))) => Err(classify(e)),
+            Ok(Some(Ok(s))) => Ok(s.memory_stats.and_then(|m| m.usage)),
+        }
+    }
+}
+
+/// A collected stream, within the call timeout.
+async fn timed_stream<T>(call: impl std::future::Future<Output = T>) -> Result<T> {
+    tokio::time::timeout(CALL_TIMEOUT, call)
+        .await
+        .map_err(|_| OrchestratorError::Timeout(CALL_TIMEOUT))
 }

@@ -136,4 +136,16 @@ pub trait Orchestrator: Send + Sync {
     ) -> BoxStream<'static, Result<ContainerEvent>>;
     /// Whether the engine answers (for readiness).
     async fn ping(&self) -> Result<()>;
+    /// The last `lines` lines a container wrote (its output and errors), oldest first, for
+    /// an admin looking into a workspace. An engine that keeps none answers nothing.
+    async fn logs(&self, id: &str, lines: usize) -> Result<Vec<String>> {
+        let _ = (id, lines);
+        Ok(Vec::new())
+    }
+    /// The memory a running container uses now, in bytes; `None` when the engine cannot
+    /// tell.
+    async fn memory_used(&self, id: &str) -> Result<Option<u64>> {
+        let _ = id;
+        Ok(None)
+    }
 }

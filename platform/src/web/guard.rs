@@ -296,7 +296,7 @@ async fn limit(
 
 /// Named things the pages may offer, each decided by the enforcer exactly as the API route
 /// behind it would be, so a page never shows a control the API would refuse.
-pub const CAPABILITIES: [(&str, &str, &str); 14] = [
+pub const CAPABILITIES: [(&str, &str, &str); 16] = [
     ("admin_console", "GET", "/admin"),
     ("users.read", "GET", "/api/v1/admin/users"),
     ("users.write", "POST", "/api/v1/admin/users/{id}/disable"),
@@ -314,6 +314,12 @@ pub const CAPABILITIES: [(&str, &str, &str); 14] = [
     ),
     ("audit.read", "GET", "/api/v1/admin/audit"),
     ("fleet.read", "GET", "/api/v1/admin/fleet"),
+    ("workspaces.read", "GET", "/api/v1/admin/workspaces"),
+    (
+        "workspaces.write",
+        "POST",
+        "/api/v1/admin/workspaces/{id}/stop",
+    ),
     ("metrics.read", "GET", "/metrics"),
     ("providers.read", "GET", "/api/v1/admin/providers"),
     ("pools.read", "GET", "/api/v1/pools"),

@@ -21,10 +21,32 @@ function filterLink(text, field, value, label) {
   return button;
 }
 
+/** `sessions_ended` → "Sessions ended". */
+function fieldLabel(key) {
+  const words = String(key).replace(/[_.-]+/g, ' ').trim();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+function fieldValue(value) {
+  if (value === null || value === undefined || value === '') return '—';
+  if (typeof value === 'boolean') return value ? 'yes' : 'no';
+  if (typeof value === 'number') return count(value);
+  if (Array.isArray(value)) return value.length ? value.map(fieldValue).join(', ') : 'none';
+  if (typeof value === 'object') return Object.entries(value).map(([k, v]) => `${fieldLabel(k)}: ${fieldValue(v)}`).join('; ');
+  return String(value);
+}
+
+/** A record's detail as readable fields ("Reason: …", "Sessions ended: 2"), never raw JSON. */
+function detailFields(detail) {
+  if (!detail || typeof detail !== 'object' || !Object.keys(detail).length) return null;
+  return el('dl', { class: 'detail-fields' },
+    Object.entries(detail).map(([key, value]) => el('div', {},
+      el('dt', { text: fieldLabel(key) }),
+      el('dd', { text: fieldValue(value) }))));
+}
+
 function auditRow(record) {
-  const detail = record.detail && typeof record.detail === 'object' && Object.keys(record.detail).length
-    ? el('code', { class: 'detail-json', text: JSON.stringify(record.detail) })
-    : null;
+  const detail = detailFields(record.detail);
   const meta = [
     record.ip && `IP ${record.ip}`,
     record.request_id && `request ${record.request_id}`,

@@ -5,7 +5,6 @@
 // imports another. Text from the API is always set as text (api.js's el()).
 import { ApiError, describeError, el, showAlert } from './api.js';
 
-const LOGIN_URL = '/login?return_to=%2Fadmin';
 /** Roles offered when the user may grant roles but not list them. */
 const BUILTIN_ROLES = ['admin', 'operator', 'auditor'];
 export const MEMBER = 'member';
@@ -36,8 +35,9 @@ export const sections = {};
 
 export const can = (capability) => state.caps.has(capability);
 
+/** To the sign-in page, coming back to this page of the console after. */
 export function goToLogin() {
-  location.replace(LOGIN_URL);
+  location.replace(`/login?return_to=${encodeURIComponent(location.pathname)}`);
 }
 
 /** A lapsed session sends the user back to sign in; anything else is shown in `region`. */

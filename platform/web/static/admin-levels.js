@@ -3,7 +3,7 @@
 import { apiFetch, clearAlert, el, setBusy, showAlert } from './api.js';
 import {
   $, enc, numberFormat, state, sections, can, reportError, announce, levelNames, count, cpu,
-  mebibytes, duration, badge, NAME_RE,
+  mebibytes, duration, badge, NAME_RE, confirmInPage,
 } from './admin-common.js';
 
 /** Workspace features the platform knows (platform/src/authz/access_levels.rs). */
@@ -183,7 +183,16 @@ export async function saveLevel(event) {
 }
 
 async function deleteLevel(level, button) {
-  if (!confirm(`Delete the access level “${level.name}”?`)) return;
+  const users = level.users ?? 0;
+  if (!(await confirmInPage({
+    title: `Delete the access level “${level.name}”?`,
+    message: [
+      `Its features and limits are deleted and cannot be restored.${users > 0 ? ` ${count(users)} user(s) have it: the platform refuses to delete a level in use, so move them first.` : ''}`,
+      'No user, workspace or data is deleted.',
+    ],
+    confirmLabel: 'Delete level',
+    danger: true,
+  }))) return;
   const alert = $('levels-alert');
   clearAlert(alert);
   setBusy(button, true, 'Deleting…');

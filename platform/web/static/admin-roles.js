@@ -3,7 +3,7 @@
 import { apiFetch, clearAlert, el, setBusy, showAlert } from './api.js';
 import {
   $, enc, state, sections, can, reportError, announce, grantableRoles, count, badge, MEMBER,
-  NAME_RE,
+  NAME_RE, confirmInPage,
 } from './admin-common.js';
 
 const METHODS = ['*', 'GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
@@ -136,8 +136,11 @@ export async function saveRole(event) {
     return;
   }
   const existed = (state.roles ?? []).some((r) => r.name === name);
-  if (existed && state.editingRole !== name
-    && !confirm(`A role named “${name}” exists. Replace its description and permissions?`)) return;
+  if (existed && state.editingRole !== name && !(await confirmInPage({
+    title: `Replace the role “${name}”?`,
+    message: 'A role of that name exists. Its description and permissions are replaced by these; every user who holds it gets the new permissions at once.',
+    confirmLabel: 'Replace role',
+  }))) return;
 
   const button = $('role-save');
   setBusy(button, true, 'Saving…');
@@ -161,8 +164,17 @@ export async function saveRole(event) {
 
 async function deleteRole(role, button) {
   const holders = role.holders ?? 0;
-  const warning = holders > 0 ? `\n\n${count(holders)} user(s) hold it and will lose it.` : '';
-  if (!confirm(`Delete the role “${role.name}”?${warning}`)) return;
+  if (!(await confirmInPage({
+    title: `Delete the role “${role.name}”?`,
+    message: [
+      holders > 0
+        ? `${count(holders)} user(s) hold it and lose what it allows at once.`
+        : 'No user holds it.',
+      'Its permissions are deleted with it and cannot be restored; no user, workspace or data is deleted.',
+    ],
+    confirmLabel: 'Delete role',
+    danger: true,
+  }))) return;
   const alert = $('roles-alert');
   clearAlert(alert);
   setBusy(button, true, 'Deleting…');

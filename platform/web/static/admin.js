@@ -1,6 +1,8 @@
 // admin.js — the admin console: the fleet at a glance, users (search, roles, access level,
 // disable/enable), roles (list, define, delete), access levels (list, create, edit, delete),
-// the audit log and the sign-in methods, one module per section (admin-*.js). The signed-in
+// the workspaces (stop, logs), the audit log and the sign-in methods, one module per
+// section (admin-*.js), each on a page of its own (/admin, /admin/users, …: the server
+// serves this document at each address and this module shows the section it names). The signed-in
 // user's capabilities (GET /api/v1/me) decide which parts exist: every element marked
 // data-needs="<capability>" is removed when the user lacks it, and rows render only the
 // controls the API would accept from them. Text from the API is always set as text (api.js's
@@ -14,6 +16,18 @@ import { loadLevels, renderFeatureChoices, resetLevelForm, saveLevel } from './a
 import { loadProviders } from './admin-providers.js';
 import { loadRoles, resetRoleForm, saveRole } from './admin-roles.js';
 import { loadUsers, searchUsers } from './admin-users.js';
+import { loadWorkspaces, wireWorkspaces } from './admin-workspaces.js';
+
+/** The console's pages: address → the section it shows. */
+const PAGES = {
+  '/admin': 'fleet',
+  '/admin/users': 'users',
+  '/admin/roles': 'roles',
+  '/admin/access-levels': 'access-levels',
+  '/admin/workspaces': 'workspaces',
+  '/admin/audit': 'audit',
+  '/admin/sign-in-methods': 'providers',
+};
 
 // ----- header and capabilities -----------------------------------------------------------
 
@@ -36,6 +50,35 @@ function applyCapabilities() {
   $('nothing-to-show').hidden = document.querySelector('.admin-section') !== null;
   // One section needs no table of contents.
   $('admin-nav').hidden = $('admin-nav').querySelectorAll('a').length < 2;
+}
+
+/**
+ * Shows the section this page's address names and marks its link; the overview of someone
+ * who may not see the fleet leads to their first page. Returns the section's id, or null.
+ */
+function showPage() {
+  const path = location.pathname.replace(/\/+$/, '') || '/admin';
+  const wanted = PAGES[path] ?? 'fleet';
+  let section = $(wanted);
+  if (!section && path === '/admin') {
+    const first = $('admin-nav').querySelector('a[data-section]');
+    if (first) {
+      location.replace(first.getAttribute('href'));
+      return null;
+    }
+  }
+  for (const link of $('admin-nav').querySelectorAll('a')) {
+    if (link.getAttribute('href') === path) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  if (!section) {
+    $('section-closed').hidden = !document.querySelector('.admin-section');
+    return null;
+  }
+  section.hidden = false;
+  const heading = section.querySelector('h2');
+  if (heading) document.title = `${heading.textContent} — Admin console — WebSplat`;
+  return wanted;
 }
 
 // ----- session -------------------------------------------------------------------------
@@ -80,6 +123,7 @@ function wireEvents() {
       $('level-name').focus();
     });
   }
+  if (can('workspaces.read')) wireWorkspaces();
   if (can('audit.read')) {
     $('audit-form').addEventListener('submit', submitAudit);
     $('audit-form').addEventListener('reset', () => setTimeout(submitAudit));
@@ -119,20 +163,26 @@ async function init() {
   if (!can('access_levels.read')) $('level-form')?.remove();
   applyCapabilities();
   wireEvents();
+  const page = showPage();
   $('page-content').hidden = false;
+  if (!page) return;
 
-  const lookups = Promise.all([
+  // Only this page's section loads; the users page also needs the roles and levels its
+  // rows offer.
+  const lookups = () => Promise.all([
     can('roles.read') && loadRoles(),
     can('access_levels.read') && loadLevels(),
   ]);
-  await Promise.all([
-    can('fleet.read') && loadFleet(),
-    // The user rows offer roles and levels: load those first.
-    can('users.read') && lookups.then(loadUsers),
-    can('audit.read') && loadAudit(),
-    can('providers.read') && loadProviders(),
-    lookups,
-  ]);
+  const loaders = {
+    fleet: loadFleet,
+    users: () => lookups().then(loadUsers),
+    roles: loadRoles,
+    'access-levels': loadLevels,
+    workspaces: loadWorkspaces,
+    audit: loadAudit,
+    providers: loadProviders,
+  };
+  await loaders[page]();
 }
 
 init();

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod admin_workspaces;
 pub mod ai;
 pub mod auth;
 pub mod health;

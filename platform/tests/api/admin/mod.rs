@@ -7,3 +7,4 @@ mod audit;
 mod hostile;
 mod roles;
 mod users;
+mod workspaces;
