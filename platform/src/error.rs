@@ -59,15 +59,32 @@ pub enum ApiError {
 /// The JSON body of every error response: the shape both binaries share.
 pub use websplat_contract::{ErrorBody, ErrorDetail};
 
+/// `text` with a capital first letter and a closing full stop (unless it ends in `.`, `!`
+/// or `?`).
+pub fn sentence(text: String) -> String {
+    let text = text.trim();
+    let mut chars = text.chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let mut out: String = first.to_uppercase().chain(chars).collect();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
 impl ApiError {
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
         ApiError::Internal(err.into())
     }
 
+    /// A mistake in one input, said as a sentence shown beside that field: it starts
+    /// with a capital letter and ends with a full stop, whoever wrote the message.
     pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
         ApiError::Validation {
             field,
-            message: message.into(),
+            message: sentence(message.into()),
         }
     }
 

@@ -30,6 +30,10 @@ const OWN_ASSETS: &[(&str, &[u8])] = &[
     ("projects.js", include_bytes!("../web/static/projects.js")),
     ("workspace.js", include_bytes!("../web/static/workspace.js")),
     ("editor.js", include_bytes!("../web/static/editor.js")),
+    (
+        "code-editor.js",
+        include_bytes!("../web/static/code-editor.js"),
+    ),
     ("history.js", include_bytes!("../web/static/history.js")),
     ("seo.js", include_bytes!("../web/static/seo.js")),
     ("jobs.js", include_bytes!("../web/static/jobs.js")),

@@ -1,6 +1,7 @@
 // shared-api.js — the helpers both WebSplat web UIs share (the platform's pages and the
-// workspace): the API's error type and the reading of its JSON error shape, and safe DOM
-// construction. Server data only ever becomes text nodes or attribute values (never
+// workspace): the API's error type and the reading of its JSON error shape, safe DOM
+// construction, a validation error shown beside the field it is about, and sizes and dates
+// written one way on both origins. Server data only ever becomes text nodes or attribute values (never
 // innerHTML). Each UI's api.js re-exports these beside its own API calls and messages.
 
 /** An error answered by the API (or a network failure, status 0). */
@@ -119,6 +120,53 @@ export function setBusy(button, busy, label) {
     button.disabled = false;
     button.removeAttribute('aria-busy');
   }
+}
+
+/**
+ * A size in bytes the one way both UIs write it: binary units, one decimal below 10
+ * (1536 → "1.5 KiB", 5242880 → "5.0 MiB", 73400320 → "70 MiB").
+ */
+export function formatBytes(bytes) {
+  const n = Number(bytes);
+  if (!Number.isFinite(n) || n < 0) return '—';
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+  return `${value >= 10 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** Removes the messages fieldErrors() put in `form`. */
+export function clearFieldErrors(form) {
+  for (const node of form.querySelectorAll('.field-error')) node.remove();
+  for (const node of form.querySelectorAll('[aria-invalid="true"]')) {
+    node.removeAttribute('aria-invalid');
+    const describedBy = (node.getAttribute('aria-describedby') ?? '').split(' ').filter((id) => id && !id.endsWith('-error'));
+    if (describedBy.length) node.setAttribute('aria-describedby', describedBy.join(' '));
+    else node.removeAttribute('aria-describedby');
+  }
+}
+
+/**
+ * Puts a validation message beside the input it is about (`err.field` of an ApiError, or
+ * of a plain {field, message}; mapped through `names`, e.g. {'settings.title': 'title'})
+ * and focuses it. Returns whether it found the input.
+ */
+export function fieldErrors(form, err, names = {}) {
+  clearFieldErrors(form);
+  if (!err?.field) return false;
+  const name = names[err.field] ?? err.field;
+  const control = form.querySelector(`[name="${CSS.escape(name)}"]`);
+  if (!control) return false;
+  const target = control.type === 'checkbox' ? (control.closest('fieldset') ?? control) : control;
+  const id = `${form.id || 'form'}-${name.replace(/[^a-z0-9_-]/gi, '-')}-error`;
+  const message = el('p', { class: 'field-error', id, text: err.message });
+  target.setAttribute('aria-invalid', 'true');
+  target.setAttribute('aria-describedby', [target.getAttribute('aria-describedby'), id].filter(Boolean).join(' '));
+  (target.closest('.field') ?? target).append(message);
+  (target.matches('fieldset') ? target.querySelector('input') : target)?.focus();
+  return true;
 }
 
 const dateOptions = { dateStyle: 'medium', timeStyle: 'short' };

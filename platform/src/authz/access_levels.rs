@@ -96,7 +96,7 @@ pub fn cpu_limit(millicores: i32) -> Result<u32, ApiError> {
     let (min, max) = CPU_MILLICORES;
     in_range("cpu_millicores", millicores, min, max, " millicores")?;
     u32::try_from(millicores)
-        .map_err(|_| ApiError::validation("cpu_millicores", "cpu_millicores must not be negative"))
+        .map_err(|_| ApiError::validation("cpu_millicores", "The CPU must not be negative"))
 }
 
 /// An access level's memory as a container limit (bytes); a value outside the bounds is
@@ -117,10 +117,25 @@ fn in_range<T: PartialOrd + std::fmt::Display>(
     if value < min || value > max {
         return Err(ApiError::validation(
             field,
-            format!("{field} must be between {min} and {max}{unit}"),
+            format!("{} must be between {min} and {max}{unit}", label(field)),
         ));
     }
     Ok(())
+}
+
+/// A limit's name in a sentence for people.
+fn label(field: &str) -> &'static str {
+    match field {
+        "cpu_millicores" => "The CPU",
+        "memory_mib" => "The memory",
+        "storage_mib" => "The storage",
+        "max_upload_mib" => "The largest upload",
+        "ai_tokens_per_day" => "The AI tokens per day",
+        "read_requests_per_minute" => "The reads per minute",
+        "write_requests_per_minute" => "The writes per minute",
+        "idle_timeout_seconds" => "The idle timeout",
+        _ => "The value",
+    }
 }
 
 impl AccessLevelInput {

@@ -112,8 +112,22 @@ fn in_range(field: &'static str, value: i32, min: i32, max: i32) -> Result<(), A
     } else {
         Err(ApiError::validation(
             field,
-            format!("{field} must be between {min} and {max}"),
+            format!("{} must be between {min} and {max}", label(field)),
         ))
+    }
+}
+
+/// A setting's name in a sentence for people.
+fn label(field: &str) -> &'static str {
+    match field {
+        "max_running" => "The most workspaces running at once",
+        "max_starting" => "The most workspaces starting at once",
+        "queue_max" => "The longest start queue",
+        "idle_timeout_seconds" => "The idle timeout",
+        "warm_new" => "The number of warm runtimes",
+        "warm_ttl_seconds" => "A warm runtime's lifetime",
+        "minutes" => "The window",
+        _ => "The value",
     }
 }
 

@@ -29,6 +29,7 @@ use crate::users::{User, UserId};
 
 pub mod disk;
 pub mod name;
+pub mod projects;
 pub mod s3;
 pub mod storage;
 pub mod store;

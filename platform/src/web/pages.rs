@@ -70,10 +70,18 @@ const OWN_ASSETS: &[(&str, &[u8])] = &[
         include_bytes!("../../web/static/admin-providers.js"),
     ),
     (
+        "admin-workspaces.js",
+        include_bytes!("../../web/static/admin-workspaces.js"),
+    ),
+    (
         "operator.js",
         include_bytes!("../../web/static/operator.js"),
     ),
     ("sites.js", include_bytes!("../../web/static/sites.js")),
+    (
+        "projects.js",
+        include_bytes!("../../web/static/projects.js"),
+    ),
 ];
 
 /// Every asset with its ETag, computed on first use.
@@ -220,6 +228,7 @@ mod tests {
         for module in [
             "admin-users.js",
             "admin-fleet.js",
+            "admin-workspaces.js",
             "shared-api.js",
             "base.css",
         ] {

@@ -12,7 +12,9 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::handlers::{account, admin, ai, auth, health, pools, sites, workspace};
+use super::handlers::{
+    account, admin, admin_workspaces, ai, auth, health, pools, sites, workspace,
+};
 use super::{openapi, pages};
 
 /// Whose thing a route acts on, for casbin's ownership match (`own` rules).
@@ -124,6 +126,7 @@ routes! {
     POST "/api/v1/workspace/start" => workspace::start, Caller, Api;
     POST "/api/v1/workspace/stop" => workspace::stop, Caller, Api;
     GET "/api/v1/workspace/events" => workspace::events, Caller, Api;
+    GET "/api/v1/workspace/projects" => workspace::projects, Caller, Api;
     GET "/workspace/open" => workspace::open, Caller, Page;
 
     GET "/api/v1/admin/users" => admin::list_users, Nobody, Api;
@@ -145,11 +148,21 @@ routes! {
     GET "/api/v1/admin/audit" => admin::audit_log, Nobody, Api;
     GET "/api/v1/admin/providers" => admin::providers, Nobody, Api;
     GET "/api/v1/admin/fleet" => admin::fleet, Nobody, Api;
+    GET "/api/v1/admin/workspaces" => admin_workspaces::list, Nobody, Api;
+    POST "/api/v1/admin/workspaces/{id}/stop" => admin_workspaces::stop, User, Api;
+    GET "/api/v1/admin/workspaces/{id}/logs" => admin_workspaces::logs, User, Api;
 
     GET "/" => pages::index, Nobody, Page, undocumented;
     GET "/login" => pages::login_page, Nobody, Page, undocumented;
     GET "/dashboard" => pages::dashboard_page, Nobody, Page, undocumented;
     GET "/admin" => pages::admin_page, Nobody, Page, undocumented;
+    // The console's sub-pages (issue #14): one page each, the same document showing one part.
+    GET "/admin/users" => pages::admin_page, Nobody, Page, undocumented;
+    GET "/admin/roles" => pages::admin_page, Nobody, Page, undocumented;
+    GET "/admin/access-levels" => pages::admin_page, Nobody, Page, undocumented;
+    GET "/admin/workspaces" => pages::admin_page, Nobody, Page, undocumented;
+    GET "/admin/audit" => pages::admin_page, Nobody, Page, undocumented;
+    GET "/admin/sign-in-methods" => pages::admin_page, Nobody, Page, undocumented;
     GET "/api/docs" => pages::docs_page, Nobody, Page, undocumented;
     GET "/static/{name}" => pages::asset, Nobody, Page, undocumented;
 

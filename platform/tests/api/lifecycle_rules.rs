@@ -494,17 +494,17 @@ async fn an_access_level_with_an_unusable_cpu_or_memory_is_refused_where_it_is_s
         (
             level(50, 256),
             "cpu_millicores",
-            "cpu_millicores must be between 100 and 64000 millicores",
+            "The CPU must be between 100 and 64000 millicores.",
         ),
         (
             level(-1, 256),
             "cpu_millicores",
-            "cpu_millicores must be between 100 and 64000 millicores",
+            "The CPU must be between 100 and 64000 millicores.",
         ),
         (
             level(500, 0),
             "memory_mib",
-            "memory_mib must be between 64 and 262144 MiB",
+            "The memory must be between 64 and 262144 MiB.",
         ),
     ] {
         let r = app

@@ -80,22 +80,22 @@ async fn an_operator_creates_shrinks_and_drains_a_pool_others_are_refused_and_al
         (
             json!({"name": "Class", "max_running": 1, "max_starting": 1}),
             "name",
-            "a pool's name is 1 to 32 lowercase letters, digits, '-' or '_', starting with a letter",
+            "A pool's name is 1 to 32 lowercase letters, digits, '-' or '_', starting with a letter.",
         ),
         (
             json!({"name": "x", "max_running": -1, "max_starting": 1}),
             "max_running",
-            "max_running must be between 0 and 100000",
+            "The most workspaces running at once must be between 0 and 100000.",
         ),
         (
             json!({"name": "x", "max_running": 1, "max_starting": 0}),
             "max_starting",
-            "max_starting must be between 1 and 1000",
+            "The most workspaces starting at once must be between 1 and 1000.",
         ),
         (
             json!({"name": "x", "max_running": 1, "max_starting": 1, "access_levels": ["gold"]}),
             "access_levels",
-            "there is no access level named \"gold\"",
+            "There is no access level named \"gold\".",
         ),
     ] {
         let e = refusal(

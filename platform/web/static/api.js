@@ -4,7 +4,8 @@
 import { ApiError, describeApiError, errorFields, send } from './shared-api.js';
 
 export {
-  ApiError, append, clearAlert, el, formatDate, setBusy, showAlert, timeEl,
+  ApiError, append, clearAlert, clearFieldErrors, el, fieldErrors, formatBytes, formatDate, setBusy,
+  showAlert, timeEl,
 } from './shared-api.js';
 
 const FALLBACK_MESSAGES = {

@@ -1,7 +1,8 @@
 // dashboard.js — the signed-in dashboard: shows the current user and their linked identities,
 // their workspace (workspace.js), and lets them create API tokens (the secret is shown once), copy them and revoke them.
 // Every state-changing request carries the session's CSRF token from /api/v1/me.
-import { apiFetch, ApiError, clearAlert, describeError, el, setBusy, showAlert, timeEl } from './api.js';
+import { apiFetch, ApiError, clearAlert, describeError, el, formatDate, setBusy, showAlert, timeEl } from './api.js';
+import { loadProjects } from './projects.js';
 import { initSites } from './sites.js';
 import { initWorkspace } from './workspace.js';
 
@@ -327,7 +328,9 @@ async function init() {
   ui.pageStatus.textContent = '';
   ui.pageStatus.hidden = true;
   ui.content.hidden = false;
-  initWorkspace(() => state.csrf);
+  // The projects come from the running workspace: asked again once it is ready.
+  initWorkspace(() => state.csrf, loadProjects);
+  loadProjects();
   initSites();
   loadAiUsage();
   await loadTokens();
@@ -340,7 +343,7 @@ async function loadAiUsage() {
     const u = await apiFetch('/api/v1/me/ai-usage');
     const n = (x) => Number(x ?? 0).toLocaleString();
     line.textContent = u.budget_tokens > 0
-      ? `AI: ${n(u.used_tokens)} of ${n(u.budget_tokens)} tokens used today; ${n(u.remaining_tokens)} left, renewing ${new Date(u.period_end).toLocaleString()}.`
+      ? `AI: ${n(u.used_tokens)} of ${n(u.budget_tokens)} tokens used today; ${n(u.remaining_tokens)} left, renewing ${formatDate(u.period_end)}.`
       : 'AI: your access level includes no AI use.';
     line.hidden = false;
   } catch {

@@ -1,7 +1,10 @@
 // login.js — the sign-in page: lists the identity providers from /auth/providers (in order),
 // runs the local e-mail/password sign-in and registration forms, and sends the browser on to
 // return_to (a same-origin path only) once signed in.
-import { apiFetch, ApiError, clearAlert, describeError, el, safeReturnTo, setBusy, showAlert } from './api.js';
+import {
+  apiFetch, ApiError, clearAlert, clearFieldErrors, describeError, el, fieldErrors, safeReturnTo, setBusy,
+  showAlert,
+} from './api.js';
 
 const PASSWORD_MIN = 12;
 const PASSWORD_MAX = 128;
@@ -172,8 +175,13 @@ function cooldown(button, seconds) {
   tick();
 }
 
-async function submitLocal(button, busyLabel, path, body, onFailure) {
+/**
+ * Sends a form; a mistake in one field is said beside that field (`names` maps the API's
+ * field names to the form's), anything else in the banner above.
+ */
+async function submitLocal(form, button, busyLabel, path, body, onFailure, names = {}) {
   clearAlert(alertBox);
+  clearFieldErrors(form);
   setBusy(button, true, busyLabel);
   try {
     await apiFetch(path, { method: 'POST', body });
@@ -181,7 +189,7 @@ async function submitLocal(button, busyLabel, path, body, onFailure) {
     location.assign(returnTo);
   } catch (err) {
     setBusy(button, false);
-    showAlert(alertBox, describeError(err));
+    if (!(err instanceof ApiError && fieldErrors(form, err, names))) showAlert(alertBox, describeError(err));
     if (err instanceof ApiError && err.status === 429 && err.retryAfter > 0) cooldown(button, err.retryAfter);
     onFailure?.();
   }
@@ -190,7 +198,7 @@ async function submitLocal(button, busyLabel, path, body, onFailure) {
 signinForm.addEventListener('submit', (event) => {
   event.preventDefault();
   const { email, password } = signinForm.elements;
-  submitLocal(signinButton, 'Signing in…', '/api/v1/auth/login', {
+  submitLocal(signinForm, signinButton, 'Signing in…', '/api/v1/auth/login', {
     email: email.value.trim(),
     password: password.value,
   }, () => {
@@ -205,15 +213,14 @@ registerForm.addEventListener('submit', (event) => {
   if (!registerForm.reportValidity()) return;
   const displayName = $('register-name').value.trim();
   if (!displayName) {
-    showAlert(alertBox, 'Please enter a display name.');
-    $('register-name').focus();
+    fieldErrors(registerForm, { field: 'display_name', message: 'Please enter a display name.' });
     return;
   }
-  submitLocal(registerButton, 'Creating account…', '/api/v1/auth/register', {
+  submitLocal(registerForm, registerButton, 'Creating account…', '/api/v1/auth/register', {
     email: $('register-email').value.trim(),
     password: passwordInput.value,
     display_name: displayName,
-  });
+  }, null, { email: 'register_email', password: 'register_password' });
 });
 
 passwordInput.addEventListener('input', checkPasswords);

@@ -2,14 +2,7 @@
 // addresses, sizes and when they were published (issue #14). Publishing itself happens in
 // the workspace (Export & publish), which copies the site out; this card only lists.
 
-import { apiFetch, describeError, el, showAlert, timeEl } from './api.js';
-
-function formatSize(bytes) {
-  const n = Number(bytes) || 0;
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
-}
+import { apiFetch, describeError, el, formatBytes as formatSize, showAlert, timeEl } from './api.js';
 
 export async function initSites() {
   const list = document.getElementById('sites-list');

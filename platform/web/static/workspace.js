@@ -1,7 +1,7 @@
 // workspace.js — the dashboard's workspace tile: the state of the user's workspace, live
 // progress while it starts (server-sent events from /api/v1/workspace/events), "Open
 // workspace" once it is ready, and errors in words.
-import { apiFetch, clearAlert, describeError, showAlert } from './api.js';
+import { apiFetch, clearAlert, describeError, formatBytes, formatDate, showAlert } from './api.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -25,7 +25,8 @@ function queueText(ahead) {
   return `Waiting to start: ${ahead} people ahead of you.`;
 }
 
-export function initWorkspace(getCsrf) {
+/** `onReady` is called each time the workspace is seen becoming ready. */
+export function initWorkspace(getCsrf, onReady = () => {}) {
   const ui = {
     state: $('workspace-state'),
     reason: $('workspace-reason'),
@@ -42,7 +43,10 @@ export function initWorkspace(getCsrf) {
 
   function render(status) {
     // The states this page has shown, oldest first (also a tooltip: "requested → … → ready").
-    if (seen[seen.length - 1] !== status.state) seen.push(status.state);
+    if (seen[seen.length - 1] !== status.state) {
+      seen.push(status.state);
+      if (status.state === 'ready') onReady();
+    }
     ui.state.title = seen.join(' → ');
     const known = STATES[status.state] ?? { text: `Your workspace is ${status.state}.`, step: 0 };
     ui.state.textContent = status.state === 'queued' && Number.isInteger(status.ahead)
@@ -61,9 +65,8 @@ export function initWorkspace(getCsrf) {
     ui.start.hidden = !['stopped', 'failed'].includes(status.state);
     ui.stop.hidden = !['ready', 'queued', 'requested', 'creating', 'starting'].includes(status.state);
     if (status.usage) {
-      const mib = (b) => `${(b / 1048576).toFixed(b < 10485760 ? 1 : 0)} MiB`;
       const share = status.usage.quota_bytes > 0 ? Math.round((100 * status.usage.used_bytes) / status.usage.quota_bytes) : 0;
-      ui.usage.textContent = `Storage: ${mib(status.usage.used_bytes)} of ${mib(status.usage.quota_bytes)} (${share}%), as of ${new Date(status.usage.at).toLocaleString()}.`;
+      ui.usage.textContent = `Storage: ${formatBytes(status.usage.used_bytes)} of ${formatBytes(status.usage.quota_bytes)} (${share}%), as of ${formatDate(status.usage.at)}.`;
       ui.usage.hidden = false;
     }
     if (status.url) {

@@ -155,8 +155,8 @@ export async function render(container) {
         : await api('/api/v1/agents', { method: 'POST', json: body });
       setBusy(submit, false);
       const message = editing ? `Saved ${saved.name}.` : `Created ${saved.name}.`;
-      toast(message);
       fill(saved);
+      // One success message, beside the form (no toast as well).
       showAlert(formAlert, message, 'success');
       await load();
     } catch (err) {

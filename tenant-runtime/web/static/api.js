@@ -2,11 +2,12 @@
 // type, and safe DOM construction. Server data only ever becomes text nodes or attribute
 // values (never innerHTML), so nothing a project, document or agent contains can run. The
 // helpers both web UIs share (shared-api.js: the error type, el(), alerts, busy buttons,
-// dates) are re-exported here beside the workspace's own.
-import { ApiError, describeApiError, el, errorFields, send } from './shared-api.js';
+// dates and sizes, written one way on both origins) are re-exported here beside the workspace's own.
+import { ApiError, describeApiError, el, errorFields, formatBytes, send } from './shared-api.js';
 
 export {
-  ApiError, append, clearAlert, el, setBusy, showAlert, timeEl,
+  ApiError, append, clearAlert, clearFieldErrors, el, fieldErrors, formatBytes, formatDate, setBusy,
+  showAlert, timeEl,
 } from './shared-api.js';
 
 const FALLBACK_MESSAGES = {
@@ -113,52 +114,9 @@ export function field(labelText, control, hintText) {
   return el('div', { class: 'field' }, parts);
 }
 
-/** Removes the messages fieldErrors() put in `form`. */
-export function clearFieldErrors(form) {
-  for (const node of form.querySelectorAll('.field-error')) node.remove();
-  for (const node of form.querySelectorAll('[aria-invalid="true"]')) {
-    node.removeAttribute('aria-invalid');
-    const describedBy = (node.getAttribute('aria-describedby') ?? '').split(' ').filter((id) => id && !id.endsWith('-error'));
-    if (describedBy.length) node.setAttribute('aria-describedby', describedBy.join(' '));
-    else node.removeAttribute('aria-describedby');
-  }
-}
-
-/**
- * Puts a validation message beside the input it is about (`err.field` of an ApiError, or
- * of a plain {field, message}; mapped through `names`, e.g. {'settings.title': 'title'})
- * and focuses it. Returns whether it found the input.
- */
-export function fieldErrors(form, err, names = {}) {
-  clearFieldErrors(form);
-  if (!err?.field) return false;
-  const name = names[err.field] ?? err.field;
-  const control = form.querySelector(`[name="${CSS.escape(name)}"]`);
-  if (!control) return false;
-  const target = control.type === 'checkbox' ? (control.closest('fieldset') ?? control) : control;
-  const id = `${form.id || 'form'}-${name.replace(/[^a-z0-9_-]/gi, '-')}-error`;
-  const message = el('p', { class: 'field-error', id, text: err.message });
-  target.setAttribute('aria-invalid', 'true');
-  target.setAttribute('aria-describedby', [target.getAttribute('aria-describedby'), id].filter(Boolean).join(' '));
-  (target.closest('.field') ?? target).append(message);
-  (target.matches('fieldset') ? target.querySelector('input') : target)?.focus();
-  return true;
-}
-
 /** "a, b ,, c" → ["a", "b", "c"] */
 export function splitList(text) {
   return String(text ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-}
-
-/** 1536 → "1.5 KB" */
-export function formatBytes(bytes) {
-  const n = Number(bytes) || 0;
-  if (n < 1024) return `${n} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
-  let value = n / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
-  return `${value >= 10 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
 }
 
 /** Shows a short message in the corner for a few seconds (announced politely). */

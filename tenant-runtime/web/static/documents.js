@@ -87,10 +87,14 @@ export async function render(container) {
   const uploadButton = el('button', { type: 'submit', id: 'upload-documents', class: 'primary', text: 'Upload' });
   const progress = el('progress', { id: 'upload-progress', max: '100', value: '0', hidden: true, 'aria-labelledby': 'upload-status' });
   const uploadStatus = el('span', { id: 'upload-status', class: 'small', 'aria-live': 'polite' });
+  // A drop area around the file input: files dragged onto it are chosen as if picked.
+  const dropZone = el('div', { id: 'drop-zone', class: 'drop-zone' },
+    el('p', { class: 'drop-zone-text', text: 'Drop files here, or choose them:' }),
+    files);
   const uploadForm = el('form', { id: 'upload-form', novalidate: true },
     el('div', { class: 'field' },
       el('label', { for: 'document-files', text: 'Files' }),
-      files,
+      dropZone,
       el('p', { class: 'hint', id: 'document-files-hint', text: `PDF, Word (.docx), HTML, Markdown or plain text; up to ${MAX_FILES} at a time. A file that is not what it claims to be stops the whole upload, so nothing is half-added; the others are then indexed in the background, and one whose text cannot be read is listed as failed, with the reason.` })),
     chosen,
     el('div', { class: 'upload-row' }, uploadButton, progress, uploadStatus));
@@ -134,6 +138,24 @@ export async function render(container) {
       chosen.append(el('li', { text: `${file.name} — ${formatBytes(file.size)}` }));
     }
   }
+  const dragging = (on) => dropZone.classList.toggle('drop-zone-active', on);
+  dropZone.addEventListener('dragenter', (event) => { event.preventDefault(); dragging(true); });
+  dropZone.addEventListener('dragover', (event) => {
+    event.preventDefault();
+    if (event.dataTransfer) event.dataTransfer.dropEffect = 'copy';
+    dragging(true);
+  });
+  dropZone.addEventListener('dragleave', (event) => {
+    if (!dropZone.contains(event.relatedTarget)) dragging(false);
+  });
+  dropZone.addEventListener('drop', (event) => {
+    event.preventDefault();
+    dragging(false);
+    const dropped = event.dataTransfer?.files;
+    if (!dropped?.length) return;
+    files.files = dropped;
+    files.dispatchEvent(new Event('change', { bubbles: true }));
+  });
   files.addEventListener('change', () => {
     clearAlert(uploadAlert);
     files.removeAttribute('aria-invalid');

@@ -6,6 +6,7 @@ import {
   ApiError, alertRegion, api, clearAlert, confirmDialog, describeError, el, encodePath, formatBytes,
   refreshUsage, request, setBusy, showAlert, toast,
 } from './api.js';
+import { codeEditor } from './code-editor.js';
 
 const PAGE_EXTENSIONS = /\.(html?|css|js|md)$/i;
 
@@ -64,6 +65,8 @@ export async function render(panel, ctx) {
     wrap: 'off', disabled: true, 'aria-describedby': 'editor-help',
   });
   const textareaLabel = el('label', { for: 'page-editor', class: 'visually-hidden', text: 'Page content' });
+  // Line numbers, colours and wrapping around the same textarea (code-editor.js).
+  const code = codeEditor(textarea, () => path);
   const save = el('button', { type: 'button', id: 'save-page', class: 'primary', text: 'Save', disabled: true });
   const discard = el('button', { type: 'button', id: 'discard-page', text: 'Discard changes', disabled: true });
   const remove = el('button', { type: 'button', id: 'delete-page', class: 'danger', text: 'Delete page', disabled: true });
@@ -92,8 +95,8 @@ export async function render(panel, ctx) {
       el('aside', { class: 'file-list card', 'aria-labelledby': 'files-title' },
         el('h2', { id: 'files-title', text: 'Pages' }), fileList, assetTitle, assetList, newForm),
       el('section', { class: 'editor-pane card', 'aria-labelledby': 'editor-title' },
-        el('div', { class: 'pane-head' }, editorTitle, state),
-        textareaLabel, textarea,
+        el('div', { class: 'pane-head' }, editorTitle, state, el('span', { class: 'push' }, code.wrapToggle)),
+        textareaLabel, code.frame,
         el('p', { class: 'hint', id: 'editor-help', text: 'Ctrl+S (⌘S) saves. Every save is a new version: undo goes back.' }),
         el('div', { class: 'actions' }, save, discard, remove),
         alert, conflict),

@@ -158,7 +158,6 @@ export async function render(panel, ctx) {
       const query = force ? '?force=true' : '';
       const answer = await api(`/api/v1/proposals/${encodeURIComponent(proposal.id)}/${action}${query}`, { method: 'POST' });
       if (action === 'accept') {
-        toast(`Accepted: the project is now at version ${answer.version}.`);
         try { await ctx.refresh(); } catch { /* shown on the next read */ }
         refreshUsage();
         showAlert(proposalsAlert, `Accepted as version ${answer.version}. `, 'success',

@@ -77,8 +77,7 @@ export async function render(panel, ctx) {
     try {
       const updated = await api(`/api/v1/projects/${id}`, { method: 'PATCH', json: body });
       ctx.setProject(updated);
-      showAlert(alert, `Saved (version ${updated.head_version}).`, 'success');
-      toast('Settings saved.');
+      showAlert(alert, `Settings saved (version ${updated.head_version}).`, 'success');
     } catch (err) {
       if (!fieldErrors(form, err, FIELD_NAMES)) showAlert(alert, describeError(err));
     } finally {

@@ -23,6 +23,20 @@ type State = web::Data<AppState>;
 const EVENTS_MAX: Duration = Duration::from_secs(300);
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
+/// Your projects (the 50 edited last), with where each is published: from your running
+/// workspace, or the last list it told while it does not run (`live: false`, `as_of`).
+#[utoipa::path(get, path = "/api/v1/workspace/projects", tag = "workspace",
+    responses((status = 200, body = crate::sites::projects::ProjectCards), (status = 401, body = ErrorBody)),
+    security(("session" = []), ("token" = [])))]
+pub async fn projects(
+    state: State,
+    current: CurrentUser,
+) -> Result<web::Json<crate::sites::projects::ProjectCards>, ApiError> {
+    Ok(web::Json(
+        state.sites.projects(&state.tenants, &current.user).await?,
+    ))
+}
+
 /// Your workspace: its state and its origin.
 #[utoipa::path(get, path = "/api/v1/workspace", tag = "workspace",
     responses((status = 200, body = WorkspaceStatus), (status = 401, body = ErrorBody)),
