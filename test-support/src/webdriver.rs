@@ -201,6 +201,20 @@ impl Browser {
             .await
     }
 
+    /// Makes the page `width` × `height` CSS pixels, as a phone's screen (Chromium's own
+    /// device emulation: a window cannot be narrower than 500 pixels).
+    pub async fn emulate_screen(&self, width: u32, height: u32) {
+        self.post(
+            "/goog/cdp/execute",
+            json!({
+                "cmd": "Emulation.setDeviceMetricsOverride",
+                "params": { "width": width, "height": height, "deviceScaleFactor": 1, "mobile": true },
+            }),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("emulate a {width}x{height} screen: {e}"));
+    }
+
     /// Navigates to `url`.
     pub async fn goto(&self, url: &str) {
         self.post("/url", json!({ "url": url }))

@@ -303,15 +303,47 @@ pub async fn logs(
     Ok(WorkspaceLogs {
         user_id: user.0,
         container,
-        lines: written.iter().map(|line| mask_secrets(line)).collect(),
+        lines: written
+            .iter()
+            .map(|line| mask_secrets(&plain_text(line)))
+            .collect(),
     })
+}
+
+/// A log line without terminal colours (`ESC [ … letter`) or other control characters.
+fn plain_text(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                // Parameters and intermediates up to the final letter.
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else if !c.is_control() || c == '\t' {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A log line with anything that looks like a credential masked: the value after a
 /// `secret`, `token`, `password` or `key` setting, and the identity header's signature.
 fn mask_secrets(line: &str) -> String {
     let lower = line.to_ascii_lowercase();
-    for word in ["secret", "token", "password", "api_key", "apikey", "x-websplat-identity"] {
+    for word in [
+        "secret",
+        "token",
+        "password",
+        "api_key",
+        "apikey",
+        "x-websplat-identity",
+    ] {
         if let Some(at) = lower.find(word) {
             let rest = &line[at + word.len()..];
             if let Some(sep) = rest.find(['=', ':']) {
@@ -325,7 +357,15 @@ fn mask_secrets(line: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::mask_secrets;
+    use super::{mask_secrets, plain_text};
+
+    #[test]
+    fn terminal_colours_are_taken_out_of_a_log_line() {
+        assert_eq!(
+            plain_text("\u{1b}[2m2026-12-02\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m served\r"),
+            "2026-12-02  INFO served"
+        );
+    }
 
     #[test]
     fn credentials_in_a_log_line_are_masked() {
@@ -333,10 +373,7 @@ mod tests {
             mask_secrets("WEBSPLAT_TENANT_SECRET=abc123 started"),
             "WEBSPLAT_TENANT_SECRET= [hidden]"
         );
-        assert_eq!(
-            mask_secrets("{\"token\": \"xyz\"}"),
-            "{\"token\": [hidden]"
-        );
+        assert_eq!(mask_secrets("{\"token\": \"xyz\"}"), "{\"token\": [hidden]");
         assert_eq!(
             mask_secrets("listening on 0.0.0.0:8080"),
             "listening on 0.0.0.0:8080"

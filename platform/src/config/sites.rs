@@ -114,7 +114,9 @@ fn s3(s: &Settings) -> Result<Option<S3Config>, ConfigError> {
     if !bucket_ok {
         return Err(s.invalid(
             "sites_s3_bucket",
-            format!("{bucket:?} is not a bucket name (3 to 63 lower-case letters, digits, '-' or '.')"),
+            format!(
+                "{bucket:?} is not a bucket name (3 to 63 lower-case letters, digits, '-' or '.')"
+            ),
         ));
     }
     let hint = "the S3-compatible store's address, e.g. https://s3.eu-west-1.amazonaws.com or http://127.0.0.1:9000";
@@ -126,15 +128,28 @@ fn s3(s: &Settings) -> Result<Option<S3Config>, ConfigError> {
         return Err(s.invalid("sites_s3_endpoint", format!("it must be {hint}")));
     }
     let access_key = s
-        .required("sites_s3_access_key", "the access key id of the bucket's credentials")?
+        .required(
+            "sites_s3_access_key",
+            "the access key id of the bucket's credentials",
+        )?
         .to_owned();
     let secret_key = SecretString::from(
-        s.required("sites_s3_secret_key", "the secret access key of the bucket's credentials")?
-            .to_owned(),
+        s.required(
+            "sites_s3_secret_key",
+            "the secret access key of the bucket's credentials",
+        )?
+        .to_owned(),
     );
     let region = s.raw("sites_s3_region").unwrap_or("us-east-1").to_owned();
-    if region.is_empty() || !region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        return Err(s.invalid("sites_s3_region", format!("{region:?} is not a region name (e.g. us-east-1)")));
+    if region.is_empty()
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(s.invalid(
+            "sites_s3_region",
+            format!("{region:?} is not a region name (e.g. us-east-1)"),
+        ));
     }
     Ok(Some(S3Config {
         endpoint,

@@ -86,7 +86,7 @@ fn write_all(dir: &Path, zip: &[u8], max_bytes: u64) -> Result<(u64, usize), Unp
 
 #[cfg(test)]
 mod tests {
-        use super::*;
+    use super::*;
     use crate::sites::storage::zip_of;
 
     fn storage() -> (Disk, PathBuf) {

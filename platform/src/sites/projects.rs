@@ -111,7 +111,10 @@ impl Sites {
                     .kv
                     .run(async move |c| redis::cmd("GET").arg(&read).query_async(c).await)
                     .await?;
-                (raw.and_then(|r| serde_json::from_str::<Kept>(&r).ok()), false)
+                (
+                    raw.and_then(|r| serde_json::from_str::<Kept>(&r).ok()),
+                    false,
+                )
             }
         };
         let sites = self.list(user.id).await?.sites;

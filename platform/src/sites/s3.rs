@@ -91,7 +91,9 @@ impl S3 {
         if answer.status() == StatusCode::NOT_FOUND {
             return Ok(false);
         }
-        expect_success(Method::HEAD, key, answer).await.map(|_| true)
+        expect_success(Method::HEAD, key, answer)
+            .await
+            .map(|_| true)
     }
 
     /// Every key under `prefix`, page after page.
@@ -178,14 +180,7 @@ impl S3 {
             ("x-amz-content-sha256", payload),
             ("x-amz-date", now.format("%Y%m%dT%H%M%SZ").to_string()),
         ];
-        let signature = signature(
-            &self.config,
-            method.as_str(),
-            &path,
-            &query,
-            &headers,
-            now,
-        );
+        let signature = signature(&self.config, method.as_str(), &path, &query, &headers, now);
         let url = format!(
             "{}://{}{path}{}{query}",
             endpoint.scheme(),
@@ -258,7 +253,10 @@ fn hex(bytes: &[u8]) -> String {
 fn encode(raw: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(raw.len());
     for b in raw.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (keep_slash && b == b'/') {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
+        {
             out.push(char::from(b));
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -331,7 +329,10 @@ mod tests {
         // "GET Bucket (List Objects)" in AWS's "Signature Calculations for the Authorization
         // Header" (virtual-hosted there, so the host and the path differ from ours; the
         // algorithm is the same).
-        let now = Utc.with_ymd_and_hms(2013, 5, 24, 0, 0, 0).single().expect("date");
+        let now = Utc
+            .with_ymd_and_hms(2013, 5, 24, 0, 0, 0)
+            .single()
+            .expect("date");
         let empty = hex(&Sha256::digest(b""));
         let headers = [
             ("host", "examplebucket.s3.amazonaws.com".to_owned()),
@@ -348,8 +349,17 @@ mod tests {
     #[test]
     fn a_request_is_addressed_path_style_and_its_secret_is_not_shown() {
         let s3 = S3::new(example()).expect("client");
-        let now = Utc.with_ymd_and_hms(2013, 5, 24, 0, 0, 0).single().expect("date");
-        let signed = s3.sign(&Method::GET, "builds/ab/a b.html", &[("prefix", "x/".to_owned())], b"", now);
+        let now = Utc
+            .with_ymd_and_hms(2013, 5, 24, 0, 0, 0)
+            .single()
+            .expect("date");
+        let signed = s3.sign(
+            &Method::GET,
+            "builds/ab/a b.html",
+            &[("prefix", "x/".to_owned())],
+            b"",
+            now,
+        );
         assert_eq!(
             signed.url,
             "https://s3.amazonaws.com/examplebucket/builds/ab/a%20b.html?prefix=x%2F"

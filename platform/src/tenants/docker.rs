@@ -415,10 +415,7 @@ impl Orchestrator for DockerDriver {
             .stderr(true)
             .tail(&lines.to_string())
             .build();
-        let chunks = self
-            .docker
-            .logs(id, Some(options))
-            .collect::<Vec<_>>();
+        let chunks = self.docker.logs(id, Some(options)).collect::<Vec<_>>();
         let mut text = String::new();
         for chunk in timed_stream(chunks).await? {
             let chunk = chunk.map_err(classify)?;
@@ -431,7 +428,10 @@ impl Orchestrator for DockerDriver {
 
     #[tracing::instrument(skip(self))]
     async fn memory_used(&self, id: &str) -> Result<Option<u64>> {
-        let options = StatsOptionsBuilder::new().stream(false).one_shot(true).build();
+        let options = StatsOptionsBuilder::new()
+            .stream(false)
+            .one_shot(true)
+            .build();
         let mut stats = self.docker.stats(id, Some(options));
         match tokio::time::timeout(CALL_TIMEOUT, stats.next()).await {
             Err(_) => Err(OrchestratorError::Timeout(CALL_TIMEOUT)),

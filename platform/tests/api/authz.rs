@@ -219,6 +219,12 @@ async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
             "/api/v1/workspace/events",
             MEMBER,
         ),
+        row(
+            Method::GET,
+            "/api/v1/workspace/projects",
+            "/api/v1/workspace/projects",
+            MEMBER,
+        ),
         // Published sites (issue #14): each member's own. Publishing needs the running
         // workspace (none runs here: 409); taking down a site one does not have is 404.
         row(Method::GET, "/api/v1/sites", "/api/v1/sites", MEMBER),
@@ -370,6 +376,26 @@ async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
             "/api/v1/admin/fleet",
             OPERATOR_READ,
         ),
+        // The console's Workspaces page: operators and admins (nobody here has a workspace
+        // that runs, so stopping and reading logs find nothing).
+        row(
+            Method::GET,
+            "/api/v1/admin/workspaces",
+            "/api/v1/admin/workspaces",
+            OPERATOR_READ,
+        ),
+        row(
+            Method::POST,
+            "/api/v1/admin/workspaces/{id}/stop",
+            format!("/api/v1/admin/workspaces/{doomed}/stop"),
+            [401, 403, 404, 403, 404, 403, 403],
+        ),
+        row(
+            Method::GET,
+            "/api/v1/admin/workspaces/{id}/logs",
+            format!("/api/v1/admin/workspaces/{doomed}/logs"),
+            [401, 403, 404, 403, 404, 403, 403],
+        ),
         row(
             Method::DELETE,
             "/api/v1/admin/users/{id}",
@@ -437,6 +463,27 @@ async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
         row(Method::GET, "/login", "/login", PUBLIC),
         row(Method::GET, "/dashboard", "/dashboard", PUBLIC),
         row(Method::GET, "/admin", "/admin", CONSOLE),
+        row(Method::GET, "/admin/users", "/admin/users", CONSOLE),
+        row(Method::GET, "/admin/roles", "/admin/roles", CONSOLE),
+        row(
+            Method::GET,
+            "/admin/access-levels",
+            "/admin/access-levels",
+            CONSOLE,
+        ),
+        row(
+            Method::GET,
+            "/admin/workspaces",
+            "/admin/workspaces",
+            CONSOLE,
+        ),
+        row(Method::GET, "/admin/audit", "/admin/audit", CONSOLE),
+        row(
+            Method::GET,
+            "/admin/sign-in-methods",
+            "/admin/sign-in-methods",
+            CONSOLE,
+        ),
         row(Method::GET, "/api/docs", "/api/docs", PUBLIC),
         row(Method::GET, "/static/{name}", "/static/app.css", PUBLIC),
         // The AI gateway as people see it.

@@ -5,6 +5,7 @@
 use websplat_test_support as support;
 
 mod forge;
+mod forms;
 mod github;
 mod helpers;
 

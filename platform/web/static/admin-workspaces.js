@@ -89,7 +89,7 @@ export async function loadWorkspaces() {
   $('workspaces-wrap').hidden = list.length === 0;
   $('workspaces-empty').hidden = list.length > 0;
   const live = list.filter((w) => w.live).length;
-  status.textContent = list.length < (page?.total ?? 0)
+  status.textContent = !list.length ? '' : list.length < (page?.total ?? 0)
     ? `Showing ${count(list.length)} of ${count(page.total)} workspaces (${count(live)} live); search to narrow.`
     : `${count(list.length)} workspace(s), ${count(live)} live.`;
 }

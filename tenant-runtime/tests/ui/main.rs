@@ -19,3 +19,4 @@ mod documents;
 mod editor;
 mod sandbox;
 mod sites;
+mod tools;

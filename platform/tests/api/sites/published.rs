@@ -15,7 +15,12 @@ use crate::workspaces::helpers::{Person, app_with_workspaces, browser};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-pub(super) async fn publish(app: &TestApp, person: &Person, name: &str, project: &str) -> reqwest::Response {
+pub(super) async fn publish(
+    app: &TestApp,
+    person: &Person,
+    name: &str,
+    project: &str,
+) -> reqwest::Response {
     person
         .client
         .put(app.url(&format!("/api/v1/sites/{name}")))
@@ -390,5 +395,8 @@ async fn a_site_name_is_its_owners_alone_and_replaced_only_by_them() {
         .text(&browser.wait_for("#projects-source", WAIT).await)
         .await
         .expect("the source");
-    assert!(source.starts_with("As your workspace last told us"), "{source}");
+    assert!(
+        source.starts_with("As your workspace last told us"),
+        "{source}"
+    );
 }

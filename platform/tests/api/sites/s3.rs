@@ -83,7 +83,9 @@ async fn a_site_in_a_bucket_is_served_replaced_whole_and_removed() {
         .await
         .expect("GET the stylesheet");
     assert_eq!(
-        css.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        css.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
         Some("text/css; charset=utf-8")
     );
     assert_eq!(css.text().await.expect("css"), STYLES);
@@ -98,7 +100,9 @@ async fn a_site_in_a_bucket_is_served_replaced_whole_and_removed() {
     // A new publish is a new prefix; the site switches to it whole and the old one goes.
     let etag = alice
         .client
-        .get(format!("{origin}/api/v1/projects/{project}/pages/styles.css"))
+        .get(format!(
+            "{origin}/api/v1/projects/{project}/pages/styles.css"
+        ))
         .send()
         .await
         .expect("GET")
@@ -109,7 +113,9 @@ async fn a_site_in_a_bucket_is_served_replaced_whole_and_removed() {
         .to_owned();
     let r = alice
         .client
-        .put(format!("{origin}/api/v1/projects/{project}/pages/styles.css"))
+        .put(format!(
+            "{origin}/api/v1/projects/{project}/pages/styles.css"
+        ))
         .header("Origin", &origin)
         .header("If-Match", etag)
         .header("content-type", "text/plain")
@@ -119,7 +125,9 @@ async fn a_site_in_a_bucket_is_served_replaced_whole_and_removed() {
         .expect("PUT");
     assert!(r.status().is_success());
     assert_eq!(
-        publish(&app, &alice, "corner-bakery", &project).await.status(),
+        publish(&app, &alice, "corner-bakery", &project)
+            .await
+            .status(),
         200
     );
     let css = stranger
