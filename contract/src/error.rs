@@ -7,6 +7,8 @@
 //! `code` is stable and machine-readable; `message` is for people; `field` names the input
 //! at fault of a validation error (absent otherwise); `request_id` is on every log line of
 //! the request. Which codes exist, and the status each maps to, is each binary's own policy.
+//! A validation error's `message` is shown beside its field: both binaries make it a
+//! [`sentence`].
 
 use std::borrow::Cow;
 
@@ -58,9 +60,36 @@ impl ErrorBody {
     }
 }
 
+/// `text` as a sentence: a capital first letter, and a closing full stop unless it ends
+/// in `.`, `!` or `?`.
+pub fn sentence(text: &str) -> String {
+    let text = text.trim();
+    let mut chars = text.chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let mut out: String = first.to_uppercase().chain(chars).collect();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_becomes_a_sentence() {
+        assert_eq!(
+            sentence("use at least 12 characters"),
+            "Use at least 12 characters."
+        );
+        assert_eq!(sentence("Already one."), "Already one.");
+        assert_eq!(sentence("  is it? "), "Is it?");
+        assert_eq!(sentence("émigré names work"), "Émigré names work.");
+        assert_eq!(sentence(""), "");
+    }
 
     #[test]
     fn an_error_serializes_to_the_documented_shape() {

@@ -23,5 +23,5 @@ pub mod runtime;
 mod error;
 mod usage;
 
-pub use error::{ErrorBody, ErrorDetail};
+pub use error::{ErrorBody, ErrorDetail, sentence};
 pub use usage::UsageReport;

@@ -59,21 +59,6 @@ pub enum ApiError {
 /// The JSON body of every error response: the shape both binaries share.
 pub use websplat_contract::{ErrorBody, ErrorDetail};
 
-/// `text` with a capital first letter and a closing full stop (unless it ends in `.`, `!`
-/// or `?`).
-pub fn sentence(text: String) -> String {
-    let text = text.trim();
-    let mut chars = text.chars();
-    let Some(first) = chars.next() else {
-        return String::new();
-    };
-    let mut out: String = first.to_uppercase().chain(chars).collect();
-    if !out.ends_with(['.', '!', '?']) {
-        out.push('.');
-    }
-    out
-}
-
 impl ApiError {
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
         ApiError::Internal(err.into())
@@ -84,7 +69,7 @@ impl ApiError {
     pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
         ApiError::Validation {
             field,
-            message: sentence(message.into()),
+            message: websplat_contract::sentence(&message.into()),
         }
     }
 

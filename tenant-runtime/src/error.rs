@@ -46,10 +46,12 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A mistake in one input, said beside that field as a sentence (a capital letter, a
+    /// full stop), whoever wrote the message.
     pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
         ApiError::Validation {
             field,
-            message: message.into(),
+            message: websplat_contract::sentence(&message.into()),
         }
     }
 

@@ -179,7 +179,7 @@ pub async fn list(
         let mut conn = db.get().await?;
         rows(&mut conn, query).await?
     };
-    let total = rows.iter().next().map_or(0, |r| r.total);
+    let total = <[Row]>::first(&rows).map_or(0, |r| r.total);
     let now = Utc::now();
     let orchestrator = tenants.orchestrator.clone();
     let workspaces = futures_util::stream::iter(rows)

@@ -92,6 +92,7 @@ impl Sites {
         public_url: PublicUrl,
         db: db::Pool,
         kv: Kv,
+        metrics: &crate::metrics::Metrics,
     ) -> anyhow::Result<Arc<Self>> {
         let client = reqwest::Client::builder()
             .no_proxy()
@@ -100,7 +101,7 @@ impl Sites {
             .timeout(Duration::from_secs(120))
             .build()?;
         Ok(Arc::new(Sites {
-            storage: Storage::new(&config)?,
+            storage: Storage::new(&config, metrics)?,
             config,
             public_url,
             db,

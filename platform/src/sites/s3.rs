@@ -6,10 +6,11 @@
 //! four requests need no more than the signature below. The secret key stays a
 //! `SecretString`: it is only ever read to derive a signing key, never logged.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
+use prometheus::{HistogramOpts, HistogramVec};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
@@ -33,6 +34,9 @@ pub enum S3Error {
 pub struct S3 {
     config: S3Config,
     client: reqwest::Client,
+    /// `websplat_sites_bucket_request_duration_seconds{op, outcome}` (its count is the
+    /// number of requests), for operators watching the bucket.
+    requests: Option<HistogramVec>,
 }
 
 impl std::fmt::Debug for S3 {
@@ -48,14 +52,58 @@ struct Signed {
 }
 
 impl S3 {
-    pub fn new(config: S3Config) -> anyhow::Result<Self> {
+    /// A client for the bucket; with a registry, its requests are measured there.
+    pub fn new(config: S3Config, registry: Option<&prometheus::Registry>) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .build()?;
-        Ok(S3 { config, client })
+        let requests = match registry {
+            Some(registry) => {
+                let h = HistogramVec::new(
+                    HistogramOpts::new(
+                        "sites_bucket_request_duration_seconds",
+                        "Requests to the published sites' S3-compatible bucket, by operation (put, get, head, list, delete) and outcome (ok, not_found, refused, unreachable)",
+                    )
+                    .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+                    &["op", "outcome"],
+                )?;
+                registry.register(Box::new(h.clone()))?;
+                Some(h)
+            }
+            None => None,
+        };
+        Ok(S3 {
+            config,
+            client,
+            requests,
+        })
+    }
+
+    fn observe(&self, op: &str, started: Instant, outcome: &str) {
+        if let Some(h) = &self.requests {
+            h.with_label_values(&[op, outcome])
+                .observe(started.elapsed().as_secs_f64());
+        }
+    }
+
+    /// The outcome label of an answer (or of no answer).
+    fn measured(
+        &self,
+        op: &str,
+        started: Instant,
+        answer: Result<reqwest::Response, reqwest::Error>,
+    ) -> Result<reqwest::Response, S3Error> {
+        let outcome = match &answer {
+            Ok(a) if a.status().is_success() => "ok",
+            Ok(a) if a.status() == StatusCode::NOT_FOUND => "not_found",
+            Ok(_) => "refused",
+            Err(_) => "unreachable",
+        };
+        self.observe(op, started, outcome);
+        Ok(answer?)
     }
 
     /// Stores `body` at `key`.
@@ -69,14 +117,15 @@ impl S3 {
         for (name, value) in signed.headers {
             request = request.header(name, value);
         }
-        let answer = request.body(body).send().await?;
+        let started = Instant::now();
+        let answer = self.measured("put", started, request.body(body).send().await)?;
         expect_success(Method::PUT, key, answer).await.map(drop)
     }
 
     /// The object at `key`, or `None` when there is none.
     #[tracing::instrument(name = "s3.get", skip(self))]
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, S3Error> {
-        let answer = self.send(Method::GET, key, &[]).await?;
+        let answer = self.send("get", Method::GET, key, &[]).await?;
         if answer.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -87,7 +136,7 @@ impl S3 {
     /// Whether there is an object at `key`.
     #[tracing::instrument(name = "s3.head", skip(self))]
     pub async fn exists(&self, key: &str) -> Result<bool, S3Error> {
-        let answer = self.send(Method::HEAD, key, &[]).await?;
+        let answer = self.send("head", Method::HEAD, key, &[]).await?;
         if answer.status() == StatusCode::NOT_FOUND {
             return Ok(false);
         }
@@ -106,7 +155,7 @@ impl S3 {
             if let Some(token) = token.take() {
                 query.push(("continuation-token", token));
             }
-            let answer = self.send(Method::GET, "", &query).await?;
+            let answer = self.send("list", Method::GET, "", &query).await?;
             let xml = expect_success(Method::GET, prefix, answer)
                 .await?
                 .text()
@@ -123,7 +172,7 @@ impl S3 {
     /// Removes the object at `key` (no error when there is none).
     #[tracing::instrument(name = "s3.delete", skip(self))]
     pub async fn delete(&self, key: &str) -> Result<(), S3Error> {
-        let answer = self.send(Method::DELETE, key, &[]).await?;
+        let answer = self.send("delete", Method::DELETE, key, &[]).await?;
         if answer.status() == StatusCode::NOT_FOUND {
             return Ok(());
         }
@@ -132,6 +181,7 @@ impl S3 {
 
     async fn send(
         &self,
+        op: &str,
         method: Method,
         key: &str,
         query: &[(&str, String)],
@@ -141,7 +191,8 @@ impl S3 {
         for (name, value) in signed.headers {
             request = request.header(name, value);
         }
-        Ok(request.send().await?)
+        let started = Instant::now();
+        self.measured(op, started, request.send().await)
     }
 
     /// Signs a request for `key` in the bucket (the bucket itself when `key` is empty)
@@ -348,7 +399,7 @@ mod tests {
 
     #[test]
     fn a_request_is_addressed_path_style_and_its_secret_is_not_shown() {
-        let s3 = S3::new(example()).expect("client");
+        let s3 = S3::new(example(), None).expect("client");
         let now = Utc
             .with_ymd_and_hms(2013, 5, 24, 0, 0, 0)
             .single()

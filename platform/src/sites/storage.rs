@@ -53,9 +53,9 @@ pub enum Storage {
 }
 
 impl Storage {
-    pub fn new(config: &SitesConfig) -> anyhow::Result<Self> {
+    pub fn new(config: &SitesConfig, metrics: &crate::metrics::Metrics) -> anyhow::Result<Self> {
         Ok(match &config.s3 {
-            Some(s3) => Storage::S3(Arc::new(S3::new(s3.clone())?)),
+            Some(s3) => Storage::S3(Arc::new(S3::new(s3.clone(), Some(metrics.registry()))?)),
             None => Storage::Disk(Disk::new(config.dir.clone())),
         })
     }

@@ -82,6 +82,7 @@ impl AppState {
             config.public_url.clone(),
             db.clone(),
             kv.clone(),
+            &metrics,
         )?;
         Ok(AppState {
             gateway,

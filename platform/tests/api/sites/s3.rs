@@ -156,4 +156,14 @@ async fn a_site_in_a_bucket_is_served_replaced_whole_and_removed() {
         .expect("GET");
     assert_eq!(r.status(), 404);
     wait_for_prefixes(&s3, 0).await;
+
+    // Operators see the bucket's requests.
+    let metrics = app.metrics().await;
+    for line in [
+        r#"websplat_sites_bucket_request_duration_seconds_count{op="put",outcome="ok"}"#,
+        r#"websplat_sites_bucket_request_duration_seconds_count{op="get",outcome="ok"}"#,
+        r#"websplat_sites_bucket_request_duration_seconds_count{op="delete",outcome="ok"}"#,
+    ] {
+        assert!(metrics.contains(line), "{line} is not in the metrics");
+    }
 }
