@@ -79,6 +79,7 @@ async fn an_operator_lists_a_running_workspace_reads_its_logs_and_stops_it() {
     )
     .await;
     sign_in_in_browser(&app, &browser, "operator@example.com").await;
+    browser.wait_for_visible("#page-content", WAIT).await;
     browser.goto(&app.url("/admin")).await;
     let link = browser
         .wait_for_visible(r#"#admin-nav a[href="/admin/workspaces"]"#, WAIT)
@@ -183,6 +184,7 @@ async fn every_page_of_the_console_fits_a_phone() {
     .await;
     phone.emulate_screen(390, 844).await;
     sign_in_in_browser(&app, &phone, "admin@example.com").await;
+    phone.wait_for_visible("#page-content", WAIT).await;
     for (path, ready) in [
         ("/admin", "#fleet-summary"),
         ("/admin/users", "#users-body tr"),
