@@ -131,7 +131,7 @@ pub fn hash(memory: &mut [Block], password: &[u8]) -> anyhow::Result<String> {
 }
 
 /// Whether `password` matches the PHC string `phc` (any argon2 parameters it names).
-pub fn verify(memory: &mut Vec<Block>, password: &[u8], phc: &str) -> bool {
+pub fn verify(memory: &mut [Block], password: &[u8], phc: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
