@@ -30,9 +30,9 @@ use super::orchestrator::{
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The uid:gid tenants run as (the tenant image's user).
 const TENANT_USER: &str = "65532:65532";
-/// Each tenant's container log: files of at most this size, this many of them.
-const LOG_MAX_SIZE: &str = "10m";
-const LOG_MAX_FILES: &str = "3";
+/// Each tenant's container log: files of at most this size, this many of them (10 MiB).
+const LOG_MAX_SIZE: &str = "5m";
+const LOG_MAX_FILES: &str = "2";
 /// Open files per process in a tenant.
 const NOFILE: i64 = 4096;
 /// The label that remembers the port a container's runtime listens on ([`ContainerSpec`]'s
