@@ -363,6 +363,12 @@ mod tests {
         burst(200, 50).await;
         let after_two_hundred = rss();
         let grew = after_two_hundred.saturating_sub(after_ten);
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        println!(
+            "resident memory: {:.1} MiB after 10 sign-ins, {:.1} MiB after 200 more",
+            mib(after_ten),
+            mib(after_two_hundred)
+        );
         assert!(
             grew < 16 * 1024 * 1024,
             "200 sign-ins took {} MiB more than 10 did",
