@@ -304,9 +304,23 @@ _ws_redis_pong() {
   [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = "PONG" ]
 }
 
+# redis_password <file> — the password in <file>, made (random, mode 600) if missing.
+# Exported as REDISCLI_AUTH, which redis-cli (and so the functions below) use.
+redis_password() {
+  local file="$1"
+  if [ ! -s "$file" ]; then
+    mkdir -p "$(dirname "$file")"
+    (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$file")
+  fi
+  REDISCLI_AUTH="$(cat "$file")"
+  export REDISCLI_AUTH
+}
+
 # start_redis <dir> <port> [--ephemeral]
 #   redis-server on 127.0.0.1:<port>, files in <dir>. Default: append-only
 #   file persistence (dev, data kept). --ephemeral: no persistence (tests).
+#   With REDISCLI_AUTH set (redis_password), Redis requires that password; it is
+#   written to a config file of mode 600, never on the command line.
 start_redis() {
   local dir="$1" port="$2" flag="${3:-}" persist i
   case "$flag" in
@@ -321,8 +335,13 @@ start_redis() {
   fi
   mkdir -p "$dir"
   dir="$(cd "$dir" && pwd -P)"
+  local conf="$dir/redis.conf"
+  (umask 077 && : >"$conf")
+  if [ -n "${REDISCLI_AUTH:-}" ]; then
+    printf 'requirepass "%s"\n' "$REDISCLI_AUTH" >"$conf"
+  fi
   ws_log "starting Redis on 127.0.0.1:$port ($dir)"
-  if ! redis-server --bind 127.0.0.1 --port "$port" --daemonize yes \
+  if ! redis-server "$conf" --bind 127.0.0.1 --port "$port" --daemonize yes \
     --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
     "${persist[@]}" </dev/null; then
     ws_err "redis-server failed to start; tail of $dir/redis.log:"

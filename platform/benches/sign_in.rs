@@ -2,6 +2,9 @@
 //! password check takes for a wrong password on a real account and for an unknown e-mail.
 //! The two should be the same, so the answer's timing cannot tell whether an account exists.
 //!
+//! It also prints the process's resident memory after 10 and after 200 more sign-ins (50
+//! at once): argon2's memory belongs to the hasher's threads, so it must not grow.
+//!
 //! Run: `cargo bench -p platform --bench sign_in`
 
 use std::time::{Duration, Instant};
@@ -23,6 +26,19 @@ fn summarize(label: &str, mut samples: Vec<Duration>) {
         p90.as_secs_f64() * 1e3,
         samples.len()
     );
+}
+
+/// This process's resident memory, in MiB.
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -64,6 +80,31 @@ fn main() -> anyhow::Result<()> {
             measure(Some(hash)).await?,
         );
         summarize("unknown e-mail (decoy hash)", measure(None).await?);
+
+        // Memory: a burst of sign-ins (50 at once, as a script would send them) must leave
+        // the process where a few left it.
+        let burst = async |count: usize, at_once: usize| -> anyhow::Result<()> {
+            for _ in 0..count.div_ceil(at_once) {
+                let checks = (0..at_once).map(|_| passwords.verify(&wrong, None));
+                for ok in futures_util::future::join_all(checks).await {
+                    anyhow::ensure!(!ok.map_err(|e| anyhow::anyhow!("{e}"))?, "verified");
+                }
+            }
+            Ok(())
+        };
+        let idle = rss_mib();
+        burst(10, 10).await?;
+        let after_ten = rss_mib();
+        let started = Instant::now();
+        burst(200, 50).await?;
+        let took = started.elapsed();
+        let after_two_hundred = rss_mib();
+        println!(
+            "resident memory: {idle:.1} MiB idle, {after_ten:.1} MiB after 10 sign-ins, {after_two_hundred:.1} MiB after 200 more ({:+.1} MiB; 200 took {:.2} s on {} hasher threads)",
+            after_two_hundred - after_ten,
+            took.as_secs_f64(),
+            platform::auth::hasher::Hasher::threads_for_this_machine()
+        );
         Ok(())
     })
 }

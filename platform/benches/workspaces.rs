@@ -148,13 +148,20 @@ async fn run(n: usize, requests: usize, deployment: &str) -> anyhow::Result<()> 
 
     // Proxy overhead: one workspace, the same request both ways.
     let client = first.context("no workspace")?;
-    let r = client.get(format!("{base}/workspace/open")).send().await?;
-    let handoff = r
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .context("no handoff")?
-        .to_owned();
+    // The platform, the workspace origin's nonce, the platform again, then the code.
+    let mut handoff = format!("{base}/workspace/open");
+    for _ in 0..4 {
+        let r = client.get(&handoff).send().await?;
+        handoff = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .context("no handoff")?
+            .to_owned();
+        if handoff.contains("code=") {
+            break;
+        }
+    }
     client.get(&handoff).send().await?;
     let url = reqwest::Url::parse(&handoff)?;
     let host = url.host_str().context("host")?.to_owned();

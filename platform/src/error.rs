@@ -42,6 +42,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("too many attempts; retry in {} seconds", .0.as_secs().max(1))]
     RateLimited(Duration),
+    /// Too many of something at once for one caller (open streams…): said in words.
+    #[error("{0}")]
+    TooMany(String, Duration),
     /// Beyond a capacity limit (running workspaces, spawns at once): said in words.
     #[error("{0}")]
     AtCapacity(String, Duration),
@@ -84,7 +87,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::TooLarge(_) => "too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::RateLimited(_) => "rate_limited",
+            ApiError::RateLimited(_) | ApiError::TooMany(..) => "rate_limited",
             ApiError::AtCapacity(..) => "at_capacity",
             ApiError::Draining(_) => "pool_draining",
             ApiError::Unavailable(_) => "unavailable",
@@ -106,7 +109,9 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::RateLimited(_) | ApiError::AtCapacity(..) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited(_) | ApiError::TooMany(..) | ApiError::AtCapacity(..) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) | ApiError::Draining(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -126,7 +131,10 @@ impl ResponseError for ApiError {
             }
         }
         let mut response = HttpResponse::build(self.status_code());
-        if let ApiError::RateLimited(retry_after) | ApiError::AtCapacity(_, retry_after) = self {
+        if let ApiError::RateLimited(retry_after)
+        | ApiError::TooMany(_, retry_after)
+        | ApiError::AtCapacity(_, retry_after) = self
+        {
             let secs = retry_after.as_secs().max(1).to_string();
             if let Ok(value) = HeaderValue::from_str(&secs) {
                 response.insert_header((header::RETRY_AFTER, value));

@@ -1,14 +1,10 @@
 //! Local accounts: e-mail and password, for self-hosters and the zero-config default.
-//! Passwords are hashed with argon2id on a blocking thread and never logged or stored in
-//! clear. Signing in with an unknown e-mail costs the same argon2 work as a wrong password
+//! Passwords are hashed with argon2id on the [`super::hasher`]'s few threads and never
+//! logged or stored in clear. Signing in with an unknown e-mail costs the same argon2 work as a wrong password
 //! and gets the same answer, so neither the reply nor its timing tells which it was.
 
 use std::sync::Arc;
 
-use argon2::password_hash::{
-    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
-};
-use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -16,6 +12,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
+use super::hasher::{self, Hasher};
 use crate::auth::onboarding::Onboarding;
 use crate::error::ApiError;
 use crate::schema::{identities, local_credentials};
@@ -124,44 +121,30 @@ const COMMON_PASSWORDS: [&str; 8] = [
 #[derive(Clone)]
 pub struct Passwords {
     decoy_hash: Arc<str>,
-}
-
-fn argon2() -> Argon2<'static> {
-    // OWASP's first recommended argon2id setting: 19 MiB, 2 passes, 1 lane.
-    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
-fn hash_blocking(password: &str) -> anyhow::Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    argon2()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))
-}
-
-fn verify_blocking(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            argon2()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    hasher: Arc<Hasher>,
 }
 
 impl Passwords {
+    /// Starts the hasher's threads, one per core.
     pub fn new() -> anyhow::Result<Self> {
+        Self::with_threads(Hasher::threads_for_this_machine())
+    }
+
+    pub fn with_threads(threads: usize) -> anyhow::Result<Self> {
+        let decoy = hasher::hash(
+            &mut hasher::memory(),
+            super::secret::random_token(24).as_bytes(),
+        )?;
         Ok(Passwords {
-            decoy_hash: hash_blocking(&super::secret::random_token(24))?.into(),
+            decoy_hash: decoy.into(),
+            hasher: Hasher::start(threads)?,
         })
     }
 
     pub async fn hash(&self, password: &Password) -> Result<String, ApiError> {
-        let pw = password.0.clone();
-        tokio::task::spawn_blocking(move || hash_blocking(pw.expose_secret()))
+        self.hasher
+            .hash(password.0.clone())
             .await
-            .map_err(ApiError::internal)?
             .map_err(ApiError::Internal)
     }
 
@@ -171,14 +154,15 @@ impl Passwords {
         password: &SecretString,
         hash: Option<String>,
     ) -> Result<bool, ApiError> {
-        let pw = password.clone();
         let (hash, real) = match hash {
             Some(h) => (h, true),
             None => (self.decoy_hash.to_string(), false),
         };
-        let ok = tokio::task::spawn_blocking(move || verify_blocking(pw.expose_secret(), &hash))
+        let ok = self
+            .hasher
+            .verify(password.clone(), hash)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::Internal)?;
         Ok(ok && real)
     }
 }
@@ -308,12 +292,87 @@ mod tests {
         assert!(pw("my alice@example.com pw").is_err());
     }
 
-    #[test]
-    fn hashes_are_argon2id_and_verify() {
-        let hash = hash_blocking("correct horse battery").expect("hash");
-        assert!(hash.starts_with("$argon2id$"), "{hash}");
+    #[tokio::test]
+    async fn hashes_are_argon2id_and_verify() {
+        let passwords = Passwords::with_threads(1).expect("passwords");
+        let email = Email::parse("alice@example.com").expect("email");
+        let password = Password::parse(
+            SecretString::from("correct horse battery".to_owned()),
+            &email,
+        )
+        .expect("password");
+        let hash = passwords.hash(&password).await.expect("hash");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert!(!hash.contains("correct horse"));
-        assert!(verify_blocking("correct horse battery", &hash));
-        assert!(!verify_blocking("correct horse battery!", &hash));
+        let check = async |pw: &str, hash: &str| {
+            passwords
+                .verify(&SecretString::from(pw.to_owned()), Some(hash.to_owned()))
+                .await
+                .expect("verify")
+        };
+        assert!(check("correct horse battery", &hash).await);
+        assert!(!check("correct horse battery!", &hash).await);
+        // Hashes made by the argon2 crate's own hasher (every stored one so far) verify.
+        use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(19 * 1024, 2, 1, None).expect("params"),
+        )
+        .hash_password(b"an older passphrase", &salt)
+        .expect("hash")
+        .to_string();
+        assert!(check("an older passphrase", &theirs).await);
+        assert!(!check("an older passphrase.", &theirs).await);
+        assert!(!check("anything", "not a hash").await);
+    }
+
+    /// Resident memory of this process (the test runs alone in it under nextest), bytes.
+    fn rss() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse::<u64>().ok())
+            })
+            .map_or(0, |kb| kb * 1024)
+    }
+
+    /// A burst of sign-ins leaves the memory where a few left it: argon2's 19 MiB per hash
+    /// is the hasher threads' own, made once, never one more block per waiting caller.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_sign_ins_leaves_the_memory_where_a_few_left_it() {
+        let passwords = Passwords::new().expect("passwords");
+        let burst = async |count: usize, at_once: usize| {
+            let password = SecretString::from("a wrong password here".to_owned());
+            for _ in 0..count / at_once {
+                let checks = (0..at_once).map(|_| passwords.verify(&password, None));
+                for ok in futures_util::future::join_all(checks).await {
+                    assert!(!ok.expect("verify"));
+                }
+            }
+        };
+        burst(10, 10).await;
+        let after_ten = rss();
+        burst(200, 50).await;
+        let after_two_hundred = rss();
+        let grew = after_two_hundred.saturating_sub(after_ten);
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        println!(
+            "resident memory: {:.1} MiB after 10 sign-ins, {:.1} MiB after 200 more",
+            mib(after_ten),
+            mib(after_two_hundred)
+        );
+        assert!(
+            grew < 16 * 1024 * 1024,
+            "200 sign-ins took {} MiB more than 10 did",
+            grew / (1024 * 1024)
+        );
     }
 }

@@ -6,6 +6,7 @@
 pub mod csrf;
 pub mod flow;
 pub mod github;
+pub mod hasher;
 pub mod local;
 pub mod login_state;
 pub mod oidc;

@@ -34,6 +34,12 @@ pub struct Session {
     pub record: SessionRecord,
 }
 
+/// The Redis set (its name, before the key prefix) of keys that die with the session
+/// `id_hash`: the workspace sessions it made. Whoever makes such a key adds it here.
+pub fn linked_keys(id_hash: &str) -> String {
+    format!("session-linked:{id_hash}")
+}
+
 #[derive(Clone)]
 pub struct SessionStore {
     kv: Kv,
@@ -136,7 +142,27 @@ impl SessionStore {
                     .query_async::<()>(c)
                     .await
             })
-            .await
+            .await?;
+        self.drop_linked(&[id_hash.to_owned()]).await
+    }
+
+    /// Deletes the keys that die with these sessions (their workspace sessions).
+    async fn drop_linked(&self, id_hashes: &[String]) -> Result<(), KvError> {
+        for id_hash in id_hashes {
+            let set = self.kv.key(&linked_keys(id_hash));
+            self.kv
+                .run(async move |c| {
+                    let keys: Vec<String> = c.smembers(&set).await?;
+                    let mut pipe = redis::pipe();
+                    pipe.atomic();
+                    for key in &keys {
+                        pipe.del(key);
+                    }
+                    pipe.del(&set).query_async::<()>(c).await
+                })
+                .await?;
+        }
+        Ok(())
     }
 
     /// The record of a live session by its id (the SHA-256 the API shows), without
@@ -204,6 +230,7 @@ impl SessionStore {
                 pipe.del(&user_key).query_async::<()>(c).await
             })
             .await?;
+        self.drop_linked(&members).await?;
         Ok(count)
     }
 }

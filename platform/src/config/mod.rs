@@ -18,6 +18,7 @@ use url::Url;
 
 mod ai;
 mod providers;
+pub mod proxies;
 mod settings;
 mod sites;
 mod tenants;
@@ -49,8 +50,8 @@ pub struct Config {
     /// The AI gateway: its door, providers and aliases.
     pub ai: AiConfig,
     pub sites: SitesConfig,
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
-    pub trust_forwarded_for: bool,
+    /// The proxies in front of the platform, whose `X-Forwarded-For` entries are believed.
+    pub trusted_proxies: proxies::TrustedProxies,
 }
 
 /// The externally visible base URL: origin only, no path.
@@ -123,6 +124,9 @@ pub struct RateLimitConfig {
     pub per_ip: u32,
     /// Sign-in attempts per account (e-mail) per window.
     pub per_account: u32,
+    /// Workspace openings per minute per user, and handoff redemptions per minute per
+    /// client address (each mints a code, may start a container, or costs the session store).
+    pub workspace_opens: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +218,7 @@ impl Config {
             window: s.duration("rate_limit_window", Duration::from_secs(15 * 60))?,
             per_ip: positive(s, "rate_limit_per_ip", 100)?,
             per_account: positive(s, "rate_limit_per_account", 10)?,
+            workspace_opens: positive(s, "rate_limit_workspace_opens", 30)?,
         };
         let log = LogConfig {
             format: match s.raw("log_format").unwrap_or("pretty") {
@@ -243,8 +248,20 @@ impl Config {
             ai: ai::ai(s)?,
             tenants,
             sites,
-            trust_forwarded_for: s.bool("trust_forwarded_for", false)?,
+            trusted_proxies: trusted_proxies(s)?,
         })
+    }
+}
+
+/// `WEBSPLAT_TRUSTED_PROXIES` (a hop count or CIDR blocks), or the older
+/// `WEBSPLAT_TRUST_FORWARDED_FOR=true`, which means one proxy.
+fn trusted_proxies(s: &Settings) -> Result<proxies::TrustedProxies, ConfigError> {
+    match s.raw("trusted_proxies") {
+        Some(raw) => {
+            proxies::TrustedProxies::parse(raw).map_err(|e| s.invalid("trusted_proxies", e))
+        }
+        None if s.bool("trust_forwarded_for", false)? => Ok(proxies::TrustedProxies::Hops(1)),
+        None => Ok(proxies::TrustedProxies::None),
     }
 }
 

@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HostConfig, Mount, MountType,
-    NetworkCreateRequest, NetworkingConfig, VolumeCreateRequest,
+    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HostConfig,
+    HostConfigLogConfig, Mount, MountType, NetworkCreateRequest, NetworkingConfig,
+    ResourcesUlimits, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
@@ -30,6 +31,11 @@ use super::orchestrator::{
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The uid:gid tenants run as (the tenant image's user).
 const TENANT_USER: &str = "65532:65532";
+/// Each tenant's container log: files of at most this size, this many of them (10 MiB).
+const LOG_MAX_SIZE: &str = "5m";
+const LOG_MAX_FILES: &str = "2";
+/// Open files per process in a tenant.
+const NOFILE: i64 = 4096;
 /// The label that remembers the port a container's runtime listens on ([`ContainerSpec`]'s
 /// `port`), so addresses reported later use it.
 const PORT_LABEL: &str = label::RUNTIME_PORT;
@@ -257,6 +263,22 @@ impl Orchestrator for DockerDriver {
             network_mode: Some(self.network_ref()),
             init: Some(false),
             ipc_mode: Some("private".to_owned()),
+            // A tenant's logs cannot fill the host's disk: a few rotated files at most.
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("json-file".to_owned()),
+                config: Some(HashMap::from([
+                    ("max-size".to_owned(), LOG_MAX_SIZE.to_owned()),
+                    ("max-file".to_owned(), LOG_MAX_FILES.to_owned()),
+                ])),
+            }),
+            // Open files are bounded per process. (`nproc` counts a user id's processes
+            // host-wide, and every tenant runs as the same uid, so it would cap all
+            // tenants together: the pids limit above bounds each container instead.)
+            ulimits: Some(vec![ResourcesUlimits {
+                name: Some("nofile".to_owned()),
+                soft: Some(NOFILE),
+                hard: Some(NOFILE),
+            }]),
             ..Default::default()
         };
         let mut labels = spec.labels.clone();

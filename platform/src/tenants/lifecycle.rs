@@ -179,7 +179,14 @@ impl Tenants {
         user: UserId,
         trigger: Trigger,
     ) -> Result<WorkspaceStatus, ApiError> {
-        let admitted = self.admit(user, trigger).await;
+        let up = match trigger {
+            Trigger::Demand => store::live_unlocked(&mut *self.db.get().await?, user).await?,
+            Trigger::SignIn => None,
+        };
+        let admitted = match up {
+            Some((workspace, tenant)) => Ok(Admitted::Existing { workspace, tenant }),
+            None => self.admit(user, trigger).await,
+        };
         match admitted {
             Err(e) => {
                 if let ApiError::AtCapacity(..) = e {

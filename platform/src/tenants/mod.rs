@@ -13,12 +13,15 @@
 //!   the idle reaper.
 //! - [`routing`]: what the proxy needs on its hot path, in Redis: routes, workspace
 //!   sessions, one-time handoff codes and activity.
+//! - [`events`]: the replica's one subscription to workspace progress, fanned out to the
+//!   progress streams it serves.
 //!
 //! The HTTP side (the workspace proxy and `/api/v1/workspace…`) is in the web layer
 //! (`web::proxy`, `web::handlers::workspace`); nothing here sees a request.
 
 pub mod docker;
 pub mod driver;
+pub mod events;
 pub mod identity;
 pub mod ids;
 pub mod keeper;

@@ -55,6 +55,9 @@ pub struct Handoff {
     pub platform_session: String,
     /// Where to go on the workspace origin afterwards (a path).
     pub next: String,
+    /// The SHA-256 (hex) of the nonce cookie the workspace origin gave the browser that
+    /// asked: the code is redeemed only by that browser.
+    pub bind: String,
 }
 
 /// What one proxied request learns in one round trip.
@@ -102,6 +105,13 @@ impl Routing {
     }
     pub fn channel(&self, user: UserId) -> String {
         self.kv.key(&format!("tenant-events:{user}"))
+    }
+    /// The Redis glob of every user's progress channel.
+    pub fn channels(&self) -> String {
+        format!(
+            "{}*",
+            super::events::glob_literal(&self.kv.key("tenant-events:"))
+        )
     }
 
     pub async fn put_route(&self, slug: &Slug, route: &Route) -> Result<(), KvError> {
@@ -178,9 +188,24 @@ impl Routing {
             self.session_key(&sha256_hex(&token)),
             serde_json::to_string(session)?,
         );
+        // Indexed under its platform session, which deletes it when it ends.
+        let linked = self.kv.key(&crate::auth::session::linked_keys(
+            &session.platform_session,
+        ));
         let ttl = ttl.as_secs().max(1);
         self.kv
-            .run(async move |c| c.set_ex::<_, _, ()>(&key, body, ttl).await)
+            .run(async move |c| {
+                redis::pipe()
+                    .atomic()
+                    .set_ex(&key, body, ttl)
+                    .ignore()
+                    .sadd(&linked, &key)
+                    .ignore()
+                    .expire(&linked, i64::try_from(ttl).unwrap_or(i64::MAX))
+                    .ignore()
+                    .query_async::<()>(c)
+                    .await
+            })
             .await?;
         Ok(token)
     }

@@ -356,6 +356,30 @@ pub async fn live(conn: &mut AsyncPgConnection, user: UserId) -> QueryResult<Opt
         .optional()
 }
 
+/// The live tenant and the workspace of an enabled account, read without the admission
+/// lock: where there is one, a start on demand changes nothing and needs no lock. `None`
+/// for a disabled account too (the locked path says why).
+pub async fn live_unlocked(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+) -> QueryResult<Option<(Workspace, Tenant)>> {
+    use crate::schema::users;
+    let enabled: bool = diesel::select(diesel::dsl::exists(
+        users::table
+            .filter(users::id.eq(user))
+            .filter(users::disabled_at.is_null()),
+    ))
+    .get_result(conn)
+    .await?;
+    if !enabled {
+        return Ok(None);
+    }
+    let Some(tenant) = live(conn, user).await? else {
+        return Ok(None);
+    };
+    Ok(find_workspace(conn, user).await?.map(|w| (w, tenant)))
+}
+
 /// The user's most recent tenant, whatever its state.
 pub async fn latest(conn: &mut AsyncPgConnection, user: UserId) -> QueryResult<Option<Tenant>> {
     tenants::table

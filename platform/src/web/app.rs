@@ -43,6 +43,7 @@ pub struct AppState {
     pub tenants: Arc<Tenants>,
     pub gateway: Arc<crate::gateway::Gateway>,
     pub sites: Arc<Sites>,
+    pub events: Arc<tenants::events::Events>,
 }
 
 impl AppState {
@@ -84,7 +85,12 @@ impl AppState {
             kv.clone(),
             &metrics,
         )?;
+        let events = Arc::new(tenants::events::Events::new(
+            config.redis.url.clone(),
+            tenants.routing.channels(),
+        ));
         Ok(AppState {
+            events,
             gateway,
             tenants,
             sites,

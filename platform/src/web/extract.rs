@@ -14,6 +14,7 @@ use super::app::AppState;
 use crate::audit::Audit;
 pub use crate::auth::principal::{Credential, CurrentUser};
 use crate::auth::{csrf, principal, tokens};
+use crate::config::proxies::{TrustedProxies, rate_key};
 use crate::error::ApiError;
 use crate::telemetry::current_request_id;
 
@@ -103,35 +104,34 @@ impl FromRequest for CurrentUser {
     }
 }
 
-/// The client's address: the TCP peer, or the first `X-Forwarded-For` hop when the
-/// platform is configured to sit behind a trusted proxy.
-pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> Option<IpAddr> {
-    if trust_forwarded_for {
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok());
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    req.peer_addr().map(|a| a.ip())
+/// The client's address: the TCP peer, or behind trusted proxies the rightmost
+/// `X-Forwarded-For` address none of them claims.
+pub fn client_ip(req: &HttpRequest, proxies: &TrustedProxies) -> Option<IpAddr> {
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    proxies.client(req.peer_addr().map(|a| a.ip()), forwarded)
+}
+
+/// The client's name in rate limits: its address, or its /64 for IPv6.
+pub fn client_key(req: &HttpRequest, proxies: &TrustedProxies) -> String {
+    client_ip(req, proxies).map_or_else(|| "unknown".to_owned(), rate_key)
 }
 
 /// The audit context of a request: its user (if the guard found one), address and id.
 pub fn audit_of(req: &HttpRequest) -> Audit {
-    let trust = req
+    let proxies = req
         .app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.config.trust_forwarded_for);
+        .map(|s| s.config.trusted_proxies.clone())
+        .unwrap_or_default();
     let principal = decision_of(req).and_then(|d| d.principal.map(|p| p.user));
     Audit {
         actor_id: principal.as_ref().map(|u| u.id),
         actor: principal
             .map(|u| u.email.unwrap_or(u.display_name))
             .unwrap_or_else(|| "anonymous".to_owned()),
-        ip: client_ip(req, trust).map(|ip| ip.to_string()),
+        ip: client_ip(req, &proxies).map(|ip| ip.to_string()),
         request_id: Some(current_request_id()),
     }
 }

@@ -14,7 +14,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 
 use super::app::AppState;
-use super::extract::{self, CurrentUser, Decision, audit_of, client_ip};
+use super::extract::{self, CurrentUser, Decision, audit_of, client_key};
 use super::pages;
 use super::routes::{self, Class, Owner, Route};
 use crate::audit::{Action, Outcome};
@@ -269,8 +269,7 @@ async fn limit(
 ) -> Result<(), ApiError> {
     let read = route.method == "GET";
     let kind = if read { "api_read" } else { "api_write" };
-    let ip = client_ip(req, state.config.trust_forwarded_for)
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let ip = client_key(req, &state.config.trusted_proxies);
     let per_ip = if read {
         state.config.rate_limits.api_reads_per_ip
     } else {

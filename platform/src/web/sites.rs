@@ -192,7 +192,7 @@ async fn count(state: &AppState, site: &Site, req: &HttpRequest) {
         project: site.project_id,
         path: page,
         referrer,
-        client: client_ip(req, state.config.trust_forwarded_for)
+        client: client_ip(req, &state.config.trusted_proxies)
             .map(|ip| ip.to_string())
             .unwrap_or_default(),
         user_agent: header(header::USER_AGENT),

@@ -54,17 +54,25 @@ async fn readyz_names_redis_when_it_stops_and_recovers_when_it_is_back() {
     assert_eq!(b["checks"]["redis"], "ok");
     assert_eq!(b["checks"]["postgresql"], "ok");
     assert_eq!(app.get("/healthz").await.status(), 200);
+    let (_, _, operator) = app
+        .user_with_role("ops@example.com", Some("operator"))
+        .await;
 
     drop(redis);
     let b = wait_ready(&app, 503).await;
     assert_eq!(b["checks"]["postgresql"], "ok");
-    assert!(
-        b["checks"]["redis"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("unavailable"),
-        "{b}"
+    assert_eq!(
+        b["checks"]["redis"], "unavailable",
+        "an anonymous caller learns what is down, not the internal error: {b}"
     );
+    // An operator (who may read the metrics) gets the reason.
+    let r = app
+        .call(reqwest::Method::GET, "/readyz", &operator, None)
+        .await;
+    assert_eq!(r.status(), 503);
+    let detailed = body(r).await;
+    let reason = detailed["checks"]["redis"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("unavailable: "), "{detailed}");
     let message = b["error"]["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("redis") && !message.contains("postgresql"),
@@ -101,6 +109,7 @@ async fn readyz_names_postgresql_when_the_database_is_gone() {
         .expect("drop");
     let b = wait_ready(&app, 503).await;
     assert_eq!(b["checks"]["redis"], "ok");
+    assert_eq!(b["checks"]["postgresql"], "unavailable", "{b}");
     assert!(
         b["error"]["message"]
             .as_str()

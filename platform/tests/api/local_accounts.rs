@@ -208,3 +208,90 @@ async fn registration_can_be_closed() {
     assert_eq!(local["registration_open"], false);
     assert_eq!(app.count("users").await, 0);
 }
+
+/// A sign-in attempt from `address` as a proxy in front of the platform relays it: the
+/// client's own `X-Forwarded-For` (which it may have made up) with the address the proxy
+/// saw appended.
+async fn login_via_proxy(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    forwarded_for: &str,
+) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url("/api/v1/auth/login"))
+        .header("Origin", &app.base)
+        .header("X-Forwarded-For", forwarded_for)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("login")
+}
+
+/// Behind one trusted proxy the client is the rightmost hop, not the leftmost one the
+/// client writes itself; IPv6 addresses count by their /64.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_address_is_the_rightmost_hop_the_trusted_proxy_added() {
+    let app = TestApp::spawn_with(vec![
+        ("WEBSPLAT_TRUST_FORWARDED_FOR".into(), "true".into()),
+        ("WEBSPLAT_RATE_LIMIT_PER_IP".into(), "3".into()),
+        ("WEBSPLAT_RATE_LIMIT_WINDOW".into(), "10m".into()),
+    ])
+    .await;
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let chain = format!("198.51.100.{i}, 203.0.113.9");
+        let r = login_via_proxy(
+            &app,
+            &format!("n{i}@example.com"),
+            "wrong password here",
+            &chain,
+        )
+        .await;
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 429],
+        "a made-up first hop does not help"
+    );
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let chain = format!("2001:db8:7:9::{}", i + 1);
+        let r = login_via_proxy(
+            &app,
+            &format!("v{i}@example.com"),
+            "wrong password here",
+            &chain,
+        )
+        .await;
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 429], "one /64 is one client");
+}
+
+/// Failures from one address cannot lock the account's owner out from another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_elsewhere_do_not_lock_the_owner_out() {
+    let app = TestApp::spawn_with(vec![
+        ("WEBSPLAT_TRUST_FORWARDED_FOR".into(), "true".into()),
+        ("WEBSPLAT_RATE_LIMIT_PER_ACCOUNT".into(), "3".into()),
+        ("WEBSPLAT_RATE_LIMIT_WINDOW".into(), "10m".into()),
+    ])
+    .await;
+    app.register("dave@example.com", PASSWORD).await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let r = login_via_proxy(
+            &app,
+            "dave@example.com",
+            "guess guess guess",
+            "203.0.113.66",
+        )
+        .await;
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 429], "the guesser is held up");
+    let r = login_via_proxy(&app, "dave@example.com", PASSWORD, "192.0.2.5").await;
+    assert_eq!(r.status(), 200, "Dave still signs in from his own address");
+}

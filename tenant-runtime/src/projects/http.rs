@@ -89,7 +89,9 @@ pub async fn list_pages(store: Data, id: web::Path<String>) -> Result<HttpRespon
         .json(serde_json::json!({ "pages": pages, "head_version": project.head_version })))
 }
 
-/// A page, raw, with its ETag.
+/// A page, raw, with its ETag: data for the editor (which reads it with `fetch`), never a
+/// live document on the workspace origin. A page or a preview that navigates here gets an
+/// attachment in a sandbox (an opaque origin, no script), so it cannot act as the workspace.
 pub async fn get_page(
     store: Data,
     params: web::Path<(String, String)>,
@@ -101,6 +103,9 @@ pub async fn get_page(
         .content_type(page.content_type)
         .insert_header((header::ETAG, page.etag))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, "sandbox"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CONTENT_DISPOSITION, "attachment"))
         .body(page.content))
 }
 

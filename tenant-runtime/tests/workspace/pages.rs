@@ -212,6 +212,54 @@ async fn the_preview_is_sandboxed() {
     assert!(r.text().await.expect("page").contains("New site"));
 }
 
+/// A page or an SVG read raw is data for the editor's `fetch`, never a live document on
+/// the workspace origin: a preview that navigates there must not run as the workspace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_pages_and_assets_are_sandboxed_attachments() {
+    let rt = Runtime::start().await;
+    let id = rt.new_project_id("Raw").await;
+    let svg =
+        r#"<svg xmlns="http://www.w3.org/2000/svg"><script>fetch('/api/v1/notes')</script></svg>"#;
+    let r = rt
+        .http
+        .put(rt.url(&format!("/api/v1/projects/{id}/assets/images/x.svg")))
+        .header("content-type", "image/svg+xml")
+        .body(svg)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), 201);
+    for path in ["pages/index.html", "assets/images/x.svg"] {
+        let r = rt.get(&format!("/api/v1/projects/{id}/{path}")).await;
+        assert_eq!(r.status(), 200, "{path}");
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            header("content-security-policy").as_deref(),
+            Some("sandbox"),
+            "{path}"
+        );
+        assert_eq!(
+            header("x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(
+            header("content-disposition").as_deref(),
+            Some("attachment"),
+            "{path}"
+        );
+        assert!(
+            header("etag").is_some(),
+            "the editor still gets its ETag: {path}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_input_gets_a_4xx_and_writes_nothing() {
     let rt = Runtime::start().await;

@@ -22,7 +22,7 @@ use crate::metrics::SignInOutcome;
 use crate::ratelimit;
 use crate::users::{self, Identity, MAX_DISPLAY_NAME, User};
 use crate::web::app::AppState;
-use crate::web::extract::{CurrentUser, audit_of, client_ip as peer_ip};
+use crate::web::extract::{CurrentUser, audit_of, client_key};
 use crate::web::guard::capabilities;
 use crate::web::pages;
 
@@ -117,9 +117,7 @@ async fn me_of(
 }
 
 fn client_ip(state: &AppState, req: &HttpRequest) -> String {
-    peer_ip(req, state.config.trust_forwarded_for)
-        .map(|ip| ip.to_string())
-        .unwrap_or_else(|| "unknown".to_owned())
+    client_key(req, &state.config.trusted_proxies)
 }
 
 async fn limit(state: &AppState, bucket: String, max: u32) -> Result<(), ApiError> {
@@ -532,7 +530,12 @@ pub async fn login(
         limit_ip(&state, &req, "sign_in").await?;
         let body = body.into_inner();
         let email = Email::parse(&body.email)?;
-        let account_bucket = format!("sign_in:account:{}", sha256_hex(email.as_str()));
+        // Per account *and* address: failures from elsewhere cannot lock the owner out.
+        let account_bucket = format!(
+            "sign_in:account:{}:{}",
+            sha256_hex(email.as_str()),
+            client_ip(&state, &req)
+        );
         limit(&state, account_bucket, state.config.rate_limits.per_account).await?;
         let mut conn = state.db.get().await?;
         let credential = local::credential_for(&mut conn, &email).await?;

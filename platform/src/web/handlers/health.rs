@@ -1,11 +1,13 @@
 //! Liveness (`/healthz`: the process answers) and readiness (`/readyz`: PostgreSQL and
-//! Redis answer right now). Readiness names the dependency that does not answer, so an
-//! operator (or a load balancer's log) sees at once what is wrong.
+//! Redis answer right now). Readiness names the dependency that does not answer, so a load
+//! balancer's log shows at once what is wrong; the reason (an internal error's text, which
+//! may name hosts and databases) goes to the log and to callers who may read the metrics
+//! (operators), never to anonymous callers.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -25,7 +27,7 @@ pub struct Health {
 pub struct Readiness {
     /// `ready` or `unavailable`.
     pub status: &'static str,
-    /// Each dependency: `ok`, or why it is not.
+    /// Each dependency: `ok`, or `unavailable` (with the reason, for operators).
     pub checks: BTreeMap<&'static str, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorDetail>,
@@ -68,8 +70,15 @@ pub(crate) async fn check_orchestrator(state: &AppState) -> Result<(), String> {
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, body = Readiness), (status = 503, body = Readiness, description = "Names what does not answer")))]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness, description = "Names what does not answer (and why, to operators)")))]
+pub async fn readyz(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let operator = crate::web::extract::decision_of(&req)
+        .and_then(|d| d.principal)
+        .is_some_and(|p| {
+            state
+                .authz
+                .decide(&crate::authz::subject(p.user.id), "/metrics", "GET", "")
+        });
     let (pg, redis, docker) = tokio::join!(
         check_postgres(&state),
         check_redis(&state),
@@ -84,7 +93,12 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             }
             Err(reason) => {
                 tracing::warn!(dependency = name, %reason, "readiness check failed");
-                checks.insert(name, format!("unavailable: {reason}"));
+                let shown = if operator {
+                    format!("unavailable: {reason}")
+                } else {
+                    "unavailable".to_owned()
+                };
+                checks.insert(name, shown);
                 down.push(name);
             }
         }

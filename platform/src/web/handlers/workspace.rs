@@ -6,12 +6,12 @@ use std::time::Duration;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use actix_web::{HttpResponse, web};
 use futures_util::StreamExt;
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::tenants::State as TenantState;
+use crate::tenants::events::Refused;
 use crate::tenants::lifecycle::{Trigger, WorkspaceStatus};
 use crate::tenants::routing::Handoff;
 use crate::web::app::AppState;
@@ -22,6 +22,8 @@ type State = web::Data<AppState>;
 /// How long one progress stream stays open at most (the page reconnects if it needs more).
 const EVENTS_MAX: Duration = Duration::from_secs(300);
 const HEARTBEAT: Duration = Duration::from_secs(15);
+/// When a user with too many streams open is told to try again.
+const EVENTS_RETRY: Duration = Duration::from_secs(5);
 
 /// Your projects (the 50 edited last), with where each is published: from your running
 /// workspace, or the last list it told while it does not run (`live: false`, `as_of`).
@@ -76,31 +78,37 @@ pub async fn stop(state: State, current: CurrentUser) -> Result<HttpResponse, Ap
 }
 
 /// Server-sent events with your workspace's progress: an event `state` with the current
-/// status at once, then one per change, until it is ready, failed or stopped.
+/// status at once, then one per change, until it is ready, failed or stopped. The
+/// replica's one Redis subscription feeds every stream; a user holds a few at most.
 #[utoipa::path(get, path = "/api/v1/workspace/events", tag = "workspace",
     responses((status = 200, content_type = "text/event-stream", description = "`event: state` with a WorkspaceStatus as data, per change"),
-        (status = 401, body = ErrorBody)),
+        (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "Too many progress streams open (other tabs); close one"),
+        (status = 503, body = ErrorBody, description = "The event bus does not answer")),
     security(("session" = []), ("token" = [])))]
 pub async fn events(state: State, current: CurrentUser) -> Result<HttpResponse, ApiError> {
-    let client = redis::Client::open(state.config.redis.url.expose_secret())
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let mut pubsub = client
-        .get_async_pubsub()
+    let subscription = state
+        .events
+        .subscribe(
+            current.user.id,
+            state.tenants.routing.channel(current.user.id),
+        )
         .await
-        .map_err(|_| ApiError::Unavailable("the event bus"))?;
-    pubsub
-        .subscribe(state.tenants.routing.channel(current.user.id))
-        .await
-        .map_err(|_| ApiError::Unavailable("the event bus"))?;
+        .map_err(|refused| match refused {
+            Refused::TooMany => ApiError::TooMany(refused.to_string(), EVENTS_RETRY),
+            Refused::Unavailable => ApiError::Unavailable("the event bus"),
+        })?;
     // Read after subscribing, so no change falls between the two.
     let first = state.tenants.status(&current.user).await?;
-    let messages = pubsub.into_on_message();
+    let messages = futures_util::stream::unfold(subscription, |mut s| async move {
+        s.changed().await.map(|()| ((), s))
+    });
     let ticks = futures_util::stream::unfold((), |()| async {
         tokio::time::sleep(HEARTBEAT).await;
         Some(((), ()))
     });
     let changes =
-        futures_util::stream::select(messages.map(|_| true), ticks.map(|_| false)).boxed_local();
+        futures_util::stream::select(messages.map(|()| true), ticks.map(|()| false)).boxed_local();
     let deadline = tokio::time::Instant::now() + EVENTS_MAX;
     let opening = event(&first);
     let (tenants, user) = (state.tenants.clone(), current.user.clone());
@@ -156,19 +164,27 @@ fn event(status: &WorkspaceStatus) -> String {
 pub struct OpenQuery {
     /// Where to land on the workspace origin (a path), `/` by default.
     next: Option<String>,
+    /// The SHA-256 (hex) of the nonce the workspace origin gave this browser in a cookie:
+    /// the code is redeemed only where that cookie is. Absent, the browser is first sent
+    /// to the workspace origin to get one.
+    bind: Option<String>,
 }
 
 /// Opens your workspace in this browser: starts it if needed, and hands the workspace
-/// origin a one-time code it trades for a cookie of its own.
+/// origin a one-time code it trades for a cookie of its own. The code is bound to this
+/// browser (a nonce the workspace origin set first), so a link minted by someone else
+/// cannot plant their workspace session in your browser.
 #[utoipa::path(get, path = "/workspace/open", tag = "workspace", params(OpenQuery),
-    responses((status = 303, description = "To the workspace origin's handoff"),
-        (status = 400, body = ErrorBody, description = "Not a browser session, or a bad `next`")))]
+    responses((status = 303, description = "To the workspace origin: for its nonce first, then to redeem the code"),
+        (status = 400, body = ErrorBody, description = "Not a browser session, a bad `next` or a bad `bind`"),
+        (status = 429, body = ErrorBody, description = "Too many openings in a short time; says when to retry")))]
 pub async fn open(
     state: State,
     current: CurrentUser,
     query: web::Query<OpenQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let next = query.into_inner().next.unwrap_or_else(|| "/".to_owned());
+    let OpenQuery { next, bind } = query.into_inner();
+    let next = next.unwrap_or_else(|| "/".to_owned());
     let safe_path = next.starts_with('/')
         && !next.starts_with("//")
         && !next.contains('\\')
@@ -190,6 +206,29 @@ pub async fn open(
         let mut conn = state.db.get().await?;
         state.tenants.workspace(&mut conn, &current.user).await?
     };
+    let origin = state.tenants.origin_of(&workspace.slug);
+    let Some(bind) = bind else {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("next", &next)
+            .finish();
+        return Ok(see_other(format!(
+            "{origin}{}?{query}",
+            crate::web::proxy::HANDOFF_PATH
+        )));
+    };
+    if bind.len() != 64 || !bind.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::validation(
+            "bind",
+            "must be the 64 hex digits the workspace origin sent",
+        ));
+    }
+    let bucket = format!("workspace_open:user:{}", current.user.id);
+    let limit = state.config.rate_limits.workspace_opens;
+    if let Err(retry_after) =
+        crate::ratelimit::hit(&state.kv, &bucket, limit, Duration::from_secs(60)).await?
+    {
+        return Err(ApiError::RateLimited(retry_after));
+    }
     match state.tenants.start(current.user.id, Trigger::Demand).await {
         // The workspace origin says so on arrival, and starts it again if it can.
         Err(ApiError::AtCapacity(..) | ApiError::Draining(_)) | Ok(_) => {}
@@ -203,15 +242,18 @@ pub async fn open(
             slug: workspace.slug.clone(),
             platform_session: session.id_hash.clone(),
             next,
+            bind: bind.to_ascii_lowercase(),
         })
         .await?;
-    let location = format!(
-        "{}{}?code={code}",
-        state.tenants.origin_of(&workspace.slug),
+    Ok(see_other(format!(
+        "{origin}{}?code={code}",
         crate::web::proxy::HANDOFF_PATH
-    );
-    Ok(HttpResponse::SeeOther()
+    )))
+}
+
+fn see_other(location: String) -> HttpResponse {
+    HttpResponse::SeeOther()
         .insert_header((LOCATION, location))
         .insert_header((CACHE_CONTROL, "no-store"))
-        .finish())
+        .finish()
 }

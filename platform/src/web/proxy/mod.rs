@@ -11,12 +11,11 @@
 //! streaming itself (bodies, WebSockets, the headers that cross) is [`relay`]; previews,
 //! which pass on a capability in their URL instead of the cookie, are [`preview`]; the
 //! workspace page's publishing and its account menu, answered by the platform itself, are
-//! [`sites`] and [`account`].
+//! [`sites`] and [`account`]; the handoff that makes the workspace cookie is [`handoff`].
 
 use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
-use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self};
 use actix_web::http::{Method, StatusCode};
@@ -24,6 +23,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 mod account;
+mod handoff;
 mod preview;
 mod relay;
 mod sites;
@@ -120,7 +120,7 @@ async fn serve(
 ) -> HttpResponse {
     let tenants = &state.tenants;
     if req.path() == HANDOFF_PATH {
-        return redeem(state, slug, req).await;
+        return handoff::serve(state, slug, req).await;
     }
     if let Some((token, _)) = websplat_contract::preview::split(req.path()) {
         return preview::serve(state, upstream, slug, token, req, payload).await;
@@ -205,12 +205,19 @@ fn is_websocket(req: &HttpRequest) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-/// No `Origin` (a program, or a same-origin GET) or this workspace's own.
+/// No `Origin` (a program, or a same-origin GET) or this workspace's own; and where the
+/// browser says where the request comes from (`Sec-Fetch-Site`), this very origin. A
+/// browser that leaves `Origin` out of a write still says `cross-site` or `same-site`.
 fn same_origin(req: &HttpRequest, own: &str) -> bool {
-    match req.headers().get(header::ORIGIN) {
-        None => !is_websocket(req),
-        Some(origin) => origin.as_bytes() == own.as_bytes(),
-    }
+    let fetch_site_ok = req
+        .headers()
+        .get("sec-fetch-site")
+        .is_none_or(|site| site.as_bytes() == b"same-origin");
+    fetch_site_ok
+        && match req.headers().get(header::ORIGIN) {
+            None => !is_websocket(req),
+            Some(origin) => origin.as_bytes() == own.as_bytes(),
+        }
 }
 
 /// A browser is sent through the handoff; a program is told how to get in.
@@ -240,58 +247,6 @@ fn sign_in_first(state: &AppState, req: &HttpRequest) -> HttpResponse {
             "open your workspace from the platform (it hands this origin a cookie of its own)",
         ),
     )
-}
-
-async fn redeem(state: &AppState, slug: &Slug, req: &HttpRequest) -> HttpResponse {
-    let code = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
-    let handoff = match state.tenants.routing.redeem_handoff(&code).await {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot redeem a workspace handoff");
-            return refuse(state, req, ApiError::Unavailable("the session store"));
-        }
-    };
-    let Some(handoff) = handoff.filter(|h| h.slug == *slug) else {
-        return refuse(
-            state,
-            req,
-            ApiError::BadRequest(
-                "this link to your workspace has expired or was already used; open the workspace again from your dashboard"
-                    .to_owned(),
-            ),
-        );
-    };
-    let ttl = state.sessions.max_lifetime();
-    let session = WorkspaceSession {
-        user: handoff.user,
-        slug: handoff.slug.clone(),
-        platform_session: handoff.platform_session.clone(),
-    };
-    let token = match state.tenants.routing.create_session(&session, ttl).await {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot create a workspace session");
-            return refuse(state, req, ApiError::Unavailable("the session store"));
-        }
-    };
-    let https = state.config.public_url.is_https();
-    let cookie = Cookie::build(cookie_name(https), token)
-        .path("/")
-        .http_only(true)
-        .secure(https)
-        .same_site(SameSite::Lax)
-        .max_age(actix_web::cookie::time::Duration::seconds(
-            i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
-        ))
-        .finish();
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, handoff.next))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .cookie(cookie)
-        .finish()
 }
 
 /// No tenant serves this workspace: start one and say so.

@@ -15,10 +15,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::{SinkExt, StreamExt};
 
 use super::{Upstream, cookie_name, refuse};
+use crate::config::proxies::TrustedProxies;
 use crate::error::ApiError;
 use crate::tenants::identity;
 use crate::tenants::routing::Route;
 use crate::web::app::AppState;
+use crate::web::extract::client_ip;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and those the `Connection` header names.
 fn hop_by_hop(headers: &HeaderMap) -> Vec<HeaderName> {
@@ -53,7 +55,7 @@ pub fn upstream_headers(
     req: &HttpRequest,
     https: bool,
     route: &Route,
-    trust_forwarded_for: bool,
+    proxies: &TrustedProxies,
 ) -> Vec<(HeaderName, HeaderValue)> {
     let incoming = req.headers();
     let dropped = hop_by_hop(incoming);
@@ -90,18 +92,11 @@ pub fn upstream_headers(
     {
         out.push((header::COOKIE, v));
     }
-    let peer = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
+    // The runtime's analytics take the first hop as the visitor: give it only the client
+    // the platform decided on (never a chain a client could have written).
+    let forwarded_for = client_ip(req, proxies)
+        .map(|ip| ip.to_string())
         .unwrap_or_default();
-    let forwarded_for = match incoming
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .filter(|_| trust_forwarded_for)
-    {
-        Some(chain) => format!("{chain}, {peer}"),
-        None => peer,
-    };
     let host = incoming
         .get(header::HOST)
         .cloned()
@@ -145,7 +140,7 @@ pub(super) async fn forward(
     let url = format!("http://{}{}", route.address, path);
     let https = state.config.public_url.is_https();
     let mut request = upstream.client.request(req.method().clone(), url);
-    for (name, value) in upstream_headers(req, https, route, state.config.trust_forwarded_for) {
+    for (name, value) in upstream_headers(req, https, route, &state.config.trusted_proxies) {
         request = request.append_header((name, value));
     }
     if let Some(n) = declared.filter(|_| has_body) {
@@ -301,7 +296,7 @@ pub(super) async fn relay_websocket(
     let url = format!("ws://{}{}", route.address, path);
     let https = state.config.public_url.is_https();
     let mut connect = upstream.client.ws(url).max_frame_size(16 * 1024 * 1024);
-    for (name, value) in upstream_headers(req, https, route, state.config.trust_forwarded_for) {
+    for (name, value) in upstream_headers(req, https, route, &state.config.trusted_proxies) {
         let skip = name == header::HOST
             || name.as_str().starts_with("sec-websocket-")
             || name == header::ORIGIN;
@@ -412,7 +407,7 @@ mod tests {
             address: "172.20.0.2:8080".to_owned(),
             secret: "s".repeat(40),
         };
-        let out = upstream_headers(&req, false, &route, false);
+        let out = upstream_headers(&req, false, &route, &TrustedProxies::None);
         let get = |n: &str| -> Vec<&str> {
             out.iter()
                 .filter(|(k, _)| k.as_str() == n)

@@ -158,6 +158,21 @@ impl Person {
         }
     }
 
+    /// Follows `/workspace/open` through the platform's and the workspace origin's
+    /// redirects up to the link that carries the one-time code (not yet redeemed).
+    pub async fn handoff_link(&self, app: &TestApp) -> String {
+        let mut next = app.url("/workspace/open");
+        for _ in 0..4 {
+            let r = self.client.get(&next).send().await.expect("open");
+            assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+            next = location(&r);
+            if next.contains("code=") {
+                return next;
+            }
+        }
+        panic!("no handoff code after four redirects: {next}");
+    }
+
     /// Opens the workspace as a browser does: `/workspace/open` on the platform, then the
     /// handoff on the workspace origin, which sets its cookie. Returns the origin.
     pub async fn open(&self, app: &TestApp) -> String {
@@ -166,24 +181,18 @@ impl Person {
 
     /// [`Person::open`], also returning the workspace cookie (`name=value`).
     pub async fn open_with_cookie(&self, app: &TestApp) -> (String, String) {
-        let r = self
-            .client
-            .get(app.url("/workspace/open"))
-            .send()
-            .await
-            .expect("open");
-        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
-        let handoff = location(&r);
+        let handoff = self.handoff_link(app).await;
         assert!(handoff.contains(".ws.localhost:"), "{handoff}");
         let r = self.client.get(&handoff).send().await.expect("handoff");
-        assert_eq!(r.status(), 303);
+        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
         let cookie = r
             .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("websplat_ws="))
             .expect("a workspace cookie")
             .to_owned();
-        assert!(cookie.starts_with("websplat_ws="), "{cookie}");
         assert!(
             cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
             "{cookie}"

@@ -61,6 +61,28 @@ async fn a_sign_in_starts_one_hardened_container_sign_out_stops_it_and_the_next_
         "{tmp}"
     );
     assert!(host.pids_limit.is_some_and(|p| p > 0 && p <= 1024));
+    // Its logs rotate (a chatty tenant cannot fill the disk) and its open files are capped.
+    // (Values apart from common daemon defaults, so the platform's own setting shows.)
+    let log = host.log_config.expect("log config");
+    assert_eq!(log.typ.as_deref(), Some("json-file"));
+    let log = log.config.unwrap_or_default();
+    assert_eq!(
+        log.get("max-size").map(String::as_str),
+        Some("5m"),
+        "{log:?}"
+    );
+    assert_eq!(
+        log.get("max-file").map(String::as_str),
+        Some("2"),
+        "{log:?}"
+    );
+    let nofile = host
+        .ulimits
+        .unwrap_or_default()
+        .into_iter()
+        .find(|u| u.name.as_deref() == Some("nofile"))
+        .expect("a nofile limit");
+    assert_eq!((nofile.soft, nofile.hard), (Some(4096), Some(4096)));
     let levels = app.state.clone();
     let free = {
         let mut conn = levels.db.get().await.expect("conn");

@@ -5,6 +5,7 @@
 
 pub(crate) mod helpers;
 
+mod abuse;
 mod cleanup;
 pub(crate) mod isolation;
 mod lifecycle;
