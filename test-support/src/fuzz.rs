@@ -88,7 +88,8 @@ impl Fuzz {
         ));
         let file = std::fs::File::create(&report).expect("the fuzz report file");
         let mut cmd = self.command();
-        cmd.stdout(file.try_clone().expect("the report file")).stderr(file);
+        cmd.stdout(file.try_clone().expect("the report file"))
+            .stderr(file);
         let status = tokio::task::spawn_blocking(move || cmd.status())
             .await
             .expect("the schemathesis thread")

@@ -18,9 +18,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{
-    ChildGuard, Outage, TestDb, env_var, free_port, workspace_browser,
-};
+use crate::support::{ChildGuard, Outage, TestDb, env_var, free_port, workspace_browser};
 use crate::workspaces::{containers, tenants};
 use crate::{PASSWORD, Platform, register, wait_for_workspace};
 
@@ -315,7 +313,16 @@ async fn postgresql_cut_away_is_a_503_in_words_and_recovers_with_nothing_half_do
     let (answers, acknowledged) = traffic(&platform, &signer, &writer, "during", OUTAGE).await;
     relay.restore();
 
-    check_after(&db, &platform, &signer, &writer, &answers, &acknowledged, "sign in").await;
+    check_after(
+        &db,
+        &platform,
+        &signer,
+        &writer,
+        &answers,
+        &acknowledged,
+        "sign in",
+    )
+    .await;
 }
 
 /// A Redis server of the test's own that keeps its data across a restart.
@@ -344,7 +351,14 @@ impl Redis {
     fn up(&mut self) {
         let child = Command::new(env_var("WEBSPLAT_TEST_REDIS_SERVER"))
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
@@ -396,7 +410,16 @@ async fn redis_restarted_is_a_503_in_words_and_recovers_with_nothing_half_done()
     let (answers, acknowledged) = traffic(&platform, &signer, &writer, "during", OUTAGE).await;
     redis.up();
 
-    check_after(&db, &platform, &signer, &writer, &answers, &acknowledged, "sign in").await;
+    check_after(
+        &db,
+        &platform,
+        &signer,
+        &writer,
+        &answers,
+        &acknowledged,
+        "sign in",
+    )
+    .await;
 }
 
 /// The Docker Engine's socket, as a relay at a path of this test's own.

@@ -145,37 +145,68 @@ fn add_common_answers(doc: &mut utoipa::openapi::OpenApi) {
 /// `(status, description)` of what the layers before `operation`'s handler may answer.
 fn common_answers(class: Class, operation: &Operation) -> Vec<(&'static str, &'static str)> {
     let mut answers = Vec::new();
-    let has_query = operation.parameters.iter().flatten().any(|p| {
-        matches!(p.parameter_in, ParameterIn::Query)
-    });
-    let has_path = operation.parameters.iter().flatten().any(|p| {
-        matches!(p.parameter_in, ParameterIn::Path)
-    });
+    let has_query = operation
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+    let has_path = operation
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| matches!(p.parameter_in, ParameterIn::Path));
     if has_path {
         answers.extend([
-            ("400", "A path parameter is not a valid name or id (the message says which)"),
+            (
+                "400",
+                "A path parameter is not a valid name or id (the message says which)",
+            ),
             ("404", "Nothing is there"),
         ]);
     }
     if operation.request_body.is_some() {
         answers.extend([
-            ("400", "The body is not valid JSON for this operation (the message says where)"),
+            (
+                "400",
+                "The body is not valid JSON for this operation (the message says where)",
+            ),
             ("413", "The body is larger than this operation accepts"),
-            ("415", "The body is not sent as JSON (Content-Type: application/json)"),
+            (
+                "415",
+                "The body is not sent as JSON (Content-Type: application/json)",
+            ),
         ]);
     } else if has_query {
         answers.push(("400", "The query string is not valid for this operation"));
     }
     match class {
         Class::Api => answers.extend([
-            ("401", "Not signed in, or the session or API token is no longer valid"),
-            ("403", "Refused: the policy does not allow it, or a cross-site write"),
-            ("429", "Too many requests; Retry-After says when to try again"),
-            ("503", "PostgreSQL or Redis is unavailable; try again shortly"),
+            (
+                "401",
+                "Not signed in, or the session or API token is no longer valid",
+            ),
+            (
+                "403",
+                "Refused: the policy does not allow it, or a cross-site write",
+            ),
+            (
+                "429",
+                "Too many requests; Retry-After says when to try again",
+            ),
+            (
+                "503",
+                "PostgreSQL or Redis is unavailable; try again shortly",
+            ),
         ]),
         Class::SignIn => answers.extend([
-            ("429", "Too many attempts; Retry-After says when to try again"),
-            ("503", "PostgreSQL or Redis is unavailable; try again shortly"),
+            (
+                "429",
+                "Too many attempts; Retry-After says when to try again",
+            ),
+            (
+                "503",
+                "PostgreSQL or Redis is unavailable; try again shortly",
+            ),
         ]),
         Class::Page | Class::Probe => {}
     }

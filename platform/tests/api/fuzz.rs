@@ -48,8 +48,6 @@ async fn fuzzing_the_api_as_a_member_finds_no_undocumented_answer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzzing_the_api_as_an_admin_finds_no_undocumented_answer() {
     let app = app().await;
-    let (_, _, token) = app
-        .user_with_role("admin@example.com", Some("admin"))
-        .await;
+    let (_, _, token) = app.user_with_role("admin@example.com", Some("admin")).await;
     fuzz(&app, &token).run().await;
 }

@@ -40,7 +40,9 @@ async fn metrics_refused_to_a_member_is_a_documented_403() {
     let app = TestApp::spawn().await;
     let doc = document(&app).await;
     let (_, _, token) = app.user_with_role("mo@example.com", None).await;
-    let r = app.call(reqwest::Method::GET, "/metrics", &token, None).await;
+    let r = app
+        .call(reqwest::Method::GET, "/metrics", &token, None)
+        .await;
     assert_eq!(error_code(r, 403).await, "forbidden");
     assert_lists(&doc, "get", "/metrics", 403);
     assert_lists(&doc, "get", "/metrics", 401);
