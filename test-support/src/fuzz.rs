@@ -82,13 +82,15 @@ impl Fuzz {
     /// serving on this test's runtime); panics with its report when any check failed. Its
     /// output goes to a file while it runs (`tail -f` it to watch), removed when it passes.
     pub async fn run(self) {
-        let report = std::env::temp_dir().join(format!(
-            "websplat-fuzz-{}.txt",
-            uuid::Uuid::new_v4().simple()
-        ));
+        // A directory of the run's own: schemathesis keeps a cache in its working directory.
+        let dir =
+            std::env::temp_dir().join(format!("websplat-fuzz-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("the fuzz run's directory");
+        let report = dir.join("report.txt");
         let file = std::fs::File::create(&report).expect("the fuzz report file");
         let mut cmd = self.command();
-        cmd.stdout(file.try_clone().expect("the report file"))
+        cmd.current_dir(&dir)
+            .stdout(file.try_clone().expect("the report file"))
             .stderr(file);
         let status = tokio::task::spawn_blocking(move || cmd.status())
             .await
@@ -107,6 +109,6 @@ impl Fuzz {
             "schemathesis tested nothing at {}:\n{stdout}\n{stderr}",
             self.schema_url
         );
-        let _ = std::fs::remove_file(&report);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
