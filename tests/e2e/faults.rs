@@ -47,7 +47,6 @@ fn workspaces_on(extra: Vec<(String, String)>) -> Vec<(String, String)> {
 
 /// A person signed in with their workspace open on its own origin.
 struct Person {
-    email: String,
     http: Client,
     origin: String,
 }
@@ -79,11 +78,7 @@ impl Person {
             url.host_str().expect("host"),
             url.port().expect("port")
         );
-        Person {
-            email: email.to_owned(),
-            http,
-            origin,
-        }
+        Person { http, origin }
     }
 
     /// A note written through the proxy; its text when the workspace acknowledged it.
