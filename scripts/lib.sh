@@ -103,6 +103,24 @@ ensure_apt_packages() {
 # ---------------------------------------------------------------------------
 
 # pg_bin_dir — newest /usr/lib/postgresql/*/bin.
+# ensure_python_venv DIR CHECK PACKAGE...: a Python virtual environment in DIR with the
+# pinned PACKAGEs from PyPI, made (again) unless the shell test CHECK already holds.
+ensure_python_venv() {
+  local dir="$1" check="$2"
+  shift 2
+  if eval "$check" 2>/dev/null; then return 0; fi
+  ws_log "creating Python venv with $* in $dir"
+  command -v python3 >/dev/null || ensure_apt_packages python3
+  rm -rf "$dir"
+  if ! python3 -m venv "$dir" >/dev/null 2>&1; then
+    rm -rf "$dir"
+    ensure_apt_packages python3-venv
+    python3 -m venv "$dir"
+  fi
+  "$dir/bin/python" -m pip install -q --disable-pip-version-check "$@"
+  eval "$check" || { ws_err "$dir: '$check' does not hold after installing $*"; return 1; }
+}
+
 pg_bin_dir() {
   local d
   d="$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -type d -name bin 2>/dev/null \

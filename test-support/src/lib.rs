@@ -11,6 +11,8 @@
 #[cfg(feature = "postgres")]
 mod db;
 mod docker;
+mod fault;
+mod fuzz;
 mod http;
 mod oidc;
 mod process;
@@ -20,6 +22,8 @@ pub mod webdriver;
 #[cfg(feature = "postgres")]
 pub use db::TestDb;
 pub use docker::{deployment, remove_deployment, tenant_image};
+pub use fault::{Endpoint, Outage};
+pub use fuzz::Fuzz;
 pub use http::{Loopback, browser_client, location, query_param, workspace_browser};
 pub use oidc::{OidcProviderMock, answer_at_mock, oidc_env, sign_in_at_mock};
 pub use process::{ChildGuard, free_port, wait_for_http};

@@ -1,8 +1,10 @@
 //! End-to-end tests across processes: the `platform` binary as deployed, on real PostgreSQL
 //! and Redis, signing a real headless Chromium in through the third-party
-//! `oidc-provider-mock`'s own sign-in page. Run by `scripts/test`, which starts the
-//! dependencies and sets the `WEBSPLAT_TEST_*` variables.
+//! `oidc-provider-mock`'s own sign-in page, and through its dependencies' faults
+//! (`faults`: PostgreSQL, Redis or the Docker Engine away for a while). Run by
+//! `scripts/test`, which starts the dependencies and sets the `WEBSPLAT_TEST_*` variables.
 
+mod faults;
 mod pools;
 mod replicas;
 mod workspaces;

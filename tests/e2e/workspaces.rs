@@ -27,14 +27,14 @@ fn workspaces_on() -> Vec<(String, String)> {
 }
 
 #[derive(QueryableByName, Debug)]
-struct Row {
+pub(crate) struct Row {
     #[diesel(sql_type = diesel::sql_types::Text)]
-    state: String,
+    pub(crate) state: String,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    container_id: Option<String>,
+    pub(crate) container_id: Option<String>,
 }
 
-async fn tenants(db: &TestDb) -> Vec<Row> {
+pub(crate) async fn tenants(db: &TestDb) -> Vec<Row> {
     let mut conn = db.connect().await;
     diesel::sql_query("SELECT state, container_id FROM tenants ORDER BY requested_at")
         .load(&mut conn)

@@ -12,6 +12,8 @@ mod helpers;
 mod admin;
 mod admin_cli;
 mod authz;
+mod fuzz;
+mod fuzz_cases;
 mod gateway;
 mod health;
 mod lifecycle_rules;

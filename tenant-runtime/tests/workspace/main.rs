@@ -14,6 +14,7 @@ mod analytics;
 mod api;
 mod chat;
 mod documents;
+mod fuzz;
 mod generation;
 mod jobs;
 mod notes;

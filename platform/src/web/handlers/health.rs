@@ -12,7 +12,7 @@ use diesel_async::RunQueryDsl;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::ErrorDetail;
+use crate::error::{ErrorBody, ErrorDetail};
 use crate::telemetry::current_request_id;
 use crate::web::app::AppState;
 
@@ -123,7 +123,10 @@ pub async fn readyz(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
 }
 
 /// Prometheus metrics in the text exposition format.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain"),
+    (status = 401, body = ErrorBody, description = "Not signed in: scrapers send an operator's API token"),
+    (status = 403, body = ErrorBody, description = "Only operators read the metrics"),
+    (status = 503, body = ErrorBody, description = "PostgreSQL or Redis is unavailable")))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, crate::error::ApiError> {
     // Tenants by state are PostgreSQL's to say (every replica sees the same).
     match state.tenants.census().await {

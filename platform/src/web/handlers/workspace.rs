@@ -55,9 +55,15 @@ pub async fn status(
     responses((status = 202, body = WorkspaceStatus, description = "Starting (or already up)"),
         (status = 401, body = ErrorBody),
         (status = 429, body = ErrorBody, description = "At capacity: the pool runs as many workspaces as it may, or its start queue is full; says when to retry"),
-        (status = 503, body = ErrorBody, description = "The pool that would start it is draining")),
+        (status = 503, body = ErrorBody, description = "The pool that would start it is draining, or the container engine does not answer")),
     security(("session" = []), ("token" = [])))]
 pub async fn start(state: State, current: CurrentUser) -> Result<HttpResponse, ApiError> {
+    // A start the engine cannot carry out is refused now, in words, rather than accepted and
+    // failed in the background: nothing is recorded, so nothing is left half-done.
+    if let Err(e) = state.tenants.orchestrator.ping().await {
+        tracing::warn!(error = %e, "the container engine does not answer");
+        return Err(ApiError::Unavailable("the container engine"));
+    }
     let status = state
         .tenants
         .start(current.user.id, Trigger::Demand)
