@@ -27,6 +27,8 @@ pub struct Reconciled {
     pub orphans_removed: usize,
     /// Tenants marked failed or stopped because their container is gone.
     pub ghosts_ended: usize,
+    /// Returning people's next containers forgotten because the engine no longer has them.
+    pub next_forgotten: usize,
 }
 
 impl Tenants {
@@ -129,6 +131,7 @@ impl Tenants {
             .orchestrator
             .list(label::DEPLOYMENT, &self.config.deployment)
             .await?;
+        done.next_forgotten = self.forget_vanished_next(&containers).await?;
         let mut conn = self.db().get().await?;
         let mut seen: HashSet<TenantId> = HashSet::new();
         for container in &containers {
@@ -140,6 +143,10 @@ impl Tenants {
                 .labels
                 .get(label::WARM)
                 .and_then(|w| w.parse::<uuid::Uuid>().ok());
+            let next_id = container
+                .labels
+                .get(label::RETURNING)
+                .and_then(|w| w.parse::<uuid::Uuid>().ok());
             let row = match (tenant_id, warm_id) {
                 (Some(id), _) => store::get(&mut conn, id).await?,
                 // A warm runtime: the keeper's while unclaimed; once claimed, its tenant's.
@@ -149,7 +156,17 @@ impl Tenants {
                     }
                     store::by_container(&mut conn, &container.id).await?
                 }
-                (None, None) => None,
+                // A returning person's next container: the keeper's while it has its row;
+                // once taken, its tenant's.
+                (None, None) => match next_id {
+                    Some(next) => {
+                        if super::returning::find(&mut conn, next).await?.is_some() {
+                            continue;
+                        }
+                        store::by_container(&mut conn, &container.id).await?
+                    }
+                    None => None,
+                },
             };
             let Some(row) = row else {
                 self.orchestrator.remove(&container.id).await?;
@@ -274,12 +291,20 @@ impl Tenants {
             .await
         {
             Ok(true) => {
+                self.refresh_image_digest().await;
                 match self.tend_warm().await {
                     Ok((0, 0)) => {}
                     Ok((removed, made)) => {
                         tracing::info!(removed, made, "tended the warm runtimes");
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot tend the warm runtimes"),
+                }
+                match self.tend_returning().await {
+                    Ok((0, 0, 0)) => {}
+                    Ok((removed, made, started)) => {
+                        tracing::info!(removed, made, started, "tended the next containers");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot tend the next containers"),
                 }
                 if let Err(e) = self.routing.unlock("warm").await {
                     tracing::warn!(error = %e, "cannot let go of the warm lock");
