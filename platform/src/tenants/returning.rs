@@ -401,8 +401,8 @@ impl Tenants {
         Ok((removed, made, started))
     }
 
-    /// Forgets the next containers the engine no longer has (removed by hand, or lost
-    /// with the engine), so their people start cold rather than fail. `listed` is every
+    /// Forgets the next containers the engine no longer has (removed by hand, lost with
+    /// the engine, or started and dead), so their people start cold rather than fail. `listed` is every
     /// container of this deployment.
     pub(super) async fn forget_vanished_next(&self, listed: &[ContainerInfo]) -> anyhow::Result<usize> {
         let mut conn = self.db.get().await?;
@@ -414,10 +414,12 @@ impl Tenants {
         drop(conn);
         let mut gone = 0;
         for next in rows {
-            let on_engine = next
-                .container_id
-                .as_ref()
-                .is_some_and(|id| listed.iter().any(|c| c.id == *id));
+            // A started one that died unclaimed is as good as gone.
+            let on_engine = next.container_id.as_ref().is_some_and(|id| {
+                listed
+                    .iter()
+                    .any(|c| c.id == *id && (next.state != "ready" || c.running))
+            });
             if !on_engine && Utc::now() - next.created_at > STUCK {
                 self.remove_next(&next).await;
                 gone += 1;
