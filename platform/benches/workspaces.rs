@@ -62,7 +62,11 @@ fn report(label: &str, mut samples: Vec<Duration>, floor: Option<Duration>) {
 }
 
 /// Signs up (`new`) or in and waits for the workspace to be ready; returns the time it took.
-async fn sign_in_to_ready(base: &str, email: &str, new: bool) -> anyhow::Result<(Client, Duration)> {
+async fn sign_in_to_ready(
+    base: &str,
+    email: &str,
+    new: bool,
+) -> anyhow::Result<(Client, Duration)> {
     let client = browser();
     let started = Instant::now();
     let (path, want) = if new {
@@ -222,36 +226,80 @@ impl Bench {
         // made as they stop (for the returning rounds below).
         self.pool("warm_new = 0, returning_ahead = true, returning_warm = 0")
             .await?;
-        let cold_seq = self.sign_ins(&format!("cold-seq-{n}"), n, false, true).await?;
+        let cold_seq = self
+            .sign_ins(&format!("cold-seq-{n}"), n, false, true)
+            .await?;
         let cold_p50 = percentile(&cold_seq, 0.5);
-        report("cold sign-in to ready, sequential", cold_seq, Some(floor.sequential_p50));
-        let cold_all = self.sign_ins(&format!("cold-all-{n}"), n, true, true).await?;
-        report(&format!("cold sign-in to ready, {n} at once"), cold_all, Some(floor.at_once_p50));
+        report(
+            "cold sign-in to ready, sequential",
+            cold_seq,
+            Some(floor.sequential_p50),
+        );
+        let cold_all = self
+            .sign_ins(&format!("cold-all-{n}"), n, true, true)
+            .await?;
+        report(
+            &format!("cold sign-in to ready, {n} at once"),
+            cold_all,
+            Some(floor.at_once_p50),
+        );
         self.stop_all().await?;
         self.until_next(n * 2, "created").await?;
 
         // Returning, made ahead (started on the path), then started ahead.
-        let made_seq = self.sign_ins(&format!("cold-seq-{n}"), n, false, false).await?;
-        report("returning (made ahead), sequential", made_seq, Some(floor.sequential_p50));
-        let made_all = self.sign_ins(&format!("cold-all-{n}"), n, true, false).await?;
-        report(&format!("returning (made ahead), {n} at once"), made_all, Some(floor.at_once_p50));
+        let made_seq = self
+            .sign_ins(&format!("cold-seq-{n}"), n, false, false)
+            .await?;
+        report(
+            "returning (made ahead), sequential",
+            made_seq,
+            Some(floor.sequential_p50),
+        );
+        let made_all = self
+            .sign_ins(&format!("cold-all-{n}"), n, true, false)
+            .await?;
+        report(
+            &format!("returning (made ahead), {n} at once"),
+            made_all,
+            Some(floor.at_once_p50),
+        );
         self.pool(&format!("returning_warm = {}", n * 2)).await?;
         self.stop_all().await?;
         self.until_next(n * 2, "ready").await?;
-        let warm_seq = self.sign_ins(&format!("cold-seq-{n}"), n, false, false).await?;
+        let warm_seq = self
+            .sign_ins(&format!("cold-seq-{n}"), n, false, false)
+            .await?;
         let returning_p50 = percentile(&warm_seq, 0.5);
-        report("returning (started ahead), sequential", warm_seq, Some(floor.sequential_p50));
-        let warm_all = self.sign_ins(&format!("cold-all-{n}"), n, true, false).await?;
-        report(&format!("returning (started ahead), {n} at once"), warm_all, Some(floor.at_once_p50));
+        report(
+            "returning (started ahead), sequential",
+            warm_seq,
+            Some(floor.sequential_p50),
+        );
+        let warm_all = self
+            .sign_ins(&format!("cold-all-{n}"), n, true, false)
+            .await?;
+        report(
+            &format!("returning (started ahead), {n} at once"),
+            warm_all,
+            Some(floor.at_once_p50),
+        );
         self.stop_all().await?;
 
         // First sign-ins claiming from a pool of n started, unclaimed runtimes.
-        self.pool(&format!("returning_ahead = false, returning_warm = 0, warm_new = {n}"))
-            .await?;
+        self.pool(&format!(
+            "returning_ahead = false, returning_warm = 0, warm_new = {n}"
+        ))
+        .await?;
         self.until_warm(n).await?;
-        let new_seq = self.sign_ins(&format!("warm-seq-{n}"), n, false, true).await?;
+        let new_seq = self
+            .sign_ins(&format!("warm-seq-{n}"), n, false, true)
+            .await?;
         let new_p50 = percentile(&new_seq, 0.5);
-        report("claimed from the pool, sequential", new_seq, Some(floor.sequential_p50));
+        report(
+            "claimed from the pool, sequential",
+            new_seq,
+            Some(floor.sequential_p50),
+        );
         self.until_warm(n).await?;
         let new_all = self.sign_ins(&format!("warm-all-{n}"), n, true, true).await;
         let (ready, refused) = match &new_all {
@@ -260,17 +308,30 @@ impl Bench {
         };
         let new_all = new_all?;
         let new_all_p99 = percentile(&new_all, 0.99);
-        report(&format!("claimed from the pool, {n} at once"), new_all, Some(floor.at_once_p50));
+        report(
+            &format!("claimed from the pool, {n} at once"),
+            new_all,
+            Some(floor.at_once_p50),
+        );
         self.pool("warm_new = 0").await?;
         self.stop_all().await?;
 
         println!("goals (N = {n}):");
         let cold = ratio(cold_p50, floor.sequential_p50);
-        println!("  cold p50 <= 1.2x floor: {cold:.2}x, {}", verdict(cold <= 1.2));
+        println!(
+            "  cold p50 <= 1.2x floor: {cold:.2}x, {}",
+            verdict(cold <= 1.2)
+        );
         let warm = ratio(new_p50, floor.sequential_p50);
-        println!("  claimed-from-the-pool p50 <= 0.25x floor: {warm:.2}x, {}", verdict(warm <= 0.25));
+        println!(
+            "  claimed-from-the-pool p50 <= 0.25x floor: {warm:.2}x, {}",
+            verdict(warm <= 0.25)
+        );
         let back = ratio(returning_p50, floor.sequential_p50);
-        println!("  returning (started ahead) p50 <= 0.25x floor: {back:.2}x, {}", verdict(back <= 0.25));
+        println!(
+            "  returning (started ahead) p50 <= 0.25x floor: {back:.2}x, {}",
+            verdict(back <= 0.25)
+        );
         let tail = ratio(new_all_p99, floor.at_once_p99);
         println!(
             "  {n} at once with a warm pool of {n}: {ready} ready, {refused} refused, p99 {tail:.2}x the floor's own {n}-at-once p99 (goal <= 0.5x), {}",
@@ -332,9 +393,12 @@ impl Bench {
             )
             .await;
         }
-        self.until("tenants WHERE state IN ('requested', 'creating', 'starting', 'ready', 'stopping')", 0)
-            .await
-            .ok();
+        self.until(
+            "tenants WHERE state IN ('requested', 'creating', 'starting', 'ready', 'stopping')",
+            0,
+        )
+        .await
+        .ok();
         Ok(())
     }
 
@@ -347,7 +411,9 @@ impl Bench {
         at_once: bool,
         new: bool,
     ) -> anyhow::Result<Vec<Duration>> {
-        let emails: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}@example.com")).collect();
+        let emails: Vec<String> = (0..n)
+            .map(|i| format!("{prefix}-{i}@example.com"))
+            .collect();
         let done: Vec<(Client, Duration)> = if at_once {
             futures_util::future::join_all(
                 emails.iter().map(|e| sign_in_to_ready(&self.base, e, new)),
@@ -414,10 +480,7 @@ impl Bench {
         let name = format!("websplat-{}-{id}", self.floor_deployment);
         let user = UserId(uuid::Uuid::new_v4());
         let secret = uuid::Uuid::new_v4().simple().to_string();
-        let labels = HashMap::from([(
-            label::DEPLOYMENT.to_owned(),
-            self.floor_deployment.clone(),
-        )]);
+        let labels = HashMap::from([(label::DEPLOYMENT.to_owned(), self.floor_deployment.clone())]);
         let spec = ContainerSpec {
             name: name.clone(),
             image: self.state.config.tenants.image.clone(),
@@ -425,7 +488,10 @@ impl Bench {
                 (runtime::env::TENANT_SECRET.to_owned(), secret.clone()),
                 (runtime::env::TENANT_USER.to_owned(), user.to_string()),
                 (runtime::env::LISTEN.to_owned(), runtime::listen_address()),
-                (runtime::env::DATA_DIR.to_owned(), runtime::DATA_DIR.to_owned()),
+                (
+                    runtime::env::DATA_DIR.to_owned(),
+                    runtime::DATA_DIR.to_owned(),
+                ),
                 (runtime::env::STORAGE_QUOTA.to_owned(), "1024M".to_owned()),
                 (runtime::env::MAX_UPLOAD.to_owned(), "10M".to_owned()),
             ],
@@ -453,12 +519,19 @@ impl Bench {
         let url = format!("http://{address}{}", runtime::HEALTH_PATH);
         loop {
             let header = identity::sign_now(&secret, user, "GET", runtime::HEALTH_PATH);
-            if let Ok(r) = probe.get(&url).header(identity::HEADER, header).send().await
+            if let Ok(r) = probe
+                .get(&url)
+                .header(identity::HEADER, header)
+                .send()
+                .await
                 && r.status().is_success()
             {
                 return Ok((started.elapsed(), container, name));
             }
-            anyhow::ensure!(started.elapsed() < Duration::from_secs(120), "the floor never answered");
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(120),
+                "the floor never answered"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -471,7 +544,9 @@ impl Bench {
         let mut rows: Vec<(String, String, f64, u64)> = Vec::new();
         for family in &families {
             let name = family.name();
-            if name != "websplat_tenant_start_step_seconds" && name != "websplat_pool_queue_wait_seconds" {
+            if name != "websplat_tenant_start_step_seconds"
+                && name != "websplat_pool_queue_wait_seconds"
+            {
                 continue;
             }
             for m in family.get_metric() {
@@ -489,7 +564,12 @@ impl Bench {
                         labels.get("step").copied().unwrap_or("?"),
                     )
                 };
-                rows.push((kind.to_owned(), step.to_owned(), h.get_sample_sum(), h.get_sample_count()));
+                rows.push((
+                    kind.to_owned(),
+                    step.to_owned(),
+                    h.get_sample_sum(),
+                    h.get_sample_count(),
+                ));
             }
         }
         rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
@@ -504,111 +584,111 @@ impl Bench {
     /// Proxy overhead on one workspace (the same request through the workspace origin and
     /// straight to the container), and one idle tenant's memory.
     async fn proxy_and_memory(&mut self, requests: usize) -> anyhow::Result<()> {
-    println!();
-    let (base, port, state) = (self.base.clone(), self.port, self.state.clone());
-    let (client, _) = sign_in_to_ready(&base, "proxy@example.com", true).await?;
-    let r = client.get(format!("{base}/workspace/open")).send().await?;
-    let handoff = r
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .context("no handoff")?
-        .to_owned();
-    client.get(&handoff).send().await?;
-    let url = reqwest::Url::parse(&handoff)?;
-    let host = url.host_str().context("host")?.to_owned();
-    let origin = format!("http://{host}:{port}");
-    let slug = platform::tenants::Slug::parse(host.split('.').next().context("slug")?)
-        .map_err(anyhow::Error::msg)?;
-    let route = state
-        .tenants
-        .routing
-        .route(&slug)
-        .await?
-        .context("no route")?;
-    let direct = Client::builder().no_proxy().build()?;
-    let path = "/api/v1/notes";
-    let mut through = Vec::with_capacity(requests);
-    let mut straight = Vec::with_capacity(requests);
-    for round in 0..requests + 20 {
-        let started = Instant::now();
-        let r = client
-            .get(format!("{origin}{path}"))
-            .header("Accept", "application/json")
-            .send()
-            .await?;
-        anyhow::ensure!(r.status() == 200, "through the proxy: {}", r.status());
-        r.bytes().await?;
-        let via_proxy = started.elapsed();
-        let started = Instant::now();
-        let r = direct
-            .get(format!("http://{}{path}", route.address))
-            .header(
-                identity::HEADER,
-                identity::sign_now(&route.secret, route.user, "GET", path),
-            )
-            .send()
-            .await?;
-        anyhow::ensure!(r.status() == 200, "straight: {}", r.status());
-        r.bytes().await?;
-        let to_container = started.elapsed();
-        if round >= 20 {
-            through.push(via_proxy);
-            straight.push(to_container);
+        println!();
+        let (base, port, state) = (self.base.clone(), self.port, self.state.clone());
+        let (client, _) = sign_in_to_ready(&base, "proxy@example.com", true).await?;
+        let r = client.get(format!("{base}/workspace/open")).send().await?;
+        let handoff = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .context("no handoff")?
+            .to_owned();
+        client.get(&handoff).send().await?;
+        let url = reqwest::Url::parse(&handoff)?;
+        let host = url.host_str().context("host")?.to_owned();
+        let origin = format!("http://{host}:{port}");
+        let slug = platform::tenants::Slug::parse(host.split('.').next().context("slug")?)
+            .map_err(anyhow::Error::msg)?;
+        let route = state
+            .tenants
+            .routing
+            .route(&slug)
+            .await?
+            .context("no route")?;
+        let direct = Client::builder().no_proxy().build()?;
+        let path = "/api/v1/notes";
+        let mut through = Vec::with_capacity(requests);
+        let mut straight = Vec::with_capacity(requests);
+        for round in 0..requests + 20 {
+            let started = Instant::now();
+            let r = client
+                .get(format!("{origin}{path}"))
+                .header("Accept", "application/json")
+                .send()
+                .await?;
+            anyhow::ensure!(r.status() == 200, "through the proxy: {}", r.status());
+            r.bytes().await?;
+            let via_proxy = started.elapsed();
+            let started = Instant::now();
+            let r = direct
+                .get(format!("http://{}{path}", route.address))
+                .header(
+                    identity::HEADER,
+                    identity::sign_now(&route.secret, route.user, "GET", path),
+                )
+                .send()
+                .await?;
+            anyhow::ensure!(r.status() == 200, "straight: {}", r.status());
+            r.bytes().await?;
+            let to_container = started.elapsed();
+            if round >= 20 {
+                through.push(via_proxy);
+                straight.push(to_container);
+            }
         }
-    }
-    through.sort();
-    straight.sort();
-    let (p, s) = (percentile(&through, 0.5), percentile(&straight, 0.5));
-    println!(
-        "{:<44} through {:>6.2} ms   straight {:>6.2} ms   ratio {:.2}   ({requests} requests each)",
-        format!("GET {path}, median"),
-        p.as_secs_f64() * 1e3,
-        s.as_secs_f64() * 1e3,
-        p.as_secs_f64() / s.as_secs_f64()
-    );
+        through.sort();
+        straight.sort();
+        let (p, s) = (percentile(&through, 0.5), percentile(&straight, 0.5));
+        println!(
+            "{:<44} through {:>6.2} ms   straight {:>6.2} ms   ratio {:.2}   ({requests} requests each)",
+            format!("GET {path}, median"),
+            p.as_secs_f64() * 1e3,
+            s.as_secs_f64() * 1e3,
+            p.as_secs_f64() / s.as_secs_f64()
+        );
 
-    // One idle tenant's memory.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let docker = bollard::Docker::connect_with_local_defaults()?;
-    let tenant = route.tenant.to_string();
-    let containers = state
-        .tenants
-        .orchestrator
-        .list("websplat.tenant", &tenant)
-        .await?;
-    let id = &containers.first().context("no container")?.id;
-    let stats = docker
-        .stats(
-            id,
-            Some(
-                StatsOptionsBuilder::new()
-                    .stream(false)
-                    .one_shot(false)
-                    .build(),
-            ),
-        )
-        .next()
-        .await
-        .context("no stats")??;
-    let memory = stats.memory_stats.context("no memory stats")?;
-    let usage = memory.usage.unwrap_or(0);
-    let file = memory
-        .stats
-        .as_ref()
-        .and_then(|s| {
-            s.get("inactive_file")
-                .or_else(|| s.get("total_inactive_file"))
-                .copied()
-        })
-        .unwrap_or(0);
-    println!(
-        "{:<44} {:>6.1} MiB (usage {:.1} MiB minus inactive page cache {:.1} MiB)",
-        "idle tenant memory (container RSS)",
-        (usage.saturating_sub(file)) as f64 / 1048576.0,
-        usage as f64 / 1048576.0,
-        file as f64 / 1048576.0
-    );
-    Ok(())
+        // One idle tenant's memory.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let docker = bollard::Docker::connect_with_local_defaults()?;
+        let tenant = route.tenant.to_string();
+        let containers = state
+            .tenants
+            .orchestrator
+            .list("websplat.tenant", &tenant)
+            .await?;
+        let id = &containers.first().context("no container")?.id;
+        let stats = docker
+            .stats(
+                id,
+                Some(
+                    StatsOptionsBuilder::new()
+                        .stream(false)
+                        .one_shot(false)
+                        .build(),
+                ),
+            )
+            .next()
+            .await
+            .context("no stats")??;
+        let memory = stats.memory_stats.context("no memory stats")?;
+        let usage = memory.usage.unwrap_or(0);
+        let file = memory
+            .stats
+            .as_ref()
+            .and_then(|s| {
+                s.get("inactive_file")
+                    .or_else(|| s.get("total_inactive_file"))
+                    .copied()
+            })
+            .unwrap_or(0);
+        println!(
+            "{:<44} {:>6.1} MiB (usage {:.1} MiB minus inactive page cache {:.1} MiB)",
+            "idle tenant memory (container RSS)",
+            (usage.saturating_sub(file)) as f64 / 1048576.0,
+            usage as f64 / 1048576.0,
+            file as f64 / 1048576.0
+        );
+        Ok(())
     }
 }

@@ -56,12 +56,7 @@ struct Taken {
 }
 
 impl Taken {
-    fn new(
-        user: UserId,
-        image: String,
-        container_name: String,
-        claimed: Claimed,
-    ) -> Self {
+    fn new(user: UserId, image: String, container_name: String, claimed: Claimed) -> Self {
         let secret = SecretString::from(websplat_contract::identity::claimed_secret(
             claimed.claim_key.expose_secret().as_bytes(),
             user.0,

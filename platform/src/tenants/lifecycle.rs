@@ -181,9 +181,9 @@ impl Tenants {
         let asked = std::time::Instant::now();
         let admitted = self.admit(user, trigger).await;
         let kind = match &admitted {
-            Ok(Admitted::New { claimed, .. }) => {
-                claimed.as_ref().map_or(super::warm::StartKind::Cold, |c| c.kind)
-            }
+            Ok(Admitted::New { claimed, .. }) => claimed
+                .as_ref()
+                .map_or(super::warm::StartKind::Cold, |c| c.kind),
             _ => super::warm::StartKind::Cold,
         };
         self.metrics

@@ -179,7 +179,18 @@ impl Tenants {
         if made == 0 {
             return Ok(None);
         }
-        match self.create_next(id, user, &name, &pool.name, &workspace.volume, &level, expires_at).await {
+        match self
+            .create_next(
+                id,
+                user,
+                &name,
+                &pool.name,
+                &workspace.volume,
+                &level,
+                expires_at,
+            )
+            .await
+        {
             Ok(Some(next)) => Ok(Some(next)),
             Ok(None) => Ok(None),
             Err(e) => {
@@ -203,7 +214,11 @@ impl Tenants {
         let claim_key = SecretString::from(random_token(32));
         let ttl = (expires_at - Utc::now()).num_seconds().max(1) + 600;
         self.routing
-            .put_claim_key(id, &claim_key, std::time::Duration::from_secs(ttl.unsigned_abs()))
+            .put_claim_key(
+                id,
+                &claim_key,
+                std::time::Duration::from_secs(ttl.unsigned_abs()),
+            )
             .await?;
         let spec = self.unclaimed_spec(
             name,
@@ -259,9 +274,10 @@ impl Tenants {
                 };
                 let starts: i64 = crate::schema::tenants::table
                     .filter(crate::schema::tenants::user_id.eq(next.user_id))
-                    .filter(crate::schema::tenants::ready_at.gt(
-                        Utc::now() - chrono::Duration::days(i64::from(REGULAR_DAYS)),
-                    ))
+                    .filter(
+                        crate::schema::tenants::ready_at
+                            .gt(Utc::now() - chrono::Duration::days(i64::from(REGULAR_DAYS))),
+                    )
                     .count()
                     .get_result(conn)
                     .await?;
@@ -371,7 +387,10 @@ impl Tenants {
             if next.access_level != user_level || current.as_ref() != Some(&next.spec_hash) {
                 self.remove_next(&next).await;
                 removed += 1;
-                match self.make_next(UserId(next.user_id), Some(next.expires_at)).await {
+                match self
+                    .make_next(UserId(next.user_id), Some(next.expires_at))
+                    .await
+                {
                     Ok(Some(fresh)) => {
                         made += 1;
                         created.push(fresh);
@@ -386,9 +405,7 @@ impl Tenants {
             }
         }
         for next in created {
-            let room = pools
-                .get(&next.pool)
-                .is_some_and(|p| p.returning_warm > 0);
+            let room = pools.get(&next.pool).is_some_and(|p| p.returning_warm > 0);
             if !room {
                 continue;
             }
@@ -404,7 +421,10 @@ impl Tenants {
     /// Forgets the next containers the engine no longer has (removed by hand, lost with
     /// the engine, or started and dead), so their people start cold rather than fail. `listed` is every
     /// container of this deployment.
-    pub(super) async fn forget_vanished_next(&self, listed: &[ContainerInfo]) -> anyhow::Result<usize> {
+    pub(super) async fn forget_vanished_next(
+        &self,
+        listed: &[ContainerInfo],
+    ) -> anyhow::Result<usize> {
         let mut conn = self.db.get().await?;
         let rows: Vec<NextContainer> = returning_runtimes::table
             .filter(returning_runtimes::state.eq_any(["created", "ready"]))
@@ -430,8 +450,11 @@ impl Tenants {
 
     /// Removes a next container and its row and key; never the person's volume.
     pub(super) async fn remove_next(&self, next: &NextContainer) {
-        self.remove_next_by_id(next.id, next.container_id.as_deref().or(Some(&next.container_name)))
-            .await;
+        self.remove_next_by_id(
+            next.id,
+            next.container_id.as_deref().or(Some(&next.container_name)),
+        )
+        .await;
     }
 
     async fn remove_next_by_id(&self, id: Uuid, container: Option<&str>) {

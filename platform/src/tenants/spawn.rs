@@ -260,7 +260,11 @@ impl Tenants {
 
     /// Starts a made container and records where it answers.
     #[tracing::instrument(skip_all)]
-    async fn start_container(&self, tenant: &Tenant, container: &str) -> Result<SocketAddr, Failure> {
+    async fn start_container(
+        &self,
+        tenant: &Tenant,
+        container: &str,
+    ) -> Result<SocketAddr, Failure> {
         self.orchestrator
             .start(container)
             .await

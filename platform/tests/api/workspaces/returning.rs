@@ -77,7 +77,8 @@ fn assert_hardened(c: &ContainerInspectResponse, memory_mib: i64, volume: &str) 
     let env = config.env.unwrap_or_default();
     assert!(
         !env.iter()
-            .any(|e| e.starts_with("WEBSPLAT_TENANT_SECRET=") || e.starts_with("WEBSPLAT_TENANT_USER=")),
+            .any(|e| e.starts_with("WEBSPLAT_TENANT_SECRET=")
+                || e.starts_with("WEBSPLAT_TENANT_USER=")),
         "no identity baked in ahead: {:?}",
         env.iter().map(|e| e.split('=').next()).collect::<Vec<_>>()
     );
@@ -98,7 +99,11 @@ fn assert_hardened(c: &ContainerInspectResponse, memory_mib: i64, volume: &str) 
     assert!(host.binds.unwrap_or_default().is_empty(), "no host paths");
     let mounts = c.mounts.clone().expect("mounts");
     assert_eq!(mounts.len(), 1, "{mounts:?}");
-    assert_eq!(mounts[0].name.as_deref(), Some(volume), "the person's volume");
+    assert_eq!(
+        mounts[0].name.as_deref(),
+        Some(volume),
+        "the person's volume"
+    );
     assert_eq!(mounts[0].destination.as_deref(), Some("/data"));
     assert!(
         !c.network_settings
@@ -112,7 +117,9 @@ fn assert_hardened(c: &ContainerInspectResponse, memory_mib: i64, volume: &str) 
 
 async fn notes(app: &TestApp, person: &Person) -> serde_json::Value {
     let origin = person.open(app).await;
-    let r = person.call(&origin, Method::GET, "/api/v1/notes", None).await;
+    let r = person
+        .call(&origin, Method::GET, "/api/v1/notes", None)
+        .await;
     assert_eq!(r.status(), 200);
     body(r).await
 }
@@ -134,7 +141,9 @@ async fn a_returning_person_gets_the_container_made_for_them_and_finds_their_dat
             Method::PATCH,
             "/api/v1/pools/default",
             &operator,
-            Some(json!({"returning_ahead": true, "returning_warm": 2, "returning_ttl_seconds": 600})),
+            Some(
+                json!({"returning_ahead": true, "returning_warm": 2, "returning_ttl_seconds": 600}),
+            ),
         )
         .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
@@ -173,7 +182,10 @@ async fn a_returning_person_gets_the_container_made_for_them_and_finds_their_dat
         ))
         .await;
     assert_eq!(used, made, "no container made on her path");
-    assert_eq!(notes(&app, &alice).await["items"][0]["text"], "remember the milk");
+    assert_eq!(
+        notes(&app, &alice).await["items"][0]["text"],
+        "remember the milk"
+    );
 
     // Two starts this week: her next one is started ahead, and unclaimed it answers
     // nothing the platform did not sign.
@@ -196,7 +208,11 @@ async fn a_returning_person_gets_the_container_made_for_them_and_finds_their_dat
         .expect("unsigned");
     assert_eq!(r.status(), 401, "an unclaimed runtime serves no one");
     let f = figures(&app, &operator).await;
-    assert_eq!((f["warm_returning"].as_i64(), f["pre_created"].as_i64()), (Some(1), Some(0)), "{f}");
+    assert_eq!(
+        (f["warm_returning"].as_i64(), f["pre_created"].as_i64()),
+        (Some(1), Some(0)),
+        "{f}"
+    );
     let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"websplat_pool_warm_returning{pool="default"} 1"#),
@@ -212,7 +228,10 @@ async fn a_returning_person_gets_the_container_made_for_them_and_finds_their_dat
         ))
         .await;
     assert_eq!(used, warm, "the container started ahead for her");
-    assert_eq!(notes(&app, &alice).await["items"][0]["text"], "remember the milk");
+    assert_eq!(
+        notes(&app, &alice).await["items"][0]["text"],
+        "remember the milk"
+    );
     let r = alice
         .call(&alice.open(&app).await, Method::GET, "/api/v1/whoami", None)
         .await;
@@ -257,7 +276,12 @@ async fn next_containers_follow_the_spec_expire_and_a_restart_leaves_none_orphan
         "write_requests_per_minute": 120, "idle_timeout_seconds": 900
     });
     let r = app
-        .call(Method::PUT, "/api/v1/admin/access-levels/free", &admin, Some(level))
+        .call(
+            Method::PUT,
+            "/api/v1/admin/access-levels/free",
+            &admin,
+            Some(level),
+        )
         .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -283,8 +307,11 @@ async fn next_containers_follow_the_spec_expire_and_a_restart_leaves_none_orphan
     .await;
     until_gone_from_engine(&app, &remade).await;
     assert_eq!(
-        app.count(&format!("returning_runtimes WHERE user_id = '{}'", alice.id))
-            .await,
+        app.count(&format!(
+            "returning_runtimes WHERE user_id = '{}'",
+            alice.id
+        ))
+        .await,
         0
     );
     let volume = app
@@ -293,7 +320,10 @@ async fn next_containers_follow_the_spec_expire_and_a_restart_leaves_none_orphan
             alice.id
         ))
         .await;
-    assert!(docker().inspect_volume(&volume).await.is_ok(), "the volume stays");
+    assert!(
+        docker().inspect_volume(&volume).await.is_ok(),
+        "the volume stays"
+    );
 
     // Alice comes and goes again; then her next container loses its row (a platform that
     // died between the two), and the platform restarts on a new image tag.
@@ -337,7 +367,10 @@ async fn next_containers_follow_the_spec_expire_and_a_restart_leaves_none_orphan
         let bob_now = next_in_state(&app, &bob, "created").await;
         if !listed.contains(&orphan) && bob_now != bobs && listed == rows && rows.len() == 1 {
             let c = inspect(&bob_now).await;
-            assert_eq!(c.config.and_then(|c| c.image).as_deref(), Some(retagged.as_str()));
+            assert_eq!(
+                c.config.and_then(|c| c.image).as_deref(),
+                Some(retagged.as_str())
+            );
             break;
         }
         assert!(
