@@ -91,7 +91,7 @@ async fn sign_in_to_ready(
         match w["state"].as_str() {
             Some("ready") => return Ok((client, started.elapsed())),
             Some("failed") => anyhow::bail!("the workspace failed: {w}"),
-            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+            _ => tokio::time::sleep(Duration::from_millis(5)).await,
         }
         anyhow::ensure!(started.elapsed() < Duration::from_secs(120), "never ready");
     }

@@ -127,7 +127,6 @@ impl Tenants {
         level: &AccessLevel,
         secret: &str,
     ) -> Result<SocketAddr, Failure> {
-        self.advance(tenant, State::Creating).await?;
         let labels = HashMap::from([
             (label::TENANT.to_owned(), tenant.id.to_string()),
             (label::USER.to_owned(), tenant.user_id.to_string()),
@@ -142,15 +141,19 @@ impl Tenants {
             (label::USER.to_owned(), tenant.user_id.to_string()),
             (label::DEPLOYMENT.to_owned(), self.config.deployment.clone()),
         ]);
-        self.orchestrator
-            .ensure_volume(&workspace.volume, &volume_labels)
-            .await
-            .map_err(|e| {
-                Failure::new(
-                    "volume",
-                    format!("its data volume could not be prepared: {e}"),
-                )
-            })?;
+        // The row moves while the engine works: neither waits for the other.
+        let (moved, volume) = tokio::join!(
+            self.advance(tenant, State::Creating),
+            self.orchestrator
+                .ensure_volume(&workspace.volume, &volume_labels)
+        );
+        moved?;
+        volume.map_err(|e| {
+            Failure::new(
+                "volume",
+                format!("its data volume could not be prepared: {e}"),
+            )
+        })?;
         // Checked when the level was saved; refused here too, never replaced by a default.
         let unusable = |e: ApiError| {
             Failure::new(
@@ -202,9 +205,13 @@ impl Tenants {
             .map_err(refused)?;
         let kind = StartKind::Cold.as_str();
         self.metrics.start_step(kind, "create", creating.elapsed());
-        self.advance(tenant, State::Starting).await?;
         let started = Instant::now();
-        let address = self.start_container(tenant, &container).await?;
+        let (moved, address) = tokio::join!(
+            self.advance(tenant, State::Starting),
+            self.start_container(tenant, &container)
+        );
+        moved?;
+        let address = address?;
         self.metrics.start_step(kind, "start", started.elapsed());
         let healthy = Instant::now();
         self.wait_ready(tenant, &container, address, secret).await?;
@@ -224,33 +231,42 @@ impl Tenants {
         secret: &str,
     ) -> Result<SocketAddr, Failure> {
         let kind = claimed.kind.as_str();
-        self.advance(tenant, State::Creating).await?;
-        self.advance(tenant, State::Starting).await?;
         let container = &claimed.container;
-        let address: SocketAddr = match claimed.kind {
-            StartKind::ReturningMade => {
-                let started = Instant::now();
-                let address = self.start_container(tenant, container).await?;
-                self.metrics.start_step(kind, "start", started.elapsed());
-                address
-            }
-            _ => claimed
-                .address
-                .as_deref()
-                .and_then(|a| a.parse().ok())
-                .ok_or_else(|| Failure::new("claim", "its warm runtime had no address"))?,
+        // The row moves through its states while the container is started and claimed.
+        let moved = async {
+            self.advance(tenant, State::Creating).await?;
+            self.advance(tenant, State::Starting).await
         };
-        let claiming = Instant::now();
-        self.claim(
-            claimed,
-            address,
-            tenant.user_id,
-            claimed.kind == StartKind::ReturningMade,
-        )
-        .instrument(tracing::info_span!("claim"))
-        .await
-        .map_err(|m| Failure::new("claim", m))?;
-        self.metrics.start_step(kind, "claim", claiming.elapsed());
+        let claimed_at = async {
+            let address: SocketAddr = match claimed.kind {
+                StartKind::ReturningMade => {
+                    let started = Instant::now();
+                    let address = self.start_container(tenant, container).await?;
+                    self.metrics.start_step(kind, "start", started.elapsed());
+                    address
+                }
+                _ => claimed
+                    .address
+                    .as_deref()
+                    .and_then(|a| a.parse().ok())
+                    .ok_or_else(|| Failure::new("claim", "its warm runtime had no address"))?,
+            };
+            let claiming = Instant::now();
+            self.claim(
+                claimed,
+                address,
+                tenant.user_id,
+                claimed.kind == StartKind::ReturningMade,
+            )
+            .instrument(tracing::info_span!("claim"))
+            .await
+            .map_err(|m| Failure::new("claim", m))?;
+            self.metrics.start_step(kind, "claim", claiming.elapsed());
+            Ok::<_, Failure>(address)
+        };
+        let (moved, address) = tokio::join!(moved, claimed_at);
+        moved?;
+        let address = address?;
         let healthy = Instant::now();
         self.wait_ready(tenant, container, address, secret).await?;
         self.metrics.start_step(kind, "healthy", healthy.elapsed());
