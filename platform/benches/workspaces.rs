@@ -651,13 +651,20 @@ impl Bench {
         // One idle tenant's memory.
         tokio::time::sleep(Duration::from_secs(3)).await;
         let docker = bollard::Docker::connect_with_local_defaults()?;
-        let tenant = route.tenant.to_string();
-        let containers = state
-            .tenants
-            .orchestrator
-            .list("websplat.tenant", &tenant)
-            .await?;
-        let id = &containers.first().context("no container")?.id;
+        // Its tenant row names its container (a claimed warm one carries no tenant label).
+        let id: String = {
+            use diesel::prelude::*;
+            use diesel_async::RunQueryDsl;
+            use platform::schema::tenants;
+            let mut conn = state.db.get().await?;
+            tenants::table
+                .find(route.tenant.0)
+                .select(tenants::container_id)
+                .first::<Option<String>>(&mut conn)
+                .await?
+                .context("no container")?
+        };
+        let id = &id;
         let stats = docker
             .stats(
                 id,

@@ -6,9 +6,13 @@
 //!   live row, no live row without its container (spawns in progress elsewhere, which hold
 //!   a lease, are left alone);
 //! - the idle reaper: stops workspaces without traffic for their access level's idle
-//!   timeout, and records each running workspace's storage use, as its runtime reports it.
+//!   timeout, and records each running workspace's storage use, as its runtime reports it;
+//! - the warm keeper, every two seconds: warm runtimes for first sign-ins
+//!   ([`super::warm`]) and returning people's next containers ([`super::returning`]).
 //!
-//! The reconciler and the reaper take a Redis lock per run, so one replica does each run.
+//! The reconciler, the reaper and the warm keeper take a Redis lock per run, so one replica
+//! does each run. The reconciler keeps a warm container while it has its row (the
+//! keeper's), treats a taken one as its tenant's, and removes any other as an orphan.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
