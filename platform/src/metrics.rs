@@ -26,7 +26,7 @@ pub struct Metrics {
 }
 
 /// Per pool: its capacity and what it is doing (gauges set at scrape time from
-/// PostgreSQL), and how long starts waited in its queue.
+/// PostgreSQL), and how long starts waited in its queue; and where each start's time goes.
 #[derive(Clone)]
 struct PoolMetrics {
     capacity: prometheus::IntGaugeVec,
@@ -34,7 +34,10 @@ struct PoolMetrics {
     starting: prometheus::IntGaugeVec,
     queued: prometheus::IntGaugeVec,
     warm: prometheus::IntGaugeVec,
+    warm_returning: prometheus::IntGaugeVec,
+    pre_created: prometheus::IntGaugeVec,
     queue_wait: HistogramVec,
+    start_steps: HistogramVec,
 }
 
 impl PoolMetrics {
@@ -55,6 +58,17 @@ impl PoolMetrics {
             &["pool"],
         )?;
         registry.register(Box::new(queue_wait.clone()))?;
+        let start_steps = HistogramVec::new(
+            HistogramOpts::new(
+                "tenant_start_step_seconds",
+                "Time each step of a workspace start took (admission, create, start, claim, healthy), by the kind of start",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["kind", "step"],
+        )?;
+        registry.register(Box::new(start_steps.clone()))?;
         Ok(PoolMetrics {
             capacity: gauge(
                 "pool_capacity",
@@ -65,9 +79,18 @@ impl PoolMetrics {
             queued: gauge("pool_queued", "Starts waiting in the pool's queue")?,
             warm: gauge(
                 "pool_warm",
-                "Warm runtimes, started and unclaimed (or on their way), by pool",
+                "Warm runtimes for first sign-ins, started and unclaimed (or on their way), by pool",
+            )?,
+            warm_returning: gauge(
+                "pool_warm_returning",
+                "Returning people's next containers, started and unclaimed (or on their way), by pool",
+            )?,
+            pre_created: gauge(
+                "pool_pre_created",
+                "Returning people's next containers, made and never started, by pool",
             )?,
             queue_wait,
+            start_steps,
         })
     }
 }
@@ -232,11 +255,26 @@ impl Metrics {
             .observe(waited.as_secs_f64());
     }
 
+    /// One step of a start of `kind` (cold, warm_new, returning_warm, returning_made) took
+    /// `elapsed`.
+    pub fn start_step(&self, kind: &str, step: &str, elapsed: Duration) {
+        self.pools
+            .start_steps
+            .with_label_values(&[kind, step])
+            .observe(elapsed.as_secs_f64());
+    }
+
     /// A pool's capacity and figures, as read at scrape time.
     pub fn pool(&self, pool: &str, capacity: i64, figures: &crate::pools::Figures) {
         let (running, starting, queued) = (figures.running, figures.starting, figures.queued);
         let p = &self.pools;
         p.warm.with_label_values(&[pool]).set(figures.warm);
+        p.warm_returning
+            .with_label_values(&[pool])
+            .set(figures.warm_returning);
+        p.pre_created
+            .with_label_values(&[pool])
+            .set(figures.pre_created);
         p.capacity.with_label_values(&[pool]).set(capacity);
         p.running.with_label_values(&[pool]).set(running);
         p.starting.with_label_values(&[pool]).set(starting);

@@ -215,6 +215,9 @@ diesel::table! {
         operated -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        returning_ahead -> Bool,
+        returning_warm -> Int4,
+        returning_ttl_seconds -> Int4,
     }
 }
 
@@ -242,14 +245,35 @@ diesel::table! {
     }
 }
 
+// The next containers of returning people (issue #13, point 3).
+diesel::table! {
+    returning_runtimes (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        pool -> Text,
+        access_level -> Text,
+        image -> Text,
+        spec_hash -> Text,
+        container_name -> Text,
+        container_id -> Nullable<Text>,
+        address -> Nullable<Text>,
+        volume -> Text,
+        state -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(pool_access_levels -> pools (pool));
 diesel::joinable!(warm_runtimes -> pools (pool));
+diesel::joinable!(returning_runtimes -> pools (pool));
 diesel::allow_tables_to_appear_in_same_query!(
     pools,
     pool_access_levels,
     tenants,
     access_levels,
-    warm_runtimes
+    warm_runtimes,
+    returning_runtimes
 );
 diesel::joinable!(sites -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, workspaces, tenants, sites);

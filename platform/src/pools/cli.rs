@@ -52,6 +52,15 @@ pub struct Settings {
     /// Started, unclaimed runtimes to keep for first sign-ins.
     #[arg(long)]
     pub warm_new: Option<i32>,
+    /// Make each returning person's next container as their workspace stops.
+    #[arg(long)]
+    pub returning_ahead: Option<bool>,
+    /// Of those, how many to keep started for people active recently.
+    #[arg(long)]
+    pub returning_warm: Option<i32>,
+    /// How long a returning person's next container waits for them, in seconds.
+    #[arg(long)]
+    pub returning_ttl_seconds: Option<i32>,
     /// The access levels it serves, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub access_levels: Option<Vec<String>>,
@@ -93,6 +102,11 @@ pub async fn run(config: &Config, command: PoolsCommand) -> anyhow::Result<Strin
                     idle_timeout_seconds: settings.idle_timeout_seconds.filter(|s| *s != 0),
                     warm_new: settings.warm_new.unwrap_or(0),
                     warm_ttl_seconds: super::default_warm_ttl(),
+                    returning_ahead: settings.returning_ahead.unwrap_or(false),
+                    returning_warm: settings.returning_warm.unwrap_or(0),
+                    returning_ttl_seconds: settings
+                        .returning_ttl_seconds
+                        .unwrap_or_else(super::default_warm_ttl),
                 },
             )
             .await
@@ -115,6 +129,9 @@ pub async fn run(config: &Config, command: PoolsCommand) -> anyhow::Result<Strin
                         .map(|s| (s != 0).then_some(s)),
                     warm_new: settings.warm_new,
                     warm_ttl_seconds: None,
+                    returning_ahead: settings.returning_ahead,
+                    returning_warm: settings.returning_warm,
+                    returning_ttl_seconds: settings.returning_ttl_seconds,
                 },
             )
             .await

@@ -60,6 +60,14 @@ pub struct NewPool {
     pub warm_new: i32,
     #[serde(default = "default_warm_ttl")]
     pub warm_ttl_seconds: i32,
+    /// Make each returning person's next container as their workspace stops.
+    #[serde(default)]
+    pub returning_ahead: bool,
+    /// Of those, how many to keep started for people active recently.
+    #[serde(default)]
+    pub returning_warm: i32,
+    #[serde(default = "default_warm_ttl")]
+    pub returning_ttl_seconds: i32,
 }
 
 fn default_queue_max() -> i32 {
@@ -86,6 +94,9 @@ pub struct PoolChange {
     pub idle_timeout_seconds: Option<Option<i32>>,
     pub warm_new: Option<i32>,
     pub warm_ttl_seconds: Option<i32>,
+    pub returning_ahead: Option<bool>,
+    pub returning_warm: Option<i32>,
+    pub returning_ttl_seconds: Option<i32>,
 }
 
 /// A field that is present (possibly `null`) is `Some`; an absent one stays `None`.
@@ -151,6 +162,25 @@ fn validate(pool: &store::Row<'_>) -> Result<(), ApiError> {
         return Err(ApiError::validation(
             "warm_new",
             "warm runtimes count against the pool's capacity: warm_new must not exceed max_running",
+        ));
+    }
+    in_range("returning_warm", pool.returning_warm, 0, 1_000)?;
+    in_range(
+        "returning_ttl_seconds",
+        pool.returning_ttl_seconds,
+        60,
+        604_800,
+    )?;
+    if pool.warm_new + pool.returning_warm > pool.max_running {
+        return Err(ApiError::validation(
+            "returning_warm",
+            "started warm runtimes count against the pool's capacity: warm_new and returning_warm together must not exceed max_running",
+        ));
+    }
+    if pool.returning_warm > 0 && !pool.returning_ahead {
+        return Err(ApiError::validation(
+            "returning_warm",
+            "only next containers made ahead can be started ahead: set returning_ahead too",
         ));
     }
     Ok(())
@@ -246,6 +276,9 @@ pub async fn create(db: &db::Pool, audit: &Audit, input: NewPool) -> Result<Pool
             warm_ttl_seconds: input.warm_ttl_seconds,
             draining: false,
             operated: true,
+            returning_ahead: input.returning_ahead,
+            returning_warm: input.returning_warm,
+            returning_ttl_seconds: input.returning_ttl_seconds,
         };
         validate(&row)?;
         let mut conn = db.get().await?;
@@ -282,6 +315,8 @@ pub async fn change(
         "max_running": change.max_running, "max_starting": change.max_starting,
         "queue_max": change.queue_max, "idle_timeout_seconds": change.idle_timeout_seconds,
         "warm_new": change.warm_new, "warm_ttl_seconds": change.warm_ttl_seconds,
+        "returning_ahead": change.returning_ahead, "returning_warm": change.returning_warm,
+        "returning_ttl_seconds": change.returning_ttl_seconds,
     });
     let detail = serde_json::Value::Object(
         detail
@@ -315,6 +350,11 @@ pub async fn change(
                 warm_ttl_seconds: change.warm_ttl_seconds.unwrap_or(current.warm_ttl_seconds),
                 draining: current.draining,
                 operated: true,
+                returning_ahead: change.returning_ahead.unwrap_or(current.returning_ahead),
+                returning_warm: change.returning_warm.unwrap_or(current.returning_warm),
+                returning_ttl_seconds: change
+                    .returning_ttl_seconds
+                    .unwrap_or(current.returning_ttl_seconds),
             };
             validate(&row)?;
             if let Some(levels) = &change.access_levels {
@@ -447,6 +487,9 @@ pub async fn seed(conn: &mut AsyncPgConnection, config: &TenantsConfig) -> anyho
                 warm_ttl_seconds: default_warm_ttl(),
                 draining: false,
                 operated: false,
+                returning_ahead: false,
+                returning_warm: 0,
+                returning_ttl_seconds: default_warm_ttl(),
             };
             match store::get(conn, level).await? {
                 None => {

@@ -38,6 +38,13 @@ pub struct Pool {
     pub operated: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Makes each returning person's next container (their volume bound, never started) as
+    /// their workspace stops.
+    pub returning_ahead: bool,
+    /// Of those, how many are kept started (unclaimed) for people active recently.
+    pub returning_warm: i32,
+    /// How long a returning person's next container waits for them before it is removed.
+    pub returning_ttl_seconds: i32,
 }
 
 /// The pool's settings as they are written (all of them).
@@ -53,6 +60,9 @@ pub struct Row<'a> {
     pub warm_ttl_seconds: i32,
     pub draining: bool,
     pub operated: bool,
+    pub returning_ahead: bool,
+    pub returning_warm: i32,
+    pub returning_ttl_seconds: i32,
 }
 
 impl Pool {
@@ -67,6 +77,9 @@ impl Pool {
             warm_ttl_seconds: self.warm_ttl_seconds,
             draining: self.draining,
             operated: self.operated,
+            returning_ahead: self.returning_ahead,
+            returning_warm: self.returning_warm,
+            returning_ttl_seconds: self.returning_ttl_seconds,
         }
     }
 }
@@ -183,14 +196,19 @@ pub struct Figures {
     pub queued: i64,
     /// Workspaces that failed in the last hour.
     pub failed_last_hour: i64,
-    /// Warm runtimes: started and unclaimed (ready), or on their way.
+    /// Warm runtimes for first sign-ins: started and unclaimed (ready), or on their way.
     pub warm: i64,
+    /// Returning people's next containers made and not started (they hold no memory).
+    pub pre_created: i64,
+    /// Returning people's next containers started and unclaimed (or on their way).
+    pub warm_returning: i64,
 }
 
 impl Figures {
-    /// What counts against `max_running`: running, starting, queued and warm.
+    /// What counts against `max_running`: running, starting, queued and every started warm
+    /// runtime (of both kinds). A container made and never started holds no memory or CPU.
     pub fn in_use(&self) -> i64 {
-        self.running + self.starting + self.queued + self.warm
+        self.running + self.starting + self.queued + self.warm + self.warm_returning
     }
 }
 
@@ -240,24 +258,46 @@ pub async fn figures(conn: &mut AsyncPgConnection) -> QueryResult<Vec<(String, F
                     starting: r.starting,
                     queued: r.queued,
                     failed_last_hour: r.failed,
-                    warm: 0,
+                    ..Figures::default()
                 },
             )
         })
         .collect();
     for (pool, n) in warm {
-        match out.iter_mut().find(|(p, _)| *p == pool) {
-            Some((_, f)) => f.warm = n,
-            None => out.push((
-                pool,
-                Figures {
-                    warm: n,
-                    ..Figures::default()
-                },
-            )),
+        figures_of(&mut out, pool).warm = n;
+    }
+    let returning: Vec<(String, String, i64)> = crate::schema::returning_runtimes::table
+        .group_by((
+            crate::schema::returning_runtimes::pool,
+            crate::schema::returning_runtimes::state,
+        ))
+        .select((
+            crate::schema::returning_runtimes::pool,
+            crate::schema::returning_runtimes::state,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)
+        .await?;
+    for (pool, state, n) in returning {
+        let f = figures_of(&mut out, pool);
+        if matches!(state.as_str(), "starting" | "ready") {
+            f.warm_returning += n;
+        } else {
+            f.pre_created += n;
         }
     }
     Ok(out)
+}
+
+fn figures_of(out: &mut Vec<(String, Figures)>, pool: String) -> &mut Figures {
+    let at = match out.iter().position(|(p, _)| *p == pool) {
+        Some(at) => at,
+        None => {
+            out.push((pool, Figures::default()));
+            out.len() - 1
+        }
+    };
+    &mut out[at].1
 }
 
 /// Start latency over one bucket of time: how many workspaces of a pool became ready in it,

@@ -206,6 +206,15 @@ impl Orchestrator for DockerDriver {
             .and_then(|g| g.parse().ok()))
     }
 
+    #[tracing::instrument(skip(self))]
+    async fn image_digest(&self, image: &str) -> Result<Option<String>> {
+        match timed(self.docker.inspect_image(image)).await {
+            Ok(found) => Ok(found.id),
+            Err(OrchestratorError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     #[tracing::instrument(skip(self, labels))]
     async fn ensure_volume(&self, name: &str, labels: &HashMap<String, String>) -> Result<()> {
         // Creating an existing local volume is a no-op in Docker.

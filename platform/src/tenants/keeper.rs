@@ -6,9 +6,13 @@
 //!   live row, no live row without its container (spawns in progress elsewhere, which hold
 //!   a lease, are left alone);
 //! - the idle reaper: stops workspaces without traffic for their access level's idle
-//!   timeout, and records each running workspace's storage use, as its runtime reports it.
+//!   timeout, and records each running workspace's storage use, as its runtime reports it;
+//! - the warm keeper, every two seconds: warm runtimes for first sign-ins
+//!   ([`super::warm`]) and returning people's next containers ([`super::returning`]).
 //!
-//! The reconciler and the reaper take a Redis lock per run, so one replica does each run.
+//! The reconciler, the reaper and the warm keeper take a Redis lock per run, so one replica
+//! does each run. The reconciler keeps a warm container while it has its row (the
+//! keeper's), treats a taken one as its tenant's, and removes any other as an orphan.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -27,6 +31,8 @@ pub struct Reconciled {
     pub orphans_removed: usize,
     /// Tenants marked failed or stopped because their container is gone.
     pub ghosts_ended: usize,
+    /// Returning people's next containers forgotten because the engine no longer has them.
+    pub next_forgotten: usize,
 }
 
 impl Tenants {
@@ -129,6 +135,7 @@ impl Tenants {
             .orchestrator
             .list(label::DEPLOYMENT, &self.config.deployment)
             .await?;
+        done.next_forgotten = self.forget_vanished_next(&containers).await?;
         let mut conn = self.db().get().await?;
         let mut seen: HashSet<TenantId> = HashSet::new();
         for container in &containers {
@@ -140,6 +147,10 @@ impl Tenants {
                 .labels
                 .get(label::WARM)
                 .and_then(|w| w.parse::<uuid::Uuid>().ok());
+            let next_id = container
+                .labels
+                .get(label::RETURNING)
+                .and_then(|w| w.parse::<uuid::Uuid>().ok());
             let row = match (tenant_id, warm_id) {
                 (Some(id), _) => store::get(&mut conn, id).await?,
                 // A warm runtime: the keeper's while unclaimed; once claimed, its tenant's.
@@ -149,7 +160,17 @@ impl Tenants {
                     }
                     store::by_container(&mut conn, &container.id).await?
                 }
-                (None, None) => None,
+                // A returning person's next container: the keeper's while it has its row;
+                // once taken, its tenant's.
+                (None, None) => match next_id {
+                    Some(next) => {
+                        if super::returning::find(&mut conn, next).await?.is_some() {
+                            continue;
+                        }
+                        store::by_container(&mut conn, &container.id).await?
+                    }
+                    None => None,
+                },
             };
             let Some(row) = row else {
                 self.orchestrator.remove(&container.id).await?;
@@ -274,12 +295,20 @@ impl Tenants {
             .await
         {
             Ok(true) => {
+                self.refresh_image_digest().await;
                 match self.tend_warm().await {
                     Ok((0, 0)) => {}
                     Ok((removed, made)) => {
                         tracing::info!(removed, made, "tended the warm runtimes");
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot tend the warm runtimes"),
+                }
+                match self.tend_returning().await {
+                    Ok((0, 0, 0)) => {}
+                    Ok((removed, made, started)) => {
+                        tracing::info!(removed, made, started, "tended the next containers");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot tend the next containers"),
                 }
                 if let Err(e) = self.routing.unlock("warm").await {
                     tracing::warn!(error = %e, "cannot let go of the warm lock");

@@ -1,31 +1,26 @@
-//! The lifecycle of tenants: admission under the limits, stop, replacement at sign-in,
-//! failure, and removal with the user; the spawn itself (volume, container, start,
-//! readiness) is in [`super::spawn`]. Every state change is a row update in PostgreSQL and
+//! The lifecycle of tenants: start, stop, replacement at sign-in, failure, and removal
+//! with the user; the admission under the limits is in [`super::admission`], the spawn
+//! itself (volume, container, start, readiness) in [`super::spawn`]. Every state change is a row update in PostgreSQL and
 //! an event on the user's progress channel.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use secrecy::{ExposeSecret, SecretString};
+use diesel_async::AsyncPgConnection;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use websplat_contract::UsageReport;
 
+use super::admission::Admitted;
 use super::identity;
 use super::orchestrator::{Orchestrator, label, runtime};
 use super::routing::Routing;
-use super::store::{self, NewTenant, Slug, State, Tenant, TenantId, Workspace};
-use super::warm;
-use crate::auth::secret::random_token;
-use crate::authz::access_levels::{self, AccessLevel};
+use super::store::{self, Slug, State, Tenant, TenantId, Workspace};
 use crate::config::{PublicUrl, TenantsConfig};
 use crate::db;
 use crate::error::ApiError;
 use crate::kv::Kv;
 use crate::metrics::Metrics;
-use crate::pools;
 use crate::users::{self, UserId};
 
 /// How long a stopping runtime gets to finish before it is killed.
@@ -81,6 +76,9 @@ pub struct Tenants {
     pub gateway_url: std::sync::OnceLock<String>,
     /// The access level new users get: what warm runtimes are made for.
     pub(super) new_user_level: String,
+    /// The digest of the tenant image as the engine last named it (part of every warm
+    /// container's spec hash), refreshed by the keeper.
+    pub(super) image_digest: std::sync::RwLock<Option<String>>,
 }
 
 impl Tenants {
@@ -109,6 +107,7 @@ impl Tenants {
             probe,
             gateway_url: std::sync::OnceLock::new(),
             new_user_level,
+            image_digest: std::sync::RwLock::new(None),
         }))
     }
 
@@ -179,6 +178,7 @@ impl Tenants {
         user: UserId,
         trigger: Trigger,
     ) -> Result<WorkspaceStatus, ApiError> {
+        let asked = std::time::Instant::now();
         let up = match trigger {
             Trigger::Demand => store::live_unlocked(&mut *self.db.get().await?, user).await?,
             Trigger::SignIn => None,
@@ -187,6 +187,14 @@ impl Tenants {
             Some((workspace, tenant)) => Ok(Admitted::Existing { workspace, tenant }),
             None => self.admit(user, trigger).await,
         };
+        let kind = match &admitted {
+            Ok(Admitted::New { claimed, .. }) => claimed
+                .as_ref()
+                .map_or(super::warm::StartKind::Cold, |c| c.kind),
+            _ => super::warm::StartKind::Cold,
+        };
+        self.metrics
+            .start_step(kind.as_str(), "admission", asked.elapsed());
         match admitted {
             Err(e) => {
                 if let ApiError::AtCapacity(..) = e {
@@ -257,175 +265,6 @@ impl Tenants {
         }
     }
 
-    /// One transaction under an advisory lock, so the counts hold across replicas.
-    async fn admit(&self, user: UserId, trigger: Trigger) -> Result<Admitted, ApiError> {
-        let mut conn = self.db.get().await?;
-        let config = &self.config;
-        let image = config.image.clone();
-        conn.transaction(async |conn| {
-            diesel::sql_query("SELECT pg_advisory_xact_lock(72010002)")
-                .execute(conn)
-                .await?;
-            let Some(account) = users::find(conn, user).await? else {
-                return Err(ApiError::NotFound("there is no such user".to_owned()));
-            };
-            if account.is_disabled() {
-                return Err(ApiError::Forbidden("this account is disabled".to_owned()));
-            }
-            let workspace = self.workspace(conn, &account).await?;
-            let mut replaced = None;
-            if let Some(live) = store::live(conn, user).await? {
-                let fresh_login_replaces = trigger == Trigger::SignIn && live.state == State::Ready;
-                if !fresh_login_replaces {
-                    return Ok(Admitted::Existing {
-                        workspace,
-                        tenant: live,
-                    });
-                }
-                if store::transition(conn, live.id, State::Stopping, Some("replaced by a new sign-in")).await? {
-                    replaced = Some(Box::new(live));
-                }
-            }
-            let level = access_levels::require(conn, &account.access_level).await?;
-            let pool = pools::store::serving(conn, &level.name).await?;
-            if pool.draining {
-                return Err(ApiError::Draining(format!(
-                    "No new workspaces start in the {} pool right now: the operators are draining it. Please try again later.",
-                    pool.name
-                )));
-            }
-            // A first sign-in takes a runtime already started for it, if the pool keeps one
-            // of this spec: no container is made on its path.
-            // (One whose key is gone — a claim that did not finish — is skipped and the
-            // keeper removes it.)
-            if store::latest(conn, user).await?.is_none()
-                && let Some(taken) =
-                    warm::take(conn, &pool.name, &level.name, &self.spec_hash(&level)).await?
-                && let Ok(Some(claim_key)) = self.routing.take_claim_key(taken.id).await
-            {
-                    let secret = SecretString::from(websplat_contract::identity::claimed_secret(
-                        claim_key.expose_secret().as_bytes(),
-                        user.0,
-                    ));
-                    store::set_volume(conn, user, &taken.volume).await?;
-                    let id = TenantId::new();
-                    let tenant = store::insert(
-                        conn,
-                        NewTenant {
-                            id,
-                            user,
-                            pool: &pool.name,
-                            access_level: &level.name,
-                            image: &taken.image,
-                            container_name: &taken.container_name,
-                            secret_hash: Some(
-                                Sha256::digest(secret.expose_secret().as_bytes()).as_slice(),
-                            ),
-                        },
-                    )
-                    .await?;
-                    if let Some(container) = &taken.container_id {
-                        store::set_container(conn, id, container).await?;
-                    }
-                    if let Some(address) = &taken.address {
-                        store::set_address(conn, id, address).await?;
-                    }
-                    let workspace = store::find_workspace(conn, user)
-                        .await?
-                        .unwrap_or(workspace);
-                    return Ok(Admitted::New {
-                        workspace,
-                        tenant,
-                        secret,
-                        level: Box::new(level),
-                        replaced,
-                        claimed: Some(Box::new(warm::Claimed {
-                            runtime: taken,
-                            claim_key,
-                        })),
-                    });
-            }
-            let in_use = store::count(conn, &State::LIVE, Some(&pool.name)).await?
-                + pools::store::figures(conn)
-                    .await?
-                    .into_iter()
-                    .find(|(p, _)| *p == *pool.name)
-                    .map_or(0, |(_, f)| f.warm);
-            if in_use >= i64::from(pool.max_running) {
-                let cap = pool.max_running;
-                return Err(ApiError::AtCapacity(
-                    if pool.name == pools::DEFAULT {
-                        format!(
-                            "The platform is already running as many workspaces as it may ({cap}). Please try again in a few minutes."
-                        )
-                    } else {
-                        format!(
-                            "Every workspace of the {} pool is in use ({cap} of {cap}). Please try again in a few minutes.",
-                            pool.name
-                        )
-                    },
-                    Duration::from_secs(60),
-                ));
-            }
-            let starting = store::count(conn, &State::SPAWNING, Some(&pool.name)).await?;
-            let waiting = store::count(conn, &[State::Queued], Some(&pool.name)).await?;
-            let id = TenantId::new();
-            let container_name = format!("websplat-{}-{}", config.deployment, id.0.simple());
-            if starting >= i64::from(pool.max_starting) || waiting > 0 {
-                if waiting >= i64::from(pool.queue_max) {
-                    return Err(ApiError::AtCapacity(
-                        format!(
-                            "{waiting} people are already waiting for their workspace to start, as many as the queue holds. Please try again in a minute."
-                        ),
-                        Duration::from_secs(30),
-                    ));
-                }
-                let tenant = store::insert(
-                    conn,
-                    NewTenant {
-                        id,
-                        user,
-                        pool: &pool.name,
-                        access_level: &level.name,
-                        image: &image,
-                        container_name: &container_name,
-                        secret_hash: None,
-                    },
-                )
-                .await?;
-                return Ok(Admitted::Queued {
-                    workspace,
-                    tenant,
-                    ahead: waiting,
-                    replaced,
-                });
-            }
-            let secret = SecretString::from(random_token(32));
-            let tenant = store::insert(
-                conn,
-                NewTenant {
-                    id,
-                    user,
-                    pool: &pool.name,
-                    access_level: &level.name,
-                    image: &image,
-                    container_name: &container_name,
-                    secret_hash: Some(Sha256::digest(secret.expose_secret().as_bytes()).as_slice()),
-                },
-            )
-            .await?;
-            Ok(Admitted::New {
-                workspace,
-                tenant,
-                secret,
-                level: Box::new(level),
-                replaced,
-                claimed: None,
-            })
-        })
-        .await
-    }
-
     /// Stops the user's workspace (its container is removed; the volume stays). Returns
     /// whether there was one to stop.
     pub async fn stop(&self, user: UserId, reason: &str) -> Result<bool, ApiError> {
@@ -441,6 +280,10 @@ impl Tenants {
         self.publish(&live, State::Stopping, Some(reason)).await;
         if let Some(workspace) = workspace {
             self.finish_stop(&live, &workspace).await;
+        }
+        // Their next container, made now (off any sign-in's path), if their pool says so.
+        if let Err(e) = self.prepare_next(user).await {
+            tracing::warn!(%user, error = %e, "cannot make the next container ahead");
         }
         Ok(true)
     }
@@ -647,29 +490,6 @@ impl Tenants {
     pub(crate) fn db(&self) -> &db::Pool {
         &self.db
     }
-}
-
-enum Admitted {
-    Existing {
-        workspace: Workspace,
-        tenant: Tenant,
-    },
-    /// Its pool starts as many as it may at once: waiting in the queue, `ahead` before it.
-    Queued {
-        workspace: Workspace,
-        tenant: Tenant,
-        ahead: i64,
-        replaced: Option<Box<Tenant>>,
-    },
-    New {
-        workspace: Workspace,
-        tenant: Tenant,
-        secret: SecretString,
-        level: Box<AccessLevel>,
-        replaced: Option<Box<Tenant>>,
-        /// A warm runtime it claimed (a first sign-in), instead of a container to make.
-        claimed: Option<Box<warm::Claimed>>,
-    },
 }
 
 /// The slug of `{slug}.{domain}[:port]`: one host label that parses as a [`Slug`];

@@ -10,6 +10,8 @@
 //! started container is a tiny HTTP server on a loopback port that checks the platform's
 //! identity header (signed with the container's secret) and answers the runtime's health
 //! path and usage report, so the lifecycle probes it exactly as it probes a real runtime.
+//! One started with a claim key instead (a warm runtime) answers, as the real one does,
+//! only its health check and one claim signed with that key, then serves the claiming user.
 //!
 //! Like a Docker daemon, one engine serves the whole process ([`MemoryDriver::shared`]):
 //! a platform restarted in the same process finds its containers still running. Its
@@ -260,9 +262,26 @@ fn quota_bytes(env: &HashMap<String, String>) -> i64 {
 struct Runtime {
     secret: String,
     user: Option<uuid::Uuid>,
+    /// Started unclaimed (a claim key instead of a secret and a user): its claim, shared by
+    /// every connection, as the real runtime keeps it.
+    claim: Option<Arc<Mutex<Claim>>>,
     ready: bool,
     quota_bytes: i64,
     used_bytes: Arc<std::sync::atomic::AtomicI64>,
+}
+
+/// What a request meets first: an answer of the claim's own, or the runtime serving with
+/// this secret and user.
+enum Gate {
+    Answer(&'static str, String),
+    Serve(String, Option<uuid::Uuid>),
+}
+
+/// An unclaimed runtime's state: its key until one claim binds it to a user.
+#[derive(Debug)]
+enum Claim {
+    Open(String),
+    Bound { secret: String, user: uuid::Uuid },
 }
 
 impl Runtime {
@@ -302,17 +321,65 @@ impl Runtime {
                 .eq_ignore_ascii_case(websplat_contract::identity::HEADER)
                 .then(|| value.trim().to_owned())
         });
-        let verified = identity.is_some_and(|value| {
-            websplat_contract::identity::verify(
-                self.secret.as_bytes(),
-                self.user,
-                &value,
-                method,
-                path,
-                chrono::Utc::now().timestamp(),
-            )
-            .is_ok()
-        });
+        let now = chrono::Utc::now().timestamp();
+        let verify = |secret: &str, user: Option<uuid::Uuid>| {
+            identity.as_deref().and_then(|value| {
+                websplat_contract::identity::verify(
+                    secret.as_bytes(),
+                    user,
+                    value,
+                    method,
+                    path,
+                    now,
+                )
+                .ok()
+            })
+        };
+        // Unclaimed: its health check and one claim, both signed with the claim key; once
+        // claimed, exactly as a runtime started with the derived secret and the user.
+        let gate = match &self.claim {
+            None => Gate::Serve(self.secret.clone(), self.user),
+            Some(claim) => {
+                let Ok(mut claim) = claim.lock() else {
+                    return Ok(());
+                };
+                let unauthorized =
+                    || Gate::Answer("401 Unauthorized", r#"{"error":"unauthorized"}"#.to_owned());
+                match &*claim {
+                    Claim::Bound { .. } if path == runtime::CLAIM_PATH => {
+                        Gate::Answer("409 Conflict", r#"{"error":"already claimed"}"#.to_owned())
+                    }
+                    Claim::Bound { secret, user } => Gate::Serve(secret.clone(), Some(*user)),
+                    Claim::Open(key) => match verify(key, None) {
+                        Some(v)
+                            if path == runtime::CLAIM_PATH
+                                && method == "POST"
+                                && v.user != runtime::UNCLAIMED_USER =>
+                        {
+                            let secret =
+                                websplat_contract::identity::claimed_secret(key.as_bytes(), v.user);
+                            *claim = Claim::Bound {
+                                secret,
+                                user: v.user,
+                            };
+                            Gate::Answer("204 No Content", String::new())
+                        }
+                        Some(v)
+                            if path == runtime::HEALTH_PATH
+                                && v.user == runtime::UNCLAIMED_USER =>
+                        {
+                            Gate::Answer("200 OK", r#"{"status":"unclaimed"}"#.to_owned())
+                        }
+                        _ => unauthorized(),
+                    },
+                }
+            }
+        };
+        let (secret, user) = match gate {
+            Gate::Answer(status, body) => return Self::write(&mut stream, status, &body).await,
+            Gate::Serve(secret, user) => (secret, user),
+        };
+        let verified = verify(&secret, user).is_some();
         let (status, body) = if !verified {
             ("401 Unauthorized", r#"{"error":"unauthorized"}"#.to_owned())
         } else if !self.ready {
@@ -336,6 +403,14 @@ impl Runtime {
         } else {
             ("404 Not Found", r#"{"error":"not_found"}"#.to_owned())
         };
+        Self::write(&mut stream, status, &body).await
+    }
+
+    async fn write(
+        stream: &mut tokio::net::TcpStream,
+        status: &str,
+        body: &str,
+    ) -> std::io::Result<()> {
         let response = format!(
             "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
             body.len()
@@ -434,6 +509,10 @@ impl Orchestrator for MemoryDriver {
                     .env
                     .get(runtime::env::TENANT_USER)
                     .and_then(|u| u.parse().ok()),
+                claim: c
+                    .env
+                    .get(runtime::env::CLAIM_KEY)
+                    .map(|key| Arc::new(Mutex::new(Claim::Open(key.clone())))),
                 ready: startup == Startup::Serves,
                 quota_bytes: quota_bytes(&c.env),
                 used_bytes: Arc::clone(&c.used_bytes),

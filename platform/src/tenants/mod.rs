@@ -5,9 +5,11 @@
 //!   and [`driver`] picks one from the configuration.
 //! - [`ids`]: tenant ids, workspace slugs and pool names, parsed once.
 //! - [`store`]: workspaces (slug, volume) and tenants (the lifecycle) in PostgreSQL.
-//! - [`lifecycle`]: admission (limits), stop, replace, fail, delete.
+//! - [`lifecycle`]: start, stop, replace, fail, delete; [`admission`]: the limits, the
+//!   queue or a warm container, decided in one transaction.
 //! - [`queue`]: the start queue of each pool, moved by every replica.
 //! - [`warm`]: started, unclaimed runtimes for first sign-ins, claimed atomically.
+//! - [`returning`]: returning people's next containers, made (and started) ahead.
 //! - [`spawn`]: volume, container, start and readiness of an admitted tenant.
 //! - [`keeper`]: the background loops of every replica: Docker events, the reconciler and
 //!   the idle reaper.
@@ -19,6 +21,7 @@
 //! The HTTP side (the workspace proxy and `/api/v1/workspace…`) is in the web layer
 //! (`web::proxy`, `web::handlers::workspace`); nothing here sees a request.
 
+mod admission;
 pub mod docker;
 pub mod driver;
 pub mod events;
@@ -29,6 +32,7 @@ pub mod lifecycle;
 pub mod memory;
 pub mod orchestrator;
 pub mod queue;
+pub mod returning;
 pub mod routing;
 pub mod spawn;
 pub mod store;

@@ -111,6 +111,11 @@ pub trait Orchestrator: Send + Sync {
     async fn host_address(&self) -> Result<Option<std::net::IpAddr>> {
         Ok(None)
     }
+    /// The digest (content id) of an image as the engine has it, `None` when the engine
+    /// does not name images by content (the in-memory engine).
+    async fn image_digest(&self, _image: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
     /// Creates the volume if it does not exist yet (idempotent).
     async fn ensure_volume(&self, name: &str, labels: &HashMap<String, String>) -> Result<()>;
     /// Deletes a volume and everything in it.

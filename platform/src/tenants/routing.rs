@@ -305,6 +305,17 @@ impl Routing {
             .await
     }
 
+    /// A warm container's claim key, left in place (for the keeper, which starts it ahead
+    /// and probes it unclaimed).
+    pub async fn claim_key(
+        &self,
+        warm: uuid::Uuid,
+    ) -> Result<Option<secrecy::SecretString>, KvError> {
+        let key = self.kv.key(&format!("warm-claim:{warm}"));
+        let raw: Option<String> = self.kv.run(async move |c| c.get(&key).await).await?;
+        Ok(raw.map(secrecy::SecretString::from))
+    }
+
     /// Takes a warm runtime's claim key (it is gone for everyone else).
     pub async fn take_claim_key(
         &self,

@@ -10,19 +10,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
+use tracing::Instrument;
 
 use super::identity;
 use super::lifecycle::{Tenants, exit_reason};
 use super::orchestrator::{ContainerSpec, Limits, OrchestratorError, label, runtime};
 use super::routing::Route;
 use super::store::{self, State, Tenant, Workspace};
-use super::warm::Claimed;
+use super::warm::{Claimed, StartKind};
 use crate::authz::access_levels::{self, AccessLevel};
 use crate::db;
 use crate::error::ApiError;
 
 /// How long a spawn lease lives without renewal; a spawner renews it every third of that.
 const LEASE_TTL: Duration = Duration::from_secs(15);
+
+/// How long the readiness poll waits between probes of a starting runtime.
+const PROBE_INTERVAL: Duration = Duration::from_millis(10);
 
 /// A spawn that did not make it, with a reason for people and one for metrics.
 #[derive(Debug)]
@@ -123,7 +127,6 @@ impl Tenants {
         level: &AccessLevel,
         secret: &str,
     ) -> Result<SocketAddr, Failure> {
-        self.advance(tenant, State::Creating).await?;
         let labels = HashMap::from([
             (label::TENANT.to_owned(), tenant.id.to_string()),
             (label::USER.to_owned(), tenant.user_id.to_string()),
@@ -138,15 +141,19 @@ impl Tenants {
             (label::USER.to_owned(), tenant.user_id.to_string()),
             (label::DEPLOYMENT.to_owned(), self.config.deployment.clone()),
         ]);
-        self.orchestrator
-            .ensure_volume(&workspace.volume, &volume_labels)
-            .await
-            .map_err(|e| {
-                Failure::new(
-                    "volume",
-                    format!("its data volume could not be prepared: {e}"),
-                )
-            })?;
+        // The row moves while the engine works: neither waits for the other.
+        let (moved, volume) = tokio::join!(
+            self.advance(tenant, State::Creating),
+            self.orchestrator
+                .ensure_volume(&workspace.volume, &volume_labels)
+        );
+        moved?;
+        volume.map_err(|e| {
+            Failure::new(
+                "volume",
+                format!("its data volume could not be prepared: {e}"),
+            )
+        })?;
         // Checked when the level was saved; refused here too, never replaced by a default.
         let unusable = |e: ApiError| {
             Failure::new(
@@ -179,6 +186,7 @@ impl Tenants {
             },
             port: runtime::PORT,
         };
+        let creating = Instant::now();
         let container = self.orchestrator.create(&spec).await.map_err(|e| {
             let hint = match e {
                 OrchestratorError::ImageMissing(_) => format!(
@@ -195,14 +203,91 @@ impl Tenants {
         store::set_container(&mut *self.conn().await?, tenant.id, &container)
             .await
             .map_err(refused)?;
-        self.advance(tenant, State::Starting).await?;
+        let kind = StartKind::Cold.as_str();
+        self.metrics.start_step(kind, "create", creating.elapsed());
+        let started = Instant::now();
+        let (moved, address) = tokio::join!(
+            self.advance(tenant, State::Starting),
+            self.start_container(tenant, &container)
+        );
+        moved?;
+        let address = address?;
+        self.metrics.start_step(kind, "start", started.elapsed());
+        let healthy = Instant::now();
+        self.wait_ready(tenant, &container, address, secret).await?;
+        self.metrics.start_step(kind, "healthy", healthy.elapsed());
+        self.route(tenant, workspace, address, secret).await?;
+        Ok(address)
+    }
+
+    /// Brings up a tenant on a warm container it took: no volume or container to make. One
+    /// made ahead and never started is started first; then the claim, one health check
+    /// with the new secret, the route.
+    async fn bring_up_claimed(
+        &self,
+        tenant: &Tenant,
+        workspace: &Workspace,
+        claimed: &Claimed,
+        secret: &str,
+    ) -> Result<SocketAddr, Failure> {
+        let kind = claimed.kind.as_str();
+        let container = &claimed.container;
+        // The row moves through its states while the container is started and claimed.
+        let moved = async {
+            self.advance(tenant, State::Creating).await?;
+            self.advance(tenant, State::Starting).await
+        };
+        let claimed_at = async {
+            let address: SocketAddr = match claimed.kind {
+                StartKind::ReturningMade => {
+                    let started = Instant::now();
+                    let address = self.start_container(tenant, container).await?;
+                    self.metrics.start_step(kind, "start", started.elapsed());
+                    address
+                }
+                _ => claimed
+                    .address
+                    .as_deref()
+                    .and_then(|a| a.parse().ok())
+                    .ok_or_else(|| Failure::new("claim", "its warm runtime had no address"))?,
+            };
+            let claiming = Instant::now();
+            self.claim(
+                claimed,
+                address,
+                tenant.user_id,
+                claimed.kind == StartKind::ReturningMade,
+            )
+            .instrument(tracing::info_span!("claim"))
+            .await
+            .map_err(|m| Failure::new("claim", m))?;
+            self.metrics.start_step(kind, "claim", claiming.elapsed());
+            Ok::<_, Failure>(address)
+        };
+        let (moved, address) = tokio::join!(moved, claimed_at);
+        moved?;
+        let address = address?;
+        let healthy = Instant::now();
+        self.wait_ready(tenant, container, address, secret).await?;
+        self.metrics.start_step(kind, "healthy", healthy.elapsed());
+        self.route(tenant, workspace, address, secret).await?;
+        Ok(address)
+    }
+
+    /// Starts a made container and records where it answers.
+    #[tracing::instrument(skip_all)]
+    async fn start_container(
+        &self,
+        tenant: &Tenant,
+        container: &str,
+    ) -> Result<SocketAddr, Failure> {
         self.orchestrator
-            .start(&container)
+            .start(container)
             .await
             .map_err(|e| Failure::new("start", format!("its container could not start: {e}")))?;
         let info = self
             .orchestrator
-            .inspect(&container)
+            .inspect(container)
             .await
             .map_err(|e| {
                 Failure::new(
@@ -217,54 +302,20 @@ impl Tenants {
                 "its container has no address on the tenant network",
             )
         })?;
-        let address_text = address.to_string();
-        store::set_address(&mut *self.conn().await?, tenant.id, &address_text)
+        store::set_address(&mut *self.conn().await?, tenant.id, &address.to_string())
             .await
             .map_err(refused)?;
-        self.wait_ready(tenant, &container, address, secret).await?;
-        let route = Route {
-            tenant: tenant.id,
-            user: tenant.user_id,
-            address: address.to_string(),
-            secret: secret.to_owned(),
-        };
-        self.routing
-            .put_route(&workspace.slug, &route)
-            .await
-            .map_err(|e| Failure::new("route", format!("its route could not be stored: {e}")))?;
-        if let Err(failure) = self.advance(tenant, State::Ready).await {
-            let _ = self.routing.drop_route(&workspace.slug, tenant.id).await;
-            return Err(failure);
-        }
         Ok(address)
     }
 
-    /// Brings up a first sign-in's tenant on a warm runtime it claimed: no volume or
-    /// container to make, only the claim, one health check with the new secret, the route.
-    async fn bring_up_claimed(
+    /// Stores the route of a runtime that answered and marks its tenant ready.
+    async fn route(
         &self,
         tenant: &Tenant,
         workspace: &Workspace,
-        claimed: &Claimed,
+        address: SocketAddr,
         secret: &str,
-    ) -> Result<SocketAddr, Failure> {
-        self.advance(tenant, State::Creating).await?;
-        self.advance(tenant, State::Starting).await?;
-        let container = claimed
-            .runtime
-            .container_id
-            .clone()
-            .ok_or_else(|| Failure::new("claim", "its warm runtime had no container"))?;
-        let address: SocketAddr = claimed
-            .runtime
-            .address
-            .as_deref()
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| Failure::new("claim", "its warm runtime had no address"))?;
-        self.claim(claimed, tenant.user_id)
-            .await
-            .map_err(|m| Failure::new("claim", m))?;
-        self.wait_ready(tenant, &container, address, secret).await?;
+    ) -> Result<(), Failure> {
         let route = Route {
             tenant: tenant.id,
             user: tenant.user_id,
@@ -279,10 +330,11 @@ impl Tenants {
             let _ = self.routing.drop_route(&workspace.slug, tenant.id).await;
             return Err(failure);
         }
-        Ok(address)
+        Ok(())
     }
 
     /// Polls the runtime's `/healthz` (signed) until it answers or the time is up.
+    #[tracing::instrument(skip_all, name = "first_healthy_answer")]
     async fn wait_ready(
         &self,
         tenant: &Tenant,
@@ -307,7 +359,8 @@ impl Tenants {
                 return Ok(());
             }
             attempts += 1;
-            if attempts.is_multiple_of(10) {
+            // The engine is asked about the container about twice a second, not per probe.
+            if attempts.is_multiple_of(50) {
                 match self.orchestrator.inspect(container).await {
                     Ok(Some(info)) if !info.running => {
                         return Err(Failure::new(
@@ -334,7 +387,8 @@ impl Tenants {
                     ),
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // A runtime answers ~300 ms after its start: a short poll keeps that off the path.
+            tokio::time::sleep(PROBE_INTERVAL).await;
         }
     }
 

@@ -49,10 +49,37 @@ pub struct WarmRuntime {
     pub expires_at: DateTime<Utc>,
 }
 
-/// What a claim hands the spawn: the runtime taken and its claim key.
+/// What a start runs on: a container made ahead, or none (cold).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartKind {
+    /// A container made on the start's path.
+    Cold,
+    /// A runtime started ahead for any first sign-in.
+    FirstWarm,
+    /// A returning person's next container, started ahead.
+    ReturningStarted,
+    /// A returning person's next container, made ahead and started on the path.
+    ReturningMade,
+}
+
+impl StartKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StartKind::Cold => "cold",
+            StartKind::FirstWarm => "warm_new",
+            StartKind::ReturningStarted => "returning_warm",
+            StartKind::ReturningMade => "returning_made",
+        }
+    }
+}
+
+/// What admission hands the spawn when it took a warm container: the container, its
+/// address if it runs, and its one-time claim key.
 pub struct Claimed {
-    pub runtime: WarmRuntime,
+    pub container: String,
+    pub address: Option<String>,
     pub claim_key: SecretString,
+    pub kind: StartKind,
 }
 
 /// Takes the oldest ready runtime made for `level` from this spec in `pool`, atomically:
@@ -113,11 +140,35 @@ impl Tenants {
         ]
     }
 
-    /// A hash of the image and everything a runtime of `level` is sized and hardened with.
+    /// The image's digest as the keeper last read it from the engine (empty until then).
+    pub(super) fn image_digest(&self) -> String {
+        self.image_digest
+            .read()
+            .ok()
+            .and_then(|d| d.clone())
+            .unwrap_or_default()
+    }
+
+    /// Reads the image's digest from the engine again: a rebuilt image under the same tag
+    /// changes every warm container's spec hash, so they are remade.
+    pub(super) async fn refresh_image_digest(&self) {
+        match self.orchestrator.image_digest(&self.config.image).await {
+            Ok(digest) => {
+                if let Ok(mut d) = self.image_digest.write() {
+                    *d = digest;
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot read the tenant image's digest"),
+        }
+    }
+
+    /// A hash of the image (its name and digest) and everything a runtime of `level` is
+    /// sized and hardened with.
     pub fn spec_hash(&self, level: &AccessLevel) -> String {
         let text = format!(
-            "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{:?}",
+            "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{:?}",
             self.config.image,
+            self.image_digest(),
             env!("CARGO_PKG_VERSION"),
             level.cpu_millicores,
             level.memory_mib,
@@ -287,14 +338,46 @@ impl Tenants {
         level: &AccessLevel,
         claim_key: &SecretString,
     ) -> anyhow::Result<(String, SocketAddr)> {
-        let deployment = self.config.deployment.clone();
         let volume_labels = HashMap::from([
             (label::WARM.to_owned(), row.id.to_string()),
-            (label::DEPLOYMENT.to_owned(), deployment.clone()),
+            (label::DEPLOYMENT.to_owned(), self.config.deployment.clone()),
         ]);
         self.orchestrator
             .ensure_volume(&row.volume, &volume_labels)
             .await?;
+        let spec = self.unclaimed_spec(
+            &row.container_name,
+            &row.volume,
+            level,
+            claim_key,
+            HashMap::from([
+                (label::WARM.to_owned(), row.id.to_string()),
+                (label::POOL.to_owned(), row.pool.clone()),
+            ]),
+        )?;
+        let container = self.orchestrator.create(&spec).await?;
+        {
+            let mut conn = self.db.get().await?;
+            diesel::update(warm_runtimes::table.find(row.id))
+                .set(warm_runtimes::container_id.eq(&container))
+                .execute(&mut conn)
+                .await?;
+        }
+        let address = self.start_unclaimed(&container, claim_key).await?;
+        Ok((container, address))
+    }
+
+    /// A container made like any tenant's (sized by `level`, hardened, on the tenant
+    /// network, `volume` at `/data`) that starts unclaimed: a claim key instead of an
+    /// identity. Labelled with its spec hash and image digest.
+    pub(super) fn unclaimed_spec(
+        &self,
+        name: &str,
+        volume: &str,
+        level: &AccessLevel,
+        claim_key: &SecretString,
+        mut labels: HashMap<String, String>,
+    ) -> anyhow::Result<ContainerSpec> {
         let cpu_millicores =
             access_levels::cpu_limit(level.cpu_millicores).map_err(|e| anyhow::anyhow!("{e}"))?;
         let memory_bytes = access_levels::memory_limit_bytes(level.memory_mib)
@@ -304,20 +387,21 @@ impl Tenants {
             runtime::env::CLAIM_KEY.to_owned(),
             claim_key.expose_secret().to_owned(),
         ));
-        let spec = ContainerSpec {
-            name: row.container_name.clone(),
-            image: row.image.clone(),
+        labels.extend([
+            (
+                label::VERSION.to_owned(),
+                env!("CARGO_PKG_VERSION").to_owned(),
+            ),
+            (label::DEPLOYMENT.to_owned(), self.config.deployment.clone()),
+            (label::SPEC.to_owned(), self.spec_hash(level)),
+            (label::IMAGE_DIGEST.to_owned(), self.image_digest()),
+        ]);
+        Ok(ContainerSpec {
+            name: name.to_owned(),
+            image: self.config.image.clone(),
             env,
-            labels: HashMap::from([
-                (label::WARM.to_owned(), row.id.to_string()),
-                (label::POOL.to_owned(), row.pool.clone()),
-                (
-                    label::VERSION.to_owned(),
-                    env!("CARGO_PKG_VERSION").to_owned(),
-                ),
-                (label::DEPLOYMENT.to_owned(), deployment),
-            ]),
-            volume: row.volume.clone(),
+            labels,
+            volume: volume.to_owned(),
             limits: Limits {
                 cpu_millicores,
                 memory_bytes,
@@ -325,19 +409,20 @@ impl Tenants {
                 tmp_bytes: u64::from(self.config.tmp_mib) * 1024 * 1024,
             },
             port: runtime::PORT,
-        };
-        let container = self.orchestrator.create(&spec).await?;
-        {
-            let mut conn = self.db.get().await?;
-            diesel::update(warm_runtimes::table.find(row.id))
-                .set(warm_runtimes::container_id.eq(&container))
-                .execute(&mut conn)
-                .await?;
-        }
-        self.orchestrator.start(&container).await?;
+        })
+    }
+
+    /// Starts an unclaimed container and waits until it answers its health check (signed
+    /// with its claim key); returns its address.
+    pub(super) async fn start_unclaimed(
+        &self,
+        container: &str,
+        claim_key: &SecretString,
+    ) -> anyhow::Result<SocketAddr> {
+        self.orchestrator.start(container).await?;
         let address = self
             .orchestrator
-            .inspect(&container)
+            .inspect(container)
             .await?
             .and_then(|i| i.address)
             .ok_or_else(|| anyhow::anyhow!("the warm runtime has no address"))?;
@@ -358,7 +443,7 @@ impl Tenants {
                 .await
                 && r.status().is_success()
             {
-                return Ok((container, address));
+                return Ok(address);
             }
             anyhow::ensure!(
                 Instant::now() < deadline,
@@ -392,36 +477,49 @@ impl Tenants {
     }
 
     /// Claims a taken warm runtime for `user`: signs the claim with its key, so the runtime
-    /// binds itself to the user and the secret both sides derive. Returns that secret.
+    /// binds itself to the user and the secret both sides derive. A runtime just started
+    /// (`starting`) may not listen yet: then the claim is sent again until the runtime
+    /// answers or the time is up. A 409 after an unanswered attempt means that attempt got
+    /// through (the health check with the secret then tells).
     pub(super) async fn claim(
         &self,
         claimed: &Claimed,
+        address: SocketAddr,
         user: crate::users::UserId,
+        starting: bool,
     ) -> Result<(), String> {
-        let address = claimed
-            .runtime
-            .address
-            .as_deref()
-            .ok_or("the warm runtime has no address")?;
-        let header = identity::sign_now(
-            claimed.claim_key.expose_secret(),
-            user,
-            "POST",
-            runtime::CLAIM_PATH,
-        );
-        let answer = self
-            .probe
-            .post(format!("http://{address}{}", runtime::CLAIM_PATH))
-            .header(identity::HEADER, header)
-            .send()
-            .await
-            .map_err(|e| format!("the warm runtime did not take its claim: {e}"))?;
-        if answer.status() != reqwest::StatusCode::NO_CONTENT {
-            return Err(format!(
-                "the warm runtime refused its claim ({})",
-                answer.status()
-            ));
+        let deadline = Instant::now() + self.config.ready_timeout;
+        let mut retried = false;
+        loop {
+            let header = identity::sign_now(
+                claimed.claim_key.expose_secret(),
+                user,
+                "POST",
+                runtime::CLAIM_PATH,
+            );
+            let answer = self
+                .probe
+                .post(format!("http://{address}{}", runtime::CLAIM_PATH))
+                .header(identity::HEADER, header)
+                .send()
+                .await;
+            match answer {
+                Ok(r) if r.status() == reqwest::StatusCode::NO_CONTENT => return Ok(()),
+                Ok(r) if r.status() == reqwest::StatusCode::CONFLICT && retried => return Ok(()),
+                Ok(r) => {
+                    return Err(format!(
+                        "the warm runtime refused its claim ({})",
+                        r.status()
+                    ));
+                }
+                Err(e) if !starting || Instant::now() >= deadline => {
+                    return Err(format!("the warm runtime did not take its claim: {e}"));
+                }
+                Err(_) => {
+                    retried = true;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
         }
-        Ok(())
     }
 }

@@ -529,3 +529,71 @@ async fn an_access_level_with_an_unusable_cpu_or_memory_is_refused_where_it_is_s
         .await;
     assert_eq!(r.status(), 201);
 }
+
+/// The container id of a user's latest tenant.
+async fn container_of(app: &TestApp, user: &User) -> String {
+    app.query_one(&format!(
+        "SELECT container_id FROM tenants WHERE user_id = '{}' ORDER BY requested_at DESC LIMIT 1",
+        user.id
+    ))
+    .await
+}
+
+#[tokio::test]
+async fn warm_containers_of_both_kinds_are_claimed_on_the_in_memory_engine() {
+    let app = memory_app(&[]).await;
+    let (_, _, operator) = app.user_with_role("op@example.com", Some("operator")).await;
+    let r = app
+        .call(
+            Method::PATCH,
+            "/api/v1/pools/default",
+            &operator,
+            Some(json!({"warm_new": 1, "returning_ahead": true, "returning_warm": 1})),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let warm = loop {
+        let warm = app
+            .query_one("SELECT container_id FROM warm_runtimes WHERE state = 'ready'")
+            .await;
+        if !warm.is_empty() {
+            break warm;
+        }
+        assert!(Instant::now() < deadline, "no warm runtime");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    // A first start claims the warm runtime; each stop makes the next container ahead,
+    // started once she counts as active recently; each start takes that one.
+    let alice = User::new(&app, "alice").await;
+    let mut expected = warm;
+    for (round, state) in [(1, "created"), (2, "ready")] {
+        assert_eq!(alice.start(&app).await.status(), 202);
+        alice.wait_for(&app, "ready").await;
+        assert_eq!(container_of(&app, &alice).await, expected, "round {round}");
+        assert_eq!(alice.stop(&app).await.status(), 202);
+        expected = app
+            .query_one(&format!(
+                "SELECT container_id FROM returning_runtimes WHERE user_id = '{}' AND state = '{state}'",
+                alice.id
+            ))
+            .await;
+        assert!(
+            !expected.is_empty(),
+            "round {round}: no next container {state}"
+        );
+    }
+    assert_eq!(alice.start(&app).await.status(), 202);
+    alice.wait_for(&app, "ready").await;
+    assert_eq!(container_of(&app, &alice).await, expected, "started ahead");
+    assert_eq!(
+        app.count(&format!(
+            "returning_runtimes WHERE user_id = '{}'",
+            alice.id
+        ))
+        .await,
+        0,
+        "taken"
+    );
+}

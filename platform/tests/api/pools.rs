@@ -210,6 +210,9 @@ async fn an_operator_creates_shrinks_and_drains_a_pool_others_are_refused_and_al
                 queue_max: None,
                 idle_timeout_seconds: Some(600),
                 warm_new: None,
+                returning_ahead: Some(true),
+                returning_warm: Some(1),
+                returning_ttl_seconds: None,
                 access_levels: None,
                 description: None,
             },
@@ -223,6 +226,8 @@ async fn an_operator_creates_shrinks_and_drains_a_pool_others_are_refused_and_al
         .expect("pools list");
     let listed: Value = serde_json::from_str(&listed).expect("json");
     assert_eq!(listed[0]["name"], "class");
+    assert_eq!(listed[0]["returning_ahead"], true);
+    assert_eq!(listed[0]["returning_warm"], 1);
     assert_eq!(listed[0]["max_running"], 3);
     assert_eq!(listed[0]["idle_timeout_seconds"], 600);
     let refused = run(

@@ -80,20 +80,33 @@ function numberField(pool, key, label, min, max) {
     el('input', { id, name: key, type: 'number', min, max, required: true, value: pool[key] }));
 }
 
+function checkboxField(pool, key, label) {
+  return el('p', { class: 'field' }, el('label', { class: 'checkbox' },
+    el('input', { type: 'checkbox', name: key, checked: Boolean(pool[key]) }),
+    ' ',
+    el('span', { text: label })));
+}
+
 function card(pool, starts) {
   const f = pool.figures ?? {};
-  const used = (f.running ?? 0) + (f.starting ?? 0) + (f.queued ?? 0) + (f.warm ?? 0);
+  const used = (f.running ?? 0) + (f.starting ?? 0) + (f.queued ?? 0) + (f.warm ?? 0) + (f.warm_returning ?? 0);
   const alert = el('div', { class: 'alert', role: 'alert' });
   const form = el('form', { class: 'pool-form stack', 'data-pool': pool.name },
     el('div', { class: 'form-grid form-grid-numbers' },
       numberField(pool, 'max_running', 'Running at most', 0, 100000),
       numberField(pool, 'max_starting', 'Starting at once', 1, 1000),
       numberField(pool, 'queue_max', 'Queue length', 0, 100000),
-      numberField(pool, 'warm_new', 'Warm for first sign-ins', 0, 1000)));
+      numberField(pool, 'warm_new', 'Warm for first sign-ins', 0, 1000),
+      numberField(pool, 'returning_warm', 'Warm for returning people', 0, 1000),
+      numberField(pool, 'returning_ttl_seconds', 'Returning wait (seconds)', 60, 604800)),
+    checkboxField(pool, 'returning_ahead', 'Make each returning person\'s next container as their workspace stops'));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const body = {};
-    for (const key of ['max_running', 'max_starting', 'queue_max', 'warm_new']) body[key] = Number(form.elements[key].value);
+    for (const key of ['max_running', 'max_starting', 'queue_max', 'warm_new', 'returning_warm', 'returning_ttl_seconds']) {
+      body[key] = Number(form.elements[key].value);
+    }
+    body.returning_ahead = form.elements.returning_ahead.checked;
     act(`/api/v1/pools/${encodeURIComponent(pool.name)}`, 'PATCH', body, form.querySelector('button'), alert);
   });
   const drain = el('button', { type: 'button', class: 'button button-secondary' },
@@ -114,6 +127,8 @@ function card(pool, starts) {
       figureRow('Starting', f.starting ?? 0, 'starting'),
       figureRow('Queued', f.queued ?? 0, 'queued'),
       figureRow('Warm (unclaimed)', f.warm ?? 0, 'warm'),
+      figureRow('Warm for returning people', f.warm_returning ?? 0, 'warm-returning'),
+      figureRow('Made ahead (not started)', f.pre_created ?? 0, 'pre-created'),
       figureRow('Failed in the last hour', f.failed_last_hour ?? 0, 'failed'),
       figureRow('Capacity used', `${used} of ${pool.max_running}`, 'capacity')),
     chart(pool, starts),

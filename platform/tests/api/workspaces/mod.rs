@@ -11,5 +11,6 @@ pub(crate) mod isolation;
 mod lifecycle;
 mod limits;
 mod proxy;
+mod returning;
 mod sigterm;
 mod warm;
