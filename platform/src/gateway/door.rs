@@ -7,7 +7,7 @@
 //! never serve anything of the platform's own API, nor echo a provider's key or raw error.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::web::{self, Bytes};
@@ -51,6 +51,7 @@ async fn authenticate(gw: &Gateway, req: &HttpRequest) -> Result<Caller, Gateway
         .map(|p| p.as_str())
         .unwrap_or("/");
     let caller = caller::authenticate(
+        &gw.callers,
         &gw.db,
         &gw.tenants.routing,
         header,
@@ -120,10 +121,11 @@ async fn chat_completions(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, GatewayError> {
+    let arrived = Instant::now();
     let caller = authenticate(&gw, &req).await?;
     let body = json_body(&read_body(payload).await?)?;
     let gw: Arc<Gateway> = gw.into_inner();
-    let served = calls::chat(&gw, &caller, body).await?;
+    let served = calls::chat(&gw, &caller, body, arrived).await?;
     let response = with_served(HttpResponse::Ok(), &served.provider, served.overhead);
     Ok(match served.answer {
         ChatAnswer::Whole(answer) => {
@@ -144,10 +146,11 @@ async fn embeddings(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, GatewayError> {
+    let arrived = Instant::now();
     let caller = authenticate(&gw, &req).await?;
     let body = json_body(&read_body(payload).await?)?;
     let gw: Arc<Gateway> = gw.into_inner();
-    let served = calls::embeddings(&gw, &caller, body).await?;
+    let served = calls::embeddings(&gw, &caller, body, arrived).await?;
     Ok(with_served(HttpResponse::Ok(), &served.provider, served.overhead).json(served.answer))
 }
 

@@ -214,4 +214,6 @@ pub async fn set_budget(app: &TestApp, level: &str, tokens: i64) {
     .execute(&mut conn)
     .await
     .expect("set the budget");
+    // As the admin API does after a change of levels.
+    app.state.gateway.callers.changed(None).await;
 }
