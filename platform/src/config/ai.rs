@@ -20,6 +20,9 @@ pub const DEFAULT_LOCAL_BASE_URL: &str = "http://127.0.0.1:8090/v1";
 /// The local model server's chat and embeddings models.
 pub const LOCAL_CHAT_MODEL: &str = "smollm2-135m-instruct";
 pub const LOCAL_EMBEDDINGS_MODEL: &str = "all-minilm-l6-v2";
+/// The label of what the `local` provider answers (`x-websplat-model` on the door's
+/// answers): a small local model, not a frontier one.
+pub const LOCAL_MODEL_LABEL: &str = "local-small";
 
 #[derive(Debug, Clone)]
 pub struct AiConfig {

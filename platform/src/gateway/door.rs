@@ -26,6 +26,8 @@ const MAX_BODY: usize = 4 * 1024 * 1024;
 
 pub const PROVIDER_HEADER: HeaderName = HeaderName::from_static("x-websplat-provider");
 pub const OVERHEAD_HEADER: HeaderName = HeaderName::from_static("x-websplat-gateway-overhead-ms");
+/// On answers of the `local` provider (`platform models`): they come from a small local model.
+pub const MODEL_LABEL_HEADER: HeaderName = HeaderName::from_static("x-websplat-model");
 
 /// The door's routes (the whole of its surface).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -98,6 +100,12 @@ fn with_served(
     let ms = format!("{:.3}", overhead.as_secs_f64() * 1000.0);
     if let Ok(v) = HeaderValue::from_str(provider) {
         response.insert_header((PROVIDER_HEADER, v));
+    }
+    if provider == "local" {
+        response.insert_header((
+            MODEL_LABEL_HEADER,
+            HeaderValue::from_static(crate::config::LOCAL_MODEL_LABEL),
+        ));
     }
     if let Ok(v) = HeaderValue::from_str(&ms) {
         response.insert_header((OVERHEAD_HEADER, v));
