@@ -224,9 +224,7 @@ pub async fn authenticate(
         // Perhaps a new tenant with a new secret: read it again.
         callers.forget(Some(claimed));
     }
-    let (caller, secret) = look_up(db, routing, claimed)
-        .await?
-        .map_err(|why| refuse(why))?;
+    let (caller, secret) = look_up(db, routing, claimed).await?.map_err(&refuse)?;
     verify(&secret).map_err(|e| refuse(&e.to_string()))?;
     callers.put(caller.clone(), secret);
     Ok(caller)
