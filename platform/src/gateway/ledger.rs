@@ -3,6 +3,8 @@
 //! and no secret: who, which provider and model, tokens, cost, latency and outcome. Rows
 //! are written off the calls' path, in batches ([`Writer`]).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -80,12 +82,18 @@ enum Message {
 /// platform calls it on a graceful shutdown, after the door has drained).
 pub struct Writer {
     tx: mpsc::Sender<Message>,
+    /// Rows waiting for room in a full channel (each in a task of its own).
+    waiting: Arc<AtomicUsize>,
 }
 
 impl Writer {
     pub fn start(db: db::Pool) -> (Writer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(CAPACITY);
-        (Writer { tx }, tokio::spawn(run(db, rx)))
+        let writer = Writer {
+            tx,
+            waiting: Arc::new(AtomicUsize::new(0)),
+        };
+        (writer, tokio::spawn(run(db, rx)))
     }
 
     /// Hands a row to the writer; never waits on the caller's path unless the channel is
@@ -94,11 +102,13 @@ impl Writer {
         match self.tx.try_send(Message::Row(Box::new(entry))) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(message)) => {
-                let tx = self.tx.clone();
+                let (tx, waiting) = (self.tx.clone(), self.waiting.clone());
+                waiting.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
                     if tx.send(message).await.is_err() {
                         tracing::error!("the AI ledger's writer has stopped: a row is lost");
                     }
+                    waiting.fetch_sub(1, Ordering::SeqCst);
                 });
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -109,6 +119,10 @@ impl Writer {
 
     /// Waits until every row handed over so far is written.
     pub async fn flush(&self) {
+        // Rows still waiting for room go in first.
+        while AtomicUsize::load(&self.waiting, Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let (ack, done) = oneshot::channel();
         if self.tx.send(Message::Flush(ack)).await.is_ok() {
             let _ = done.await;

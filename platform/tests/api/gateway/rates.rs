@@ -136,3 +136,40 @@ async fn tokens_per_minute_count_what_a_call_may_use_then_what_it_used() {
     ));
     assert_eq!(upstream.seen().len(), 1);
 }
+
+#[tokio::test]
+async fn every_ledger_row_handed_over_is_written_when_flush_returns_even_past_the_channel() {
+    use platform::gateway::ledger::{Entry, Outcome};
+    let upstream = Upstream::start();
+    let app = gateway_app(&upstream, &[]).await;
+    let alice = Tenant::start(&app, "alice@example.com").await;
+    let now = chrono::Utc::now();
+    // More rows at once than the writer's channel holds (8192).
+    for i in 0..10_000 {
+        app.state.gateway.ledger.write(Entry {
+            user_id: alice.user,
+            endpoint: "chat",
+            provider: "fake".to_owned(),
+            model: "fake-chat".to_owned(),
+            alias: None,
+            streamed: false,
+            tokens_in: i,
+            tokens_out: 1,
+            tokens_cached: 0,
+            cost_nanos: 0,
+            latency_ms: 1,
+            outcome: Outcome::Ok.as_str(),
+            error: None,
+            started_at: now,
+            ended_at: now,
+        });
+    }
+    app.state.gateway.flush().await;
+    let written = app
+        .query_one(&format!(
+            "SELECT count(DISTINCT tokens_in) FROM ai_ledger WHERE user_id = '{}'",
+            alice.user.0
+        ))
+        .await;
+    assert_eq!(written, "10000");
+}
