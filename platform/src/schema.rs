@@ -94,6 +94,8 @@ diesel::table! {
         idle_timeout_seconds -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        ai_requests_per_minute -> Int4,
+        ai_tokens_per_minute -> Int8,
     }
 }
 

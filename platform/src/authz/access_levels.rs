@@ -54,6 +54,10 @@ pub struct AccessLevel {
     pub idle_timeout_seconds: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// AI gateway calls per minute, per user.
+    pub ai_requests_per_minute: i32,
+    /// AI tokens per minute, per user (what calls may use as they start, then what they used).
+    pub ai_tokens_per_minute: i64,
 }
 
 /// What an admin sends to create or change an access level (every field, always).
@@ -72,6 +76,20 @@ pub struct AccessLevelInput {
     pub read_requests_per_minute: i32,
     pub write_requests_per_minute: i32,
     pub idle_timeout_seconds: i32,
+    /// Optional (older clients send none): 60 calls a minute.
+    #[serde(default = "default_ai_requests_per_minute")]
+    pub ai_requests_per_minute: i32,
+    /// Optional (older clients send none): 100 000 tokens a minute.
+    #[serde(default = "default_ai_tokens_per_minute")]
+    pub ai_tokens_per_minute: i64,
+}
+
+fn default_ai_requests_per_minute() -> i32 {
+    60
+}
+
+fn default_ai_tokens_per_minute() -> i64 {
+    100_000
 }
 
 /// An access level's name (see [`super::parse_name`]).
@@ -190,6 +208,20 @@ impl AccessLevelInput {
             self.write_requests_per_minute,
             1,
             1_000_000,
+            "",
+        )?;
+        in_range(
+            "ai_requests_per_minute",
+            self.ai_requests_per_minute,
+            1,
+            1_000_000,
+            "",
+        )?;
+        in_range(
+            "ai_tokens_per_minute",
+            self.ai_tokens_per_minute,
+            1,
+            i64::MAX,
             "",
         )?;
         in_range(

@@ -20,6 +20,9 @@ pub const DEFAULT_LOCAL_BASE_URL: &str = "http://127.0.0.1:8090/v1";
 /// The local model server's chat and embeddings models.
 pub const LOCAL_CHAT_MODEL: &str = "smollm2-135m-instruct";
 pub const LOCAL_EMBEDDINGS_MODEL: &str = "all-minilm-l6-v2";
+/// The label of what the `local` provider answers (`x-websplat-model` on the door's
+/// answers): a small local model, not a frontier one.
+pub const LOCAL_MODEL_LABEL: &str = "local-small";
 
 #[derive(Debug, Clone)]
 pub struct AiConfig {
@@ -63,6 +66,11 @@ pub enum ProviderKind {
     Perplexity,
     /// Ollama through its OpenAI-compatible `/v1`.
     Ollama,
+    /// Ollama's native API (`/api/chat` streaming NDJSON, `/api/embed`), translated.
+    OllamaNative,
+    /// OpenAI's Responses format (`/v1/responses`), translated, for models or endpoints
+    /// that serve only it.
+    OpenAiResponses,
     /// Anthropic Messages.
     Anthropic,
     /// Google Gemini (API key).
@@ -82,6 +90,8 @@ impl ProviderKind {
             "openrouter" => ProviderKind::OpenRouter,
             "perplexity" => ProviderKind::Perplexity,
             "ollama" => ProviderKind::Ollama,
+            "ollama-native" => ProviderKind::OllamaNative,
+            "openai-responses" => ProviderKind::OpenAiResponses,
             "anthropic" => ProviderKind::Anthropic,
             "gemini" => ProviderKind::Gemini,
             "vertex" => ProviderKind::Vertex,
@@ -102,6 +112,8 @@ impl ProviderKind {
             ProviderKind::OpenRouter => "openrouter",
             ProviderKind::Perplexity => "perplexity",
             ProviderKind::Ollama => "ollama",
+            ProviderKind::OllamaNative => "ollama-native",
+            ProviderKind::OpenAiResponses => "openai-responses",
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Gemini => "gemini",
             ProviderKind::Vertex => "vertex",
@@ -116,6 +128,8 @@ impl ProviderKind {
             ProviderKind::OpenRouter => "https://openrouter.ai/api/v1",
             ProviderKind::Perplexity => "https://api.perplexity.ai",
             ProviderKind::Ollama => "http://127.0.0.1:11434/v1",
+            ProviderKind::OllamaNative => "http://127.0.0.1:11434/api",
+            ProviderKind::OpenAiResponses => "https://api.openai.com/v1",
             ProviderKind::Anthropic => "https://api.anthropic.com/v1",
             ProviderKind::Gemini => "https://generativelanguage.googleapis.com/v1beta",
             ProviderKind::Tavily => "https://api.tavily.com",
@@ -245,13 +259,13 @@ fn provider(s: &Settings, id: String) -> Result<ProviderConfig, ConfigError> {
         (None, _) => {
             return Err(ConfigError::Missing {
                 setting: Settings::env_name(&key("kind")),
-                hint: "openai, openrouter, perplexity, ollama, anthropic, gemini, vertex, tavily or groundx",
+                hint: "openai, openai-responses, openrouter, perplexity, ollama, ollama-native, anthropic, gemini, vertex, tavily or groundx",
             });
         }
         (Some(raw), _) => ProviderKind::parse(raw).ok_or_else(|| {
             s.invalid(
                 &key("kind"),
-                format!("{raw:?} is not openai, openrouter, perplexity, ollama, anthropic, gemini, vertex, tavily or groundx"),
+                format!("{raw:?} is not openai, openai-responses, openrouter, perplexity, ollama, ollama-native, anthropic, gemini, vertex, tavily or groundx"),
             )
         })?,
     };
@@ -282,7 +296,7 @@ fn provider(s: &Settings, id: String) -> Result<ProviderConfig, ConfigError> {
             | ProviderKind::OpenRouter
             | ProviderKind::Tavily
             | ProviderKind::GroundX
-    ) || (kind == ProviderKind::OpenAi
+    ) || (matches!(kind, ProviderKind::OpenAi | ProviderKind::OpenAiResponses)
         && id != "local"
         && base_url.host_str() == Some("api.openai.com"));
     if needs_key && api_key.is_none() {

@@ -23,7 +23,7 @@ mod settings;
 mod sites;
 mod tenants;
 
-pub use ai::{AiConfig, AliasConfig, ProviderConfig, ProviderKind};
+pub use ai::{AiConfig, AliasConfig, LOCAL_MODEL_LABEL, ProviderConfig, ProviderKind};
 pub use providers::{GithubConfig, OidcProviderConfig};
 use providers::{github, oidc_providers};
 pub use settings::{ConfigError, Source};

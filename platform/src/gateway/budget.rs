@@ -1,27 +1,47 @@
-//! Budgets that hold: tokens per user per period (the access level's `ai_tokens_per_day`;
-//! the period is a day, `WEBSPLAT_GATEWAY_BUDGET_PERIOD` shortens it for tests), counted in
-//! Redis so every replica shares them. Before a call its most (estimated input plus its
-//! output cap) is *reserved* by one Lua script, which grants it only if the period's
-//! spend plus reservations stays within the budget, so concurrent calls can never
-//! overspend; after the call the reservation is *settled* to what was used (refunded in
-//! full when nothing was). It must never grant a reservation it cannot see the budget for.
+//! Budgets that hold, and rates: tokens per user per period (the access level's
+//! `ai_tokens_per_day`; the period is a day, `WEBSPLAT_GATEWAY_BUDGET_PERIOD` shortens it
+//! for tests), and calls and tokens per user per minute (the level's
+//! `ai_requests_per_minute` and `ai_tokens_per_minute`), all counted in Redis so every
+//! replica shares them. Before a call its most (estimated input plus its output cap) is
+//! *reserved* by one Lua script — one round trip — which grants it only if the period's
+//! spend plus reservations stays within the budget and the minute's calls and tokens within
+//! the rates, so concurrent calls can never overspend; after the call the reservation is
+//! *settled* to what was used (refunded in full when nothing was), in the budget and in the
+//! minute's tokens alike. It must never grant a reservation it cannot see the budget for.
 
 use std::time::Duration;
 
+use super::caller::Caller;
 use crate::kv::{Kv, KvError};
 use crate::users::UserId;
 
-/// Reserves `ARGV[1]` under the limit `ARGV[2]`; returns {granted, spent-and-reserved}.
+/// KEYS: the period's budget, the minute's rates (a hash: `r` calls, `t` tokens).
+/// ARGV: tokens wanted, budget, budget TTL, calls per minute, tokens per minute, rate TTL.
+/// Returns {outcome, count}: 1 granted (the spend now), 0 over budget (the spend), 2 over
+/// the call rate (the minute's calls), 3 over the token rate (the minute's tokens).
 const RESERVE: &str = r"
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
 local want = tonumber(ARGV[1])
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
 if used + want > tonumber(ARGV[2]) then
   return {0, used}
 end
+local calls = tonumber(redis.call('HGET', KEYS[2], 'r') or '0')
+if calls + 1 > tonumber(ARGV[4]) then
+  return {2, calls}
+end
+local minute = tonumber(redis.call('HGET', KEYS[2], 't') or '0')
+if minute + want > tonumber(ARGV[5]) then
+  return {3, minute}
+end
 local now = redis.call('INCRBY', KEYS[1], want)
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+redis.call('HINCRBY', KEYS[2], 'r', 1)
+redis.call('HINCRBY', KEYS[2], 't', want)
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))
 return {1, now}
 ";
+
+const MINUTE: i64 = 60;
 
 #[derive(Clone)]
 pub struct Budget {
@@ -33,12 +53,25 @@ pub struct Budget {
 #[derive(Debug, Clone)]
 pub struct Reservation {
     key: String,
+    rate_key: String,
     pub tokens: i64,
+}
+
+/// Which limit refused a reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Tokens per period.
+    Budget,
+    /// Calls per minute.
+    Calls,
+    /// Tokens per minute.
+    Tokens,
 }
 
 /// A refused reservation, with what the sentence to the caller needs.
 #[derive(Debug, Clone, Copy)]
 pub struct Refused {
+    pub limit_hit: Limit,
     pub used: i64,
     pub limit: i64,
     pub renews_in: Duration,
@@ -70,63 +103,105 @@ impl Budget {
         self.kv.key(&format!("ai-budget:{user}:{start}"))
     }
 
-    /// Reserves `tokens` for `user` within `limit` tokens per period.
+    fn rate_key(&self, user: UserId, minute: i64) -> String {
+        self.kv.key(&format!("ai-rate:{user}:{minute}"))
+    }
+
+    /// Reserves `tokens` for `caller` within their level's budget and rates.
     pub async fn reserve(
         &self,
-        user: UserId,
+        caller: &Caller,
         tokens: i64,
-        limit: i64,
     ) -> Result<Result<Reservation, Refused>, KvError> {
         let now = chrono::Utc::now().timestamp();
         let start = self.period_start(now);
         let end = start + self.period.as_secs() as i64;
-        let key = self.key(user, start);
+        let minute = now - now.rem_euclid(MINUTE);
+        let key = self.key(caller.user, start);
+        let rate_key = self.rate_key(caller.user, minute);
         let ttl = self.period.as_secs() * 2 + 60;
-        let (granted, used): (i64, i64) = self
+        let (budget, rpm, tpm) = (
+            caller.tokens_per_period,
+            caller.requests_per_minute,
+            caller.tokens_per_minute,
+        );
+        let (outcome, used): (i64, i64) = self
             .kv
             .run({
-                let key = key.clone();
+                let (key, rate_key) = (key.clone(), rate_key.clone());
                 async move |c| {
                     redis::cmd("EVAL")
                         .arg(RESERVE)
-                        .arg(1)
+                        .arg(2)
                         .arg(&key)
+                        .arg(&rate_key)
                         .arg(tokens)
-                        .arg(limit)
+                        .arg(budget)
                         .arg(ttl)
+                        .arg(rpm)
+                        .arg(tpm)
+                        .arg(MINUTE * 2)
                         .query_async(c)
                         .await
                 }
             })
             .await?;
-        if granted == 1 {
-            Ok(Ok(Reservation { key, tokens }))
-        } else {
-            Ok(Err(Refused {
+        let in_minute = Duration::from_secs((minute + MINUTE - now).max(1) as u64);
+        Ok(match outcome {
+            1 => Ok(Reservation {
+                key,
+                rate_key,
+                tokens,
+            }),
+            2 => Err(Refused {
+                limit_hit: Limit::Calls,
                 used,
-                limit,
+                limit: rpm,
+                renews_in: in_minute,
+            }),
+            3 => Err(Refused {
+                limit_hit: Limit::Tokens,
+                used,
+                limit: tpm,
+                renews_in: in_minute,
+            }),
+            _ => Err(Refused {
+                limit_hit: Limit::Budget,
+                used,
+                limit: budget,
                 renews_in: Duration::from_secs((end - now).max(1) as u64),
-            }))
-        }
+            }),
+        })
     }
 
-    /// Replaces a reservation by what the call used (0 refunds it all).
+    /// Replaces a reservation by what the call used (0 refunds it all), in the period's
+    /// budget and the minute's token rate.
     pub async fn settle(&self, reservation: &Reservation, used: i64) -> Result<(), KvError> {
         let delta = used - reservation.tokens;
         if delta == 0 {
             return Ok(());
         }
-        let key = reservation.key.clone();
+        let (key, rate_key) = (reservation.key.clone(), reservation.rate_key.clone());
         self.kv
             .run(async move |c| {
-                redis::cmd("INCRBY")
+                redis::pipe()
+                    .cmd("INCRBY")
                     .arg(&key)
                     .arg(delta)
-                    .query_async::<i64>(c)
+                    .ignore()
+                    .cmd("HINCRBY")
+                    .arg(&rate_key)
+                    .arg("t")
+                    .arg(delta)
+                    .ignore()
+                    .cmd("EXPIRE")
+                    .arg(&rate_key)
+                    .arg(MINUTE * 2)
+                    .ignore()
+                    .query_async::<()>(c)
                     .await
             })
             .await
-            .map(drop)
     }
 
     /// What `user` has spent (and holds) this period.

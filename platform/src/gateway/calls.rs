@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::Gateway;
-use super::budget::Refused;
+use super::budget::{Limit, Refused};
 use super::caller::Caller;
 use super::error::GatewayError;
 use super::ledger::Outcome;
@@ -48,26 +48,47 @@ fn model_of(body: &Value) -> Result<&str, GatewayError> {
     }
 }
 
-fn over_budget(r: Refused, wanted: i64) -> GatewayError {
-    let message = if r.limit == 0 {
-        "Your access level includes no AI use. Ask an administrator for a level with an AI budget."
-            .to_owned()
+fn in_words(d: Duration) -> String {
+    let (hours, minutes, seconds) = (
+        d.as_secs() / 3600,
+        (d.as_secs() % 3600) / 60,
+        d.as_secs() % 60,
+    );
+    if hours > 0 {
+        format!("{hours} h {minutes} min")
+    } else if minutes > 0 {
+        format!("{minutes} min")
     } else {
-        let hours = r.renews_in.as_secs() / 3600;
-        let minutes = (r.renews_in.as_secs() % 3600) / 60;
-        let seconds = r.renews_in.as_secs() % 60;
-        let renews = if hours > 0 {
-            format!("{hours} h {minutes} min")
-        } else if minutes > 0 {
-            format!("{minutes} min")
-        } else {
-            format!("{seconds} s")
-        };
-        format!(
-            "Your AI budget is used up for now: {} of {} tokens spent or in use, and this request may need up to {wanted}. It renews in {renews}.",
+        format!("{seconds} s")
+    }
+}
+
+/// The 429 for a refused reservation, in a sentence the workspace shows as it is.
+fn over_budget(r: Refused, wanted: i64, caller: &Caller) -> GatewayError {
+    let level = &caller.access_level;
+    let wait = in_words(r.renews_in);
+    let message = match r.limit_hit {
+        Limit::Budget if r.limit == 0 => {
+            "Your access level includes no AI use. Ask an administrator for a level with an AI budget."
+                .to_owned()
+        }
+        Limit::Budget => format!(
+            "Your AI budget is used up for now: {} of {} tokens spent or in use, and this request may need up to {wanted}. It renews in {wait}.",
             r.used.min(r.limit),
             r.limit
-        )
+        ),
+        Limit::Calls => format!(
+            "You are sending AI requests too fast: your access level ({level}) allows {} a minute. Try again in {wait}.",
+            r.limit
+        ),
+        Limit::Tokens if wanted > r.limit => format!(
+            "This AI request may need up to {wanted} tokens, more than your access level ({level}) allows in a minute ({}). Ask for fewer (max_tokens) or send less.",
+            r.limit
+        ),
+        Limit::Tokens => format!(
+            "You are using AI tokens too fast: your access level ({level}) allows {} a minute and this request may need up to {wanted}. Try again in {wait}.",
+            r.limit
+        ),
     };
     GatewayError::OverBudget {
         message,
@@ -115,9 +136,9 @@ async fn begin(
     let started = Instant::now();
     let reservation = gw
         .budget
-        .reserve(caller.user, reserve, caller.tokens_per_period)
+        .reserve(caller, reserve)
         .await?
-        .map_err(|r| over_budget(r, reserve))?;
+        .map_err(|r| over_budget(r, reserve, caller))?;
     let first = resolved.targets.first();
     Ok(Begun {
         record: CallRecord {
@@ -143,14 +164,15 @@ fn served_by(record: &mut CallRecord, target: &Target) {
     record.model = target.model.clone();
 }
 
-/// `POST /v1/chat/completions`.
+/// `POST /v1/chat/completions`; `entered` is when the call reached the door (its overhead
+/// counts from there).
 #[tracing::instrument(skip_all, fields(user = %caller.user))]
 pub async fn chat(
     gw: &Arc<Gateway>,
     caller: &Caller,
     mut body: Value,
+    entered: Instant,
 ) -> Result<Served<ChatAnswer>, GatewayError> {
-    let entered = Instant::now();
     if !body.is_object() {
         return Err(GatewayError::BadRequest(
             "send a JSON object: {\"model\": …, \"messages\": […]}".to_owned(),
@@ -301,14 +323,14 @@ pub async fn chat(
     }
 }
 
-/// `POST /v1/embeddings`.
+/// `POST /v1/embeddings` (`entered`: as for [`chat`]).
 #[tracing::instrument(skip_all, fields(user = %caller.user))]
 pub async fn embeddings(
     gw: &Arc<Gateway>,
     caller: &Caller,
     body: Value,
+    entered: Instant,
 ) -> Result<Served<Value>, GatewayError> {
-    let entered = Instant::now();
     if !body.is_object() {
         return Err(GatewayError::BadRequest(
             "send a JSON object: {\"model\": …, \"input\": …}".to_owned(),
@@ -368,7 +390,10 @@ pub async fn embeddings(
             "embeddings answered as a stream"
         )));
     };
-    let Ok(answer) = serde_json::from_slice::<Value>(&bytes) else {
+    let parsed = serde_json::from_slice::<Value>(&bytes)
+        .map_err(|_| "its answer is not JSON".to_owned())
+        .and_then(|v| providers::embeddings_answer(&dispatched.target.provider, v));
+    let Ok((answer, usage)) = parsed else {
         let error = GatewayError::Upstream(format!(
             "the AI provider {provider} gave an unreadable answer"
         ));
@@ -382,10 +407,7 @@ pub async fn embeddings(
             .await;
         return Err(error);
     };
-    let usage = answer
-        .get("usage")
-        .and_then(Usage::from_openai)
-        .unwrap_or_else(|| record.estimate(0));
+    let usage = usage.unwrap_or_else(|| record.estimate(0));
     let overhead = entered.elapsed().saturating_sub(dispatched.waited);
     gw.metrics.overhead("embeddings", overhead);
     record.close(gw, Outcome::Ok, usage, None).await;

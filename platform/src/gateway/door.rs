@@ -7,7 +7,7 @@
 //! never serve anything of the platform's own API, nor echo a provider's key or raw error.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::web::{self, Bytes};
@@ -26,6 +26,8 @@ const MAX_BODY: usize = 4 * 1024 * 1024;
 
 pub const PROVIDER_HEADER: HeaderName = HeaderName::from_static("x-websplat-provider");
 pub const OVERHEAD_HEADER: HeaderName = HeaderName::from_static("x-websplat-gateway-overhead-ms");
+/// On answers of the `local` provider (`platform models`): they come from a small local model.
+pub const MODEL_LABEL_HEADER: HeaderName = HeaderName::from_static("x-websplat-model");
 
 /// The door's routes (the whole of its surface).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -51,6 +53,7 @@ async fn authenticate(gw: &Gateway, req: &HttpRequest) -> Result<Caller, Gateway
         .map(|p| p.as_str())
         .unwrap_or("/");
     let caller = caller::authenticate(
+        &gw.callers,
         &gw.db,
         &gw.tenants.routing,
         header,
@@ -98,6 +101,12 @@ fn with_served(
     if let Ok(v) = HeaderValue::from_str(provider) {
         response.insert_header((PROVIDER_HEADER, v));
     }
+    if provider == "local" {
+        response.insert_header((
+            MODEL_LABEL_HEADER,
+            HeaderValue::from_static(crate::config::LOCAL_MODEL_LABEL),
+        ));
+    }
     if let Ok(v) = HeaderValue::from_str(&ms) {
         response.insert_header((OVERHEAD_HEADER, v));
     }
@@ -120,10 +129,11 @@ async fn chat_completions(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, GatewayError> {
+    let arrived = Instant::now();
     let caller = authenticate(&gw, &req).await?;
     let body = json_body(&read_body(payload).await?)?;
     let gw: Arc<Gateway> = gw.into_inner();
-    let served = calls::chat(&gw, &caller, body).await?;
+    let served = calls::chat(&gw, &caller, body, arrived).await?;
     let response = with_served(HttpResponse::Ok(), &served.provider, served.overhead);
     Ok(match served.answer {
         ChatAnswer::Whole(answer) => {
@@ -144,10 +154,11 @@ async fn embeddings(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, GatewayError> {
+    let arrived = Instant::now();
     let caller = authenticate(&gw, &req).await?;
     let body = json_body(&read_body(payload).await?)?;
     let gw: Arc<Gateway> = gw.into_inner();
-    let served = calls::embeddings(&gw, &caller, body).await?;
+    let served = calls::embeddings(&gw, &caller, body, arrived).await?;
     Ok(with_served(HttpResponse::Ok(), &served.provider, served.overhead).json(served.answer))
 }
 

@@ -8,7 +8,8 @@
 //! - [`caller`]: who is calling (the identity header, checked against the live tenant).
 //! - [`routing`]: aliases, fallback before the first byte, retries, the breaker.
 //! - [`openai`]: the OpenAI-compatible wire format (passed through, fields kept);
-//!   [`anthropic`] and [`gemini`] translate (Vertex's tokens in [`vertex`]);
+//!   [`anthropic`], [`gemini`], [`ollama`] (native) and [`responses`] (OpenAI's Responses
+//!   format) translate (Vertex's tokens in [`vertex`]);
 //!   [`providers`] dispatches on a provider's kind.
 //! - [`stream`]: streams relayed as they come, metered, ended with an error event when cut.
 //! - [`budget`], [`ledger`], [`prices`], [`usage`]: the money side.
@@ -29,9 +30,11 @@ pub mod gemini;
 pub mod ledger;
 mod messages;
 pub mod metrics;
+pub mod ollama;
 pub mod openai;
 pub mod prices;
 pub mod providers;
+pub mod responses;
 pub mod routing;
 pub mod search;
 pub mod stream;
@@ -41,6 +44,8 @@ pub mod views;
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use secrecy::SecretString;
 
 pub use error::GatewayError;
 
@@ -54,19 +59,27 @@ pub struct Gateway {
     pub config: AiConfig,
     pub db: db::Pool,
     pub tenants: Arc<Tenants>,
+    /// Who called lately (see [`caller`]): a call through the door reads no database.
+    pub callers: Arc<caller::Callers>,
     pub budget: budget::Budget,
+    /// The ledger's rows, written off the calls' path.
+    pub ledger: ledger::Writer,
     pub prices: prices::Prices,
     pub routing: routing::Router,
     pub metrics: metrics::GatewayMetrics,
     pub(crate) client: reqwest::Client,
     pub(crate) vertex: vertex::VertexTokens,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Gateway {
+    /// Builds the gateway and starts its tasks (the callers' watcher on `redis_url`, the
+    /// ledger's writer); they end when it is dropped.
     pub fn new(
         config: AiConfig,
         db: db::Pool,
         kv: Kv,
+        redis_url: SecretString,
         tenants: Arc<Tenants>,
         metrics: &crate::metrics::Metrics,
     ) -> anyhow::Result<Arc<Self>> {
@@ -76,7 +89,13 @@ impl Gateway {
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
             .build()?;
+        let callers = Arc::new(caller::Callers::new(kv.clone()));
+        let watcher = callers.spawn_watcher(redis_url);
+        let (ledger, writer) = ledger::Writer::start(db.clone());
         Ok(Arc::new(Gateway {
+            callers,
+            ledger,
+            tasks: vec![watcher, writer],
             budget: budget::Budget::new(kv, config.budget_period),
             prices: prices::Prices::load()?,
             routing: routing::Router::new(&config),
@@ -90,7 +109,20 @@ impl Gateway {
     }
 }
 
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
 impl Gateway {
+    /// Waits until every ledger row of the calls made so far is written (on shutdown).
+    pub async fn flush(&self) {
+        self.ledger.flush().await;
+    }
+
     pub(crate) fn metrics_observe(&self, entry: &ledger::Entry) {
         self.metrics.call(entry);
     }

@@ -10,7 +10,7 @@ use super::error::GatewayError;
 use super::routing::Target;
 use super::stream::Translate;
 use super::usage::Usage;
-use super::{Gateway, anthropic, gemini, openai};
+use super::{Gateway, anthropic, gemini, ollama, openai, responses};
 use crate::config::{ProviderConfig, ProviderKind};
 
 /// Access tokens of the token-based providers among `targets` (Vertex), fetched before
@@ -46,6 +46,10 @@ pub fn chat_request(
         | ProviderKind::OpenRouter
         | ProviderKind::Perplexity
         | ProviderKind::Ollama => Ok(openai::chat_request(client, provider, model, body, stream)),
+        ProviderKind::OllamaNative => ollama::chat_request(client, provider, model, body, stream),
+        ProviderKind::OpenAiResponses => {
+            responses::chat_request(client, provider, model, body, stream)
+        }
         ProviderKind::Anthropic => anthropic::chat_request(client, provider, model, body, stream),
         ProviderKind::Gemini => gemini::chat_request(client, provider, model, body, stream, None),
         ProviderKind::Vertex => {
@@ -71,6 +75,7 @@ pub fn embeddings_request(
         ProviderKind::OpenAi | ProviderKind::OpenRouter | ProviderKind::Ollama => {
             Ok(openai::embeddings_request(client, provider, model, body))
         }
+        ProviderKind::OllamaNative => Ok(ollama::embeddings_request(client, provider, model, body)),
         other => Err(GatewayError::BadRequest(format!(
             "the {} provider behind this model has no OpenAI-compatible embeddings; use an alias served by an OpenAI-compatible provider (e.g. embed)",
             other.as_str()
@@ -86,7 +91,24 @@ pub fn chat_answer(
     match provider.kind {
         ProviderKind::Anthropic => anthropic::answer(body),
         ProviderKind::Gemini | ProviderKind::Vertex => gemini::answer(body),
+        ProviderKind::OllamaNative => ollama::answer(body),
+        ProviderKind::OpenAiResponses => responses::answer(body),
         _ => openai::answer(body),
+    }
+}
+
+/// A complete embeddings answer in OpenAI's shape, with its usage when the provider gave it.
+pub fn embeddings_answer(
+    provider: &ProviderConfig,
+    body: Value,
+) -> Result<(Value, Option<Usage>), String> {
+    match provider.kind {
+        ProviderKind::OllamaNative => ollama::embeddings_answer(body),
+        _ if body.is_object() => {
+            let usage = body.get("usage").and_then(Usage::from_openai);
+            Ok((body, usage))
+        }
+        _ => Err("its answer is not a JSON object".to_owned()),
     }
 }
 
@@ -96,6 +118,8 @@ pub fn translator(provider: &ProviderConfig) -> Box<dyn Translate> {
         ProviderKind::Gemini | ProviderKind::Vertex => {
             Box::new(gemini::StreamTranslator::default())
         }
+        ProviderKind::OllamaNative => Box::new(ollama::StreamTranslator::default()),
+        ProviderKind::OpenAiResponses => Box::new(responses::StreamTranslator::default()),
         _ => Box::new(openai::PassThrough::default()),
     }
 }

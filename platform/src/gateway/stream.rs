@@ -78,12 +78,24 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
-    /// Settles the budget to `usage` and writes the ledger row. Never fails the call:
-    /// a failure here is logged.
+    /// Settles the budget to `usage` and writes the ledger row (handed to the ledger's
+    /// writer at once, so it is never lost to a task not yet run). Never fails the call: a
+    /// failure here is logged.
     pub async fn close(self, gw: &Gateway, outcome: Outcome, usage: Usage, error: Option<String>) {
-        if let Err(e) = gw.budget.settle(&self.reservation, usage.tokens()).await {
-            tracing::error!(error = %e, user = %self.user, "cannot settle an AI budget reservation");
+        let reservation = self.record(gw, outcome, usage, error);
+        if let Err(e) = gw.budget.settle(&reservation, usage.tokens()).await {
+            tracing::error!(error = %e, "cannot settle an AI budget reservation");
         }
+    }
+
+    /// Writes the ledger row and the metrics; what is left is to settle the reservation.
+    fn record(
+        self,
+        gw: &Gateway,
+        outcome: Outcome,
+        usage: Usage,
+        error: Option<String>,
+    ) -> Reservation {
         let cost = gw.prices.cost_nanos(self.kind, &self.model, &usage);
         let entry = ledger::Entry {
             user_id: self.user,
@@ -103,15 +115,9 @@ impl CallRecord {
             ended_at: Utc::now(),
         };
         gw.metrics_observe(&entry);
-        match gw.db.get().await {
-            Ok(mut conn) => {
-                if let Err(e) = ledger::append(&mut conn, &entry).await {
-                    tracing::error!(error = %e, "cannot write the AI ledger");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot write the AI ledger: no PostgreSQL"),
-        }
+        gw.ledger.write(entry);
         tracing::info!(request_id = %self.request_id, outcome = outcome.as_str(), tokens = usage.tokens(), "AI call metered");
+        self.reservation
     }
 
     /// What a call used when the provider did not say: the input as estimated, the output
@@ -166,8 +172,13 @@ impl Metered {
             Some(u) => u,
             None => record.estimate(self.translate.output_bytes()),
         };
+        let reservation = record.record(&self.gw, outcome, usage, error);
         let gw = self.gw.clone();
-        tokio::spawn(async move { record.close(&gw, outcome, usage, error).await });
+        tokio::spawn(async move {
+            if let Err(e) = gw.budget.settle(&reservation, usage.tokens()).await {
+                tracing::error!(error = %e, "cannot settle an AI budget reservation");
+            }
+        });
     }
 
     fn error_event(&self, message: &str) -> Bytes {

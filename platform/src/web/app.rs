@@ -75,6 +75,7 @@ impl AppState {
             config.ai.clone(),
             db.clone(),
             kv.clone(),
+            config.redis.url.clone(),
             tenants.clone(),
             &metrics,
         )?;
@@ -201,6 +202,8 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.door.stop(true).await;
+        // The door has drained: the ledger rows of its last calls are written before exit.
+        self.state.gateway.flush().await;
         self.watcher.abort();
         self.keeper.abort();
         result

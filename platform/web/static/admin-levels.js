@@ -83,6 +83,8 @@ const LEVEL_NUMBERS = [
   ['level-ai', 'ai_tokens_per_day', 'AI tokens per day'],
   ['level-reads', 'read_requests_per_minute', 'Reads per minute'],
   ['level-writes', 'write_requests_per_minute', 'Writes per minute'],
+  ['level-ai-calls', 'ai_requests_per_minute', 'AI calls per minute'],
+  ['level-ai-rate', 'ai_tokens_per_minute', 'AI tokens per minute'],
   ['level-idle', 'idle_timeout_seconds', 'Idle timeout'],
 ];
 

@@ -81,7 +81,9 @@ pub async fn disable_user(
     id: web::Path<uuid::Uuid>,
 ) -> Result<web::Json<Disabled>, ApiError> {
     let id = UserId(id.into_inner());
-    Ok(web::Json(accounts(&state).disable(&audit, id).await?))
+    let disabled = accounts(&state).disable(&audit, id).await?;
+    state.gateway.callers.changed(Some(id)).await;
+    Ok(web::Json(disabled))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -236,6 +238,7 @@ pub async fn assign_access_level(
         result,
     )
     .await?;
+    state.gateway.callers.changed(Some(id)).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -440,6 +443,7 @@ pub async fn update_access_level(
         result,
     )
     .await?;
+    state.gateway.callers.changed(None).await;
     Ok(web::Json(updated))
 }
 

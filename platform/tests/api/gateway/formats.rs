@@ -121,7 +121,7 @@ async fn gemini(
     sse(out)
 }
 
-fn text_of_stream(text: &str) -> String {
+pub(super) fn text_of_stream(text: &str) -> String {
     events(text)
         .iter()
         .filter_map(|e| serde_json::from_str::<Value>(e).ok())
@@ -133,7 +133,7 @@ fn text_of_stream(text: &str) -> String {
         .collect()
 }
 
-fn with_tools(stream: bool) -> Value {
+pub(super) fn with_tools(stream: bool) -> Value {
     let mut b = hello(stream);
     b["messages"] = json!([
         {"role": "system", "content": "Be brief."},
@@ -144,7 +144,7 @@ fn with_tools(stream: bool) -> Value {
 }
 
 /// The same four calls (plain and tools, whole and streamed) through one provider.
-async fn four_calls(app: &crate::helpers::TestApp, alice: &Tenant, greeting: &str) {
+pub(super) async fn four_calls(app: &crate::helpers::TestApp, alice: &Tenant, greeting: &str) {
     let r = alice.chat(&hello(false)).await;
     assert_eq!(r.status(), 200);
     let a: Value = r.json().await.expect("json");

@@ -6,7 +6,11 @@
 mod budget;
 mod door;
 mod formats;
+mod keys;
+mod local_model;
+mod native;
 mod network;
+mod rates;
 mod routing;
 mod search;
 mod upstream;
@@ -28,6 +32,24 @@ pub const PROVIDER_KEY: &str = "sk-test-0123456789-never-shown";
 /// A platform whose tenants run on the in-memory engine, with the provider `fake` (an
 /// OpenAI-compatible server) behind the aliases `fast` and `embed`, plus `extra`.
 pub async fn gateway_app(upstream: &Upstream, extra: &[(&str, String)]) -> TestApp {
+    let mut env: Vec<(&str, String)> = vec![
+        ("WEBSPLAT_AI_FAKE_KIND", "openai".into()),
+        ("WEBSPLAT_AI_FAKE_BASE_URL", upstream.base_url.clone()),
+        ("WEBSPLAT_AI_FAKE_API_KEY", PROVIDER_KEY.into()),
+        ("WEBSPLAT_AI_FAKE_MODELS", "fake-chat,fake-embed".into()),
+        ("WEBSPLAT_AI_ALIAS_FAST", "fake/fake-chat".into()),
+        ("WEBSPLAT_AI_ALIAS_EMBED", "fake/fake-embed".into()),
+        ("WEBSPLAT_GATEWAY_FIRST_BYTE_TIMEOUT", "1s".into()),
+    ];
+    for (k, v) in extra {
+        env.retain(|(key, _)| key != k);
+        env.push((k, v.clone()));
+    }
+    tenants_app(&env).await
+}
+
+/// A platform whose tenants run on the in-memory engine, with `env` (its AI providers).
+pub async fn tenants_app(extra: &[(&str, String)]) -> TestApp {
     let deployment = crate::support::deployment();
     let mut env: Vec<(String, String)> = vec![
         ("WEBSPLAT_ORCHESTRATOR".into(), "memory".into()),
@@ -37,19 +59,6 @@ pub async fn gateway_app(upstream: &Upstream, extra: &[(&str, String)]) -> TestA
             format!("memory/{deployment}:1"),
         ),
         ("WEBSPLAT_TENANT_READY_TIMEOUT".into(), "5s".into()),
-        ("WEBSPLAT_AI_FAKE_KIND".into(), "openai".into()),
-        (
-            "WEBSPLAT_AI_FAKE_BASE_URL".into(),
-            upstream.base_url.clone(),
-        ),
-        ("WEBSPLAT_AI_FAKE_API_KEY".into(), PROVIDER_KEY.into()),
-        (
-            "WEBSPLAT_AI_FAKE_MODELS".into(),
-            "fake-chat,fake-embed".into(),
-        ),
-        ("WEBSPLAT_AI_ALIAS_FAST".into(), "fake/fake-chat".into()),
-        ("WEBSPLAT_AI_ALIAS_EMBED".into(), "fake/fake-embed".into()),
-        ("WEBSPLAT_GATEWAY_FIRST_BYTE_TIMEOUT".into(), "1s".into()),
     ];
     for (k, v) in extra {
         env.retain(|(key, _)| key != k);
@@ -214,4 +223,6 @@ pub async fn set_budget(app: &TestApp, level: &str, tokens: i64) {
     .execute(&mut conn)
     .await
     .expect("set the budget");
+    // As the admin API does after a change of levels.
+    app.state.gateway.callers.changed(None).await;
 }

@@ -98,6 +98,7 @@ async fn search_and_retrieval_pass_through_the_door_and_are_metered() {
             .execute(&mut conn)
             .await
             .expect("add web_search");
+        app.state.gateway.callers.changed(None).await;
     }
     let r = alice
         .call(
