@@ -587,20 +587,7 @@ impl Bench {
         println!();
         let (base, port, state) = (self.base.clone(), self.port, self.state.clone());
         let (client, _) = sign_in_to_ready(&base, "proxy@example.com", true).await?;
-        // The platform, the workspace origin's nonce, the platform again, then the code.
-        let mut handoff = format!("{base}/workspace/open");
-        for _ in 0..4 {
-            let r = client.get(&handoff).send().await?;
-            handoff = r
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-                .context("no handoff")?
-                .to_owned();
-            if handoff.contains("code=") {
-                break;
-            }
-        }
+        let handoff = support::handoff_link(&client, format!("{base}/workspace/open")).await;
         client.get(&handoff).send().await?;
         let url = reqwest::Url::parse(&handoff)?;
         let host = url.host_str().context("host")?.to_owned();

@@ -35,6 +35,22 @@ pub fn location(response: &reqwest::Response) -> String {
         .to_owned()
 }
 
+/// Follows `open_url` (the platform's `/workspace/open`) through the platform's and the
+/// workspace origin's redirects (the origin's nonce, then the platform again) up to the link
+/// that carries the one-time code, which is returned not yet redeemed.
+pub async fn handoff_link(client: &reqwest::Client, open_url: String) -> String {
+    let mut next = open_url;
+    for _ in 0..4 {
+        let r = client.get(&next).send().await.expect("open the workspace");
+        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+        next = location(&r);
+        if next.contains("code=") {
+            return next;
+        }
+    }
+    panic!("no handoff code after four redirects: {next}");
+}
+
 /// A browser-like HTTP client: keeps cookies, follows no redirects (tests look at each).
 pub fn browser_client() -> reqwest::Client {
     reqwest::Client::builder()

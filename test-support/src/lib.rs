@@ -24,7 +24,7 @@ pub use db::TestDb;
 pub use docker::{deployment, remove_deployment, tenant_image};
 pub use fault::{Endpoint, Outage};
 pub use fuzz::Fuzz;
-pub use http::{Loopback, browser_client, location, query_param, workspace_browser};
+pub use http::{Loopback, browser_client, handoff_link, location, query_param, workspace_browser};
 pub use oidc::{OidcProviderMock, answer_at_mock, oidc_env, sign_in_at_mock};
 pub use process::{ChildGuard, free_port, wait_for_http};
 pub use s3::S3Server;

@@ -63,13 +63,7 @@ impl Person {
             .expect("start");
         assert_eq!(r.status(), StatusCode::ACCEPTED, "start the workspace");
         wait_for_workspace(platform, &http).await;
-        let r = http
-            .get(platform.url("/workspace/open"))
-            .send()
-            .await
-            .expect("open");
-        assert_eq!(r.status(), StatusCode::SEE_OTHER, "open the workspace");
-        let handoff = crate::support::location(&r);
+        let handoff = crate::support::handoff_link(&http, platform.url("/workspace/open")).await;
         let r = http.get(&handoff).send().await.expect("handoff");
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "the handoff");
         let url = reqwest::Url::parse(&handoff).expect("a URL");

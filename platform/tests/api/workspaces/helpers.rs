@@ -161,16 +161,7 @@ impl Person {
     /// Follows `/workspace/open` through the platform's and the workspace origin's
     /// redirects up to the link that carries the one-time code (not yet redeemed).
     pub async fn handoff_link(&self, app: &TestApp) -> String {
-        let mut next = app.url("/workspace/open");
-        for _ in 0..4 {
-            let r = self.client.get(&next).send().await.expect("open");
-            assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
-            next = location(&r);
-            if next.contains("code=") {
-                return next;
-            }
-        }
-        panic!("no handoff code after four redirects: {next}");
+        websplat_test_support::handoff_link(&self.client, app.url("/workspace/open")).await
     }
 
     /// Opens the workspace as a browser does: `/workspace/open` on the platform, then the
