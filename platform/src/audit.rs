@@ -142,12 +142,16 @@ impl Audit {
         outcome: Outcome,
         detail: serde_json::Value,
     ) -> QueryResult<()> {
+        // PostgreSQL's text and jsonb cannot hold U+0000, which a client may well send (a
+        // refused name is still recorded): it is written as U+FFFD instead.
+        let target = target.map(storable);
+        let detail = storable_json(detail);
         diesel::insert_into(audit_log::table)
             .values((
                 audit_log::actor_id.eq(self.actor_id.map(|id| id.0)),
                 audit_log::actor.eq(&self.actor),
                 audit_log::action.eq(action.as_str()),
-                audit_log::target.eq(target),
+                audit_log::target.eq(target.as_deref()),
                 audit_log::outcome.eq(outcome.as_str()),
                 audit_log::ip.eq(&self.ip),
                 audit_log::request_id.eq(&self.request_id),
@@ -157,11 +161,36 @@ impl Audit {
             .await?;
         tracing::info!(
             action = action.as_str(),
-            target,
+            target = target.as_deref(),
             outcome = outcome.as_str(),
             "audited"
         );
         Ok(())
+    }
+}
+
+/// `text` as PostgreSQL can store it: any U+0000 becomes U+FFFD.
+fn storable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}").into()
+    } else {
+        text.into()
+    }
+}
+
+/// `value` with [`storable`] strings and keys throughout.
+fn storable_json(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s.contains('\0') => Value::String(storable(&s).into_owned()),
+        Value::Array(items) => Value::Array(items.into_iter().map(storable_json).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(k, v)| (storable(&k).into_owned(), storable_json(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 

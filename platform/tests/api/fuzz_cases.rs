@@ -150,3 +150,39 @@ async fn a_body_not_sent_as_json_or_too_large_is_documented() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_with_a_nul_byte_is_refused_in_words_and_the_refusal_is_audited() {
+    let app = TestApp::spawn().await;
+    let (_, _, token) = app.user_with_role("ada@example.com", Some("admin")).await;
+    let name = "\u{db}\u{ef}\u{80}\u{f1}_\u{0}";
+    let r = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/pools",
+            &token,
+            Some(json!({ "name": name, "max_running": -11790, "max_starting": 0 })),
+        )
+        .await;
+    assert_eq!(r.status(), 400, "a NUL byte in a pool's name");
+    let refusal = body(r).await;
+    assert!(
+        refusal["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("pool")),
+        "{refusal}"
+    );
+    let r = app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/admin/audit?action=pool.create",
+            &token,
+            None,
+        )
+        .await;
+    let log = body(r).await;
+    assert!(
+        log.to_string().contains("\u{FFFD}"),
+        "the refused create is in the audit log, its NUL written as U+FFFD: {log}"
+    );
+}
