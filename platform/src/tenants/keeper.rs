@@ -33,6 +33,8 @@ pub struct Reconciled {
     pub ghosts_ended: usize,
     /// Returning people's next containers forgotten because the engine no longer has them.
     pub next_forgotten: usize,
+    /// Unclaimed warm runtimes forgotten because their container died or vanished.
+    pub warm_forgotten: usize,
 }
 
 impl Tenants {
@@ -136,6 +138,7 @@ impl Tenants {
             .list(label::DEPLOYMENT, &self.config.deployment)
             .await?;
         done.next_forgotten = self.forget_vanished_next(&containers).await?;
+        done.warm_forgotten = self.forget_dead_warm(&containers).await?;
         let mut conn = self.db().get().await?;
         let mut seen: HashSet<TenantId> = HashSet::new();
         for container in &containers {
@@ -184,7 +187,9 @@ impl Tenants {
                 done.orphans_removed += 1;
                 continue;
             }
-            if self.routing.lease_held(row.id).await? {
+            // A warm or made-ahead container is taken at admission, before its spawn holds
+            // the lease: a young request is not an interrupted one.
+            if just_requested(&row) || self.routing.lease_held(row.id).await? {
                 continue;
             }
             match state {
@@ -259,10 +264,7 @@ impl Tenants {
             if seen.contains(&row.id) || self.routing.lease_held(row.id).await? {
                 continue;
             }
-            // A requested tenant may not have reached the engine yet: give it its lease's
-            // life before calling it a ghost.
-            let age = chrono::Utc::now() - row.updated_at;
-            if row.state == State::Requested && age < chrono::Duration::seconds(15) {
+            if just_requested(&row) {
                 continue;
             }
             match row.state {
@@ -388,4 +390,11 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// A tenant requested moments ago whose spawn may not hold its lease yet (the spawn runs
+/// after admission commits): given its lease's life before it is called interrupted.
+fn just_requested(row: &store::Tenant) -> bool {
+    row.state == State::Requested
+        && chrono::Utc::now() - row.updated_at < chrono::Duration::seconds(15)
 }

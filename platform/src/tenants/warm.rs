@@ -454,6 +454,35 @@ impl Tenants {
         }
     }
 
+    /// Removes the unclaimed warm runtimes that the engine says are no longer running (died
+    /// or vanished; one still starting is the keeper's until it is stuck), so none is counted
+    /// as capacity or offered to a sign-in; the keeper then makes new ones.
+    pub(super) async fn forget_dead_warm(
+        &self,
+        listed: &[super::orchestrator::ContainerInfo],
+    ) -> anyhow::Result<usize> {
+        let mut conn = self.db.get().await?;
+        let ready: Vec<WarmRuntime> = warm_runtimes::table
+            .filter(warm_runtimes::state.eq("ready"))
+            .select(WarmRuntime::as_select())
+            .load(&mut conn)
+            .await?;
+        drop(conn);
+        let mut gone = 0;
+        for w in ready {
+            let running = w
+                .container_id
+                .as_ref()
+                .is_some_and(|id| listed.iter().any(|c| c.id == *id && c.running));
+            if !running {
+                tracing::info!(warm = %w.id, "an unclaimed warm runtime is no longer running");
+                self.remove_warm(&w).await;
+                gone += 1;
+            }
+        }
+        Ok(gone)
+    }
+
     /// Removes a warm runtime: its container, its volume, its key and its row.
     pub(super) async fn remove_warm(&self, w: &WarmRuntime) {
         let container = w

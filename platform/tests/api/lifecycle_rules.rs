@@ -597,3 +597,49 @@ async fn warm_containers_of_both_kinds_are_claimed_on_the_in_memory_engine() {
         "taken"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unclaimed_warm_runtime_that_dies_is_forgotten_and_replaced() {
+    let app = memory_app(&[]).await;
+    let (_, _, operator) = app.user_with_role("op@example.com", Some("operator")).await;
+    let r = app
+        .call(
+            Method::PATCH,
+            "/api/v1/pools/default",
+            &operator,
+            Some(json!({"warm_new": 1})),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let ready = "SELECT container_id FROM warm_runtimes WHERE state = 'ready'";
+    let until_warm = |not: String| {
+        let app = &app;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let warm = app.query_one(ready).await;
+                if !warm.is_empty() && warm != not {
+                    return warm;
+                }
+                assert!(Instant::now() < deadline, "no new warm runtime");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let dead = until_warm(String::new()).await;
+    assert!(engine().crash(&dead, 1), "the warm runtime's container");
+    let done = app.state.tenants.reconcile().await.expect("reconcile");
+    assert_eq!(done.warm_forgotten, 1, "{done:?}");
+    assert_eq!(
+        app.count(&format!("warm_runtimes WHERE container_id = '{dead}'"))
+            .await,
+        0,
+        "the dead one is no longer offered"
+    );
+    // The keeper makes a new one, and a first sign-in gets that one, running.
+    let fresh = until_warm(dead.clone()).await;
+    let alice = User::new(&app, "alice").await;
+    assert_eq!(alice.start(&app).await.status(), 202);
+    alice.wait_for(&app, "ready").await;
+    assert_eq!(container_of(&app, &alice).await, fresh);
+}
