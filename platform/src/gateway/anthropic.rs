@@ -322,12 +322,8 @@ impl StreamTranslator {
 impl Translate for StreamTranslator {
     fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
         let mut out = String::new();
-        for line in self.lines.feed(chunk) {
-            if let Some(data) = line.strip_prefix("data:")
-                && let Ok(event) = serde_json::from_str::<Value>(data.trim())
-            {
-                out.push_str(&self.event(&event));
-            }
+        for event in self.lines.feed_sse_json(chunk) {
+            out.push_str(&self.event(&event));
         }
         out.into_bytes()
     }

@@ -247,19 +247,7 @@ pub async fn chat(
             if let Some(t) = &failed.target {
                 served_by(&mut record, t);
             }
-            let outcome = match failed.error {
-                GatewayError::ProviderRefused { .. } => Outcome::Refused,
-                _ => Outcome::ProviderError,
-            };
-            record
-                .close(
-                    gw,
-                    outcome,
-                    Usage::default(),
-                    Some(failed.error.to_string()),
-                )
-                .await;
-            return Err(failed.error);
+            return Err(record.close_failed(gw, failed.error).await);
         }
     };
     served_by(&mut record, &dispatched.target);

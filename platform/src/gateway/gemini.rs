@@ -299,13 +299,7 @@ pub struct StreamTranslator {
 impl Translate for StreamTranslator {
     fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
         let mut out = String::new();
-        for line in self.lines.feed(chunk) {
-            let Some(data) = line.strip_prefix("data:") else {
-                continue;
-            };
-            let Ok(event) = serde_json::from_str::<Value>(data.trim()) else {
-                continue;
-            };
+        for event in self.lines.feed_sse_json(chunk) {
             if let Some(u) = event.get("usageMetadata") {
                 self.usage = Some(usage_of(u));
             }

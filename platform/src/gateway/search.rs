@@ -144,21 +144,7 @@ pub async fn call(
         .await;
     let dispatched = match dispatched {
         Ok(d) => d,
-        Err(failed) => {
-            let outcome = match failed.error {
-                GatewayError::ProviderRefused { .. } => Outcome::Refused,
-                _ => Outcome::ProviderError,
-            };
-            record
-                .close(
-                    gw,
-                    outcome,
-                    Usage::default(),
-                    Some(failed.error.to_string()),
-                )
-                .await;
-            return Err(failed.error);
-        }
+        Err(failed) => return Err(record.close_failed(gw, failed.error).await),
     };
     let provider = dispatched.target.provider.id.clone();
     let Body::Full(bytes) = dispatched.body else {

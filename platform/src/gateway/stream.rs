@@ -17,6 +17,7 @@ use futures_util::stream::{BoxStream, Stream, StreamExt};
 
 use super::Gateway;
 use super::budget::Reservation;
+use super::error::GatewayError;
 use super::ledger::{self, Outcome};
 use super::usage::{Usage, estimate_tokens};
 use crate::users::UserId;
@@ -58,6 +59,16 @@ impl Lines {
         }
         lines
     }
+
+    /// The JSON events of the complete `data:` lines in `chunk` (server-sent events), in
+    /// order; other lines and data that is not JSON (`[DONE]`) are skipped.
+    pub fn feed_sse_json(&mut self, chunk: &[u8]) -> Vec<serde_json::Value> {
+        self.feed(chunk)
+            .iter()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str(data.trim()).ok())
+            .collect()
+    }
 }
 
 /// Everything the ledger and the budget need about one call, closed exactly once.
@@ -86,6 +97,18 @@ impl CallRecord {
         if let Err(e) = gw.budget.settle(&reservation, usage.tokens()).await {
             tracing::error!(error = %e, "cannot settle an AI budget reservation");
         }
+    }
+
+    /// Closes a call no provider served (refused, or failed) with nothing used, and hands
+    /// back its error for the caller.
+    pub async fn close_failed(self, gw: &Gateway, error: GatewayError) -> GatewayError {
+        let outcome = match error {
+            GatewayError::ProviderRefused { .. } => Outcome::Refused,
+            _ => Outcome::ProviderError,
+        };
+        self.close(gw, outcome, Usage::default(), Some(error.to_string()))
+            .await;
+        error
     }
 
     /// Writes the ledger row and the metrics; what is left is to settle the reservation.

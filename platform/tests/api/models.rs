@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use crate::support::{ChildGuard, free_port, wait_for_http};
 
-#[tokio::test]
-async fn platform_models_serves_the_local_model_as_its_own_process() {
+/// Starts the built `platform models` on a free port with the files `scripts/test` fetched,
+/// and waits for its health probe; the process ends when the guard drops. Returns its base URL.
+pub(crate) async fn start_platform_models() -> (ChildGuard, String) {
     let dir = std::env::var("WEBSPLAT_TEST_MODELS_DIR").unwrap_or_else(|_| {
         panic!("WEBSPLAT_TEST_MODELS_DIR is not set: run scripts/test (it runs scripts/models)")
     });
@@ -22,7 +23,7 @@ async fn platform_models_serves_the_local_model_as_its_own_process() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start platform models");
-    let _guard = ChildGuard(child);
+    let guard = ChildGuard(child);
     let base = format!("http://127.0.0.1:{port}");
     wait_for_http(
         &format!("{base}/healthz"),
@@ -30,6 +31,12 @@ async fn platform_models_serves_the_local_model_as_its_own_process() {
         Duration::from_secs(120),
     )
     .await;
+    (guard, base)
+}
+
+#[tokio::test]
+async fn platform_models_serves_the_local_model_as_its_own_process() {
+    let (_guard, base) = start_platform_models().await;
     let r = reqwest::get(format!("{base}/v1/models"))
         .await
         .expect("the model list");

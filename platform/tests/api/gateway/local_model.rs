@@ -4,39 +4,14 @@
 //! completion whole and streamed, and embeddings, each labelled as a small local model's
 //! and written to the ledger with its tokens. Short answers: it runs on CI's two cores.
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{Tenant, events, ledger, tenants_app};
-use crate::support::{ChildGuard, free_port, wait_for_http};
 
 #[tokio::test]
 async fn a_tenant_chats_and_embeds_through_the_door_with_the_real_local_model() {
-    let dir = std::env::var("WEBSPLAT_TEST_MODELS_DIR").unwrap_or_else(|_| {
-        panic!("WEBSPLAT_TEST_MODELS_DIR is not set: run scripts/test (it runs scripts/models)")
-    });
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_platform"))
-        .arg("models")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("WEBSPLAT_MODELS_LISTEN", format!("127.0.0.1:{port}"))
-        .env("WEBSPLAT_MODELS_DIR", &dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start platform models");
-    let _guard = ChildGuard(child);
-    let models = format!("http://127.0.0.1:{port}");
-    wait_for_http(
-        &format!("{models}/healthz"),
-        "platform models",
-        Duration::from_secs(120),
-    )
-    .await;
+    let (_guard, models) = crate::models::start_platform_models().await;
     let app = tenants_app(&[
         ("WEBSPLAT_AI_LOCAL_BASE_URL", format!("{models}/v1")),
         // A small model on a busy CI machine: time enough for its first token.

@@ -31,6 +31,34 @@ pub(super) async fn publish(
         .expect("PUT a site")
 }
 
+/// Changes the project's `styles.css` in the workspace (the body's colour becomes green), as
+/// the editor does: read its ETag, then PUT with `If-Match`.
+pub(super) async fn turn_styles_green(person: &Person, origin: &str, project: &str) {
+    let url = format!("{origin}/api/v1/projects/{project}/pages/styles.css");
+    let etag = person
+        .client
+        .get(&url)
+        .send()
+        .await
+        .expect("GET")
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .expect("etag")
+        .to_owned();
+    let r = person
+        .client
+        .put(&url)
+        .header("Origin", origin)
+        .header("If-Match", etag)
+        .header("content-type", "text/plain")
+        .body("body { color: green; }\n")
+        .send()
+        .await
+        .expect("PUT");
+    assert!(r.status().is_success());
+}
+
 async fn views(person: &Person, origin: &str, project: &str) -> Value {
     let r = person
         .call(
@@ -254,32 +282,7 @@ async fn a_site_name_is_its_owners_alone_and_replaced_only_by_them() {
     assert_eq!(r.status(), 404, "Bob cannot take Alice's site down");
 
     // Alice republishes a changed page: the new build replaces the old one whole.
-    let etag = alice
-        .client
-        .get(format!(
-            "{alice_origin}/api/v1/projects/{alice_project}/pages/styles.css"
-        ))
-        .send()
-        .await
-        .expect("GET")
-        .headers()
-        .get("etag")
-        .and_then(|v| v.to_str().ok())
-        .expect("etag")
-        .to_owned();
-    let r = alice
-        .client
-        .put(format!(
-            "{alice_origin}/api/v1/projects/{alice_project}/pages/styles.css"
-        ))
-        .header("Origin", &alice_origin)
-        .header("If-Match", etag)
-        .header("content-type", "text/plain")
-        .body("body { color: green; }\n")
-        .send()
-        .await
-        .expect("PUT");
-    assert!(r.status().is_success());
+    turn_styles_green(&alice, &alice_origin, &alice_project).await;
     assert_eq!(
         publish(&app, &alice, "bakery", &alice_project)
             .await

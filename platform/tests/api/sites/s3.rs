@@ -8,7 +8,7 @@ use serde_json::Value;
 use websplat_test_support::S3Server;
 
 use super::preview::{STYLES, bakery};
-use super::published::publish;
+use super::published::{publish, turn_styles_green};
 use crate::helpers::body;
 use crate::workspaces::helpers::{Person, app_with_workspaces, browser};
 
@@ -98,32 +98,7 @@ async fn a_site_in_a_bucket_is_served_replaced_whole_and_removed() {
     assert_eq!(missing.status(), 404);
 
     // A new publish is a new prefix; the site switches to it whole and the old one goes.
-    let etag = alice
-        .client
-        .get(format!(
-            "{origin}/api/v1/projects/{project}/pages/styles.css"
-        ))
-        .send()
-        .await
-        .expect("GET")
-        .headers()
-        .get("etag")
-        .and_then(|v| v.to_str().ok())
-        .expect("etag")
-        .to_owned();
-    let r = alice
-        .client
-        .put(format!(
-            "{origin}/api/v1/projects/{project}/pages/styles.css"
-        ))
-        .header("Origin", &origin)
-        .header("If-Match", etag)
-        .header("content-type", "text/plain")
-        .body("body { color: green; }\n")
-        .send()
-        .await
-        .expect("PUT");
-    assert!(r.status().is_success());
+    turn_styles_green(&alice, &origin, &project).await;
     assert_eq!(
         publish(&app, &alice, "corner-bakery", &project)
             .await

@@ -317,3 +317,23 @@ pub async fn alice_on_a_level(
     alice.wait_for(app, "ready").await;
     alice
 }
+
+/// An admin gives the `free` level (new users' level) 640 MiB of memory, its other limits
+/// as seeded: warm and made-ahead containers of the old spec must be remade.
+pub async fn give_free_640_mib(app: &TestApp, admin: &str) {
+    let level = json!({
+        "description": "more memory", "features": ["sites", "documents", "chat", "seo", "export"],
+        "cpu_millicores": 500, "memory_mib": 640, "storage_mib": 1024, "max_upload_mib": 10,
+        "ai_tokens_per_day": 50000, "read_requests_per_minute": 600,
+        "write_requests_per_minute": 120, "idle_timeout_seconds": 900
+    });
+    let r = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/admin/access-levels/free",
+            admin,
+            Some(level),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+}

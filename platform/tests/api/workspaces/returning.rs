@@ -269,21 +269,7 @@ async fn next_containers_follow_the_spec_expire_and_a_restart_leaves_none_orphan
     let first = next_in_state(&app, &alice, "created").await;
 
     // The access level gets more memory: the next container is made again with it.
-    let level = json!({
-        "description": "more memory", "features": ["sites", "documents", "chat", "seo", "export"],
-        "cpu_millicores": 500, "memory_mib": 640, "storage_mib": 1024, "max_upload_mib": 10,
-        "ai_tokens_per_day": 50000, "read_requests_per_minute": 600,
-        "write_requests_per_minute": 120, "idle_timeout_seconds": 900
-    });
-    let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/admin/access-levels/free",
-            &admin,
-            Some(level),
-        )
-        .await;
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    give_free_640_mib(&app, &admin).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let remade = loop {
         let now = next_in_state(&app, &alice, "created").await;

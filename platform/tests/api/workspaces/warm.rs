@@ -218,21 +218,7 @@ async fn warm_runtimes_are_remade_when_they_expire_or_their_access_level_changes
     }
 
     // The access level new users get is given more memory: every warm runtime is remade.
-    let level = json!({
-        "description": "more memory", "features": ["sites", "documents", "chat", "seo", "export"],
-        "cpu_millicores": 500, "memory_mib": 640, "storage_mib": 1024, "max_upload_mib": 10,
-        "ai_tokens_per_day": 50000, "read_requests_per_minute": 600,
-        "write_requests_per_minute": 120, "idle_timeout_seconds": 900
-    });
-    let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/admin/access-levels/free",
-            &admin,
-            Some(level),
-        )
-        .await;
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    give_free_640_mib(&app, &admin).await;
     let before: HashSet<String> = second
         .iter()
         .map(|(_, c, _)| c.clone())
