@@ -7,8 +7,10 @@
 //! sig = hex(HMAC-SHA256(secret, "v1\n{user}\n{ts}\n{METHOD}\n{path_and_query}"))
 //! ```
 //!
-//! The secret is the tenant's own, made by the platform at spawn and handed to the
-//! container; it never travels in a request. Nothing here logs or formats a secret.
+//! The secret is the tenant's own, derived by the platform from its key and the tenant's id
+//! (never stored) and handed to the container, or derived by both sides at a warm runtime's
+//! claim ([`claimed_secret`]); it never travels in a request. Nothing here logs or formats a
+//! secret.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

@@ -619,7 +619,7 @@ impl Bench {
                 .get(format!("http://{}{path}", route.address))
                 .header(
                     identity::HEADER,
-                    identity::sign_now(&route.secret, route.user, "GET", path),
+                    identity::sign_route(&state.tenants.keys, &route, "GET", path),
                 )
                 .send()
                 .await?;

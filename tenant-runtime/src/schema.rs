@@ -99,6 +99,7 @@ diesel::table! {
         created_at -> Text,
         status -> Text,
         error -> Nullable<Text>,
+        reads -> BigInt,
     }
 }
 

@@ -440,6 +440,16 @@ async fn docker_unreachable_is_a_503_in_words_and_recovers_with_nothing_half_don
     let signer = signer(&platform).await;
 
     relay.cut();
+    // A start of a workspace already up changes nothing and needs no engine: it is not
+    // refused for want of one.
+    let r = writer
+        .http
+        .post(platform.url("/api/v1/workspace/start"))
+        .header("Origin", &platform.url)
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(r.status(), 202, "a running workspace's start: {:?}", r.text().await);
     // Someone new signs up while the Engine is away: their workspace cannot start.
     let newcomer = workspace_browser();
     let r = newcomer

@@ -3,7 +3,12 @@
 
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use super::settings::{ConfigError, Settings, positive};
+
+/// The shortest `WEBSPLAT_TENANT_KEY` taken.
+pub const MIN_TENANT_KEY_CHARS: usize = 32;
 
 /// Tenant runtimes: the image, where workspaces are served, how containers are sized and
 /// limited, and the reverse proxy's limits. See README.md, "Workspaces".
@@ -44,6 +49,9 @@ pub struct TenantsConfig {
     pub reconcile_interval: Duration,
     /// How often idle workspaces are looked for.
     pub idle_check_interval: Duration,
+    /// The key every tenant's secret is derived from (`WEBSPLAT_TENANT_KEY`, at least 32
+    /// characters); without one, a key the platform makes and keeps in PostgreSQL.
+    pub tenant_key: Option<SecretString>,
 }
 
 /// The engine tenant containers run on.
@@ -134,6 +142,18 @@ pub(super) fn tenants(s: &Settings) -> Result<TenantsConfig, ConfigError> {
             ));
         }
     };
+    let tenant_key = s.raw("tenant_key").map(|k| SecretString::from(k.to_owned()));
+    if tenant_key
+        .as_ref()
+        .is_some_and(|k| k.expose_secret().chars().count() < MIN_TENANT_KEY_CHARS)
+    {
+        return Err(s.invalid(
+            "tenant_key",
+            format!(
+                "must be at least {MIN_TENANT_KEY_CHARS} characters (e.g. `head -c 32 /dev/urandom | base64`)"
+            ),
+        ));
+    }
     Ok(TenantsConfig {
         orchestrator,
         image: s
@@ -155,5 +175,6 @@ pub(super) fn tenants(s: &Settings) -> Result<TenantsConfig, ConfigError> {
         proxy_idle_timeout: s.duration("proxy_idle_timeout", Duration::from_secs(120))?,
         reconcile_interval: s.duration("tenant_reconcile_interval", Duration::from_secs(60))?,
         idle_check_interval: s.duration("tenant_idle_check_interval", Duration::from_secs(30))?,
+        tenant_key,
     })
 }

@@ -31,6 +31,7 @@ use crate::db;
 use crate::kv::Kv;
 use crate::schema::{access_levels, users, workspaces};
 use crate::tenants::Slug;
+use crate::tenants::identity::TenantKeys;
 use crate::tenants::routing::Routing;
 use crate::users::UserId;
 
@@ -190,6 +191,7 @@ pub async fn authenticate(
     callers: &Callers,
     db: &db::Pool,
     routing: &Routing,
+    keys: &TenantKeys,
     header: Option<&str>,
     method: &str,
     path_and_query: &str,
@@ -224,7 +226,7 @@ pub async fn authenticate(
         // Perhaps a new tenant with a new secret: read it again.
         callers.forget(Some(claimed));
     }
-    let (caller, secret) = look_up(db, routing, claimed).await?.map_err(&refuse)?;
+    let (caller, secret) = look_up(db, routing, keys, claimed).await?.map_err(&refuse)?;
     verify(&secret).map_err(|e| refuse(&e.to_string()))?;
     callers.put(caller.clone(), secret);
     Ok(caller)
@@ -234,6 +236,7 @@ pub async fn authenticate(
 async fn look_up(
     db: &db::Pool,
     routing: &Routing,
+    keys: &TenantKeys,
     claimed: Uuid,
 ) -> Result<Result<(Caller, SecretString), &'static str>, GatewayError> {
     let mut conn = db.get().await?;
@@ -284,6 +287,6 @@ async fn look_up(
             tokens_per_minute,
             features,
         },
-        SecretString::from(route.secret),
+        keys.of_route(&route),
     )))
 }

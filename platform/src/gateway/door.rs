@@ -56,6 +56,7 @@ async fn authenticate(gw: &Gateway, req: &HttpRequest) -> Result<Caller, Gateway
         &gw.callers,
         &gw.db,
         &gw.tenants.routing,
+        &gw.tenants.keys,
         header,
         req.method().as_str(),
         path,

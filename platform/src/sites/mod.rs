@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -208,7 +209,12 @@ impl Sites {
             .get(format!("http://{}{path}", route.address))
             .header(
                 identity::HEADER,
-                identity::sign_now(&route.secret, user.id, "GET", &path),
+                identity::sign_now(
+                    tenants.keys.of_route(&route).expose_secret(),
+                    user.id,
+                    "GET",
+                    &path,
+                ),
             )
             .send()
             .await
@@ -364,7 +370,12 @@ impl Sites {
                 .get(format!("http://{}{path}", route.address))
                 .header(
                     identity::HEADER,
-                    identity::sign_now(&route.secret, owner, "GET", &path),
+                    identity::sign_now(
+                        tenants.keys.of_route(&route).expose_secret(),
+                        owner,
+                        "GET",
+                        &path,
+                    ),
                 )
                 .header("x-forwarded-for", &view.client)
                 .header(reqwest::header::USER_AGENT, &view.user_agent)

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -173,7 +174,12 @@ impl Sites {
             .get(format!("http://{}{path}", route.address))
             .header(
                 identity::HEADER,
-                identity::sign_now(&route.secret, user.id, "GET", path),
+                identity::sign_now(
+                    tenants.keys.of_route(&route).expose_secret(),
+                    user.id,
+                    "GET",
+                    path,
+                ),
             )
             .timeout(ASK_WITHIN)
             .send()

@@ -12,11 +12,11 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
+use super::identity::TenantKeys;
 use super::lifecycle::{Tenants, Trigger};
 use super::returning;
 use super::store::{self, NewTenant, State, Tenant, TenantId, Workspace};
 use super::warm::{self, Claimed, StartKind};
-use crate::auth::secret::random_token;
 use crate::authz::access_levels::{self, AccessLevel};
 use crate::error::ApiError;
 use crate::pools::{self, Pool};
@@ -46,8 +46,10 @@ pub(super) enum Admitted {
     },
 }
 
-/// A warm container taken for one start: what its tenant row records.
+/// A warm container taken for one start: what its tenant row records. Its row's id becomes
+/// its tenant's id, which its claim key was derived from.
 struct Taken {
+    id: TenantId,
     image: String,
     container_name: String,
     claimed: Claimed,
@@ -56,16 +58,27 @@ struct Taken {
 }
 
 impl Taken {
-    fn new(user: UserId, image: String, container_name: String, claimed: Claimed) -> Self {
-        let secret = SecretString::from(websplat_contract::identity::claimed_secret(
-            claimed.claim_key.expose_secret().as_bytes(),
-            user.0,
-        ));
+    /// Takes the container made for row `id` (a warm runtime's or a next container's), which
+    /// the claim binds to `user` with the claim key derived for that id.
+    fn new(
+        keys: &TenantKeys,
+        user: UserId,
+        id: uuid::Uuid,
+        (image, container_name): (String, String),
+        (kind, container, address): (StartKind, String, Option<String>),
+    ) -> Self {
+        let id = TenantId(id);
         Taken {
+            id,
             image,
             container_name,
-            claimed,
-            secret,
+            claimed: Claimed {
+                container,
+                address,
+                claim_key: keys.claim_key(id.0),
+                kind,
+            },
+            secret: keys.secret(id, user),
         }
     }
 }
@@ -73,6 +86,13 @@ impl Taken {
 impl Tenants {
     /// One transaction under an advisory lock, so the counts hold across replicas.
     pub(super) async fn admit(&self, user: UserId, trigger: Trigger) -> Result<Admitted, ApiError> {
+        // Whether the engine answers is asked beside the queries below and heard only once a
+        // start needs it: a start the engine cannot carry out is refused in words with
+        // nothing recorded, and one whose workspace is up or on its way waits for no ping.
+        let engine = {
+            let orchestrator = std::sync::Arc::clone(&self.orchestrator);
+            tokio::spawn(async move { orchestrator.ping().await.map_err(|e| e.to_string()) })
+        };
         let mut conn = self.db.get().await?;
         conn.transaction(async |conn| {
             diesel::sql_query("SELECT pg_advisory_xact_lock(72010002)")
@@ -98,6 +118,7 @@ impl Tenants {
                     replaced = Some(Box::new(live));
                 }
             }
+            engine_answers(engine).await?;
             let level = access_levels::require(conn, &account.access_level).await?;
             let pool = pools::store::serving(conn, &level.name).await?;
             if pool.draining {
@@ -177,7 +198,7 @@ impl Tenants {
                     claimed: Some(Box::new(taken.claimed)),
                 });
             }
-            let secret = SecretString::from(random_token(32));
+            let secret = self.keys.secret(id, user);
             let tenant = store::insert(
                 conn,
                 NewTenant {
@@ -204,7 +225,7 @@ impl Tenants {
     }
 
     /// The person's next container in `state` ("ready" or "created"), made from this spec,
-    /// taken for them. One whose claim key is gone is skipped (the keeper removes it).
+    /// taken for them. One without a container yet is skipped.
     async fn take_returning(
         &self,
         conn: &mut AsyncPgConnection,
@@ -215,26 +236,20 @@ impl Tenants {
         let Some(next) = returning::take(conn, user, hash, state).await? else {
             return Ok(None);
         };
-        let (Some(container), Ok(Some(claim_key))) = (
-            next.container_id.clone(),
-            self.routing.take_claim_key(next.id).await,
-        ) else {
+        let Some(container) = next.container_id.clone() else {
             return Ok(None);
         };
+        let kind = if state == "ready" {
+            StartKind::ReturningStarted
+        } else {
+            StartKind::ReturningMade
+        };
         Ok(Some(Taken::new(
+            &self.keys,
             user,
-            next.image,
-            next.container_name,
-            Claimed {
-                container,
-                address: next.address,
-                claim_key,
-                kind: if state == "ready" {
-                    StartKind::ReturningStarted
-                } else {
-                    StartKind::ReturningMade
-                },
-            },
+            next.id,
+            (next.image, next.container_name),
+            (kind, container, next.address),
         )))
     }
 
@@ -254,23 +269,16 @@ impl Tenants {
         let Some(taken) = warm::take(conn, &pool.name, &level.name, hash).await? else {
             return Ok(None);
         };
-        let (Some(container), Ok(Some(claim_key))) = (
-            taken.container_id.clone(),
-            self.routing.take_claim_key(taken.id).await,
-        ) else {
+        let Some(container) = taken.container_id.clone() else {
             return Ok(None);
         };
         store::set_volume(conn, user, &taken.volume).await?;
         Ok(Some(Taken::new(
+            &self.keys,
             user,
-            taken.image,
-            taken.container_name,
-            Claimed {
-                container,
-                address: taken.address,
-                claim_key,
-                kind: StartKind::FirstWarm,
-            },
+            taken.id,
+            (taken.image, taken.container_name),
+            (StartKind::FirstWarm, container, taken.address),
         )))
     }
 
@@ -283,7 +291,7 @@ impl Tenants {
         level: &AccessLevel,
         taken: &Taken,
     ) -> Result<Tenant, ApiError> {
-        let id = TenantId::new();
+        let id = taken.id;
         let tenant = store::insert(
             conn,
             NewTenant {
@@ -304,6 +312,23 @@ impl Tenants {
             store::set_address(conn, id, address).await?;
         }
         Ok(store::get(conn, id).await?.unwrap_or(tenant))
+    }
+}
+
+/// The engine's answer to the ping admission started: a start it cannot carry out is a 503.
+async fn engine_answers(
+    ping: tokio::task::JoinHandle<Result<(), String>>,
+) -> Result<(), ApiError> {
+    match ping.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "the container engine does not answer");
+            Err(ApiError::Unavailable("the container engine"))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the container engine's ping did not finish");
+            Err(ApiError::Unavailable("the container engine"))
+        }
     }
 }
 

@@ -6,7 +6,8 @@
 //!   live row, no live row without its container (spawns in progress elsewhere, which hold
 //!   a lease, are left alone);
 //! - the idle reaper: stops workspaces without traffic for their access level's idle
-//!   timeout, and records each running workspace's storage use, as its runtime reports it;
+//!   timeout, records each running workspace's storage use, as its runtime reports it, and
+//!   renews the time to live of every ready workspace's route;
 //! - the warm keeper, every two seconds: warm runtimes for first sign-ins
 //!   ([`super::warm`]) and returning people's next containers ([`super::returning`]).
 //!
@@ -221,8 +222,7 @@ impl Tenants {
                     done.ghosts_ended += 1;
                 }
                 State::Ready => {
-                    // Running; the proxy can reach it only while its route (and secret) is
-                    // in Redis.
+                    // Running; the proxy can reach it only while its route is in Redis.
                     let slug = store::find_workspace(&mut conn, row.user_id)
                         .await?
                         .map(|w| w.slug);
@@ -328,6 +328,9 @@ impl Tenants {
                 if let Err(e) = self.reap_idle().await {
                     tracing::warn!(error = %e, "cannot look for idle workspaces");
                 }
+                if let Err(e) = self.renew_routes().await {
+                    tracing::warn!(error = %e, "cannot renew the workspaces' routes");
+                }
                 if let Err(e) = self.collect_all_usage().await {
                     tracing::warn!(error = %e, "cannot collect workspace usage");
                 }
@@ -381,6 +384,18 @@ impl Tenants {
             }
         }
         Ok(stopped)
+    }
+}
+
+impl Tenants {
+    /// Gives the route of every ready tenant its full time to live again
+    /// ([`super::routing::ROUTE_TTL`], far longer than the reaper's interval), so a route
+    /// lives while its tenant runs and leaves Redis by itself once nothing renews it.
+    /// Returns how many it renewed.
+    pub async fn renew_routes(&self) -> anyhow::Result<usize> {
+        let slugs = store::ready_slugs(&mut *self.db().get().await?).await?;
+        self.routing.renew_routes(&slugs).await?;
+        Ok(slugs.len())
     }
 }
 

@@ -67,6 +67,8 @@ pub struct Tenants {
     public_url: PublicUrl,
     pub(super) db: db::Pool,
     pub routing: Routing,
+    /// What every tenant's secret and claim key are derived from (never stored).
+    pub keys: identity::TenantKeys,
     pub orchestrator: Arc<dyn Orchestrator>,
     pub(super) metrics: Metrics,
     /// The client that asks runtimes for their health and usage.
@@ -87,6 +89,7 @@ impl Tenants {
         public_url: PublicUrl,
         db: db::Pool,
         kv: Kv,
+        keys: identity::TenantKeys,
         orchestrator: Arc<dyn Orchestrator>,
         metrics: Metrics,
         new_user_level: String,
@@ -102,6 +105,7 @@ impl Tenants {
             public_url,
             db,
             routing: Routing::new(kv),
+            keys,
             orchestrator,
             metrics,
             probe,
@@ -427,7 +431,7 @@ impl Tenants {
             _ => return,
         };
         let path = runtime::USAGE_PATH;
-        let header = identity::sign_now(&route.secret, route.user, "GET", path);
+        let header = identity::sign_route(&self.keys, &route, "GET", path);
         let answer = self
             .probe
             .get(format!("http://{}{path}", route.address))

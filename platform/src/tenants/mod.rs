@@ -13,8 +13,11 @@
 //! - [`spawn`]: volume, container, start and readiness of an admitted tenant.
 //! - [`keeper`]: the background loops of every replica: Docker events, the reconciler and
 //!   the idle reaper.
-//! - [`routing`]: what the proxy needs on its hot path, in Redis: routes, workspace
-//!   sessions, one-time handoff codes and activity.
+//! - [`routing`]: what the proxy needs on its hot path, in Redis: routes (which expire
+//!   unless renewed while their tenant runs), workspace sessions, one-time handoff codes and
+//!   activity.
+//! - [`identity`]: the header relayed requests are signed with, and each tenant's secret,
+//!   derived from the platform's key (never stored).
 //! - [`events`]: the replica's one subscription to workspace progress, fanned out to the
 //!   progress streams it serves.
 //!
@@ -53,11 +56,29 @@ pub async fn connect(
     metrics: crate::metrics::Metrics,
 ) -> anyhow::Result<Arc<Tenants>> {
     let orchestrator = driver::from_config(&config.tenants).await?;
+    let keys = match &config.tenants.tenant_key {
+        Some(key) => {
+            use secrecy::ExposeSecret;
+            identity::TenantKeys::new(key.expose_secret().as_bytes())
+        }
+        None => {
+            use anyhow::Context;
+            let mut conn = db.get().await.context("cannot reach the database")?;
+            let key = store::stored_tenant_key(&mut conn)
+                .await
+                .context("cannot read the tenant key from the database")?;
+            tracing::info!(
+                "WEBSPLAT_TENANT_KEY is not set: tenant secrets are derived from a key kept in the database (set it in production)"
+            );
+            identity::TenantKeys::new(&key)
+        }
+    };
     Tenants::new(
         config.tenants.clone(),
         config.public_url.clone(),
         db,
         kv,
+        keys,
         orchestrator,
         metrics,
         config.authz.default_access_level.clone(),

@@ -15,7 +15,6 @@ use sha2::{Digest, Sha256};
 
 use super::lifecycle::Tenants;
 use super::store::{self, State, Tenant};
-use crate::auth::secret::random_token;
 use crate::authz::access_levels;
 use crate::pools;
 
@@ -92,7 +91,7 @@ impl Tenants {
                     {
                         continue;
                     }
-                    let secret = SecretString::from(random_token(32));
+                    let secret = self.keys.secret(head.id, head.user_id);
                     let hash = Sha256::digest(secret.expose_secret().as_bytes());
                     if store::promote(conn, head.id, &hash).await? {
                         out.push((head, secret));

@@ -21,13 +21,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::lifecycle::Tenants;
 use super::orchestrator::{ContainerInfo, label};
 use super::store;
-use crate::auth::secret::random_token;
 use crate::authz::access_levels::{self, AccessLevel};
 use crate::pools;
 use crate::schema::returning_runtimes;
@@ -211,15 +209,7 @@ impl Tenants {
         level: &AccessLevel,
         expires_at: DateTime<Utc>,
     ) -> anyhow::Result<Option<NextContainer>> {
-        let claim_key = SecretString::from(random_token(32));
-        let ttl = (expires_at - Utc::now()).num_seconds().max(1) + 600;
-        self.routing
-            .put_claim_key(
-                id,
-                &claim_key,
-                std::time::Duration::from_secs(ttl.unsigned_abs()),
-            )
-            .await?;
+        let claim_key = self.keys.claim_key(id);
         let spec = self.unclaimed_spec(
             name,
             volume,
@@ -250,7 +240,6 @@ impl Tenants {
             // Its person came back (or the keeper removed it) while it was being made.
             drop(conn);
             let _ = self.orchestrator.remove(&container).await;
-            let _ = self.routing.take_claim_key(id).await;
         }
         Ok(next)
     }
@@ -309,10 +298,7 @@ impl Tenants {
         if !go {
             return Ok(false);
         }
-        let Some(claim_key) = self.routing.claim_key(next.id).await? else {
-            self.remove_next(next).await;
-            return Ok(false);
-        };
+        let claim_key = self.keys.claim_key(next.id);
         let address = match self.start_unclaimed(&container, &claim_key).await {
             Ok(address) => address,
             Err(e) => {
@@ -463,7 +449,6 @@ impl Tenants {
         {
             tracing::warn!(error = %e, next = %id, "cannot remove a next container");
         }
-        let _ = self.routing.take_claim_key(id).await;
         if let Ok(mut conn) = self.db.get().await {
             let _ = diesel::delete(returning_runtimes::table.find(id))
                 .execute(&mut conn)

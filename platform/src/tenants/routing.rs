@@ -15,27 +15,15 @@ use crate::auth::secret::{random_token, sha256_hex};
 use crate::kv::{Kv, KvError};
 use crate::users::UserId;
 
-/// How to reach a running tenant. Written when it becomes ready, removed when it stops.
-/// Its `Debug` never shows the secret.
-#[derive(Clone, Serialize, Deserialize)]
+/// How to reach a running tenant. Written when it becomes ready, with a time to live the
+/// reaper renews while it runs ([`ROUTE_TTL`]), removed when it stops. It holds no secret:
+/// the tenant's is derived from its ids (`identity::TenantKeys`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Route {
     pub tenant: TenantId,
     pub user: UserId,
     /// `ip:port` on the tenant network.
     pub address: String,
-    /// The tenant's secret, to sign the identity header (PostgreSQL has only its hash).
-    pub secret: String,
-}
-
-impl std::fmt::Debug for Route {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Route")
-            .field("tenant", &self.tenant)
-            .field("user", &self.user)
-            .field("address", &self.address)
-            .field("secret", &"[redacted]")
-            .finish()
-    }
 }
 
 /// A browser's session on one workspace origin, made by a handoff from the platform.
@@ -67,6 +55,10 @@ pub struct Lookup {
 }
 
 const HANDOFF_TTL: Duration = Duration::from_secs(60);
+/// How long a route lives unless renewed: a route whose platform is gone for good (or lost
+/// its tenant unnoticed) leaves Redis by itself. The idle reaper renews every ready
+/// tenant's route far more often (`Tenants::renew_routes`).
+pub const ROUTE_TTL: Duration = Duration::from_secs(15 * 60);
 /// Activity is written at most this often per tenant and replica.
 const ACTIVITY_EVERY: Duration = Duration::from_secs(5);
 const ACTIVITY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -116,8 +108,28 @@ impl Routing {
 
     pub async fn put_route(&self, slug: &Slug, route: &Route) -> Result<(), KvError> {
         let (key, body) = (self.route_key(slug), serde_json::to_string(route)?);
+        let ttl = ROUTE_TTL.as_secs();
         self.kv
-            .run(async move |c| c.set::<_, _, ()>(&key, body).await)
+            .run(async move |c| c.set_ex::<_, _, ()>(&key, body, ttl).await)
+            .await
+    }
+
+    /// Gives these routes their full time to live again (one round trip); a route that is
+    /// gone stays gone.
+    pub async fn renew_routes(&self, slugs: &[Slug]) -> Result<(), KvError> {
+        if slugs.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = slugs.iter().map(|s| self.route_key(s)).collect();
+        let ttl = i64::try_from(ROUTE_TTL.as_secs()).unwrap_or(i64::MAX);
+        self.kv
+            .run(async move |c| {
+                let mut pipe = redis::pipe();
+                for key in &keys {
+                    pipe.expire(key, ttl).ignore();
+                }
+                pipe.query_async::<()>(c).await
+            })
             .await
     }
 
@@ -287,43 +299,6 @@ impl Routing {
         self.kv
             .run(async move |c| c.pset_ex::<_, _, ()>(&key, 1, ms).await)
             .await
-    }
-
-    /// Keeps a warm runtime's one-time claim key until its time to live is over.
-    pub async fn put_claim_key(
-        &self,
-        warm: uuid::Uuid,
-        claim_key: &secrecy::SecretString,
-        ttl: Duration,
-    ) -> Result<(), KvError> {
-        use secrecy::ExposeSecret;
-        let key = self.kv.key(&format!("warm-claim:{warm}"));
-        let value = claim_key.expose_secret().to_owned();
-        let seconds = ttl.as_secs().max(1);
-        self.kv
-            .run(async move |c| c.set_ex::<_, _, ()>(&key, value, seconds).await)
-            .await
-    }
-
-    /// A warm container's claim key, left in place (for the keeper, which starts it ahead
-    /// and probes it unclaimed).
-    pub async fn claim_key(
-        &self,
-        warm: uuid::Uuid,
-    ) -> Result<Option<secrecy::SecretString>, KvError> {
-        let key = self.kv.key(&format!("warm-claim:{warm}"));
-        let raw: Option<String> = self.kv.run(async move |c| c.get(&key).await).await?;
-        Ok(raw.map(secrecy::SecretString::from))
-    }
-
-    /// Takes a warm runtime's claim key (it is gone for everyone else).
-    pub async fn take_claim_key(
-        &self,
-        warm: uuid::Uuid,
-    ) -> Result<Option<secrecy::SecretString>, KvError> {
-        let key = self.kv.key(&format!("warm-claim:{warm}"));
-        let raw: Option<String> = self.kv.run(async move |c| c.get_del(&key).await).await?;
-        Ok(raw.map(secrecy::SecretString::from))
     }
 
     pub async fn release_lease(&self, tenant: TenantId) -> Result<(), KvError> {

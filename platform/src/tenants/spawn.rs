@@ -216,7 +216,7 @@ impl Tenants {
         let healthy = Instant::now();
         self.wait_ready(tenant, &container, address, secret).await?;
         self.metrics.start_step(kind, "healthy", healthy.elapsed());
-        self.route(tenant, workspace, address, secret).await?;
+        self.route(tenant, workspace, address).await?;
         Ok(address)
     }
 
@@ -270,7 +270,7 @@ impl Tenants {
         let healthy = Instant::now();
         self.wait_ready(tenant, container, address, secret).await?;
         self.metrics.start_step(kind, "healthy", healthy.elapsed());
-        self.route(tenant, workspace, address, secret).await?;
+        self.route(tenant, workspace, address).await?;
         Ok(address)
     }
 
@@ -314,13 +314,11 @@ impl Tenants {
         tenant: &Tenant,
         workspace: &Workspace,
         address: SocketAddr,
-        secret: &str,
     ) -> Result<(), Failure> {
         let route = Route {
             tenant: tenant.id,
             user: tenant.user_id,
             address: address.to_string(),
-            secret: secret.to_owned(),
         };
         self.routing
             .put_route(&workspace.slug, &route)

@@ -579,6 +579,39 @@ pub async fn set_address(
         .map(drop)
 }
 
+/// The slugs of the workspaces whose tenant is ready: the routes to keep alive.
+pub async fn ready_slugs(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Slug>> {
+    let ready = tenants::table
+        .filter(tenants::state.eq(State::Ready.as_str()))
+        .select(tenants::user_id);
+    workspaces::table
+        .filter(workspaces::user_id.eq_any(ready))
+        .select(workspaces::slug)
+        .load::<Slug>(conn)
+        .await
+}
+
+/// The key tenant secrets are derived from when `WEBSPLAT_TENANT_KEY` is not set: made
+/// (32 random bytes) by the first replica to ask, then the same for every replica.
+pub async fn stored_tenant_key(conn: &mut AsyncPgConnection) -> QueryResult<Vec<u8>> {
+    #[derive(QueryableByName)]
+    struct Key {
+        #[diesel(sql_type = sql_types::Bytea)]
+        key: Vec<u8>,
+    }
+    let fresh: [u8; 32] = rand::random();
+    diesel::sql_query(
+        "INSERT INTO platform_keys (name, key) VALUES ('tenant', $1) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind::<sql_types::Bytea, _>(fresh.as_slice())
+    .execute(conn)
+    .await?;
+    let stored: Key = diesel::sql_query("SELECT key FROM platform_keys WHERE name = 'tenant'")
+        .get_result(conn)
+        .await?;
+    Ok(stored.key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

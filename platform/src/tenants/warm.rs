@@ -1,6 +1,7 @@
 //! Warm runtimes for first sign-ins: each pool keeps `warm_new` runtimes started ahead, for
 //! the access level new users get, each with a fresh empty volume and no identity — only a
-//! one-time claim key, kept in Redis, never in PostgreSQL. A first sign-in claims one
+//! one-time claim key, derived from the platform's key and the runtime's row id (which its
+//! tenant takes as its id), stored nowhere. A first sign-in claims one
 //! atomically (`DELETE … FOR UPDATE SKIP LOCKED`, so two sign-ins on any replicas never get
 //! the same one): the platform signs the claim with the key for the user, both sides derive
 //! the tenant's secret from the key and the user, and the volume becomes the user's. No
@@ -26,7 +27,6 @@ use uuid::Uuid;
 use super::identity;
 use super::lifecycle::Tenants;
 use super::orchestrator::{ContainerSpec, Limits, label, runtime};
-use crate::auth::secret::random_token;
 use crate::authz::access_levels::{self, AccessLevel};
 use crate::pools;
 use crate::schema::warm_runtimes;
@@ -131,6 +131,11 @@ impl Tenants {
             ),
             (
                 runtime::env::MAX_UPLOAD.to_owned(),
+                format!("{}M", level.max_upload_mib),
+            ),
+            // The level's largest upload holds for staged uploads too (their default is 1 GiB).
+            (
+                runtime::env::MAX_STAGED_UPLOAD.to_owned(),
                 format!("{}M", level.max_upload_mib),
             ),
             (
@@ -285,14 +290,7 @@ impl Tenants {
             created_at: Utc::now(),
             expires_at: Utc::now() + chrono::Duration::seconds(i64::from(ttl)),
         };
-        let claim_key = SecretString::from(random_token(32));
-        self.routing
-            .put_claim_key(
-                id,
-                &claim_key,
-                Duration::from_secs(u64::try_from(ttl)? + 600),
-            )
-            .await?;
+        let claim_key = self.keys.claim_key(id);
         {
             let mut conn = self.db.get().await?;
             diesel::insert_into(warm_runtimes::table)
@@ -497,7 +495,6 @@ impl Tenants {
         if let Err(e) = self.orchestrator.remove_volume(&w.volume).await {
             tracing::debug!(error = %e, warm = %w.id, "cannot remove a warm runtime's volume");
         }
-        let _ = self.routing.take_claim_key(w.id).await;
         if let Ok(mut conn) = self.db.get().await {
             let _ = diesel::delete(warm_runtimes::table.find(w.id))
                 .execute(&mut conn)

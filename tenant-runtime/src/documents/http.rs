@@ -44,11 +44,13 @@ pub async fn upload_documents(
         batch.push(file);
     }
     let received = batch.finish()?;
-    quota.check(received.room())?;
+    // Held until the documents are stored, so uploads side by side share the room.
+    let room = quota.reserve_async(received.room()).await?;
     let admitted = web::block(move || received.admit())
         .await
         .map_err(ApiError::internal)??;
     let (documents, job) = jobs.submit_indexing(admitted).await?;
+    drop(room);
     Ok(HttpResponse::Accepted()
         .insert_header((header::LOCATION, format!("/api/v1/jobs/{}", job.id)))
         .json(serde_json::json!({ "documents": documents, "job": job })))

@@ -28,6 +28,7 @@ use crate::error::ApiError;
 use crate::schema::documents;
 
 pub mod http;
+pub mod pdf;
 mod upload;
 
 use upload::MAX_DOCX_XML;
@@ -121,9 +122,9 @@ pub fn extract(name: &str, kind: Kind, bytes: &[u8]) -> Result<Vec<String>, ApiE
         Kind::Pdf => {
             let owned = bytes.to_vec();
             // The PDF parser can panic on hostile files; that must not take the runtime down.
-            std::panic::catch_unwind(move || pdf_extract::extract_text_from_mem_by_pages(&owned))
+            std::panic::catch_unwind(move || pdf::pages(&owned))
                 .map_err(|_| unreadable("the PDF is malformed".to_owned()))?
-                .map_err(|e| unreadable(format!("the PDF is malformed ({e})")))?
+                .map_err(unreadable)?
         }
         Kind::Docx => vec![docx_text(bytes).map_err(unreadable)?],
         Kind::Html => {
@@ -535,6 +536,21 @@ pub fn indexed(
         ))
         .execute(conn)?;
     find(conn, id)
+}
+
+/// How many times a document is read at most: one whose reading stopped the workspace this
+/// often is failed instead of read again.
+pub const MAX_READS: i64 = 2;
+
+/// Counts one more read of a document, before it is read; how many there have been with
+/// this one (0 if it was deleted meanwhile).
+pub fn count_read(conn: &mut SqliteConnection, id: &str) -> Result<i64, ApiError> {
+    Ok(diesel::update(documents::table.find(id))
+        .set(documents::reads.eq(documents::reads + 1))
+        .returning(documents::reads)
+        .get_result::<i64>(conn)
+        .optional()?
+        .unwrap_or(0))
 }
 
 /// Records why a document could not be indexed; `None` if it was deleted meanwhile.

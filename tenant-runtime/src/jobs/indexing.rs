@@ -1,6 +1,7 @@
 //! Indexing uploaded documents as a job: one step per document, in upload order. A step
 //! reads the stored file, extracts its text and indexes its passages, leaving the document
-//! `indexed`, or `failed` with a reason a person can act on (an unreadable PDF). Run again
+//! `indexed`, or `failed` with a reason a person can act on (an unreadable PDF, or one that
+//! stopped the workspace twice while it was read: reads are counted before each). Run again
 //! after a restart, the job skips the documents already settled and re-indexes the others
 //! from scratch (`SearchIndex::index` replaces what an interrupted run committed), so no
 //! passage is ever indexed twice. A document's row and its step are written in one
@@ -188,8 +189,21 @@ impl Jobs {
             return progress.end(i, state, message).await;
         }
         let name = document.name.clone();
+        // Counted before it is read: a file that kills the process while it is read (past
+        // every bound `extract` keeps) fails after its second read, rather than taking the
+        // workspace down again at every start.
+        let reads = {
+            let id = id.to_owned();
+            self.store
+                .run(move |conn| documents::count_read(conn, &id))
+                .await?
+        };
         let pages = match (bytes, DocumentKind::parse(&document.kind)) {
+            _ if reads > documents::MAX_READS => Err(format!(
+                "{name:?} could not be read: the workspace stopped twice while reading it (it may be too large or malformed); delete it and upload a smaller or repaired copy"
+            )),
             (Ok(bytes), Some(kind)) => tokio::task::spawn_blocking(move || {
+                crate::crash::crash_point("reading_document");
                 documents::extract(&document.name, kind, &bytes).map_err(|e| e.to_string())
             })
             .await

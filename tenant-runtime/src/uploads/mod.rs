@@ -2,7 +2,9 @@
 //! the data directory and fetched back whole. A body is streamed chunk by chunk to a hidden
 //! partial file while it is counted and hashed (SHA-256); only once it is complete and
 //! synced is it renamed to `uploads/<id>`, and only then is its row (name, type, size, hash)
-//! written. Staged files count towards the storage quota like everything else on disk.
+//! written. Staged files count towards the storage quota like everything else on disk; the
+//! room a body takes is reserved in the quota before its bytes are written (`quota`), so
+//! uploads side by side never pass it together.
 //!
 //! This module must never hold a body in memory whole, and an upload that is refused, fails
 //! or is abandoned (the client gone, the request dropped) must leave nothing behind: its
@@ -28,7 +30,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::quota::{Quota, human};
+use crate::quota::{PARTIAL_SUFFIX, Quota, Reservation, human};
 use crate::schema::staged_uploads;
 use crate::store::Store;
 
@@ -38,10 +40,9 @@ pub const MAX_NAME_CHARS: usize = 255;
 const MAX_CONTENT_TYPE_CHARS: usize = 255;
 const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 const DIR: &str = "uploads";
-const PARTIAL_SUFFIX: &str = ".partial";
-/// How often, in bytes received, a long upload measures the disk again: uploads running side
-/// by side each start from the same measure, and would otherwise pass the quota together.
-const REMEASURE_BYTES: u64 = 16 << 20;
+/// How far ahead of what has arrived a stream without a declared length reserves room, so
+/// it measures the disk once per this many bytes, not once per chunk.
+const RESERVE_AHEAD_BYTES: u64 = 8 << 20;
 /// The size of the chunks a download is read in.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
@@ -226,21 +227,21 @@ impl Staging {
         Ok(removed)
     }
 
-    /// Refuses an upload that has reached `bytes`, on top of the `used` bytes the rest of
-    /// the workspace holds, when it passes the largest upload or the quota.
-    fn admit(&self, quota: &Quota, used: u64, bytes: u64) -> Result<(), ApiError> {
+    /// Refuses an upload that has reached `bytes` when it passes the largest upload.
+    fn admit(&self, bytes: u64) -> Result<(), ApiError> {
         if bytes > self.max_bytes {
             return Err(ApiError::TooLarge(format!(
                 "an upload may be at most {}",
                 human(self.max_bytes)
             )));
         }
-        quota.admit(used, bytes)
+        Ok(())
     }
 
     /// Streams `body` to disk and stores it as a staged upload. Its declared length is
-    /// checked before anything is read, the running count as it arrives; a refused or
-    /// broken upload leaves no file.
+    /// checked and reserved in the quota before anything is read; without one, room is
+    /// reserved as the bytes arrive, always before they are written. A refused or broken
+    /// upload leaves no file, and gives its room back.
     pub async fn receive<S>(
         &self,
         store: &Store,
@@ -251,10 +252,9 @@ impl Staging {
     where
         S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
     {
-        let mut used = measure(quota).await?;
-        if let Some(declared) = incoming.declared_bytes {
-            self.admit(quota, used, declared)?;
-        }
+        let declared = incoming.declared_bytes.unwrap_or(0);
+        self.admit(declared)?;
+        let mut reservation = quota.reserve_async(declared).await?;
         let id = UploadId(Uuid::new_v4());
         let mut partial = Partial {
             path: self.partial(id),
@@ -265,21 +265,16 @@ impl Staging {
             .map_err(ApiError::internal)?;
         let mut hasher = Sha256::new();
         let mut received: u64 = 0;
-        let mut next_measure = REMEASURE_BYTES;
         while let Some(chunk) = body.next().await {
             let chunk = chunk
                 .map_err(|e| ApiError::BadRequest(format!("the upload was cut short: {e}")))?;
             received += chunk.len() as u64;
-            self.admit(quota, used, received)?;
+            self.admit(received)?;
+            if received > reservation.bytes() {
+                reservation = grow(quota, reservation, received).await?;
+            }
             hasher.update(&chunk);
             file.write_all(&chunk).await.map_err(ApiError::internal)?;
-            if received >= next_measure {
-                // Flushed, this upload's own bytes on disk are exactly `received`.
-                file.flush().await.map_err(ApiError::internal)?;
-                used = measure(quota).await?.saturating_sub(received);
-                self.admit(quota, used, received)?;
-                next_measure = received.saturating_add(REMEASURE_BYTES);
-            }
         }
         file.flush().await.map_err(ApiError::internal)?;
         file.sync_all().await.map_err(ApiError::internal)?;
@@ -317,6 +312,8 @@ impl Staging {
             })
             .await?;
         partial.kept = true;
+        // On disk under its own name now, the upload counts there: its room is given back.
+        drop(reservation);
         Ok(upload)
     }
 
@@ -357,12 +354,17 @@ impl Staging {
     }
 }
 
-/// The bytes the workspace holds now, measured off the async threads.
-async fn measure(quota: &Quota) -> Result<u64, ApiError> {
+/// Grows an upload's reservation to `need` bytes (and some way ahead), off the async
+/// threads; refused when the quota has no room for `need`.
+async fn grow(quota: &Quota, mut reservation: Reservation, need: u64) -> Result<Reservation, ApiError> {
     let quota = quota.clone();
-    tokio::task::spawn_blocking(move || quota.used())
-        .await
-        .map_err(ApiError::internal)
+    tokio::task::spawn_blocking(move || {
+        quota
+            .grow(&mut reservation, need, RESERVE_AHEAD_BYTES)
+            .map(|()| reservation)
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 /// Reads `file` in chunks, for a streamed response.

@@ -1,6 +1,7 @@
 //! Documents: recognised, indexed in the background, searched with their passages and
 //! deleted; hostile uploads refused with nothing stored; an unreadable PDF failing alone, with
-//! its reason.
+//! its reason; a PDF bomb failed in words with the workspace up, and a document whose reading
+//! kills the workspace failed after two reads instead of a crash loop.
 
 use serde_json::json;
 
@@ -352,4 +353,161 @@ async fn an_unreadable_pdf_fails_alone_with_its_reason() {
             .map(Vec::len),
         Some(2)
     );
+}
+
+/// A real PDF of one page whose content stream is `mib` MiB of spaces, compressed
+/// (FlateDecode) to about a thousandth of that: a compression bomb. The stream is made once
+/// per MiB (a sync flush ends each at a byte), then the steady MiB repeated, then closed with
+/// an empty final block and the Adler-32 of all of it, as zlib would write it.
+fn bomb_pdf(mib: u64) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let spaces = vec![b' '; 1 << 20];
+    let mut z = Compress::new(Compression::best(), true);
+    let mut feed = |z: &mut Compress| {
+        let mut out = Vec::with_capacity(1 << 16);
+        let before = z.total_in();
+        z.compress_vec(&spaces, &mut out, FlushCompress::Sync)
+            .expect("compress");
+        assert_eq!(z.total_in() - before, 1 << 20, "a MiB in one go");
+        out
+    };
+    let (first, second, steady) = (feed(&mut z), feed(&mut z), feed(&mut z));
+    let mut stream = first;
+    stream.extend_from_slice(&second);
+    for _ in 2..mib {
+        stream.extend_from_slice(&steady);
+    }
+    assert_eq!(second, steady, "deflate repeats itself on repeated input");
+    // An empty final block with fixed codes, then the checksum of `mib` MiB of spaces.
+    stream.extend_from_slice(&[0x03, 0x00]);
+    let (n, m) = (u128::from(mib) << 20, 65_521u128);
+    let a = (1 + n * 32) % m;
+    let b = (n + 32 * n * (n + 1) / 2) % m;
+    stream.extend_from_slice(&(((b << 16) | a) as u32).to_be_bytes());
+
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    let objects: Vec<Vec<u8>> = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>".to_vec(),
+        [
+            format!("<< /Length {} /Filter /FlateDecode >>\nstream\n", stream.len()).into_bytes(),
+            stream,
+            b"\nendstream".to_vec(),
+        ]
+        .concat(),
+    ];
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 5\n0000000000 65535 f \n").as_bytes());
+    for offset in offsets {
+        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+    );
+    out
+}
+
+#[test]
+fn the_bomb_is_a_real_pdf_that_inflates_as_it_says() {
+    use std::io::Read;
+    let pdf = bomb_pdf(4);
+    assert!(pdf.len() < 16 * 1024, "{} bytes", pdf.len());
+    let start = pdf.windows(7).position(|w| w == b"stream\n").expect("stream") + 7;
+    let end = pdf.windows(10).position(|w| w == b"\nendstream").expect("end");
+    let mut inflated = Vec::new();
+    flate2::read::ZlibDecoder::new(&pdf[start..end])
+        .read_to_end(&mut inflated)
+        .expect("a valid zlib stream, checksum and all");
+    assert_eq!(inflated.len(), 4 << 20);
+    assert!(inflated.iter().all(|b| *b == b' '));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pdf_bomb_fails_in_words_and_the_workspace_stays_up() {
+    let mut rt = Runtime::start().await;
+    // 160 KiB that inflate to 160 MiB, beside a document that is fine.
+    let bomb = bomb_pdf(160);
+    assert!(bomb.len() < 512 * 1024, "{} bytes", bomb.len());
+    let docs = upload_indexed(
+        &rt,
+        vec![
+            ("bomb.pdf", bomb),
+            ("fine.txt", b"the sourdough rests overnight".to_vec()),
+        ],
+    )
+    .await;
+    assert_eq!(docs[0]["status"], "failed", "{docs:?}");
+    let reason = docs[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("bomb.pdf") && reason.contains("unpacks to more than 128 MiB"),
+        "a reason a person can read: {reason}"
+    );
+    assert_eq!(docs[1]["status"], "indexed", "{docs:?}");
+    assert_eq!(passages_found(&rt, "sourdough").await.len(), 1);
+    // Settled: a restart reads it no more.
+    rt.kill_and_restart().await;
+    let listed = documents(&rt).await;
+    let bomb = listed
+        .iter()
+        .find(|d| d["name"] == "bomb.pdf")
+        .expect("still listed");
+    assert_eq!(bomb["status"], "failed");
+    assert_eq!(bomb["error"].as_str(), Some(reason));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_that_stops_the_workspace_twice_fails_instead_of_a_crash_loop() {
+    // Each read of a document dies where a hostile file past every bound would kill it.
+    let mut rt = Runtime::start_with(Settings {
+        crash_at: Some("reading_document"),
+        ..Settings::default()
+    })
+    .await;
+    let r = upload(&rt, vec![("deadly.pdf", pdf(&["every read kills"]))]).await;
+    assert_eq!(r.status(), 202);
+    let id = body(r).await["documents"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // Read once and died; started again, its job reads it a second time and dies again.
+    for _ in 0..2 {
+        let started = std::time::Instant::now();
+        while rt.child.try_wait().expect("wait").is_none() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the runtime did not die reading the document"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        rt.child = spawn(&rt.data, rt.port, &rt.settings);
+    }
+    // The third start (which would die too if it read it) reads it no more: it is failed,
+    // with why, and the workspace serves.
+    rt.wait_healthy().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let document = loop {
+        let d = body(rt.get(&format!("/api/v1/documents/{id}")).await).await;
+        if d["status"] != "indexing" {
+            break d;
+        }
+        assert!(std::time::Instant::now() < deadline, "still indexing: {d}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(document["status"], "failed", "{document}");
+    assert!(
+        document["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("deadly.pdf") && e.contains("stopped twice")),
+        "{document}"
+    );
+    assert_eq!(rt.get("/healthz").await.status(), 200);
+    assert!(rt.child.try_wait().expect("wait").is_none(), "still up");
 }

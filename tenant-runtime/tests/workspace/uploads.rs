@@ -389,6 +389,124 @@ async fn uploads_past_the_quota_get_413_and_leave_nothing() {
     assert_eq!(upload_of(&rt, MIB + 1, Framing::Chunked).await.status, 201);
 }
 
+/// One upload of `len` bytes on its own connection, its head and first half sent; the rest
+/// is sent by [`finish_upload`]. Half of them declare their length, half are chunked.
+async fn half_an_upload(
+    rt: &Runtime,
+    len: u64,
+    framing: Framing,
+) -> (tokio::net::TcpStream, Vec<Vec<u8>>) {
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", rt.port))
+        .await
+        .expect("connect");
+    let length = match framing {
+        Framing::Declared(n) => format!("Content-Length: {n}\r\n"),
+        Framing::Chunked => "Transfer-Encoding: chunked\r\n".to_owned(),
+    };
+    let head = format!(
+        "POST /api/v1/uploads HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{length}Connection: close\r\n\r\n",
+        rt.port
+    );
+    let framed: Vec<Vec<u8>> = generated(len, len ^ 0x5a5a)
+        .map(|chunk| match framing {
+            Framing::Declared(_) => chunk,
+            Framing::Chunked => {
+                let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+                frame.extend_from_slice(&chunk);
+                frame.extend_from_slice(b"\r\n");
+                frame
+            }
+        })
+        .chain(matches!(framing, Framing::Chunked).then(|| b"0\r\n\r\n".to_vec()))
+        .collect();
+    let (first, rest) = framed.split_at(framed.len() / 2);
+    // A refused upload may be answered and closed while its body is still being sent.
+    let _ = tcp.write_all(head.as_bytes()).await;
+    for frame in first {
+        if tcp.write_all(frame).await.is_err() {
+            break;
+        }
+    }
+    (tcp, rest.to_vec())
+}
+
+/// Sends the rest of an upload begun by [`half_an_upload`] and reads its answer.
+async fn finish_upload(mut tcp: tokio::net::TcpStream, rest: Vec<Vec<u8>>) -> (u16, Value) {
+    for frame in &rest {
+        if tcp.write_all(frame).await.is_err() {
+            break;
+        }
+    }
+    let mut raw = Vec::new();
+    let mut buf = vec![0; 16 * 1024];
+    let read = async {
+        loop {
+            if let Some(answer) = parse_response(&raw) {
+                return answer;
+            }
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return parse_response(&raw).expect("a complete answer"),
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("an answer within a minute")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_side_by_side_never_pass_the_quota_together() {
+    let rt = Runtime::start_with_quota("4M").await;
+    // Ten uploads of 700 KiB (7 MiB asked of a 4 MiB quota), every one under way before
+    // any is finished: each alone would fit.
+    let len = 700 * 1024;
+    let mut begun = Vec::new();
+    for i in 0..10 {
+        let framing = if i % 2 == 0 {
+            Framing::Declared(len)
+        } else {
+            Framing::Chunked
+        };
+        begun.push(half_an_upload(&rt, len, framing).await);
+    }
+    let answers = futures_util::future::join_all(
+        begun
+            .into_iter()
+            .map(|(tcp, rest)| finish_upload(tcp, rest)),
+    )
+    .await;
+    let stored: Vec<String> = answers
+        .iter()
+        .filter(|(status, _)| *status == 201)
+        .map(|(_, b)| b["id"].as_str().expect("id").to_owned())
+        .collect();
+    for (status, b) in &answers {
+        assert!([201, 413].contains(status), "{status}: {b}");
+        if *status == 413 {
+            assert!(message(b).contains("storage quota"), "{b}");
+        } else {
+            assert_eq!(b["bytes"], len, "{b}");
+        }
+    }
+    assert!(!stored.is_empty(), "some fit: {answers:?}");
+    assert!(stored.len() < 10, "not all fit: {answers:?}");
+    // The quota holds: what the workspace holds never passed it, and nothing half-written
+    // is left beside what was stored.
+    let usage = body(rt.get("/api/v1/usage").await).await;
+    assert!(
+        usage["used_bytes"].as_u64().expect("used") <= usage["quota_bytes"].as_u64().expect("quota"),
+        "{usage} after {} uploads of {len} bytes",
+        stored.len()
+    );
+    let mut expected = stored.clone();
+    expected.sort();
+    assert_eq!(stored_files(&rt), expected);
+    let mut listed = listed_ids(&body(rt.get("/api/v1/uploads").await).await);
+    listed.sort();
+    assert_eq!(listed, expected);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_past_the_largest_upload_get_413_and_leave_nothing() {
     let rt = Runtime::start_with(Settings {

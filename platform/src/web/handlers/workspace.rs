@@ -58,12 +58,8 @@ pub async fn status(
         (status = 503, body = ErrorBody, description = "The pool that would start it is draining, or the container engine does not answer")),
     security(("session" = []), ("token" = [])))]
 pub async fn start(state: State, current: CurrentUser) -> Result<HttpResponse, ApiError> {
-    // A start the engine cannot carry out is refused now, in words, rather than accepted and
-    // failed in the background: nothing is recorded, so nothing is left half-done.
-    if let Err(e) = state.tenants.orchestrator.ping().await {
-        tracing::warn!(error = %e, "the container engine does not answer");
-        return Err(ApiError::Unavailable("the container engine"));
-    }
+    // A start the engine cannot carry out is refused by admission, in words, rather than
+    // accepted and failed in the background: nothing is recorded, nothing left half-done.
     let status = state
         .tenants
         .start(current.user.id, Trigger::Demand)

@@ -13,6 +13,7 @@ use actix_web::dev::Payload;
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
+use secrecy::ExposeSecret;
 use websplat_contract::preview as capability;
 
 use super::relay::forward;
@@ -58,7 +59,8 @@ pub(super) async fn serve(
         }
     };
     let now = chrono::Utc::now().timestamp();
-    if let Err(refusal) = capability::verify(route.secret.as_bytes(), token, now) {
+    let secret = state.tenants.keys.of_route(&route);
+    if let Err(refusal) = capability::verify(secret.expose_secret().as_bytes(), token, now) {
         tracing::info!(%refusal, "refused a preview capability");
         return refuse(
             state,

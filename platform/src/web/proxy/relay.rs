@@ -17,7 +17,7 @@ use futures_util::{SinkExt, StreamExt};
 use super::{Upstream, cookie_name, refuse};
 use crate::config::proxies::TrustedProxies;
 use crate::error::ApiError;
-use crate::tenants::identity;
+use crate::tenants::identity::{self, TenantKeys};
 use crate::tenants::routing::Route;
 use crate::web::app::AppState;
 use crate::web::extract::client_ip;
@@ -56,6 +56,7 @@ pub fn upstream_headers(
     https: bool,
     route: &Route,
     proxies: &TrustedProxies,
+    keys: &TenantKeys,
 ) -> Vec<(HeaderName, HeaderValue)> {
     let incoming = req.headers();
     let dropped = hop_by_hop(incoming);
@@ -111,7 +112,7 @@ pub fn upstream_headers(
     out.push((HeaderName::from_static("x-forwarded-host"), host.clone()));
     out.push((header::HOST, host));
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let signed = identity::sign_now(&route.secret, route.user, req.method().as_str(), path);
+    let signed = identity::sign_route(keys, route, req.method().as_str(), path);
     if let Ok(v) = HeaderValue::from_str(&signed) {
         out.push((HeaderName::from_static(identity::HEADER), v));
     }
@@ -140,7 +141,13 @@ pub(super) async fn forward(
     let url = format!("http://{}{}", route.address, path);
     let https = state.config.public_url.is_https();
     let mut request = upstream.client.request(req.method().clone(), url);
-    for (name, value) in upstream_headers(req, https, route, &state.config.trusted_proxies) {
+    for (name, value) in upstream_headers(
+        req,
+        https,
+        route,
+        &state.config.trusted_proxies,
+        &state.tenants.keys,
+    ) {
         request = request.append_header((name, value));
     }
     if let Some(n) = declared.filter(|_| has_body) {
@@ -296,7 +303,13 @@ pub(super) async fn relay_websocket(
     let url = format!("ws://{}{}", route.address, path);
     let https = state.config.public_url.is_https();
     let mut connect = upstream.client.ws(url).max_frame_size(16 * 1024 * 1024);
-    for (name, value) in upstream_headers(req, https, route, &state.config.trusted_proxies) {
+    for (name, value) in upstream_headers(
+        req,
+        https,
+        route,
+        &state.config.trusted_proxies,
+        &state.tenants.keys,
+    ) {
         let skip = name == header::HOST
             || name.as_str().starts_with("sec-websocket-")
             || name == header::ORIGIN;
@@ -405,9 +418,9 @@ mod tests {
             tenant: crate::tenants::TenantId(uuid::Uuid::nil()),
             user: crate::users::UserId(uuid::Uuid::nil()),
             address: "172.20.0.2:8080".to_owned(),
-            secret: "s".repeat(40),
         };
-        let out = upstream_headers(&req, false, &route, &TrustedProxies::None);
+        let keys = identity::TenantKeys::new(&[1u8; 32]);
+        let out = upstream_headers(&req, false, &route, &TrustedProxies::None, &keys);
         let get = |n: &str| -> Vec<&str> {
             out.iter()
                 .filter(|(k, _)| k.as_str() == n)

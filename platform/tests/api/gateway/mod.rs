@@ -140,7 +140,8 @@ impl Tenant {
             .expect("a route");
         Tenant {
             user,
-            secret: route.secret,
+            secret: secrecy::ExposeSecret::expose_secret(&app.state.tenants.keys.of_route(&route))
+                .to_owned(),
             door: app
                 .state
                 .tenants

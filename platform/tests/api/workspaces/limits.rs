@@ -79,7 +79,7 @@ async fn limits_refuse_with_a_sentence_and_idle_workspaces_stop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_access_level_sizes_the_container_and_its_quota_refusals_reach_the_browser() {
     let app = app_with_workspaces(&[("WEBSPLAT_WORKSPACE_START_ON_SIGN_IN", "false")]).await;
-    let alice = alice_on_a_level(&app, "tiny", 128, 16, 1).await;
+    let alice = alice_on_a_level(&app, "tiny", 256, 16, 32).await;
     let c = docker()
         .inspect_container(
             containers_of(&app, &alice.id).await[0]
@@ -91,7 +91,7 @@ async fn the_access_level_sizes_the_container_and_its_quota_refusals_reach_the_b
         .await
         .expect("inspect");
     let host = c.host_config.expect("host config");
-    assert_eq!(host.memory, Some(128 * 1024 * 1024));
+    assert_eq!(host.memory, Some(256 * 1024 * 1024));
     assert_eq!(host.nano_cpus, Some(250_000_000));
     assert_eq!(
         c.config.and_then(|c| c.labels).expect("labels")["websplat.pool"],
@@ -121,6 +121,26 @@ async fn the_access_level_sizes_the_container_and_its_quota_refusals_reach_the_b
         .call(&origin, reqwest::Method::GET, "/api/v1/uploads", None)
         .await;
     assert_eq!(body(r).await["items"], json!([]), "nothing kept");
+
+    // The level's largest upload (32 MiB) reaches the runtime, for staged uploads too: a
+    // larger one is refused for what it is, not measured against the 1 GiB default.
+    let r = alice
+        .client
+        .post(format!("{origin}/api/v1/uploads"))
+        .header("Origin", &origin)
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![7u8; 33 * 1024 * 1024])
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), 413);
+    let e = body(r).await;
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("at most 32.0 MiB")),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,5 +12,6 @@ mod lifecycle;
 mod limits;
 mod proxy;
 mod returning;
+mod secrets;
 mod sigterm;
 mod warm;

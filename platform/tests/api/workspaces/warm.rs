@@ -139,11 +139,8 @@ async fn first_sign_ins_claim_warm_runtimes_bound_to_them_alone_and_the_pool_ref
     let key = app
         .state
         .tenants
-        .routing
-        .take_claim_key(warm_id.parse().expect("uuid"))
-        .await
-        .expect("redis")
-        .expect("the claim key");
+        .keys
+        .claim_key(warm_id.parse().expect("uuid"));
     let claim = || {
         websplat_contract::identity::sign(
             secrecy::ExposeSecret::expose_secret(&key).as_bytes(),
