@@ -84,6 +84,7 @@ pub struct Tenants {
 }
 
 impl Tenants {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: TenantsConfig,
         public_url: PublicUrl,

@@ -178,15 +178,7 @@ impl Tenants {
             return Ok(None);
         }
         match self
-            .create_next(
-                id,
-                user,
-                &name,
-                &pool.name,
-                &workspace.volume,
-                &level,
-                expires_at,
-            )
+            .create_next(id, user, &name, &pool.name, &workspace.volume, &level)
             .await
         {
             Ok(Some(next)) => Ok(Some(next)),
@@ -198,7 +190,6 @@ impl Tenants {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn create_next(
         &self,
         id: Uuid,
@@ -207,7 +198,6 @@ impl Tenants {
         pool: &str,
         volume: &str,
         level: &AccessLevel,
-        expires_at: DateTime<Utc>,
     ) -> anyhow::Result<Option<NextContainer>> {
         let claim_key = self.keys.claim_key(id);
         let spec = self.unclaimed_spec(

@@ -363,7 +363,7 @@ fn bomb_pdf(mib: u64) -> Vec<u8> {
     use flate2::{Compress, Compression, FlushCompress};
     let spaces = vec![b' '; 1 << 20];
     let mut z = Compress::new(Compression::best(), true);
-    let mut feed = |z: &mut Compress| {
+    let feed = |z: &mut Compress| {
         let mut out = Vec::with_capacity(1 << 16);
         let before = z.total_in();
         z.compress_vec(&spaces, &mut out, FlushCompress::Sync)
@@ -405,7 +405,7 @@ fn bomb_pdf(mib: u64) -> Vec<u8> {
         out.extend_from_slice(b"\nendobj\n");
     }
     let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 5\n0000000000 65535 f \n").as_bytes());
+    out.extend_from_slice(b"xref\n0 5\n0000000000 65535 f \n");
     for offset in offsets {
         out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
     }

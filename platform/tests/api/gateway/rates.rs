@@ -52,6 +52,7 @@ async fn chat_on(gw: &std::sync::Arc<Gateway>, tenant: &Tenant) -> Result<(), Ga
         &gw.callers,
         &gw.db,
         &gw.tenants.routing,
+        &gw.tenants.keys,
         Some(&header),
         "POST",
         path,

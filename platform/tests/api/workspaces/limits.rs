@@ -121,15 +121,21 @@ async fn the_access_level_sizes_the_container_and_its_quota_refusals_reach_the_b
         .call(&origin, reqwest::Method::GET, "/api/v1/uploads", None)
         .await;
     assert_eq!(body(r).await["items"], json!([]), "nothing kept");
+}
 
-    // The level's largest upload (32 MiB) reaches the runtime, for staged uploads too: a
-    // larger one is refused for what it is, not measured against the 1 GiB default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_levels_largest_upload_reaches_the_runtime_for_staged_uploads_too() {
+    let app = app_with_workspaces(&[("WEBSPLAT_WORKSPACE_START_ON_SIGN_IN", "false")]).await;
+    let alice = alice_on_a_level(&app, "small-uploads", 128, 64, 2).await;
+    let origin = alice.open(&app).await;
+    // 3 MiB fits the 64 MiB workspace but not the level's 2 MiB uploads (not the 1 GiB
+    // default): refused for what it is, with nothing kept.
     let r = alice
         .client
         .post(format!("{origin}/api/v1/uploads"))
         .header("Origin", &origin)
         .header("Content-Type", "application/octet-stream")
-        .body(vec![7u8; 33 * 1024 * 1024])
+        .body(vec![7u8; 3 * 1024 * 1024])
         .send()
         .await
         .expect("upload");
@@ -138,9 +144,24 @@ async fn the_access_level_sizes_the_container_and_its_quota_refusals_reach_the_b
     assert!(
         e["error"]["message"]
             .as_str()
-            .is_some_and(|m| m.contains("at most 32.0 MiB")),
+            .is_some_and(|m| m.contains("at most 2.0 MiB")),
         "{e}"
     );
+    let r = alice
+        .call(&origin, reqwest::Method::GET, "/api/v1/uploads", None)
+        .await;
+    assert_eq!(body(r).await["items"], json!([]), "nothing kept");
+    // Within it, an upload is stored.
+    let r = alice
+        .client
+        .post(format!("{origin}/api/v1/uploads"))
+        .header("Origin", &origin)
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![7u8; 1024 * 1024])
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), 201);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
