@@ -24,9 +24,13 @@ fn peak_rss() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proxy_streams_a_large_upload_sse_and_websockets() {
-    let app = app_with_workspaces(&[("WEBSPLAT_PROXY_MAX_BODY_BYTES", "157286400")]).await;
-    let alice = Person::sign_up(&app, "alice@example.com").await;
-    alice.wait_for(&app, "ready").await;
+    let app = app_with_workspaces(&[
+        ("WEBSPLAT_PROXY_MAX_BODY_BYTES", "157286400"),
+        ("WEBSPLAT_WORKSPACE_START_ON_SIGN_IN", "false"),
+    ])
+    .await;
+    // A level whose uploads may be that large (the runtime holds staged uploads to it).
+    let alice = alice_on_a_level(&app, "large-uploads", 1024, 1024, 128).await;
     let origin = alice.open(&app).await;
     // Warm up the connection pool and the runtime.
     let r = alice
