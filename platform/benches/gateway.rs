@@ -212,8 +212,8 @@ async fn main() -> anyhow::Result<()> {
         .route(&Slug::parse(&slug).map_err(anyhow::Error::msg)?)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no route"))?;
-    let secret = secrecy::ExposeSecret::expose_secret(&state.tenants.keys.of_route(&route))
-        .to_owned();
+    let secret =
+        secrecy::ExposeSecret::expose_secret(&state.tenants.keys.of_route(&route)).to_owned();
     let door = state.tenants.gateway_url.get().cloned().unwrap_or_default();
     let through = format!("{door}/v1/chat/completions");
     let direct = format!("{upstream}/chat/completions");
@@ -243,8 +243,7 @@ async fn main() -> anyhow::Result<()> {
         for through_now in [round % 2 == 0, round % 2 != 0] {
             if through_now {
                 let gw = futures_util::future::join_all((0..streams).map(|_| {
-                    let header =
-                        identity::sign_now(&secret, user, "POST", "/v1/chat/completions");
+                    let header = identity::sign_now(&secret, user, "POST", "/v1/chat/completions");
                     stream(&calls, &through, Some(header))
                 }))
                 .await;

@@ -449,7 +449,12 @@ async fn docker_unreachable_is_a_503_in_words_and_recovers_with_nothing_half_don
         .send()
         .await
         .expect("start");
-    assert_eq!(r.status(), 202, "a running workspace's start: {:?}", r.text().await);
+    assert_eq!(
+        r.status(),
+        202,
+        "a running workspace's start: {:?}",
+        r.text().await
+    );
     // Someone new signs up while the Engine is away: their workspace cannot start.
     let newcomer = workspace_browser();
     let r = newcomer

@@ -142,7 +142,9 @@ pub(super) fn tenants(s: &Settings) -> Result<TenantsConfig, ConfigError> {
             ));
         }
     };
-    let tenant_key = s.raw("tenant_key").map(|k| SecretString::from(k.to_owned()));
+    let tenant_key = s
+        .raw("tenant_key")
+        .map(|k| SecretString::from(k.to_owned()));
     if tenant_key
         .as_ref()
         .is_some_and(|k| k.expose_secret().chars().count() < MIN_TENANT_KEY_CHARS)

@@ -226,7 +226,9 @@ pub async fn authenticate(
         // Perhaps a new tenant with a new secret: read it again.
         callers.forget(Some(claimed));
     }
-    let (caller, secret) = look_up(db, routing, keys, claimed).await?.map_err(&refuse)?;
+    let (caller, secret) = look_up(db, routing, keys, claimed)
+        .await?
+        .map_err(&refuse)?;
     verify(&secret).map_err(|e| refuse(&e.to_string()))?;
     callers.put(caller.clone(), secret);
     Ok(caller)

@@ -316,9 +316,7 @@ impl Tenants {
 }
 
 /// The engine's answer to the ping admission started: a start it cannot carry out is a 503.
-async fn engine_answers(
-    ping: tokio::task::JoinHandle<Result<(), String>>,
-) -> Result<(), ApiError> {
+async fn engine_answers(ping: tokio::task::JoinHandle<Result<(), String>>) -> Result<(), ApiError> {
     match ping.await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {

@@ -52,7 +52,10 @@ impl TenantKeys {
     pub fn claim_key(&self, id: Uuid) -> SecretString {
         let mut okm = [0u8; 32];
         self.hkdf
-            .expand(format!("claim-key\n{}", id.hyphenated()).as_bytes(), &mut okm)
+            .expand(
+                format!("claim-key\n{}", id.hyphenated()).as_bytes(),
+                &mut okm,
+            )
             .unwrap_or_else(|_| unreachable!("32 bytes is a valid HKDF-SHA256 output length"));
         let hex: String = okm.iter().map(|b| format!("{b:02x}")).collect();
         SecretString::from(hex)

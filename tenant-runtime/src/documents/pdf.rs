@@ -133,7 +133,9 @@ mod tests {
         pdf.extend_from_slice(&one);
         pdf.extend_from_slice(b"\nendstream\nendobj\n2 0 obj\n<< >>\nstream\r\n");
         pdf.extend_from_slice(&one);
-        pdf.extend_from_slice(b"\r\nendstream\nendobj\n3 0 obj\n<< >>\nstream\nnot zlib\nendstream\n");
+        pdf.extend_from_slice(
+            b"\r\nendstream\nendobj\n3 0 obj\n<< >>\nstream\nnot zlib\nendstream\n",
+        );
         assert_eq!(inflated_bytes(&pdf, 1 << 30), 200_000);
         // Past the budget it stops counting (and inflating) just past it.
         assert_eq!(inflated_bytes(&pdf, 150_000), 150_001);

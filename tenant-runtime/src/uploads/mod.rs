@@ -356,7 +356,11 @@ impl Staging {
 
 /// Grows an upload's reservation to `need` bytes (and some way ahead), off the async
 /// threads; refused when the quota has no room for `need`.
-async fn grow(quota: &Quota, mut reservation: Reservation, need: u64) -> Result<Reservation, ApiError> {
+async fn grow(
+    quota: &Quota,
+    mut reservation: Reservation,
+    need: u64,
+) -> Result<Reservation, ApiError> {
     let quota = quota.clone();
     tokio::task::spawn_blocking(move || {
         quota

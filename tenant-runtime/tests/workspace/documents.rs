@@ -392,7 +392,11 @@ fn bomb_pdf(mib: u64) -> Vec<u8> {
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>".to_vec(),
         [
-            format!("<< /Length {} /Filter /FlateDecode >>\nstream\n", stream.len()).into_bytes(),
+            format!(
+                "<< /Length {} /Filter /FlateDecode >>\nstream\n",
+                stream.len()
+            )
+            .into_bytes(),
             stream,
             b"\nendstream".to_vec(),
         ]
@@ -420,8 +424,15 @@ fn the_bomb_is_a_real_pdf_that_inflates_as_it_says() {
     use std::io::Read;
     let pdf = bomb_pdf(4);
     assert!(pdf.len() < 16 * 1024, "{} bytes", pdf.len());
-    let start = pdf.windows(7).position(|w| w == b"stream\n").expect("stream") + 7;
-    let end = pdf.windows(10).position(|w| w == b"\nendstream").expect("end");
+    let start = pdf
+        .windows(7)
+        .position(|w| w == b"stream\n")
+        .expect("stream")
+        + 7;
+    let end = pdf
+        .windows(10)
+        .position(|w| w == b"\nendstream")
+        .expect("end");
     let mut inflated = Vec::new();
     flate2::read::ZlibDecoder::new(&pdf[start..end])
         .read_to_end(&mut inflated)

@@ -495,7 +495,8 @@ async fn uploads_side_by_side_never_pass_the_quota_together() {
     // is left beside what was stored.
     let usage = body(rt.get("/api/v1/usage").await).await;
     assert!(
-        usage["used_bytes"].as_u64().expect("used") <= usage["quota_bytes"].as_u64().expect("quota"),
+        usage["used_bytes"].as_u64().expect("used")
+            <= usage["quota_bytes"].as_u64().expect("quota"),
         "{usage} after {} uploads of {len} bytes",
         stored.len()
     );

@@ -60,7 +60,9 @@ async fn redis_holds_no_tenant_secret_and_a_route_lives_no_longer_than_its_tenan
     let ready = alice.wait_for(&app, "ready").await;
     // The workspace answers through the proxy, signed with the derived secret.
     let origin = alice.open(&app).await;
-    alice.write_note(&origin, "signed with a derived secret").await;
+    alice
+        .write_note(&origin, "signed with a derived secret")
+        .await;
 
     let tenant = platform::tenants::TenantId(
         ready["tenant"]
@@ -93,7 +95,13 @@ async fn redis_holds_no_tenant_secret_and_a_route_lives_no_longer_than_its_tenan
     let k = route_key.clone();
     app.state
         .kv
-        .run(async move |c| redis::cmd("EXPIRE").arg(&k).arg(5).query_async::<()>(c).await)
+        .run(async move |c| {
+            redis::cmd("EXPIRE")
+                .arg(&k)
+                .arg(5)
+                .query_async::<()>(c)
+                .await
+        })
         .await
         .expect("expire");
     assert_eq!(app.state.tenants.renew_routes().await.expect("renew"), 1);
