@@ -338,6 +338,30 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_key_is_long_enough_or_named_and_never_shown() {
+        let c = Config::from_sources(None, env(&BASE)).expect("valid");
+        assert!(c.tenants.tenant_key.is_none(), "the database keeps one");
+        let mut e = env(&BASE);
+        e.extend(env(&[("WEBSPLAT_TENANT_KEY", "short-and-secret")]));
+        let msg = Config::from_sources(None, e)
+            .expect_err("too short")
+            .to_string();
+        assert!(
+            msg.contains("WEBSPLAT_TENANT_KEY") && msg.contains("32"),
+            "{msg}"
+        );
+        assert!(!msg.contains("short-and-secret"), "{msg}");
+        let mut e = env(&BASE);
+        e.extend(env(&[(
+            "WEBSPLAT_TENANT_KEY",
+            "a-long-enough-platform-key-0123456789",
+        )]));
+        let c = Config::from_sources(None, e).expect("valid");
+        assert!(c.tenants.tenant_key.is_some());
+        assert!(!format!("{c:?}").contains("a-long-enough-platform-key"));
+    }
+
+    #[test]
     fn a_missing_database_url_is_named() {
         let err = Config::from_sources(None, env(&[("WEBSPLAT_REDIS_URL", "redis://x/")]))
             .expect_err("missing");

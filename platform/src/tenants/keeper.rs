@@ -392,6 +392,7 @@ impl Tenants {
     /// ([`super::routing::ROUTE_TTL`], far longer than the reaper's interval), so a route
     /// lives while its tenant runs and leaves Redis by itself once nothing renews it.
     /// Returns how many it renewed.
+    #[tracing::instrument(skip(self))]
     pub async fn renew_routes(&self) -> anyhow::Result<usize> {
         let slugs = store::ready_slugs(&mut *self.db().get().await?).await?;
         self.routing.renew_routes(&slugs).await?;
