@@ -14,7 +14,9 @@
 //! - [`keeper`]: the background loops of every replica: Docker events, the reconciler and
 //!   the idle reaper.
 //! - [`routing`]: what the proxy needs on its hot path, in Redis: routes, workspace
-//!   sessions, one-time handoff codes and activity.
+//!   sessions, one-time handoff codes and activity; [`cache`]: the routes and sessions
+//!   this replica holds, forgotten when any replica announces a change.
+//! - [`stale`]: a route a tenant refused, dropped and its tenant replaced.
 //! - [`events`]: the replica's one subscription to workspace progress, fanned out to the
 //!   progress streams it serves.
 //!
@@ -22,6 +24,7 @@
 //! (`web::proxy`, `web::handlers::workspace`); nothing here sees a request.
 
 mod admission;
+pub mod cache;
 pub mod docker;
 pub mod driver;
 pub mod events;
@@ -35,6 +38,7 @@ pub mod queue;
 pub mod returning;
 pub mod routing;
 pub mod spawn;
+mod stale;
 pub mod store;
 pub mod warm;
 

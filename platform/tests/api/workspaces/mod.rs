@@ -13,4 +13,5 @@ mod limits;
 mod proxy;
 mod returning;
 mod sigterm;
+mod starving;
 mod warm;
