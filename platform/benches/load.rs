@@ -37,7 +37,8 @@ const DOCUMENT: &str =
 
 /// One signed-in user with their workspace open.
 struct User {
-    email: String,
+    /// The user's browser, signed in on the platform.
+    browser: Client,
     origin: String,
     host: String,
     cookie: String,
@@ -238,8 +239,8 @@ async fn run(
         );
     }
 
-    // Workspace sessions: every user opens their workspace again (another tab, another
-    // device) until there are `sessions`, each used once so the proxy routes it.
+    // Workspace sessions: every user opens their workspace again (as from another tab) until
+    // there are `sessions`, each used once so the proxy routes it.
     println!();
     let before = rss_mib(pid);
     let per_user = sessions.div_ceil(users.len());
@@ -249,9 +250,7 @@ async fn run(
             if made >= sessions {
                 break 'opening;
             }
-            let client = support::workspace_browser();
-            register_or_sign_in(&client, &base, &user.email, false).await?;
-            let cookie = open(&client, &base).await?.1;
+            let cookie = open(&user.browser, &base).await?.1;
             let r = http
                 .get(format!("{}/api/v1/notes", user.origin))
                 .header("Cookie", &cookie)
@@ -286,8 +285,7 @@ async fn sign_up(
     i: usize,
 ) -> anyhow::Result<User> {
     let client = support::workspace_browser();
-    let email = format!("load{i}@example.com");
-    register_or_sign_in(&client, base, &email, true).await?;
+    register(&client, base, &format!("load{i}@example.com")).await?;
     let started = Instant::now();
     loop {
         let w: Value = client
@@ -314,7 +312,7 @@ async fn sign_up(
         .await?;
     let route: Route = serde_json::from_str(&raw.context("no route")?)?;
     Ok(User {
-        email,
+        browser: client,
         origin: format!("http://{host}:{port}"),
         host: format!("{host}:{port}"),
         cookie,
@@ -324,24 +322,14 @@ async fn sign_up(
     })
 }
 
-async fn register_or_sign_in(
-    client: &Client,
-    base: &str,
-    email: &str,
-    new: bool,
-) -> anyhow::Result<()> {
-    let (path, want) = if new {
-        ("/api/v1/auth/register", 201)
-    } else {
-        ("/api/v1/auth/login", 200)
-    };
+async fn register(client: &Client, base: &str, email: &str) -> anyhow::Result<()> {
     let r = client
-        .post(format!("{base}{path}"))
+        .post(format!("{base}/api/v1/auth/register"))
         .header("Origin", base)
         .json(&json!({"email": email, "password": PASSWORD}))
         .send()
         .await?;
-    anyhow::ensure!(r.status() == want, "{path}: {}", r.status());
+    anyhow::ensure!(r.status() == 201, "registering {email}: {}", r.status());
     Ok(())
 }
 
