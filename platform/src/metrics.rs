@@ -22,6 +22,7 @@ pub struct Metrics {
     tenant_failures: IntCounterVec,
     tenants: prometheus::IntGaugeVec,
     proxy_duration: HistogramVec,
+    proxy_refused: IntCounterVec,
     pools: PoolMetrics,
 }
 
@@ -198,7 +199,15 @@ impl Metrics {
         registry.register(Box::new(spawn_duration.clone()))?;
         registry.register(Box::new(tenant_failures.clone()))?;
         registry.register(Box::new(tenants.clone()))?;
+        let proxy_refused = IntCounterVec::new(
+            Opts::new(
+                "proxy_refused_total",
+                "Requests the workspace proxy turned away or handled apart, by reason (client_rate, requests_or_rate, websockets, body_timeout, stale_route_retried, stale_route_replaced)",
+            ),
+            &["reason"],
+        )?;
         registry.register(Box::new(proxy_duration.clone()))?;
+        registry.register(Box::new(proxy_refused.clone()))?;
         let pools = PoolMetrics::new(&registry)?;
         Ok(Metrics {
             pools,
@@ -206,6 +215,7 @@ impl Metrics {
             tenant_failures,
             tenants,
             proxy_duration,
+            proxy_refused,
             registry,
             requests,
             request_duration,
@@ -287,6 +297,10 @@ impl Metrics {
 
     pub fn tenants_in_state(&self, state: &str, count: i64) {
         self.tenants.with_label_values(&[state]).set(count);
+    }
+
+    pub fn proxy_refused(&self, reason: &str) {
+        self.proxy_refused.with_label_values(&[reason]).inc();
     }
 
     pub fn proxied(&self, method: &str, status: u16, elapsed: Duration) {

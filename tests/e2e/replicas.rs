@@ -1,5 +1,7 @@
 //! Two platform processes on one PostgreSQL and one Redis, as replicas behind a load
-//! balancer: a policy change made through one is enforced by the other within a second.
+//! balancer: a policy change made through one is enforced by the other within a second;
+//! signing out through one closes the workspace origin on the other at once, although each
+//! holds routes and workspace sessions in its own memory.
 
 use std::time::{Duration, Instant};
 
@@ -156,4 +158,68 @@ async fn two_replicas_signing_one_user_in_at_once_start_one_container() {
         running, 1,
         "one container for one user, whichever replica spawned it"
     );
+}
+
+/// Both replicas serve Alice's workspace origin from their own memory once they have seen
+/// it; signing out through one must end her workspace session on the other at once (the
+/// next request, no waiting), and likewise a stop must not leave either relaying to a
+/// container that is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_through_one_replica_closes_the_workspace_on_the_other_at_once() {
+    let db = TestDb::create().await;
+    let shared = vec![
+        ("WEBSPLAT_REDIS_KEY_PREFIX".to_owned(), redis_prefix()),
+        (
+            "WEBSPLAT_DEPLOYMENT".to_owned(),
+            crate::support::deployment(),
+        ),
+    ];
+    let one = Platform::start(&db, shared.clone()).await;
+    let two = Platform::start(&db, shared).await;
+    let http = crate::support::workspace_browser();
+    crate::register(&one, &http, "alice@example.com", "Alice").await;
+    let r = http
+        .post(one.url("/api/v1/workspace/start"))
+        .header("Origin", &one.url)
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(r.status(), 202);
+    crate::wait_for_workspace(&one, &http).await;
+    let handoff = crate::support::handoff_link(&http, one.url("/workspace/open")).await;
+    let r = http.get(&handoff).send().await.expect("handoff");
+    assert_eq!(r.status(), 303);
+    let url = reqwest::Url::parse(&handoff).expect("url");
+    let host = url.host_str().expect("host").to_owned();
+    // The cookie is the host's (ports share cookies): both replicas' origins get it.
+    let origins = [
+        format!("http://{host}:{}", one.port),
+        format!("http://{host}:{}", two.port),
+    ];
+    let notes = |origin: &str| {
+        http.get(format!("{origin}/api/v1/notes"))
+            .header("Accept", "application/json")
+            .send()
+    };
+    for origin in &origins {
+        for _ in 0..3 {
+            let r = notes(origin).await.expect("notes");
+            assert_eq!(r.status(), 200, "{origin} serves Alice's workspace");
+        }
+    }
+    let r = http
+        .post(one.url("/auth/logout"))
+        .header("Origin", &one.url)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 204);
+    for origin in origins.iter().rev() {
+        let r = notes(origin).await.expect("notes");
+        assert_eq!(
+            r.status(),
+            401,
+            "{origin} still let a signed-out browser into the workspace"
+        );
+    }
 }

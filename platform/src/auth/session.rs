@@ -44,11 +44,24 @@ pub fn linked_keys(id_hash: &str) -> String {
 pub struct SessionStore {
     kv: Kv,
     config: SessionConfig,
+    /// This replica's workspace proxy cache, told at once when a session ends (the others
+    /// hear it on Redis).
+    hot: Option<std::sync::Arc<crate::tenants::cache::HotPath>>,
 }
 
 impl SessionStore {
     pub fn new(kv: Kv, config: SessionConfig) -> Self {
-        SessionStore { kv, config }
+        SessionStore {
+            kv,
+            config,
+            hot: None,
+        }
+    }
+
+    /// The same store, also clearing this replica's workspace proxy cache as sessions end.
+    pub fn forgetting_in(mut self, hot: std::sync::Arc<crate::tenants::cache::HotPath>) -> Self {
+        self.hot = Some(hot);
+        self
     }
 
     fn key(&self, id_hash: &str) -> String {
@@ -146,10 +159,14 @@ impl SessionStore {
         self.drop_linked(&[id_hash.to_owned()]).await
     }
 
-    /// Deletes the keys that die with these sessions (their workspace sessions).
+    /// Deletes the keys that die with these sessions (their workspace sessions), and tells
+    /// every replica's workspace proxy to forget them at once (`tenants::cache`).
     async fn drop_linked(&self, id_hashes: &[String]) -> Result<(), KvError> {
+        let channel = self.kv.key(crate::tenants::cache::CHANGES);
         for id_hash in id_hashes {
             let set = self.kv.key(&linked_keys(id_hash));
+            let ended = crate::tenants::cache::session_ended(id_hash);
+            let (channel, message) = (channel.clone(), ended.clone());
             self.kv
                 .run(async move |c| {
                     let keys: Vec<String> = c.smembers(&set).await?;
@@ -158,9 +175,15 @@ impl SessionStore {
                     for key in &keys {
                         pipe.del(key);
                     }
-                    pipe.del(&set).query_async::<()>(c).await
+                    pipe.del(&set)
+                        .publish(&channel, &message)
+                        .query_async::<()>(c)
+                        .await
                 })
                 .await?;
+            if let Some(hot) = &self.hot {
+                hot.heard(&ended);
+            }
         }
         Ok(())
     }

@@ -45,6 +45,19 @@ pub struct TenantsConfig {
     pub proxy_connect_timeout: Duration,
     /// A proxied exchange with no bytes either way for this long is cut.
     pub proxy_idle_timeout: Duration,
+    /// A request body must have arrived whole within this, however steadily it trickles
+    /// (408 beyond): the idle timeout alone restarts at every chunk.
+    pub proxy_body_deadline: Duration,
+    /// Requests in progress at once per workspace on one replica (429 beyond); long
+    /// downloads and event streams count until they end.
+    pub proxy_max_requests_per_workspace: u32,
+    /// WebSockets open at once per workspace on one replica (429 beyond).
+    pub proxy_max_websockets_per_workspace: u32,
+    /// Requests per minute a workspace may take from one replica (a burst of as many).
+    pub proxy_requests_per_minute: u32,
+    /// Requests per minute one client address may send to workspace origins, signed in or
+    /// not (a burst of as many).
+    pub proxy_requests_per_minute_per_ip: u32,
     /// How often the reconciler compares Docker with PostgreSQL (also at start-up).
     pub reconcile_interval: Duration,
     /// How often idle workspaces are looked for.
@@ -175,6 +188,11 @@ pub(super) fn tenants(s: &Settings) -> Result<TenantsConfig, ConfigError> {
         proxy_max_body: positive(s, "proxy_max_body_bytes", 512 * 1024 * 1024)?,
         proxy_connect_timeout: s.duration("proxy_connect_timeout", Duration::from_secs(5))?,
         proxy_idle_timeout: s.duration("proxy_idle_timeout", Duration::from_secs(120))?,
+        proxy_body_deadline: s.duration("proxy_body_deadline", Duration::from_secs(600))?,
+        proxy_max_requests_per_workspace: positive(s, "proxy_max_requests_per_workspace", 64)?,
+        proxy_max_websockets_per_workspace: positive(s, "proxy_max_websockets_per_workspace", 16)?,
+        proxy_requests_per_minute: positive(s, "proxy_requests_per_minute", 6000)?,
+        proxy_requests_per_minute_per_ip: positive(s, "proxy_requests_per_minute_per_ip", 12000)?,
         reconcile_interval: s.duration("tenant_reconcile_interval", Duration::from_secs(60))?,
         idle_check_interval: s.duration("tenant_idle_check_interval", Duration::from_secs(30))?,
         tenant_key,

@@ -15,7 +15,9 @@
 //!   the idle reaper.
 //! - [`routing`]: what the proxy needs on its hot path, in Redis: routes (which expire
 //!   unless renewed while their tenant runs), workspace sessions, one-time handoff codes and
-//!   activity.
+//!   activity; [`cache`]: the routes and sessions this replica holds, forgotten when any
+//!   replica announces a change.
+//! - [`stale`]: a route a tenant refused, dropped and its tenant replaced.
 //! - [`identity`]: the header relayed requests are signed with, and each tenant's secret,
 //!   derived from the platform's key (never stored).
 //! - [`events`]: the replica's one subscription to workspace progress, fanned out to the
@@ -25,6 +27,7 @@
 //! (`web::proxy`, `web::handlers::workspace`); nothing here sees a request.
 
 mod admission;
+pub mod cache;
 pub mod docker;
 pub mod driver;
 pub mod events;
@@ -38,6 +41,7 @@ pub mod queue;
 pub mod returning;
 pub mod routing;
 pub mod spawn;
+mod stale;
 pub mod store;
 pub mod warm;
 

@@ -1,15 +1,18 @@
 //! What the workspace proxy needs on every request, in Redis (never PostgreSQL): the route
 //! to each running tenant, workspace sessions, one-time handoff codes, and the activity that
 //! keeps a workspace from idling out. Also the spawn leases and loop locks that keep
-//! replicas out of each other's way, and the progress channel per user.
+//! replicas out of each other's way, and the progress channel per user. Routes and
+//! workspace sessions are also kept in this process ([`super::cache`]) while the replica
+//! hears every change announced on Redis, so the proxy's lookup is usually no round trip.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
+use super::cache::{self, HotPath};
 use super::ids::{Slug, TenantId};
 use crate::auth::secret::{random_token, sha256_hex};
 use crate::kv::{Kv, KvError};
@@ -59,6 +62,15 @@ const HANDOFF_TTL: Duration = Duration::from_secs(60);
 /// its tenant unnoticed) leaves Redis by itself. The idle reaper renews every ready
 /// tenant's route far more often (`Tenants::renew_routes`).
 pub const ROUTE_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// How long something read with `PTTL` = `ms` may be held (never past its own expiry).
+fn held_for(ms: i64) -> Duration {
+    match u64::try_from(ms) {
+        Ok(ms) => Duration::from_millis(ms),
+        // -1: no expiry; -2: gone (nothing to outlive).
+        Err(_) => cache::ENTRY_TTL,
+    }
+}
 /// Activity is written at most this often per tenant and replica.
 const ACTIVITY_EVERY: Duration = Duration::from_secs(5);
 const ACTIVITY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -66,6 +78,8 @@ const ACTIVITY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 pub struct Routing {
     kv: Kv,
     touched: Mutex<HashMap<TenantId, Instant>>,
+    /// Routes and sessions this replica has read, while it hears every change.
+    hot: Arc<HotPath>,
 }
 
 impl Routing {
@@ -73,7 +87,34 @@ impl Routing {
         Routing {
             kv,
             touched: Mutex::new(HashMap::new()),
+            hot: Arc::new(HotPath::default()),
         }
+    }
+
+    /// Starts hearing the changes other replicas announce; until this runs (a command
+    /// line, not a server), every lookup reads Redis.
+    pub fn spawn_watcher(&self, redis_url: secrecy::SecretString) -> tokio::task::JoinHandle<()> {
+        self.hot
+            .spawn_watcher(redis_url, self.kv.key(cache::CHANGES))
+    }
+
+    /// This replica's cache of the hot path (the session store clears it as sessions end).
+    pub fn hot(&self) -> Arc<HotPath> {
+        Arc::clone(&self.hot)
+    }
+
+    /// The routes and workspace sessions held in this process.
+    pub fn cached(&self) -> (usize, usize) {
+        self.hot.sizes()
+    }
+
+    /// Tells every replica (this one at once) to forget what `message` names.
+    async fn announce(&self, message: String) -> Result<(), KvError> {
+        self.hot.heard(&message);
+        let channel = self.kv.key(cache::CHANGES);
+        self.kv
+            .run(async move |c| c.publish::<_, _, ()>(&channel, message).await)
+            .await
     }
 
     fn route_key(&self, slug: &str) -> String {
@@ -111,7 +152,8 @@ impl Routing {
         let ttl = ROUTE_TTL.as_secs();
         self.kv
             .run(async move |c| c.set_ex::<_, _, ()>(&key, body, ttl).await)
-            .await
+            .await?;
+        self.announce(cache::route_changed(slug)).await
     }
 
     /// Gives these routes their full time to live again (one round trip); a route that is
@@ -141,7 +183,17 @@ impl Routing {
             return Ok(());
         }
         let key = self.route_key(slug);
-        self.kv.run(async move |c| c.del::<_, ()>(&key).await).await
+        self.kv
+            .run(async move |c| c.del::<_, ()>(&key).await)
+            .await?;
+        self.announce(cache::route_changed(slug)).await
+    }
+
+    /// The route as Redis has it now, after this replica forgets what it held (a tenant
+    /// refused the route it had).
+    pub async fn fresh_route(&self, slug: &Slug) -> Result<Option<Route>, KvError> {
+        self.hot.heard(&cache::route_changed(slug));
+        self.route(slug).await
     }
 
     pub async fn route(&self, slug: &Slug) -> Result<Option<Route>, KvError> {
@@ -150,40 +202,59 @@ impl Routing {
         Ok(raw.map(|r| serde_json::from_str(&r)).transpose()?)
     }
 
-    /// The session for a workspace cookie and the route of the host's workspace, in one
-    /// round trip. A session whose platform session has ended is dropped.
+    /// The session for a workspace cookie and the route of the host's workspace: from this
+    /// process when it holds both, else in one round trip (two with a session). A session
+    /// whose platform session has ended is dropped.
     pub async fn lookup(&self, token: Option<&str>, slug: &Slug) -> Result<Lookup, KvError> {
+        let token_hash = token.filter(|t| t.len() <= 128).map(sha256_hex);
+        let held_route = self.hot.route(slug);
+        let held_session = token_hash.as_deref().and_then(|h| self.hot.session(h));
+        if let Some(route) = &held_route
+            && (token_hash.is_none() || held_session.is_some())
+        {
+            return Ok(Lookup {
+                session: held_session,
+                route: route.clone(),
+            });
+        }
+        let epoch = self.hot.epoch();
         let route_key = self.route_key(slug);
-        let session_key = token
-            .filter(|t| t.len() <= 128)
-            .map(|t| self.session_key(&sha256_hex(t)));
-        let (raw_route, raw_session): (Option<String>, Option<String>) = self
+        let session_key = token_hash.as_deref().map(|h| self.session_key(h));
+        let (raw_route, route_ms, raw_session): (Option<String>, i64, Option<String>) = self
             .kv
             .run({
                 let (route_key, session_key) = (route_key.clone(), session_key.clone());
                 async move |c| {
                     redis::pipe()
                         .get(&route_key)
+                        .pttl(&route_key)
                         .get(session_key.as_deref().unwrap_or("-"))
                         .query_async(c)
                         .await
                 }
             })
             .await?;
-        let route = raw_route.map(|r| serde_json::from_str(&r)).transpose()?;
+        let route: Option<Route> = raw_route.map(|r| serde_json::from_str(&r)).transpose()?;
+        self.hot
+            .keep_route(epoch, slug, route.clone(), held_for(route_ms));
         let mut session: Option<WorkspaceSession> =
             raw_session.map(|r| serde_json::from_str(&r)).transpose()?;
-        if let (Some(s), Some(key)) = (&session, session_key) {
+        if let (Some(s), Some(key), Some(hash)) = (&session, session_key, token_hash) {
             let platform_key = self.platform_session_key(&s.platform_session);
-            let alive: bool = self
+            let platform_ms: i64 = self
                 .kv
-                .run(async move |c| c.exists(&platform_key).await)
+                .run(async move |c| c.pttl(&platform_key).await)
                 .await?;
-            if !alive {
+            // -2: no such key (the platform session ended).
+            if platform_ms == -2 {
+                self.hot.forget_session(&hash);
                 self.kv
                     .run(async move |c| c.del::<_, ()>(&key).await)
                     .await?;
                 session = None;
+            } else {
+                self.hot
+                    .keep_session(epoch, &hash, s.clone(), held_for(platform_ms));
             }
         }
         Ok(Lookup { session, route })

@@ -90,12 +90,14 @@ impl AppState {
             config.redis.url.clone(),
             tenants.routing.channels(),
         ));
+        let sessions = SessionStore::new(kv.clone(), config.session.clone())
+            .forgetting_in(tenants.routing.hot());
         Ok(AppState {
             events,
             gateway,
             tenants,
             sites,
-            sessions: SessionStore::new(kv.clone(), config.session.clone()),
+            sessions,
             providers: Providers::new(&config)?,
             passwords: Passwords::new()?,
             cookies: CookieNames::for_url(&config.public_url),
@@ -117,6 +119,8 @@ pub struct Application {
     door: actix_web::dev::ServerHandle,
     door_addr: SocketAddr,
     watcher: tokio::task::JoinHandle<()>,
+    /// Hears route and session changes for the workspace proxy's cache.
+    routing_watcher: tokio::task::JoinHandle<()>,
     keeper: tokio::task::JoinHandle<()>,
     state: web::Data<AppState>,
 }
@@ -139,14 +143,22 @@ impl Application {
         let watcher = state
             .authz
             .spawn_watcher(state.config.authz.policy_reload_interval);
+        let routing_watcher = state
+            .tenants
+            .routing
+            .spawn_watcher(state.config.redis.url.clone());
         let keeper = state.tenants.spawn_keeper();
         let addr = listener.local_addr()?;
         let (door, door_addr) = serve_door(&state).await?;
         let app_state = state.clone();
+        let limits = proxy::Limits::new(&state.config.tenants);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .app_data(web::Data::new(proxy::Upstream::new(&state.config.tenants)))
+                .app_data(web::Data::new(proxy::Upstream::new(
+                    &state.config.tenants,
+                    limits.clone(),
+                )))
                 .app_data(error::json_config())
                 .app_data(error::query_config())
                 .app_data(error::path_config())
@@ -176,6 +188,7 @@ impl Application {
             door,
             door_addr,
             watcher,
+            routing_watcher,
             keeper,
             state: app_state,
         })
@@ -205,6 +218,7 @@ impl Application {
         // The door has drained: the ledger rows of its last calls are written before exit.
         self.state.gateway.flush().await;
         self.watcher.abort();
+        self.routing_watcher.abort();
         self.keeper.abort();
         result
     }

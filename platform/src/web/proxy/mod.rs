@@ -4,8 +4,11 @@
 //! live platform session), casbin must allow it (only the owner), and then the request is
 //! relayed to the user's tenant: bodies streamed both ways, WebSockets frame by frame,
 //! hop-by-hop headers stripped, `X-Forwarded-*` set, the user's identity signed with the
-//! tenant's secret. The lookups on this path are one or two Redis round trips, never
-//! PostgreSQL.
+//! tenant's secret. The lookups on this path are answered from the replica's cache of
+//! routes and sessions (`tenants::cache`) or one or two Redis round trips, never
+//! PostgreSQL. What one workspace or one address may take of the proxy is [`limits`]; a
+//! route its tenant refuses (401) is read again and the request retried once, or the
+//! workspace replaced.
 //!
 //! This module decides who may pass and answers the handoff and the "starting" page; the
 //! streaming itself (bodies, WebSockets, the headers that cross) is [`relay`]; previews,
@@ -13,9 +16,12 @@
 //! workspace page's publishing and its account menu, answered by the platform itself, are
 //! [`sites`] and [`account`]; the handoff that makes the workspace cookie is [`handoff`].
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self};
 use actix_web::http::{Method, StatusCode};
@@ -24,20 +30,23 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 mod account;
 mod handoff;
+mod limits;
 mod preview;
 mod relay;
 mod sites;
 
+pub use limits::Limits;
 pub use relay::upstream_headers;
-use relay::{forward, relay_websocket};
+use relay::{Relayed, forward, relay_websocket};
 
 use crate::authz::subject;
 use crate::config::TenantsConfig;
 use crate::error::ApiError;
 use crate::tenants::Slug;
 use crate::tenants::lifecycle::Trigger;
-use crate::tenants::routing::WorkspaceSession;
+use crate::tenants::routing::{Route, WorkspaceSession};
 use crate::web::app::AppState;
+use crate::web::extract::client_key;
 use crate::web::pages::{escape_html, wants_html};
 
 /// The path on a workspace origin that redeems a handoff code.
@@ -56,15 +65,18 @@ pub fn cookie_name(https: bool) -> &'static str {
 }
 
 /// The HTTP client of one worker thread for its tenants: keep-alive connections, no
-/// redirects followed, no decompression (bodies pass through as they are).
+/// redirects followed, no decompression (bodies pass through as they are); and the
+/// replica's [`Limits`], shared by every worker.
 pub struct Upstream {
     client: awc::Client,
     max_body: u64,
     idle: Duration,
+    body_deadline: Duration,
+    limits: Arc<Limits>,
 }
 
 impl Upstream {
-    pub fn new(config: &TenantsConfig) -> Self {
+    pub fn new(config: &TenantsConfig, limits: Arc<Limits>) -> Self {
         let connector = awc::Connector::new()
             .timeout(config.proxy_connect_timeout)
             .conn_keep_alive(Duration::from_secs(30))
@@ -79,6 +91,8 @@ impl Upstream {
             client,
             max_body: config.proxy_max_body,
             idle: config.proxy_idle_timeout,
+            body_deadline: config.proxy_body_deadline,
+            limits,
         }
     }
 }
@@ -119,6 +133,13 @@ async fn serve(
     payload: Payload,
 ) -> HttpResponse {
     let tenants = &state.tenants;
+    if let Err(e) = upstream
+        .limits
+        .client(&client_key(req, &state.config.trusted_proxies))
+    {
+        state.metrics.proxy_refused("client_rate");
+        return refuse(state, req, e);
+    }
     if req.path() == HANDOFF_PATH {
         return handoff::serve(state, slug, req).await;
     }
@@ -170,6 +191,17 @@ async fn serve(
             ),
         );
     }
+    let held = match upstream.limits.enter(slug, websocket) {
+        Ok(held) => held,
+        Err(e) => {
+            state.metrics.proxy_refused(if websocket {
+                "websockets"
+            } else {
+                "requests_or_rate"
+            });
+            return refuse(state, req, e);
+        }
+    };
     if req.path() == account::ME || req.path() == account::SIGN_OUT {
         return account::serve(state, &session, req).await;
     }
@@ -182,9 +214,22 @@ async fn serve(
     tenants.routing.touch(route.tenant);
     let started = Instant::now();
     let response = if websocket {
-        relay_websocket(state, upstream, &route, req, payload).await
+        relay(
+            state,
+            upstream,
+            slug,
+            &session,
+            route,
+            req,
+            payload,
+            Some(held),
+        )
+        .await
     } else {
-        forward(state, upstream, &route, req, payload).await
+        relay(state, upstream, slug, &session, route, req, payload, None)
+            .await
+            .map_body(|_, body| Holding { body, _held: held })
+            .map_into_boxed_body()
     };
     state.metrics.proxied(
         req.method().as_str(),
@@ -192,6 +237,106 @@ async fn serve(
         started.elapsed(),
     );
     response
+}
+
+/// Relays to `route`; where the tenant refuses it (401), reads the route again and retries
+/// once if it moved and nothing of the request is spent, or else drops it and replaces the
+/// workspace (the answer is then the "starting" one): never the runtime's raw 401.
+#[allow(clippy::too_many_arguments)]
+async fn relay(
+    state: &AppState,
+    upstream: &Upstream,
+    slug: &Slug,
+    session: &WorkspaceSession,
+    route: Route,
+    req: &HttpRequest,
+    payload: Payload,
+    mut websocket: Option<limits::Held>,
+) -> HttpResponse {
+    let mut route = route;
+    let mut payload = payload;
+    for attempt in 0..2 {
+        let relayed = match websocket.take() {
+            Some(held) => relay_websocket(state, upstream, &route, req, payload, held).await,
+            None => forward(state, upstream, &route, req, payload).await,
+        };
+        payload = Payload::None;
+        let body_sent = match relayed {
+            Relayed::Answer(response) => return response,
+            Relayed::Refused { body_sent } => body_sent,
+        };
+        let fresh = match state.tenants.routing.fresh_route(slug).await {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                tracing::warn!(error = %e, "Redis unavailable for the workspace proxy");
+                return refuse(state, req, ApiError::Unavailable("the session store"));
+            }
+        };
+        match fresh {
+            Some(fresh) if !same_route(&fresh, &route) => {
+                state.metrics.proxy_refused("stale_route_retried");
+                if body_sent || attempt > 0 || is_websocket(req) {
+                    return retry_soon(state, req);
+                }
+                route = fresh;
+            }
+            _ => {
+                state.metrics.proxy_refused("stale_route_replaced");
+                state.tenants.route_refused(slug, &route).await;
+                return starting(state, session, req).await;
+            }
+        }
+    }
+    retry_soon(state, req)
+}
+
+fn same_route(a: &Route, b: &Route) -> bool {
+    // The secret is derived from the tenant and user ids, so these say it all.
+    a.tenant == b.tenant && a.user == b.user && a.address == b.address
+}
+
+/// The workspace moved while a request that cannot be replayed was on its way.
+fn retry_soon(state: &AppState, req: &HttpRequest) -> HttpResponse {
+    let words = "Your workspace moved while this request was on its way; send it again.";
+    if wants_html(req) {
+        return workspace_page(
+            state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Your workspace moved",
+            words,
+            true,
+        );
+    }
+    HttpResponse::ServiceUnavailable()
+        .insert_header((header::RETRY_AFTER, "1"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(websplat_contract::ErrorBody::new(
+            "workspace_moved",
+            words,
+            crate::telemetry::current_request_id(),
+        ))
+}
+
+/// A response body that holds the request's place among its workspace's requests in
+/// progress until the last byte is sent (or the browser goes).
+struct Holding<B> {
+    body: B,
+    _held: limits::Held,
+}
+
+impl<B: MessageBody + Unpin> MessageBody for Holding<B> {
+    type Error = B::Error;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<actix_web::web::Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
 }
 
 fn is_safe(method: &Method) -> bool {

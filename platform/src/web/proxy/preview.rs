@@ -16,7 +16,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use secrecy::ExposeSecret;
 use websplat_contract::preview as capability;
 
-use super::relay::forward;
+use super::relay::{Relayed, forward};
 use super::{Upstream, refuse};
 use crate::error::ApiError;
 use crate::tenants::Slug;
@@ -42,7 +42,13 @@ pub(super) async fn serve(
             ApiError::BadRequest("A preview can only be read (GET or HEAD).".to_owned()),
         );
     }
-    let route = match state.tenants.routing.route(slug).await {
+    let route = match state
+        .tenants
+        .routing
+        .lookup(None, slug)
+        .await
+        .map(|l| l.route)
+    {
         Ok(Some(route)) => route,
         Ok(None) => {
             return refuse(
@@ -71,7 +77,18 @@ pub(super) async fn serve(
             ),
         );
     }
-    let mut response = forward(state, upstream, &route, req, payload).await;
+    let mut response = match forward(state, upstream, &route, req, payload).await {
+        Relayed::Answer(response) => response,
+        Relayed::Refused { .. } => {
+            // The route is out of date; the workspace's own requests replace it.
+            let _ = state.tenants.routing.fresh_route(slug).await;
+            return refuse(
+                state,
+                req,
+                ApiError::Unavailable("this preview's workspace"),
+            );
+        }
+    };
     let headers = response.headers_mut();
     headers.remove(header::SET_COOKIE);
     headers.insert(

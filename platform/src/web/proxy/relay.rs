@@ -119,6 +119,25 @@ pub fn upstream_headers(
     out
 }
 
+/// What came of relaying one exchange.
+pub(super) enum Relayed {
+    Answer(HttpResponse),
+    /// The tenant refused the route's signature (401): the route is stale. Nothing of its
+    /// answer was passed on; `body_sent` says whether the request's body is spent.
+    Refused {
+        body_sent: bool,
+    },
+}
+
+/// Why a request body was cut.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    No,
+    TooLarge,
+    Quiet,
+    Late,
+}
+
 /// Relays one HTTP exchange, streaming the request and response bodies.
 pub(super) async fn forward(
     state: &AppState,
@@ -126,14 +145,14 @@ pub(super) async fn forward(
     route: &Route,
     req: &HttpRequest,
     payload: Payload,
-) -> HttpResponse {
+) -> Relayed {
     let declared: Option<u64> = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
     if declared.is_some_and(|n| n > upstream.max_body) {
-        return too_large(state, req, upstream.max_body);
+        return Relayed::Answer(too_large(state, req, upstream.max_body));
     }
     let has_body =
         declared.is_some_and(|n| n > 0) || req.headers().contains_key(header::TRANSFER_ENCODING);
@@ -154,26 +173,48 @@ pub(super) async fn forward(
         // Sent as is, so the tenant sees the size up front (no chunking).
         request = request.insert_header((header::CONTENT_LENGTH, n));
     }
-    let tripped = Rc::new(Cell::new(false));
+    let cut = Rc::new(Cell::new(Cut::No));
     let sent = if has_body {
         let body = bounded(
             payload,
             upstream.max_body,
             upstream.idle,
-            Rc::clone(&tripped),
+            tokio::time::Instant::now() + upstream.body_deadline,
+            Rc::clone(&cut),
         );
         request.send_stream(body).await
     } else {
         request.send().await
     };
-    let answer = match sent {
-        Ok(a) => a,
-        Err(_) if tripped.get() => return too_large(state, req, upstream.max_body),
-        Err(e) => {
+    let answer = match (sent, cut.get()) {
+        (_, Cut::TooLarge) => return Relayed::Answer(too_large(state, req, upstream.max_body)),
+        (_, Cut::Quiet) => {
+            let words = format!(
+                "the upload stopped for {} seconds, so it was cut; send it again",
+                upstream.idle.as_secs()
+            );
+            return Relayed::Answer(timed_out(state, req, &words));
+        }
+        (_, Cut::Late) => {
+            let words = format!(
+                "the upload did not arrive whole within {} seconds, so it was cut; send it again over a faster connection, or in smaller parts",
+                upstream.body_deadline.as_secs()
+            );
+            return Relayed::Answer(timed_out(state, req, &words));
+        }
+        (Ok(a), Cut::No) => a,
+        (Err(e), Cut::No) => {
             tracing::warn!(tenant = %route.tenant, error = %e, "the workspace did not answer");
-            return refuse(state, req, ApiError::Unavailable("your workspace"));
+            return Relayed::Answer(refuse(state, req, ApiError::Unavailable("your workspace")));
         }
     };
+    if answer.status() == StatusCode::UNAUTHORIZED {
+        // Only the runtime's trust check answers 401: it does not take this route's
+        // signature, so the route no longer leads to this workspace's runtime.
+        return Relayed::Refused {
+            body_sent: has_body,
+        };
+    }
     let mut response = HttpResponse::build(answer.status());
     let dropped = hop_by_hop(answer.headers());
     let ours = cookie_name(https);
@@ -205,7 +246,7 @@ pub(super) async fn forward(
         if let Some(n) = length {
             response.insert_header((header::CONTENT_LENGTH, n));
         }
-        return response.finish();
+        return Relayed::Answer(response.finish());
     }
     let tenants = state.tenants.clone();
     let tenant = route.tenant;
@@ -230,10 +271,10 @@ pub(super) async fn forward(
             }
         }
     });
-    match length {
+    Relayed::Answer(match length {
         Some(n) => response.no_chunking(n).streaming(body),
         None => response.streaming(body),
-    }
+    })
 }
 
 fn too_large(state: &AppState, req: &HttpRequest, max: u64) -> HttpResponse {
@@ -247,27 +288,65 @@ fn too_large(state: &AppState, req: &HttpRequest, max: u64) -> HttpResponse {
     )
 }
 
-/// The request body as a stream that fails past `max` bytes or after `idle` without data.
+/// 408 in words: the request body did not arrive in time. The connection is closed, since
+/// the rest of the body may still be on its way.
+fn timed_out(state: &AppState, req: &HttpRequest, words: &str) -> HttpResponse {
+    tracing::info!(request_id = %crate::telemetry::current_request_id(), "an upload was cut: {words}");
+    state.metrics.proxy_refused("body_timeout");
+    if crate::web::pages::wants_html(req) {
+        let mut page = super::workspace_page(
+            state,
+            StatusCode::REQUEST_TIMEOUT,
+            "The upload took too long",
+            &websplat_contract::sentence(words),
+            false,
+        );
+        page.head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+        return page;
+    }
+    HttpResponse::RequestTimeout()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .force_close()
+        .json(websplat_contract::ErrorBody::new(
+            "request_timeout",
+            websplat_contract::sentence(words),
+            crate::telemetry::current_request_id(),
+        ))
+}
+
+/// The request body as a stream that fails past `max` bytes, after `idle` without data, or
+/// at `deadline` however steadily it comes; `cut` says which.
 fn bounded(
     payload: Payload,
     max: u64,
     idle: Duration,
-    tripped: Rc<Cell<bool>>,
+    deadline: tokio::time::Instant,
+    cut: Rc<Cell<Cut>>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + 'static {
     futures_util::stream::unfold((payload, 0u64, false), move |(mut payload, seen, done)| {
-        let tripped = Rc::clone(&tripped);
+        let cut = Rc::clone(&cut);
         async move {
             if done {
                 return None;
             }
-            match tokio::time::timeout(idle, payload.next()).await {
-                Err(_) => Some((
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "the upload went quiet",
-                    )),
-                    (payload, seen, true),
-                )),
+            let quiet_at = tokio::time::Instant::now() + idle;
+            match tokio::time::timeout_at(quiet_at.min(deadline), payload.next()).await {
+                Err(_) => {
+                    let late = deadline <= quiet_at;
+                    cut.set(if late { Cut::Late } else { Cut::Quiet });
+                    Some((
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            if late {
+                                "the upload took too long"
+                            } else {
+                                "the upload went quiet"
+                            },
+                        )),
+                        (payload, seen, true),
+                    ))
+                }
                 Ok(None) => None,
                 Ok(Some(Err(e))) => Some((
                     Err(std::io::Error::other(e.to_string())),
@@ -276,7 +355,7 @@ fn bounded(
                 Ok(Some(Ok(chunk))) => {
                     let seen = seen + chunk.len() as u64;
                     if seen > max {
-                        tripped.set(true);
+                        cut.set(Cut::TooLarge);
                         return Some((
                             Err(std::io::Error::other("the request body is too large")),
                             (payload, seen, true),
@@ -297,7 +376,8 @@ pub(super) async fn relay_websocket(
     route: &Route,
     req: &HttpRequest,
     payload: Payload,
-) -> HttpResponse {
+    held: super::limits::Held,
+) -> Relayed {
     use awc::ws::{Frame, Message};
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let url = format!("ws://{}{}", route.address, path);
@@ -331,20 +411,23 @@ pub(super) async fn relay_websocket(
     }
     let (answer, tenant_side) = match connect.connect().await {
         Ok(pair) => pair,
+        Err(awc::error::WsClientError::InvalidResponseStatus(StatusCode::UNAUTHORIZED)) => {
+            return Relayed::Refused { body_sent: false };
+        }
         Err(e) => {
             tracing::warn!(tenant = %route.tenant, error = %e, "the workspace refused a WebSocket");
-            return refuse(state, req, ApiError::Unavailable("your workspace"));
+            return Relayed::Answer(refuse(state, req, ApiError::Unavailable("your workspace")));
         }
     };
     let mut payload = payload;
     let body = match <web::Payload as actix_web::FromRequest>::from_request(req, &mut payload).await
     {
         Ok(body) => body,
-        Err(e) => return e.error_response(),
+        Err(e) => return Relayed::Answer(e.error_response()),
     };
     let (mut response, mut session, mut browser) = match actix_ws::handle(req, body) {
         Ok(parts) => parts,
-        Err(e) => return e.error_response(),
+        Err(e) => return Relayed::Answer(e.error_response()),
     };
     if let Some(chosen) = answer.headers().get(header::SEC_WEBSOCKET_PROTOCOL) {
         response
@@ -356,6 +439,8 @@ pub(super) async fn relay_websocket(
     let tenant = route.tenant;
     let idle = upstream.idle;
     actix_web::rt::spawn(async move {
+        // Counted among the workspace's WebSockets until either side closes.
+        let _held = held;
         let (mut to_tenant, mut from_tenant) = tenant_side.split();
         let close = loop {
             tokio::select! {
@@ -391,7 +476,7 @@ pub(super) async fn relay_websocket(
         let _ = to_tenant.close().await;
         let _ = browser_session.close(close).await;
     });
-    response
+    Relayed::Answer(response)
 }
 
 #[cfg(test)]

@@ -14,4 +14,5 @@ mod proxy;
 mod returning;
 mod secrets;
 mod sigterm;
+mod starving;
 mod warm;
