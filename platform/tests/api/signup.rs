@@ -86,7 +86,7 @@ async fn an_access_levels_cap_refuses_a_start_over_it_in_words() {
             Some(json!({"access_level": "standard"})),
         )
         .await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 204);
     bob.ready(&app).await;
 }
 

@@ -138,7 +138,7 @@ function showView(view, focus = true) {
   const lead = document.querySelector('main .lead');
   if (lead) {
     lead.textContent = register
-      ? 'Create an account to get your own workspace, where you build and publish your sites.'
+      ? 'Get your own workspace, where you build and publish your sites.'
       : 'Sign in to reach your workspace, your account and your API tokens.';
   }
   document.title = `${register ? 'Create an account' : 'Sign in'} — WebSplat`;
