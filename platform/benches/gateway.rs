@@ -181,6 +181,15 @@ async fn main() -> anyhow::Result<()> {
         .json(&json!({"email": "bench@example.com", "password": PASSWORD}))
         .send()
         .await?;
+    anyhow::ensure!(r.status() == 202, "register: {}", r.status());
+    // Registration answers the same for every address; the sign-in that follows is what
+    // makes the session (and starts the workspace).
+    let r = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .header("Origin", &base)
+        .json(&json!({"email": "bench@example.com", "password": PASSWORD}))
+        .send()
+        .await?;
     let me: Value = r.json().await?;
     let user = platform::users::UserId(me["user"]["id"].as_str().unwrap_or_default().parse()?);
     let deadline = Instant::now() + Duration::from_secs(30);

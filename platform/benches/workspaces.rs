@@ -69,11 +69,18 @@ async fn sign_in_to_ready(
 ) -> anyhow::Result<(Client, Duration)> {
     let client = browser();
     let started = Instant::now();
-    let (path, want) = if new {
-        ("/api/v1/auth/register", 201)
-    } else {
-        ("/api/v1/auth/login", 200)
-    };
+    if new {
+        // Registration answers the same for every address (202, no session); the sign-in
+        // below makes the session and starts the workspace, as the sign-in page does.
+        let r = client
+            .post(format!("{base}/api/v1/auth/register"))
+            .header("Origin", base)
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status() == 202, "register: {}", r.status());
+    }
+    let (path, want) = ("/api/v1/auth/login", 200);
     let r = client
         .post(format!("{base}{path}"))
         .header("Origin", base)

@@ -44,6 +44,10 @@ pub enum Action {
     WorkspaceStop,
     /// A signed-in user was refused an admin route by the policy.
     AccessDenied,
+    /// An admin made an invitation (invitation-only registration).
+    InvitationCreate,
+    /// An admin withdrew an unused invitation.
+    InvitationRevoke,
 }
 
 impl Action {
@@ -73,6 +77,8 @@ impl Action {
             Action::PoolDelete => "pool.delete",
             Action::WorkspaceStop => "workspace.stop",
             Action::AccessDenied => "access.denied",
+            Action::InvitationCreate => "invitation.create",
+            Action::InvitationRevoke => "invitation.revoke",
         }
     }
 }

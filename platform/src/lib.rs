@@ -16,6 +16,7 @@ pub mod db;
 pub mod error;
 pub mod gateway;
 pub mod kv;
+pub mod mail;
 pub mod metrics;
 pub mod pools;
 pub mod ratelimit;

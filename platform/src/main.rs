@@ -1,7 +1,8 @@
 //! `platform`: the WebSplat control plane. `platform serve` (the default) migrates and
 //! serves; `platform migrate` only migrates; `platform admin grant|revoke <user> <role>`
 //! changes a user's roles from the server (how the first admin is made), and
-//! `platform admin disable|enable|delete <user>` does what the admin API does to an account;
+//! `platform admin disable|enable|delete <user>` does what the admin API does to an account
+//! (and `platform admin invite` makes an invitation);
 //! `platform pools …` sizes the pools of workspace capacity.
 //! Configuration: defaults, then the TOML file
 //! given by `--config` / `WEBSPLAT_CONFIG`, then `WEBSPLAT_*` variables (see the README).
@@ -60,6 +61,18 @@ enum AdminCommand {
         #[arg(long)]
         delete_volume: bool,
     },
+    /// Make an invitation for invitation-only registration; prints its code and link once.
+    Invite {
+        /// Only this e-mail address may register with it.
+        #[arg(long)]
+        email: Option<String>,
+        /// Days it lasts (1 to 90, default 14).
+        #[arg(long)]
+        days: Option<u32>,
+        /// A note for the admins (who it is for).
+        #[arg(long)]
+        note: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -104,7 +117,7 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Admin { command } => {
-                use platform::admin::cli::{AccountChange, change_account, change_role};
+                use platform::admin::cli::{AccountChange, change_account, change_role, invite};
                 let done = match command {
                     AdminCommand::Grant { user, role } => {
                         change_role(&config, &user, &role, true).await?
@@ -124,6 +137,9 @@ fn main() -> ExitCode {
                     } => {
                         change_account(&config, &user, AccountChange::Delete { delete_volume })
                             .await?
+                    }
+                    AdminCommand::Invite { email, days, note } => {
+                        invite(&config, email, days, note).await?
                     }
                 };
                 println!("{done}");

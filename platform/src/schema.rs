@@ -33,6 +33,7 @@ diesel::table! {
         password_hash -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        verification_pending -> Bool,
     }
 }
 
@@ -96,6 +97,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         ai_requests_per_minute -> Int4,
         ai_tokens_per_minute -> Int8,
+        max_running_workspaces -> Nullable<Int4>,
     }
 }
 
@@ -279,3 +281,17 @@ diesel::allow_tables_to_appear_in_same_query!(
 );
 diesel::joinable!(sites -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, workspaces, tenants, sites);
+
+diesel::table! {
+    invitations (id) {
+        id -> Uuid,
+        code_hash -> Text,
+        email -> Nullable<Text>,
+        note -> Text,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        used_by -> Nullable<Uuid>,
+    }
+}

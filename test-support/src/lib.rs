@@ -17,6 +17,7 @@ mod http;
 mod oidc;
 mod process;
 mod s3;
+mod smtp;
 pub mod webdriver;
 
 #[cfg(feature = "postgres")]
@@ -28,6 +29,7 @@ pub use http::{Loopback, browser_client, handoff_link, location, query_param, wo
 pub use oidc::{OidcProviderMock, answer_at_mock, oidc_env, sign_in_at_mock};
 pub use process::{ChildGuard, free_port, wait_for_http};
 pub use s3::S3Server;
+pub use smtp::{Message as MailMessage, SmtpServer};
 
 /// A variable `scripts/test` sets; a clear failure when the suite was started another way.
 pub fn env_var(name: &str) -> String {

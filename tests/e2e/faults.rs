@@ -464,6 +464,13 @@ async fn docker_unreachable_is_a_503_in_words_and_recovers_with_nothing_half_don
         .send()
         .await;
     let mut answers = vec![Answer::of("sign up", r).await];
+    let r = newcomer
+        .post(platform.url("/api/v1/auth/login"))
+        .header("Origin", &platform.url)
+        .json(&json!({ "email": "nia@example.com", "password": PASSWORD }))
+        .send()
+        .await;
+    answers.push(Answer::of("sign in after signing up", r).await);
     let (during, acknowledged) = traffic(&platform, &signer, &writer, "during", OUTAGE).await;
     answers.extend(during);
     let r = newcomer

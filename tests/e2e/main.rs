@@ -346,9 +346,17 @@ async fn register(platform: &Platform, http: &reqwest::Client, email: &str, name
         .send()
         .await
         .expect("register");
+    assert_eq!(response.status(), 202, "register {email}");
+    // Registration answers the same for every address; signing in makes the session.
+    let response = http
+        .post(platform.url("/api/v1/auth/login"))
+        .json(&json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await
+        .expect("sign in");
     let status = response.status();
-    let body: serde_json::Value = response.json().await.expect("the registration's JSON");
-    assert_eq!(status, 201, "register {email}: {body}");
+    let body: serde_json::Value = response.json().await.expect("the sign-in's JSON");
+    assert_eq!(status, 200, "sign in {email}: {body}");
     body["user"]["id"]
         .as_str()
         .unwrap_or_else(|| panic!("no user id in {body}"))

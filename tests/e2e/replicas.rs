@@ -45,7 +45,15 @@ async fn register(platform: &Platform, email: &str) -> (Value, reqwest::Client, 
         .send()
         .await
         .expect("register");
-    assert_eq!(r.status(), 201, "register {email}");
+    assert_eq!(r.status(), 202, "register {email}");
+    let r = client
+        .post(platform.url("/api/v1/auth/login"))
+        .header("Origin", &platform.url)
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(r.status(), 200, "sign in {email}");
     let me: Value = r.json().await.expect("json");
     let r = client
         .post(platform.url("/api/v1/tokens"))

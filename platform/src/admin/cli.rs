@@ -177,3 +177,48 @@ pub async fn change_account(
         }
     })
 }
+
+/// Makes an invitation for invitation-only registration, as the admin API does (audited,
+/// actor "command line"); returns the code and the address to send, shown this once.
+pub async fn invite(
+    config: &Config,
+    email: Option<String>,
+    days: Option<u32>,
+    note: Option<String>,
+) -> anyhow::Result<String> {
+    use secrecy::ExposeSecret;
+
+    use crate::auth::invitations::{self, NewInvitation};
+
+    db::migrate(&config.database.url).await?;
+    let pool = db::pool(&config.database)?;
+    let mut conn = pool.get().await.context("no PostgreSQL connection")?;
+    let input = NewInvitation {
+        email,
+        note: note.unwrap_or_default(),
+        expires_in_days: days,
+    };
+    let made = invitations::invite(&mut conn, &Audit::command_line(), &input)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let code = made.code.expose_secret();
+    let url = config
+        .public_url
+        .join(&invitations::registration_path(code));
+    let bound = made
+        .invitation
+        .email
+        .as_deref()
+        .map(|e| format!(" for {e}"))
+        .unwrap_or_default();
+    let mode = if config.local_accounts.invitation_only {
+        ""
+    } else {
+        "\n(registration is open to anyone now: set WEBSPLAT_REGISTRATION_INVITATION_ONLY=true to require invitations)"
+    };
+    Ok(format!(
+        "invitation {}{bound}, valid until {}:\n  code: {code}\n  link: {url}{mode}",
+        made.invitation.id,
+        made.invitation.expires_at.format("%Y-%m-%d %H:%M UTC")
+    ))
+}

@@ -13,9 +13,10 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::hasher::{self, Hasher};
+use super::invitations;
 use crate::auth::onboarding::Onboarding;
 use crate::error::ApiError;
-use crate::schema::{identities, local_credentials};
+use crate::schema::{identities, local_credentials, users};
 use crate::users::{User, UserId};
 
 pub const PROVIDER_ID: &str = "local";
@@ -167,34 +168,58 @@ impl Passwords {
     }
 }
 
-/// Creates a user with a local identity and credential in one transaction.
-/// Returns whether the account became admin through `WEBSPLAT_BOOTSTRAP_ADMINS`
-/// (`local:<e-mail>`).
+/// What a registration did.
+pub enum Registered {
+    /// A new account; `made_admin` when it became admin through `WEBSPLAT_BOOTSTRAP_ADMINS`
+    /// (`local:<e-mail>`).
+    Created { user: User, made_admin: bool },
+    /// The address already has a local account (nothing was written, no invitation used):
+    /// its owner, and whether that account still waits for its address to be confirmed.
+    Taken { owner: UserId, pending: bool },
+}
+
+/// What a new local account is made with.
+pub struct NewAccount<'a> {
+    pub email: &'a Email,
+    pub display_name: &'a str,
+    pub password_hash: String,
+    /// Used up in the same transaction (invitation-only registration).
+    pub invitation: Option<&'a str>,
+    /// The account cannot sign in until its address is confirmed.
+    pub verification_pending: bool,
+}
+
+/// Creates a user with a local identity and credential in one transaction (using up the
+/// invitation, if one is given). A taken address changes nothing and says whose it is.
 pub async fn register(
     conn: &mut AsyncPgConnection,
-    email: &Email,
-    display_name: &str,
-    password_hash: String,
+    account: NewAccount<'_>,
     onboarding: &Onboarding,
-) -> Result<(User, bool), ApiError> {
-    let email = email.as_str().to_owned();
-    let display_name = display_name.to_owned();
+) -> Result<Registered, ApiError> {
+    let email = account.email.clone();
+    let display_name = account.display_name.to_owned();
+    let password_hash = account.password_hash;
+    let invitation = account.invitation.map(str::to_owned);
+    let pending = account.verification_pending;
     let onboarding = onboarding.clone();
+    let tx_email = email.clone();
     let result = conn
         .transaction(async move |conn| {
+            let email = tx_email;
             let id = UserId::new();
             let created = onboarding
                 .create_user(
                     conn,
-                    (id, &display_name, Some(&email), false),
-                    (PROVIDER_ID, &email),
+                    (id, &display_name, Some(email.as_str()), false),
+                    (PROVIDER_ID, email.as_str()),
                 )
                 .await?;
             diesel::insert_into(local_credentials::table)
                 .values((
                     local_credentials::user_id.eq(id),
-                    local_credentials::email.eq(&email),
+                    local_credentials::email.eq(email.as_str()),
                     local_credentials::password_hash.eq(&password_hash),
+                    local_credentials::verification_pending.eq(pending),
                 ))
                 .execute(conn)
                 .await?;
@@ -204,36 +229,121 @@ pub async fn register(
                     identities::user_id.eq(id),
                     identities::provider.eq(PROVIDER_ID),
                     identities::subject.eq(id.to_string()),
-                    identities::email.eq(&email),
+                    identities::email.eq(email.as_str()),
                     identities::last_login_at.eq(Utc::now()),
                 ))
                 .execute(conn)
                 .await?;
-            Ok::<_, DieselError>(created)
+            if let Some(code) = &invitation
+                && !invitations::redeem(conn, code, &email, id).await?
+            {
+                return Err(InvitationGone.into());
+            }
+            Ok::<_, RegisterError>(created)
         })
         .await;
     match result {
-        Ok(created) => Ok(created),
-        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-            Err(ApiError::Conflict(
-                "an account with this e-mail address already exists; sign in instead".to_owned(),
-            ))
+        Ok((user, made_admin)) => Ok(Registered::Created { user, made_admin }),
+        Err(RegisterError::Db(DieselError::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            _,
+        ))) => {
+            let Some(found) = credential_for(conn, &email).await? else {
+                return Err(ApiError::internal(anyhow::anyhow!(
+                    "a registration collided with an account that is gone"
+                )));
+            };
+            Ok(Registered::Taken {
+                owner: found.user,
+                pending: found.verification_pending,
+            })
         }
-        Err(e) => Err(e.into()),
+        Err(RegisterError::Db(e)) => Err(e.into()),
+        Err(RegisterError::Invitation(_)) => Err(invitations::not_valid()),
     }
 }
 
-/// The stored hash and owner for a local e-mail, if any.
+/// The invitation was used up (or withdrawn) between the check and the registration.
+#[derive(Debug)]
+struct InvitationGone;
+
+#[derive(Debug)]
+enum RegisterError {
+    Db(DieselError),
+    Invitation(InvitationGone),
+}
+
+impl From<DieselError> for RegisterError {
+    fn from(e: DieselError) -> Self {
+        RegisterError::Db(e)
+    }
+}
+
+impl From<InvitationGone> for RegisterError {
+    fn from(e: InvitationGone) -> Self {
+        RegisterError::Invitation(e)
+    }
+}
+
+/// A local account's stored credential.
+pub struct Credential {
+    pub user: UserId,
+    pub password_hash: String,
+    /// The account has not confirmed its address yet (e-mail verification).
+    pub verification_pending: bool,
+}
+
+/// The stored credential for a local e-mail, if any.
 pub async fn credential_for(
     conn: &mut AsyncPgConnection,
     email: &Email,
-) -> QueryResult<Option<(UserId, String)>> {
-    local_credentials::table
+) -> QueryResult<Option<Credential>> {
+    let found: Option<(UserId, String, bool)> = local_credentials::table
         .filter(local_credentials::email.eq(email.as_str()))
-        .select((local_credentials::user_id, local_credentials::password_hash))
+        .select((
+            local_credentials::user_id,
+            local_credentials::password_hash,
+            local_credentials::verification_pending,
+        ))
         .first(conn)
         .await
-        .optional()
+        .optional()?;
+    Ok(
+        found.map(|(user, password_hash, verification_pending)| Credential {
+            user,
+            password_hash,
+            verification_pending,
+        }),
+    )
+}
+
+/// Marks `user`'s address confirmed (the link mailed to it was followed); false when the
+/// account had nothing to confirm (or is gone).
+pub async fn confirm_email(conn: &mut AsyncPgConnection, user: UserId) -> QueryResult<bool> {
+    conn.transaction(async |conn| {
+        let confirmed = diesel::update(
+            local_credentials::table
+                .filter(local_credentials::user_id.eq(user))
+                .filter(local_credentials::verification_pending.eq(true)),
+        )
+        .set((
+            local_credentials::verification_pending.eq(false),
+            local_credentials::updated_at.eq(Utc::now()),
+        ))
+        .execute(conn)
+        .await?;
+        if confirmed == 1 {
+            diesel::update(users::table.find(user))
+                .set((
+                    users::email_verified.eq(true),
+                    users::updated_at.eq(Utc::now()),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        Ok(confirmed == 1)
+    })
+    .await
 }
 
 /// Records a successful local sign-in on the identity.

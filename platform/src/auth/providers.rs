@@ -32,6 +32,14 @@ pub struct ProviderInfo {
     /// For `local`: whether new accounts may be registered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration_open: Option<bool>,
+    /// For `local`: whether registering needs an invitation code (`invitation` in the
+    /// registration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invitation_required: Option<bool>,
+    /// For `local`: whether a new account must confirm its e-mail address (a link is
+    /// mailed) before it can sign in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verification: Option<bool>,
 }
 
 /// A provider reached through a browser redirect.
@@ -62,6 +70,8 @@ pub struct Providers {
     github: Option<GithubProvider>,
     local_enabled: bool,
     registration_open: bool,
+    invitation_only: bool,
+    email_verification: bool,
 }
 
 impl Providers {
@@ -98,6 +108,8 @@ impl Providers {
             local_enabled: config.local_accounts.enabled,
             registration_open: config.local_accounts.enabled
                 && config.local_accounts.registration_open,
+            invitation_only: config.local_accounts.invitation_only,
+            email_verification: config.smtp.is_some(),
         })
     }
 
@@ -116,6 +128,11 @@ impl Providers {
         self.registration_open
     }
 
+    /// Registration needs an unused invitation.
+    pub fn invitation_only(&self) -> bool {
+        self.invitation_only
+    }
+
     pub fn list(&self) -> Vec<ProviderInfo> {
         let mut list: Vec<ProviderInfo> = self
             .oidc
@@ -125,6 +142,8 @@ impl Providers {
                 kind: ProviderKind::Oidc,
                 display_name: p.config().display_name.clone(),
                 registration_open: None,
+                invitation_required: None,
+                email_verification: None,
             })
             .collect();
         if let Some(gh) = &self.github {
@@ -133,6 +152,8 @@ impl Providers {
                 kind: ProviderKind::Github,
                 display_name: gh.config().display_name.clone(),
                 registration_open: None,
+                invitation_required: None,
+                email_verification: None,
             });
         }
         if self.local_enabled {
@@ -141,6 +162,8 @@ impl Providers {
                 kind: ProviderKind::Local,
                 display_name: "Email and password".to_owned(),
                 registration_open: Some(self.registration_open),
+                invitation_required: Some(self.invitation_only),
+                email_verification: Some(self.email_verification),
             });
         }
         list

@@ -58,11 +58,14 @@ pub struct AccessLevel {
     pub ai_requests_per_minute: i32,
     /// AI tokens per minute, per user (what calls may use as they start, then what they used).
     pub ai_tokens_per_minute: i64,
+    /// Workspaces of this level's users running (or on their way) at once, at most; none:
+    /// only the pool's limit applies.
+    pub max_running_workspaces: Option<i32>,
 }
 
 /// What an admin sends to create or change an access level (every field, always).
 #[derive(Debug, Clone, Deserialize, ToSchema, AsChangeset, Insertable)]
-#[diesel(table_name = access_levels)]
+#[diesel(table_name = access_levels, treat_none_as_null = true)]
 #[serde(deny_unknown_fields)]
 pub struct AccessLevelInput {
     #[serde(default)]
@@ -82,6 +85,9 @@ pub struct AccessLevelInput {
     /// Optional (older clients send none): 100 000 tokens a minute.
     #[serde(default = "default_ai_tokens_per_minute")]
     pub ai_tokens_per_minute: i64,
+    /// Optional: no cap of the level's own (only the pool's limit).
+    #[serde(default)]
+    pub max_running_workspaces: Option<i32>,
 }
 
 fn default_ai_requests_per_minute() -> i32 {
@@ -152,6 +158,7 @@ fn label(field: &str) -> &'static str {
         "read_requests_per_minute" => "The reads per minute",
         "write_requests_per_minute" => "The writes per minute",
         "idle_timeout_seconds" => "The idle timeout",
+        "max_running_workspaces" => "The running workspaces at most",
         _ => "The value",
     }
 }
@@ -224,6 +231,9 @@ impl AccessLevelInput {
             i64::MAX,
             "",
         )?;
+        if let Some(cap) = self.max_running_workspaces {
+            in_range("max_running_workspaces", cap, 1, 1_000_000, "")?;
+        }
         in_range(
             "idle_timeout_seconds",
             self.idle_timeout_seconds,

@@ -17,6 +17,7 @@ use secrecy::SecretString;
 use url::Url;
 
 mod ai;
+mod mail;
 mod providers;
 pub mod proxies;
 mod settings;
@@ -24,6 +25,7 @@ mod sites;
 mod tenants;
 
 pub use ai::{AiConfig, AliasConfig, LOCAL_MODEL_LABEL, ProviderConfig, ProviderKind};
+pub use mail::{SmtpConfig, SmtpTls};
 pub use providers::{GithubConfig, OidcProviderConfig};
 use providers::{github, oidc_providers};
 pub use settings::{ConfigError, Source};
@@ -52,6 +54,8 @@ pub struct Config {
     pub sites: SitesConfig,
     /// The proxies in front of the platform, whose `X-Forwarded-For` entries are believed.
     pub trusted_proxies: proxies::TrustedProxies,
+    /// The SMTP server mail goes through (e-mail verification); `None`: no mail is sent.
+    pub smtp: Option<SmtpConfig>,
 }
 
 /// The externally visible base URL: origin only, no path.
@@ -101,6 +105,9 @@ pub struct SessionConfig {
 pub struct LocalAccountsConfig {
     pub enabled: bool,
     pub registration_open: bool,
+    /// Registration needs an unused invitation an admin made
+    /// (`WEBSPLAT_REGISTRATION_INVITATION_ONLY`).
+    pub invitation_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +218,7 @@ impl Config {
         let local_accounts = LocalAccountsConfig {
             enabled: s.bool("local_accounts_enabled", true)?,
             registration_open: s.bool("registration_enabled", true)?,
+            invitation_only: s.bool("registration_invitation_only", false)?,
         };
         let rate_limits = RateLimitConfig {
             api_reads_per_ip: positive(s, "rate_limit_api_reads_per_ip", 6000)?,
@@ -249,6 +257,7 @@ impl Config {
             tenants,
             sites,
             trusted_proxies: trusted_proxies(s)?,
+            smtp: mail::smtp(s)?,
         })
     }
 }

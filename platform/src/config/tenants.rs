@@ -35,6 +35,9 @@ pub struct TenantsConfig {
     pub max_running_per_level: Vec<(String, u32)>,
     /// Spawns in progress at most, over every replica.
     pub max_concurrent_spawns: u32,
+    /// Workspace starts (each sign-in starts a fresh container) per user per hour, at most
+    /// (`WEBSPLAT_RATE_LIMIT_WORKSPACE_STARTS`).
+    pub starts_per_user_per_hour: u32,
     /// Processes (threads) a tenant may have.
     pub pids_limit: i64,
     /// Size of each tenant's `/tmp` (tmpfs), in MiB.
@@ -183,6 +186,7 @@ pub(super) fn tenants(s: &Settings) -> Result<TenantsConfig, ConfigError> {
         max_running: positive(s, "max_running_tenants", 100)?,
         max_running_per_level,
         max_concurrent_spawns: positive(s, "max_concurrent_spawns", 8)?,
+        starts_per_user_per_hour: positive(s, "rate_limit_workspace_starts", 30)?,
         pids_limit: positive(s, "tenant_pids_limit", 256)?,
         tmp_mib,
         proxy_max_body: positive(s, "proxy_max_body_bytes", 512 * 1024 * 1024)?,

@@ -34,6 +34,7 @@ pub mod projects;
 pub mod s3;
 pub mod storage;
 pub mod store;
+pub mod thumbnail;
 
 pub use name::SiteName;
 pub use storage::Storage;

@@ -4,10 +4,14 @@
 //! concurrency) a returning person's next container made and not started, else a cold
 //! container. One transaction under an advisory lock, so the counts hold across replicas;
 //! every warm container is taken by a `DELETE … RETURNING` inside it, so no two starts on
-//! any replicas ever get the same one. Nothing here touches a container.
+//! any replicas ever get the same one. Before any of that, what sign-ups may take (issue
+//! #15): the workspaces an access level's users run at once, and starts per user per hour
+//! (a sign-in over that limit keeps the workspace already running). Nothing here touches a
+//! container.
 
 use std::time::Duration;
 
+use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -106,26 +110,42 @@ impl Tenants {
             }
             let workspace = self.workspace(conn, &account).await?;
             let mut replaced = None;
-            if let Some(live) = store::live(conn, user).await? {
+            let live = store::live(conn, user).await?;
+            if let Some(live) = &live {
                 let fresh_login_replaces = trigger == Trigger::SignIn && live.state == State::Ready;
                 if !fresh_login_replaces {
                     return Ok(Admitted::Existing {
                         workspace,
-                        tenant: live,
+                        tenant: live.clone(),
                     });
-                }
-                if store::transition(conn, live.id, State::Stopping, Some("replaced by a new sign-in")).await? {
-                    replaced = Some(Box::new(live));
                 }
             }
             engine_answers(engine).await?;
             let level = access_levels::require(conn, &account.access_level).await?;
+            // A new container from here on: one more start of this person's.
+            if let Err(retry_after) = self.count_start(user).await? {
+                return match live {
+                    // A sign-in over the limit keeps the workspace already running.
+                    Some(live) => Ok(Admitted::Existing { workspace, tenant: live }),
+                    None => Err(too_many_starts(self.config.starts_per_user_per_hour, retry_after)),
+                };
+            }
+            if let Some(live) = live
+                && store::transition(conn, live.id, State::Stopping, Some("replaced by a new sign-in")).await?
+            {
+                replaced = Some(Box::new(live));
+            }
             let pool = pools::store::serving(conn, &level.name).await?;
             if pool.draining {
                 return Err(ApiError::Draining(format!(
                     "No new workspaces start in the {} pool right now: the operators are draining it. Please try again later.",
                     pool.name
                 )));
+            }
+            if let Some(cap) = level.max_running_workspaces
+                && live_on_level(conn, &level.name).await? >= i64::from(cap)
+            {
+                return Err(level_at_capacity(&level.name, cap));
             }
             let hash = self.spec_hash(&level);
             // Already running and counted against the pool: no capacity to check.
@@ -222,6 +242,18 @@ impl Tenants {
             })
         })
         .await
+    }
+
+    /// Counts one start of `user`'s against the starts per user per hour;
+    /// `Err(retry_after)` beyond it. In Redis, so every replica counts alike.
+    async fn count_start(&self, user: UserId) -> Result<Result<(), Duration>, ApiError> {
+        Ok(crate::ratelimit::hit(
+            self.routing.kv(),
+            &format!("workspace_start:user:{user}"),
+            self.config.starts_per_user_per_hour,
+            Duration::from_secs(3600),
+        )
+        .await?)
     }
 
     /// The person's next container in `state` ("ready" or "created"), made from this spec,
@@ -328,6 +360,40 @@ async fn engine_answers(ping: tokio::task::JoinHandle<Result<(), String>>) -> Re
             Err(ApiError::Unavailable("the container engine"))
         }
     }
+}
+
+/// Workspaces of `level` running or on their way up (queued included).
+async fn live_on_level(conn: &mut AsyncPgConnection, level: &str) -> QueryResult<i64> {
+    use crate::schema::tenants;
+    let live: Vec<&str> = State::LIVE.iter().map(|s| s.as_str()).collect();
+    tenants::table
+        .filter(tenants::access_level.eq(level))
+        .filter(tenants::state.eq_any(live))
+        .count()
+        .get_result(conn)
+        .await
+}
+
+/// The level's own cap is reached: said so that the dashboard can show it as it is.
+fn level_at_capacity(level: &str, cap: i32) -> ApiError {
+    ApiError::AtCapacity(
+        format!(
+            "Every workspace the {level} access level may run at once is in use ({cap} of {cap}). Please try again in a few minutes, or ask an administrator about another access level."
+        ),
+        Duration::from_secs(60),
+    )
+}
+
+/// The person started as many workspaces this hour as anyone may.
+fn too_many_starts(per_hour: u32, retry_after: Duration) -> ApiError {
+    let minutes = retry_after.as_secs().div_ceil(60).max(1);
+    ApiError::TooMany(
+        format!(
+            "You have started your workspace {per_hour} times in the last hour, as often as anyone may. Please try again in {minutes} minute{}.",
+            if minutes == 1 { "" } else { "s" }
+        ),
+        retry_after,
+    )
 }
 
 fn at_capacity(pool: &Pool) -> ApiError {

@@ -117,6 +117,11 @@ impl Routing {
             .await
     }
 
+    /// The Redis this routing keeps its keys in (admission counts starts there too).
+    pub fn kv(&self) -> &Kv {
+        &self.kv
+    }
+
     fn route_key(&self, slug: &str) -> String {
         self.kv.key(&format!("tenant-route:{slug}"))
     }

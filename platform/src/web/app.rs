@@ -44,6 +44,8 @@ pub struct AppState {
     pub gateway: Arc<crate::gateway::Gateway>,
     pub sites: Arc<Sites>,
     pub events: Arc<tenants::events::Events>,
+    /// Mail through the configured SMTP server; `None` when none is set.
+    pub mailer: Option<Arc<crate::mail::Mailer>>,
 }
 
 impl AppState {
@@ -92,7 +94,12 @@ impl AppState {
         ));
         let sessions = SessionStore::new(kv.clone(), config.session.clone())
             .forgetting_in(tenants.routing.hot());
+        let mailer = match &config.smtp {
+            Some(smtp) => Some(crate::mail::Mailer::new(smtp, metrics.registry())?),
+            None => None,
+        };
         Ok(AppState {
+            mailer,
             events,
             gateway,
             tenants,

@@ -295,7 +295,7 @@ async fn limit(
 
 /// Named things the pages may offer, each decided by the enforcer exactly as the API route
 /// behind it would be, so a page never shows a control the API would refuse.
-pub const CAPABILITIES: [(&str, &str, &str); 16] = [
+pub const CAPABILITIES: [(&str, &str, &str); 17] = [
     ("admin_console", "GET", "/admin"),
     ("users.read", "GET", "/api/v1/admin/users"),
     ("users.write", "POST", "/api/v1/admin/users/{id}/disable"),
@@ -324,6 +324,7 @@ pub const CAPABILITIES: [(&str, &str, &str); 16] = [
     ("pools.read", "GET", "/api/v1/pools"),
     ("pools.write", "PATCH", "/api/v1/pools/{name}"),
     ("ai.read", "GET", "/api/v1/admin/ai/providers"),
+    ("invitations.write", "POST", "/api/v1/admin/invitations"),
 ];
 
 /// The capabilities `user` has now.

@@ -74,6 +74,10 @@ const OWN_ASSETS: &[(&str, &[u8])] = &[
         include_bytes!("../../web/static/admin-workspaces.js"),
     ),
     (
+        "admin-invitations.js",
+        include_bytes!("../../web/static/admin-invitations.js"),
+    ),
+    (
         "operator.js",
         include_bytes!("../../web/static/operator.js"),
     ),

@@ -13,7 +13,8 @@ use actix_web::http::Method;
 use actix_web::web;
 
 use super::handlers::{
-    account, admin, admin_workspaces, ai, auth, health, pools, sites, workspace,
+    account, admin, admin_workspaces, ai, auth, health, invitations, local_accounts, pools, sites,
+    workspace,
 };
 use super::{openapi, pages};
 
@@ -112,10 +113,11 @@ routes! {
     GET "/auth/login/{provider}" => auth::login_start, Nobody, SignIn;
     GET "/auth/callback/{provider}" => auth::callback, Nobody, SignIn;
     POST "/auth/logout" => auth::logout, Nobody, SignIn;
+    GET "/auth/verify-email" => local_accounts::verify_email, Nobody, SignIn;
 
     GET "/api/v1/openapi.json" => openapi::document, Nobody, Page, undocumented;
-    POST "/api/v1/auth/register" => auth::register, Nobody, SignIn;
-    POST "/api/v1/auth/login" => auth::login, Nobody, SignIn;
+    POST "/api/v1/auth/register" => local_accounts::register, Nobody, SignIn;
+    POST "/api/v1/auth/login" => local_accounts::login, Nobody, SignIn;
     GET "/api/v1/me" => auth::me, Caller, Api;
     GET "/api/v1/tokens" => account::list_tokens, Caller, Api;
     POST "/api/v1/tokens" => account::create_token, Caller, Api;
@@ -151,6 +153,10 @@ routes! {
     GET "/api/v1/admin/workspaces" => admin_workspaces::list, Nobody, Api;
     POST "/api/v1/admin/workspaces/{id}/stop" => admin_workspaces::stop, User, Api;
     GET "/api/v1/admin/workspaces/{id}/logs" => admin_workspaces::logs, User, Api;
+    // Invitations (issue #15): admins make them for invitation-only registration.
+    GET "/api/v1/admin/invitations" => invitations::list, Nobody, Api;
+    POST "/api/v1/admin/invitations" => invitations::create, Nobody, Api;
+    DELETE "/api/v1/admin/invitations/{id}" => invitations::revoke, Nobody, Api;
 
     GET "/" => pages::index, Nobody, Page, undocumented;
     GET "/login" => pages::login_page, Nobody, Page, undocumented;
@@ -163,6 +169,7 @@ routes! {
     GET "/admin/workspaces" => pages::admin_page, Nobody, Page, undocumented;
     GET "/admin/audit" => pages::admin_page, Nobody, Page, undocumented;
     GET "/admin/sign-in-methods" => pages::admin_page, Nobody, Page, undocumented;
+    GET "/admin/invitations" => pages::admin_page, Nobody, Page, undocumented;
     GET "/api/docs" => pages::docs_page, Nobody, Page, undocumented;
     GET "/static/{name}" => pages::asset, Nobody, Page, undocumented;
 
@@ -182,6 +189,7 @@ routes! {
     GET "/api/v1/sites" => sites::list, Caller, Api;
     PUT "/api/v1/sites/{name}" => sites::publish, Caller, Api;
     DELETE "/api/v1/sites/{name}" => sites::unpublish, Caller, Api;
+    GET "/api/v1/sites/{name}/thumbnail" => sites::thumbnail, Caller, Api;
 
     // The AI gateway as people see it (tenants call the gateway at its door: gateway::door).
     GET "/api/v1/me/ai-usage" => ai::my_usage, Caller, Api;

@@ -166,7 +166,14 @@ async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
             Method::POST,
             "/api/v1/auth/register",
             "/api/v1/auth/register",
-            [201; 7],
+            [202; 7],
+        ),
+        // A link that confirms nothing leads back to the sign-in page, in words.
+        row(
+            Method::GET,
+            "/auth/verify-email",
+            "/auth/verify-email?token=nothing",
+            [303; 7],
         ),
         with_body(
             row(
@@ -241,6 +248,12 @@ async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
             Method::DELETE,
             "/api/v1/sites/{name}",
             "/api/v1/sites/matrix-site",
+            [401, 404, 404, 404, 404, 403, 404],
+        ),
+        row(
+            Method::GET,
+            "/api/v1/sites/{name}/thumbnail",
+            "/api/v1/sites/matrix-site/thumbnail",
             [401, 404, 404, 404, 404, 403, 404],
         ),
         // A browser session's: with an API token it is refused in words (400).
@@ -402,6 +415,28 @@ async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
             format!("/api/v1/admin/users/{doomed}"),
             admin_only(200),
         ),
+        // Invitations (issue #15): admins only.
+        row(
+            Method::GET,
+            "/api/v1/admin/invitations",
+            "/api/v1/admin/invitations",
+            admin_only(200),
+        ),
+        with_body(
+            row(
+                Method::POST,
+                "/api/v1/admin/invitations",
+                "/api/v1/admin/invitations",
+                admin_only(201),
+            ),
+            json!({"note": "matrix"}),
+        ),
+        row(
+            Method::DELETE,
+            "/api/v1/admin/invitations/{id}",
+            format!("/api/v1/admin/invitations/{}", uuid::Uuid::new_v4()),
+            admin_only(404),
+        ),
         // Pools: operators and admins (the operator creates the pool, so the admin's
         // second create conflicts and the admin's delete finds it gone).
         row(Method::GET, "/api/v1/pools", "/api/v1/pools", OPERATOR_READ),
@@ -482,6 +517,12 @@ async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
             Method::GET,
             "/admin/sign-in-methods",
             "/admin/sign-in-methods",
+            CONSOLE,
+        ),
+        row(
+            Method::GET,
+            "/admin/invitations",
+            "/admin/invitations",
             CONSOLE,
         ),
         row(Method::GET, "/api/docs", "/api/docs", PUBLIC),

@@ -40,8 +40,18 @@ async fn a_registration_mistake_is_said_beside_its_field_in_a_sentence() {
     let show = browser.wait_for_visible("#show-register", WAIT).await;
     browser.click(&show).await;
     browser
-        .wait_for_text("#register-heading", "Create an account", WAIT)
+        .wait_for_text("#page-title", "Create an account", WAIT)
         .await;
+    // Said once: the page's heading, not a second one over the form (issue #14).
+    let shown = browser
+        .execute("return document.body.innerText.split('Create an account').length - 1;")
+        .await
+        .expect("the page's text");
+    assert_eq!(
+        shown,
+        json!(1),
+        "\"Create an account\" is shown {shown} times"
+    );
     let name = browser.wait_for_visible("#register-name", WAIT).await;
     browser.send_keys(&name, "   ").await;
     let email = browser.wait_for_visible("#register-email", WAIT).await;

@@ -131,12 +131,20 @@ impl TestApp {
             .expect("DELETE")
     }
 
+    /// Registers as the sign-in page does: the registration (202, the same answer for a new
+    /// and a taken address), then a sign-in with the same address and password. Returns the
+    /// sign-in's answer (200 with the session), or the registration's when it was refused.
     pub async fn register(&self, email: &str, password: &str) -> Response {
-        self.post(
-            "/api/v1/auth/register",
-            &json!({"email": email, "password": password, "display_name": "Test User"}),
-        )
-        .await
+        let r = self
+            .post(
+                "/api/v1/auth/register",
+                &json!({"email": email, "password": password, "display_name": "Test User"}),
+            )
+            .await;
+        if r.status() != 202 {
+            return r;
+        }
+        self.login(email, password).await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
@@ -147,12 +155,12 @@ impl TestApp {
         .await
     }
 
-    /// Registers (and so signs in) a fresh account; returns its `me` JSON.
+    /// Registers and signs in a fresh account; returns its `me` JSON.
     pub async fn signed_in(&self, email: &str) -> Value {
         let r = self.register(email, PASSWORD).await;
         assert_eq!(
             r.status(),
-            201,
+            200,
             "register: {}",
             r.text().await.unwrap_or_default()
         );
@@ -194,7 +202,15 @@ impl TestApp {
             .send()
             .await
             .expect("register");
-        assert_eq!(r.status(), 201, "register {email}");
+        assert_eq!(r.status(), 202, "register {email}");
+        let r = client
+            .post(self.url("/api/v1/auth/login"))
+            .header("Origin", &self.base)
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(r.status(), 200, "sign in {email}");
         let me = body(r).await["user"].clone();
         if let Some(role) = role {
             self.grant(me["id"].as_str().expect("id"), role).await;

@@ -422,7 +422,7 @@ async fn a_new_sign_in_replaces_a_ready_workspace_with_a_fresh_container() {
     let r = app
         .register("alice@example.com", crate::helpers::PASSWORD)
         .await;
-    assert_eq!(r.status(), 201);
+    assert_eq!(r.status(), 200);
     let alice = User {
         id: body(r).await["user"]["id"].as_str().expect("id").to_owned(),
         token: String::new(),

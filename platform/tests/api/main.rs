@@ -24,6 +24,7 @@ mod not_found;
 mod oidc;
 mod pools;
 mod sessions;
+mod signup;
 mod sites;
 mod tokens;
 mod workspaces;

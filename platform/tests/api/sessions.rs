@@ -143,7 +143,16 @@ async fn cookies_are_http_only_and_lax_and_host_prefixed_over_https() {
         .send()
         .await
         .expect("register");
-    assert_eq!(r.status(), 201);
+    assert_eq!(r.status(), 202);
+    let r = tls
+        .client
+        .post(tls.url("/api/v1/auth/login"))
+        .header("Origin", "https://websplat.example")
+        .json(&json!({"email": "kim@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(r.status(), 200);
     let cookie = set_cookie(&r);
     assert!(cookie.starts_with("__Host-websplat_session="), "{cookie}");
     assert!(

@@ -38,6 +38,9 @@ function levelRow(level) {
       el('li', {}, `${mebibytes(level.memory_mib)} memory`),
       el('li', {}, `${mebibytes(level.storage_mib)} storage`),
       el('li', {}, `Stops after ${duration(level.idle_timeout_seconds)} idle`),
+      el('li', { class: 'level-cap' }, typeof level.max_running_workspaces === 'number'
+        ? `At most ${count(level.max_running_workspaces)} workspaces running`
+        : 'Running workspaces: the pool’s limit'),
     )),
     el('td', {}, el('ul', { class: 'plain-list' },
       el('li', {}, `Uploads up to ${mebibytes(level.max_upload_mib)}`),
@@ -86,6 +89,8 @@ const LEVEL_NUMBERS = [
   ['level-ai-calls', 'ai_requests_per_minute', 'AI calls per minute'],
   ['level-ai-rate', 'ai_tokens_per_minute', 'AI tokens per minute'],
   ['level-idle', 'idle_timeout_seconds', 'Idle timeout'],
+  // Optional: empty means no cap of the level's own.
+  ['level-cap', 'max_running_workspaces', 'Running workspaces at most', true],
 ];
 
 /** The feature checkboxes: the known features, plus any a level has that this page does not know. */
@@ -136,8 +141,12 @@ function readLevelForm(alert) {
     description: $('level-description').value.trim(),
     features: [...$('level-features').querySelectorAll('input:checked')].map((i) => i.value),
   };
-  for (const [id, field, label] of LEVEL_NUMBERS) {
+  for (const [id, field, label, optional] of LEVEL_NUMBERS) {
     const input = $(id);
+    if (optional && input.value.trim() === '') {
+      body[field] = null;
+      continue;
+    }
     const value = Number(input.value);
     if (input.value.trim() === '' || !input.checkValidity() || !Number.isSafeInteger(value)) {
       const max = input.max ? ` to ${numberFormat.format(Number(input.max))}` : ' or more';

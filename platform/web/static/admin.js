@@ -17,6 +17,7 @@ import { loadProviders } from './admin-providers.js';
 import { loadRoles, resetRoleForm, saveRole } from './admin-roles.js';
 import { loadUsers, searchUsers } from './admin-users.js';
 import { loadWorkspaces, wireWorkspaces } from './admin-workspaces.js';
+import { loadInvitations, wireInvitations } from './admin-invitations.js';
 
 /** The console's pages: address → the section it shows. */
 const PAGES = {
@@ -27,6 +28,7 @@ const PAGES = {
   '/admin/workspaces': 'workspaces',
   '/admin/audit': 'audit',
   '/admin/sign-in-methods': 'providers',
+  '/admin/invitations': 'invitations',
 };
 
 // ----- header and capabilities -----------------------------------------------------------
@@ -124,6 +126,7 @@ function wireEvents() {
     });
   }
   if (can('workspaces.read')) wireWorkspaces();
+  if (can('invitations.write')) wireInvitations();
   if (can('audit.read')) {
     $('audit-form').addEventListener('submit', submitAudit);
     $('audit-form').addEventListener('reset', () => setTimeout(submitAudit));
@@ -181,6 +184,7 @@ async function init() {
     workspaces: loadWorkspaces,
     audit: loadAudit,
     providers: loadProviders,
+    invitations: loadInvitations,
   };
   await loaders[page]();
 }

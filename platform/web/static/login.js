@@ -14,6 +14,8 @@ const GITHUB_MARK = 'M8 0C3.58 0 0 3.58 0 8c0 3.54 2.29 6.53 5.47 7.59.4.07.55-.
 const params = new URLSearchParams(location.search);
 const returnTo = safeReturnTo(params.get('return_to'));
 const errorText = params.get('error')?.slice(0, 500) ?? '';
+const invitationCode = params.get('invitation')?.trim().slice(0, 100) ?? '';
+const verified = params.get('verified') === '1';
 
 const $ = (id) => document.getElementById(id);
 const alertBox = $('alert');
@@ -77,6 +79,10 @@ function renderProviders(providers) {
     signinForm.hidden = false;
     divider.hidden = redirects.length === 0;
     registerToggle.hidden = local.registration_open !== true;
+    const invitation = $('invitation-field');
+    invitation.hidden = local.invitation_required !== true;
+    $('register-invitation').required = local.invitation_required === true;
+    if (invitationCode) $('register-invitation').value = invitationCode;
     if (local.registration_open === true && location.hash === '#register') showView('register', false);
   }
 
@@ -132,7 +138,7 @@ function showView(view, focus = true) {
   const lead = document.querySelector('main .lead');
   if (lead) {
     lead.textContent = register
-      ? 'Create an account to get your own workspace, where you build and publish your sites.'
+      ? 'Get your own workspace, where you build and publish your sites.'
       : 'Sign in to reach your workspace, your account and your API tokens.';
   }
   document.title = `${register ? 'Create an account' : 'Sign in'} — WebSplat`;
@@ -175,6 +181,13 @@ function cooldown(button, seconds) {
   tick();
 }
 
+/** Says what went wrong: beside the field it is about, or in the banner above. */
+function reportFailure(form, button, err, names) {
+  setBusy(button, false);
+  if (!(err instanceof ApiError && fieldErrors(form, err, names))) showAlert(alertBox, describeError(err));
+  if (err instanceof ApiError && err.status === 429 && err.retryAfter > 0) cooldown(button, err.retryAfter);
+}
+
 /**
  * Sends a form; a mistake in one field is said beside that field (`names` maps the API's
  * field names to the form's), anything else in the banner above.
@@ -188,10 +201,49 @@ async function submitLocal(form, button, busyLabel, path, body, onFailure, names
     // Stay busy while the browser navigates away, so the form cannot be sent twice.
     location.assign(returnTo);
   } catch (err) {
-    setBusy(button, false);
-    if (!(err instanceof ApiError && fieldErrors(form, err, names))) showAlert(alertBox, describeError(err));
-    if (err instanceof ApiError && err.status === 429 && err.retryAfter > 0) cooldown(button, err.retryAfter);
+    reportFailure(form, button, err, names);
     onFailure?.();
+  }
+}
+
+/**
+ * Registers. The platform answers the same for a new address and a taken one: either
+ * "check your mail" (the page says so and waits for the link), or "sign in now", which the
+ * page does with the same address and password.
+ */
+async function register(body) {
+  const names = { email: 'register_email', password: 'register_password', invitation: 'invitation' };
+  clearAlert(alertBox);
+  clearFieldErrors(registerForm);
+  setBusy(registerButton, true, 'Creating account…');
+  let accepted;
+  try {
+    accepted = await apiFetch('/api/v1/auth/register', { method: 'POST', body });
+  } catch (err) {
+    reportFailure(registerForm, registerButton, err, names);
+    return;
+  }
+  if (accepted?.next === 'check_email') {
+    setBusy(registerButton, false);
+    registerForm.hidden = true;
+    $('page-title').textContent = 'Check your e-mail';
+    document.title = 'Check your e-mail — WebSplat';
+    const lead = document.querySelector('main .lead');
+    if (lead) lead.textContent = 'One more step before you can sign in.';
+    notice.replaceChildren(String(accepted.message ?? 'We sent you a link. Follow it to finish creating your account.'));
+    notice.hidden = false;
+    return;
+  }
+  try {
+    await apiFetch('/api/v1/auth/login', { method: 'POST', body: { email: body.email, password: body.password } });
+    location.assign(returnTo);
+  } catch (err) {
+    setBusy(registerButton, false);
+    if (err instanceof ApiError && err.status === 401) {
+      showAlert(alertBox, 'We could not sign you in with this e-mail address and password. If you already have an account, sign in with its password instead.');
+    } else {
+      reportFailure(registerForm, registerButton, err, names);
+    }
   }
 }
 
@@ -216,11 +268,13 @@ registerForm.addEventListener('submit', (event) => {
     fieldErrors(registerForm, { field: 'display_name', message: 'Please enter a display name.' });
     return;
   }
-  submitLocal(registerForm, registerButton, 'Creating account…', '/api/v1/auth/register', {
+  const invitation = $('register-invitation').value.trim();
+  register({
     email: $('register-email').value.trim(),
     password: passwordInput.value,
     display_name: displayName,
-  }, null, { email: 'register_email', password: 'register_password' });
+    ...(invitation && !$('invitation-field').hidden ? { invitation } : {}),
+  });
 });
 
 passwordInput.addEventListener('input', checkPasswords);
@@ -230,6 +284,10 @@ $('show-signin').addEventListener('click', () => showView('signin'));
 
 async function init() {
   if (errorText) showAlert(alertBox, errorText);
+  if (verified) {
+    notice.replaceChildren('Your e-mail address is confirmed. Sign in to continue.');
+    notice.hidden = false;
+  }
 
   const [signedIn, providers] = await Promise.all([
     isSignedIn(),

@@ -1,7 +1,8 @@
 // projects.js — the dashboard's "Your projects" card: the user's projects with when each
 // was last edited and where it is published (GET /api/v1/workspace/projects, which asks the
 // running workspace or gives the last list it told), each with a tile of its initials, and
-// the recent activity those dates make (edits and publishes, newest first). Text from the
+// the recent activity those dates make (edits and publishes, newest first); a published
+// project's tile shows its site's first picture. Text from the
 // API is always set as text (api.js's el()).
 import { apiFetch, describeError, el, formatDate, showAlert, timeEl } from './api.js';
 
@@ -21,10 +22,29 @@ function hue(id) {
   return h;
 }
 
+/**
+ * The project's tile: its initials, and over them the first picture of its published site
+ * (GET /api/v1/sites/{name}/thumbnail) once that has loaded; a site that shows no picture
+ * (404) keeps the initials.
+ */
+function projectTile(project, sites) {
+  const tile = el('span', { class: ['project-tile', `hue-${Math.round(hue(project.id) / 30) % 12}`], 'aria-hidden': 'true', text: initials(project.name) });
+  const site = sites.find((s) => typeof s?.name === 'string');
+  if (!site) return tile;
+  const picture = el('img', {
+    class: 'project-thumb', alt: '', decoding: 'async',
+    src: `/api/v1/sites/${encodeURIComponent(site.name)}/thumbnail`,
+  });
+  picture.addEventListener('load', () => tile.classList.add('has-thumb'));
+  picture.addEventListener('error', () => picture.remove());
+  tile.append(picture);
+  return tile;
+}
+
 function projectItem(project) {
   const sites = Array.isArray(project.sites) ? project.sites : [];
   return el('li', { class: 'project-item', dataset: { project: project.id } },
-    el('span', { class: ['project-tile', `hue-${Math.round(hue(project.id) / 30) % 12}`], 'aria-hidden': 'true', text: initials(project.name) }),
+    projectTile(project, sites),
     el('div', { class: 'project-body' },
       el('a', { class: 'project-name', href: '/workspace/open', text: project.name }),
       el('div', { class: 'muted small' }, 'Last edited ', timeEl(project.updated_at), ` · version ${project.version}`),

@@ -513,6 +513,10 @@ pub struct AdminProvider {
     pub client_id: Option<String>,
     /// Local accounts: whether anyone may register.
     pub registration_open: Option<bool>,
+    /// Local accounts: whether registering needs an invitation.
+    pub invitation_only: Option<bool>,
+    /// Local accounts: whether new accounts confirm their address by mail (SMTP is set).
+    pub email_verification: Option<bool>,
 }
 
 /// The configured identity providers (set in the configuration; secrets never shown).
@@ -531,6 +535,8 @@ pub async fn providers(state: State) -> web::Json<Vec<AdminProvider>> {
             issuer: Some(p.issuer.clone()),
             client_id: Some(p.client_id.clone()),
             registration_open: None,
+            invitation_only: None,
+            email_verification: None,
         })
         .collect();
     if let Some(gh) = &config.github {
@@ -541,6 +547,8 @@ pub async fn providers(state: State) -> web::Json<Vec<AdminProvider>> {
             issuer: Some(gh.authorize_url.to_string()),
             client_id: Some(gh.client_id.clone()),
             registration_open: None,
+            invitation_only: None,
+            email_verification: None,
         });
     }
     if config.local_accounts.enabled {
@@ -551,6 +559,8 @@ pub async fn providers(state: State) -> web::Json<Vec<AdminProvider>> {
             issuer: None,
             client_id: None,
             registration_open: Some(config.local_accounts.registration_open),
+            invitation_only: Some(config.local_accounts.invitation_only),
+            email_verification: Some(config.smtp.is_some()),
         });
     }
     web::Json(list)

@@ -5,12 +5,10 @@
 use actix_web::http::header::{CACHE_CONTROL, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::audit::{self, Action, Outcome};
-use crate::auth::local::{self, Email, Password};
 use crate::auth::login_state::{self, LoginState};
 use crate::auth::providers::{External, ProviderInfo};
 use crate::auth::return_to::ReturnTo;
@@ -20,7 +18,7 @@ use crate::authz::{access_levels::AccessLevel, roles};
 use crate::error::{ApiError, ErrorBody};
 use crate::metrics::SignInOutcome;
 use crate::ratelimit;
-use crate::users::{self, Identity, MAX_DISPLAY_NAME, User};
+use crate::users::{self, Identity, User};
 use crate::web::app::AppState;
 use crate::web::extract::{CurrentUser, audit_of, client_key};
 use crate::web::guard::capabilities;
@@ -56,25 +54,6 @@ pub struct SignedIn {
     pub user: Me,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RegisterRequest {
-    pub email: String,
-    /// 12 to 128 characters.
-    #[schema(value_type = String, format = Password)]
-    pub password: SecretString,
-    /// Defaults to the part of the e-mail address before the `@`.
-    pub display_name: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LoginRequest {
-    pub email: String,
-    #[schema(value_type = String, format = Password)]
-    pub password: SecretString,
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct LoginQuery {
     /// A path on this site to land on after sign-in (default `/dashboard`).
@@ -92,7 +71,7 @@ pub struct CallbackQuery {
 }
 
 /// `access_level` is the user's, as read with the user (the guard's `CurrentUser` has it).
-async fn me_of(
+pub(super) async fn me_of(
     state: &AppState,
     user: &User,
     access_level: AccessLevel,
@@ -116,11 +95,11 @@ async fn me_of(
     })
 }
 
-fn client_ip(state: &AppState, req: &HttpRequest) -> String {
+pub(super) fn client_ip(state: &AppState, req: &HttpRequest) -> String {
     client_key(req, &state.config.trusted_proxies)
 }
 
-async fn limit(state: &AppState, bucket: String, max: u32) -> Result<(), ApiError> {
+pub(super) async fn limit(state: &AppState, bucket: String, max: u32) -> Result<(), ApiError> {
     let window = state.config.rate_limits.window;
     match ratelimit::hit(&state.kv, &bucket, max, window).await? {
         Ok(()) => Ok(()),
@@ -128,14 +107,18 @@ async fn limit(state: &AppState, bucket: String, max: u32) -> Result<(), ApiErro
     }
 }
 
-async fn limit_ip(state: &AppState, req: &HttpRequest, class: &str) -> Result<(), ApiError> {
+pub(super) async fn limit_ip(
+    state: &AppState,
+    req: &HttpRequest,
+    class: &str,
+) -> Result<(), ApiError> {
     let bucket = format!("{class}:ip:{}", client_ip(state, req));
     limit(state, bucket, state.config.rate_limits.per_ip).await
 }
 
 /// Counts a sign-in attempt in the metrics and writes it to the audit log. `claimed` is
 /// the e-mail a local sign-in was attempted with. A success that cannot be audited fails.
-async fn record_sign_in(
+pub(super) async fn record_sign_in(
     state: &AppState,
     req: &HttpRequest,
     provider: &str,
@@ -146,7 +129,7 @@ async fn record_sign_in(
 }
 
 /// [`record_sign_in`] for `action` (a sign-in or a registration).
-async fn record_attempt(
+pub(super) async fn record_attempt(
     state: &AppState,
     req: &HttpRequest,
     action: Action,
@@ -422,141 +405,6 @@ pub async fn logout(state: State, req: HttpRequest) -> Result<HttpResponse, ApiE
     Ok(HttpResponse::NoContent()
         .cookie(state.cookies.removal(state.cookies.session))
         .finish())
-}
-
-fn display_name_for(raw: Option<&str>, email: &Email) -> Result<String, ApiError> {
-    let fallback = email.as_str().split('@').next().unwrap_or_default();
-    let name = raw
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .unwrap_or(fallback);
-    if name.chars().count() > MAX_DISPLAY_NAME || name.chars().any(char::is_control) {
-        return Err(ApiError::validation(
-            "display_name",
-            format!("the display name must be 1 to {MAX_DISPLAY_NAME} printable characters"),
-        ));
-    }
-    Ok(name.to_owned())
-}
-
-async fn signed_in_response(
-    state: &AppState,
-    user: &User,
-    status: actix_web::http::StatusCode,
-) -> Result<HttpResponse, ApiError> {
-    let (token, session) = state.sessions.create(user.id, local::PROVIDER_ID).await?;
-    state.tenants.start_after_sign_in(user.id).await;
-    let access = {
-        let mut conn = state.db.get().await?;
-        crate::authz::access_levels::require(&mut conn, &user.access_level).await?
-    };
-    let me = me_of(state, user, access, Some(&session)).await?;
-    Ok(HttpResponse::build(status)
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .cookie(state.cookies.session(&token, state.sessions.max_lifetime()))
-        .json(SignedIn { user: me }))
-}
-
-/// Creates a local account and signs it in.
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = SignedIn, description = "Registered and signed in; sets the session cookie"),
-        (status = 400, body = ErrorBody, description = "Invalid e-mail, weak password…"),
-        (status = 403, body = ErrorBody, description = "Registration is closed"),
-        (status = 409, body = ErrorBody, description = "The e-mail is already registered"),
-        (status = 429, body = ErrorBody)))]
-pub async fn register(
-    state: State,
-    req: HttpRequest,
-    body: web::Json<RegisterRequest>,
-) -> Result<HttpResponse, ApiError> {
-    if !state.providers.local_enabled() {
-        return Err(ApiError::NotFound(
-            "local accounts are turned off on this platform".to_owned(),
-        ));
-    }
-    if !state.providers.registration_open() {
-        return Err(ApiError::Forbidden(
-            "registration is closed on this platform; ask an administrator for access".to_owned(),
-        ));
-    }
-    let body_email = body.email.clone();
-    let result = async {
-        limit_ip(&state, &req, "register").await?;
-        let body = body.into_inner();
-        let email = Email::parse(&body.email)?;
-        let password = Password::parse(body.password, &email)?;
-        let display_name = display_name_for(body.display_name.as_deref(), &email)?;
-        let hash = state.passwords.hash(&password).await?;
-        let mut conn = state.db.get().await?;
-        let (user, made_admin) =
-            local::register(&mut conn, &email, &display_name, hash, &state.onboarding).await?;
-        if made_admin {
-            state.authz.changed().await.map_err(ApiError::internal)?;
-        }
-        Ok(user)
-    }
-    .await;
-    let claimed: String = body_email.chars().take(254).collect();
-    record_attempt(
-        &state,
-        &req,
-        Action::Register,
-        local::PROVIDER_ID,
-        &result,
-        Some(&claimed),
-    )
-    .await?;
-    signed_in_response(&state, &result?, actix_web::http::StatusCode::CREATED).await
-}
-
-/// Signs in with a local account's e-mail and password.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = SignedIn, description = "Signed in; sets the session cookie"),
-        (status = 401, body = ErrorBody, description = "Wrong e-mail or password (the same answer for both)"),
-        (status = 403, body = ErrorBody, description = "The account is disabled"),
-        (status = 429, body = ErrorBody, description = "Too many attempts from this address or for this account")))]
-pub async fn login(
-    state: State,
-    req: HttpRequest,
-    body: web::Json<LoginRequest>,
-) -> Result<HttpResponse, ApiError> {
-    if !state.providers.local_enabled() {
-        return Err(ApiError::NotFound(
-            "local accounts are turned off on this platform".to_owned(),
-        ));
-    }
-    let claimed: String = body.email.chars().take(254).collect();
-    let result = async {
-        limit_ip(&state, &req, "sign_in").await?;
-        let body = body.into_inner();
-        let email = Email::parse(&body.email)?;
-        // Per account *and* address: failures from elsewhere cannot lock the owner out.
-        let account_bucket = format!(
-            "sign_in:account:{}:{}",
-            sha256_hex(email.as_str()),
-            client_ip(&state, &req)
-        );
-        limit(&state, account_bucket, state.config.rate_limits.per_account).await?;
-        let mut conn = state.db.get().await?;
-        let credential = local::credential_for(&mut conn, &email).await?;
-        let (owner, hash) = credential.map_or((None, None), |(id, h)| (Some(id), Some(h)));
-        let wrong = ApiError::InvalidCredentials("the e-mail address or password is wrong");
-        if !state.passwords.verify(&body.password, hash).await? {
-            return Err(wrong);
-        }
-        let user = match owner {
-            Some(id) => users::find(&mut conn, id).await?.ok_or(wrong)?,
-            None => return Err(wrong),
-        };
-        if user.is_disabled() {
-            return Err(ApiError::Forbidden("this account is disabled".to_owned()));
-        }
-        local::touch(&mut conn, user.id).await?;
-        Ok(user)
-    }
-    .await;
-    record_sign_in(&state, &req, local::PROVIDER_ID, &result, Some(&claimed)).await?;
-    signed_in_response(&state, &result?, actix_web::http::StatusCode::OK).await
 }
 
 /// Who you are.

@@ -7,6 +7,8 @@ pub mod admin_workspaces;
 pub mod ai;
 pub mod auth;
 pub mod health;
+pub mod invitations;
+pub mod local_accounts;
 pub mod pools;
 pub mod sites;
 pub mod workspace;

@@ -73,3 +73,46 @@ pub async fn unpublish(
     state.sites.unpublish(current.user.id, &name).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// The thumbnail of your site for the dashboard: the first picture its home page shows
+/// (a PNG, JPEG, GIF or WebP file of the site), or 404 when it shows none.
+#[utoipa::path(get, path = "/api/v1/sites/{name}/thumbnail", tag = "sites",
+    params(("name" = String, Path, description = "The site's name")),
+    responses((status = 200, description = "The picture", content_type = "image/*"),
+        (status = 304, description = "Not modified since the ETag sent"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "No site of yours by that name, or it shows no picture")),
+    security(("session" = []), ("token" = [])))]
+pub async fn thumbnail(
+    state: State,
+    current: CurrentUser,
+    req: actix_web::HttpRequest,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    use actix_web::http::header::{CONTENT_SECURITY_POLICY, ETAG, IF_NONE_MATCH};
+    let name = SiteName::parse(&name)?;
+    let Some(thumb) = state.sites.thumbnail(current.user.id, &name).await? else {
+        return Err(ApiError::NotFound(
+            "this site shows no picture of its own to make a thumbnail of".to_owned(),
+        ));
+    };
+    let cache = (CACHE_CONTROL, "private, max-age=300");
+    if req
+        .headers()
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == thumb.etag))
+    {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((ETAG, thumb.etag))
+            .insert_header(cache)
+            .finish());
+    }
+    Ok(HttpResponse::Ok()
+        .content_type(thumb.content_type)
+        .insert_header((ETAG, thumb.etag))
+        .insert_header(cache)
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header((CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox"))
+        .body(thumb.bytes))
+}

@@ -89,7 +89,15 @@ impl Tenant {
             .send()
             .await
             .expect("register");
-        assert_eq!(r.status(), 201);
+        assert_eq!(r.status(), 202);
+        let r = client
+            .post(app.url("/api/v1/auth/login"))
+            .header("Origin", &app.base)
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(r.status(), 200);
         let me: Value = r.json().await.expect("me");
         let user = platform::users::UserId(
             me["user"]["id"]

@@ -383,6 +383,20 @@ async fn a_site_name_is_its_owners_alone_and_replaced_only_by_them() {
             && activity.contains("Edited “Bakery”"),
         "{activity}"
     );
+    // Its tile shows the site's own first picture (the 3×2 loaf), not only initials.
+    browser
+        .wait_for(&format!("{project_row} .project-tile.has-thumb"), WAIT)
+        .await;
+    let width = crate::sites::preview::wait_js(
+        &browser,
+        "the thumbnail",
+        &format!(
+            "const i = document.querySelector('{project_row} img.project-thumb'); \
+             return i && i.complete && i.naturalWidth ? i.naturalWidth : null;"
+        ),
+    )
+    .await;
+    assert_eq!(width, 3, "the loaf's width");
     let shot = std::env::temp_dir().join("websplat-dashboard-projects.png");
     std::fs::write(&shot, browser.screenshot().await).expect("screenshot");
     eprintln!("screenshot: {}", shot.display());

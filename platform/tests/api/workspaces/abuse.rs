@@ -191,7 +191,7 @@ async fn progress_streams_share_one_subscription_and_are_capped_per_user() {
     let r = app
         .register("alice@example.com", crate::helpers::PASSWORD)
         .await;
-    assert_eq!(r.status(), 201);
+    assert_eq!(r.status(), 200);
     let mut open = Vec::new();
     for _ in 0..4 {
         let r = app.get("/api/v1/workspace/events").await;

@@ -85,7 +85,15 @@ impl Person {
             .send()
             .await
             .expect("register");
-        assert_eq!(r.status(), 201);
+        assert_eq!(r.status(), 202);
+        let r = client
+            .post(app.url("/api/v1/auth/login"))
+            .header("Origin", &app.base)
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(r.status(), 200);
         let me = body(r).await;
         Person {
             client,
