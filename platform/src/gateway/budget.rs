@@ -9,7 +9,8 @@
 //! *settled* to what was used (refunded in full when nothing was), in the budget and in the
 //! minute's tokens alike. It must never grant a reservation it cannot see the budget for.
 
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use super::caller::Caller;
 use crate::kv::{Kv, KvError};
@@ -47,6 +48,8 @@ const MINUTE: i64 = 60;
 pub struct Budget {
     kv: Kv,
     period: Duration,
+    /// The SHA-1 Redis knows [`RESERVE`] by, once loaded.
+    script: Arc<OnceLock<String>>,
 }
 
 /// Tokens held for one call until it is settled.
@@ -55,6 +58,9 @@ pub struct Reservation {
     key: String,
     rate_key: String,
     pub tokens: i64,
+    /// How long the reservation waited for a Redis connection, and its round trip.
+    pub pool_wait: Duration,
+    pub round_trip: Duration,
 }
 
 /// Which limit refused a reservation.
@@ -91,6 +97,7 @@ impl Budget {
         Budget {
             kv,
             period: period.max(Duration::from_secs(1)),
+            script: Arc::new(OnceLock::new()),
         }
     }
 
@@ -125,33 +132,57 @@ impl Budget {
             caller.requests_per_minute,
             caller.tokens_per_minute,
         );
-        let (outcome, used): (i64, i64) = self
+        let reserve = |cmd: &str, script: &str| {
+            let mut c = redis::cmd(cmd);
+            c.arg(script)
+                .arg(2)
+                .arg(&key)
+                .arg(&rate_key)
+                .arg(tokens)
+                .arg(budget)
+                .arg(ttl)
+                .arg(rpm)
+                .arg(tpm)
+                .arg(MINUTE * 2);
+            c
+        };
+        let known = self.script.get().cloned();
+        let asked = Instant::now();
+        let ((outcome, used), connected, sha): ((i64, i64), Instant, String) = self
             .kv
-            .run({
-                let (key, rate_key) = (key.clone(), rate_key.clone());
-                async move |c| {
-                    redis::cmd("EVAL")
-                        .arg(RESERVE)
-                        .arg(2)
-                        .arg(&key)
-                        .arg(&rate_key)
-                        .arg(tokens)
-                        .arg(budget)
-                        .arg(ttl)
-                        .arg(rpm)
-                        .arg(tpm)
-                        .arg(MINUTE * 2)
-                        .query_async(c)
-                        .await
-                }
+            .run(async move |c| {
+                let connected = Instant::now();
+                // The script by its hash (what Redis keeps of it), loaded on first use and
+                // sent whole again should Redis have lost it (a restart).
+                let sha = match known {
+                    Some(sha) => sha,
+                    None => {
+                        redis::cmd("SCRIPT")
+                            .arg("LOAD")
+                            .arg(RESERVE)
+                            .query_async::<String>(c)
+                            .await?
+                    }
+                };
+                let answer = match reserve("EVALSHA", &sha).query_async(c).await {
+                    Err(e) if e.code() == Some("NOSCRIPT") => {
+                        reserve("EVAL", RESERVE).query_async(c).await
+                    }
+                    other => other,
+                }?;
+                Ok((answer, connected, sha))
             })
             .await?;
+        let _ = self.script.set(sha);
+        let (pool_wait, round_trip) = (connected - asked, connected.elapsed());
         let in_minute = Duration::from_secs((minute + MINUTE - now).max(1) as u64);
         Ok(match outcome {
             1 => Ok(Reservation {
                 key,
                 rate_key,
                 tokens,
+                pool_wait,
+                round_trip,
             }),
             2 => Err(Refused {
                 limit_hit: Limit::Calls,

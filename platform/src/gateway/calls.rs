@@ -22,11 +22,41 @@ use crate::telemetry::current_request_id;
 /// The largest output cap a call may ask for.
 const MAX_OUTPUT_TOKENS: u64 = 1_000_000;
 
-/// What a call answers: the provider that served it and the gateway's own time.
+/// What a call answers: the provider that served it, the gateway's own time and where the
+/// call's time went.
 pub struct Served<T> {
     pub answer: T,
     pub provider: String,
     pub overhead: Duration,
+    pub stages: Stages,
+}
+
+/// Where a call's time went, sent in the door's `Server-Timing` header (for operators and
+/// the benchmark): the gateway's own stages, and the wait on the upstream it leaves out of
+/// its overhead.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stages {
+    /// Checking the caller's signature (and, when not cached, finding its live tenant).
+    pub auth: Duration,
+    /// Reading and parsing the request's body.
+    pub body: Duration,
+    /// Waiting for a Redis connection to reserve the budget.
+    pub pool: Duration,
+    /// The reservation's round trip to Redis (the Lua script).
+    pub redis: Duration,
+    /// Waiting on providers until their first bytes (connection, retries, fallbacks).
+    pub upstream: Duration,
+}
+
+impl Stages {
+    pub(super) fn of(record: &CallRecord, upstream: Duration) -> Stages {
+        Stages {
+            pool: record.reservation.pool_wait,
+            redis: record.reservation.round_trip,
+            upstream,
+            ..Stages::default()
+        }
+    }
 }
 
 pub enum ChatAnswer {
@@ -164,11 +194,13 @@ fn served_by(record: &mut CallRecord, target: &Target) {
     record.model = target.model.clone();
 }
 
-/// `POST /v1/chat/completions`; `entered` is when the call reached the door (its overhead
+/// `POST /v1/chat/completions`, calling providers with `client` (the door worker's own,
+/// [`Gateway::worker_client`]); `entered` is when the call reached the door (its overhead
 /// counts from there).
 #[tracing::instrument(skip_all, fields(user = %caller.user))]
 pub async fn chat(
     gw: &Arc<Gateway>,
+    client: &reqwest::Client,
     caller: &Caller,
     mut body: Value,
     entered: Instant,
@@ -233,7 +265,6 @@ pub async fn chat(
         stream,
     )
     .await?;
-    let client = &gw.client;
     let tokens = providers::tokens(gw, &resolved.targets).await;
     let dispatched = gw
         .routing
@@ -256,6 +287,7 @@ pub async fn chat(
         Body::Stream { first, rest } => {
             let overhead = entered.elapsed().saturating_sub(dispatched.waited);
             gw.metrics.overhead("chat", overhead);
+            let stages = Stages::of(&record, dispatched.waited);
             let translate = providers::translator(&dispatched.target.provider);
             Ok(Served {
                 answer: ChatAnswer::Stream(Box::new(Metered::new(
@@ -267,6 +299,7 @@ pub async fn chat(
                 ))),
                 provider,
                 overhead,
+                stages,
             })
         }
         Body::Full(bytes) => {
@@ -284,12 +317,14 @@ pub async fn chat(
                     });
                     let overhead = entered.elapsed().saturating_sub(dispatched.waited);
                     gw.metrics.overhead("chat", overhead);
+                    let stages = Stages::of(&record, dispatched.waited);
                     // The ledger is written before the answer goes: what was served is paid for.
                     record.close(gw, Outcome::Ok, usage, None).await;
                     Ok(Served {
                         answer: ChatAnswer::Whole(answer),
                         provider,
                         overhead,
+                        stages,
                     })
                 }
                 Err(why) => {
@@ -311,10 +346,11 @@ pub async fn chat(
     }
 }
 
-/// `POST /v1/embeddings` (`entered`: as for [`chat`]).
+/// `POST /v1/embeddings` (`client` and `entered`: as for [`chat`]).
 #[tracing::instrument(skip_all, fields(user = %caller.user))]
 pub async fn embeddings(
     gw: &Arc<Gateway>,
+    client: &reqwest::Client,
     caller: &Caller,
     body: Value,
     entered: Instant,
@@ -347,7 +383,6 @@ pub async fn embeddings(
         false,
     )
     .await?;
-    let client = &gw.client;
     let dispatched = gw
         .routing
         .dispatch(&resolved.targets, false, |t| {
@@ -398,11 +433,13 @@ pub async fn embeddings(
     let usage = usage.unwrap_or_else(|| record.estimate(0));
     let overhead = entered.elapsed().saturating_sub(dispatched.waited);
     gw.metrics.overhead("embeddings", overhead);
+    let stages = Stages::of(&record, dispatched.waited);
     record.close(gw, Outcome::Ok, usage, None).await;
     Ok(Served {
         answer,
         provider,
         overhead,
+        stages,
     })
 }
 

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::Gateway;
 use super::caller::{self, Caller};
-use super::calls::{self, ChatAnswer};
+use super::calls::{self, ChatAnswer, Served, Stages};
 use super::error::GatewayError;
 use super::search::{self, Operation};
 
@@ -28,6 +28,10 @@ pub const PROVIDER_HEADER: HeaderName = HeaderName::from_static("x-websplat-prov
 pub const OVERHEAD_HEADER: HeaderName = HeaderName::from_static("x-websplat-gateway-overhead-ms");
 /// On answers of the `local` provider (`platform models`): they come from a small local model.
 pub const MODEL_LABEL_HEADER: HeaderName = HeaderName::from_static("x-websplat-model");
+
+/// The HTTP client of one of the door's worker threads ([`Gateway::worker_client`]), in its
+/// app data.
+pub struct WorkerClient(pub reqwest::Client);
 
 /// The door's routes (the whole of its surface).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -93,12 +97,19 @@ fn json_body(body: &Bytes) -> Result<Value, GatewayError> {
         .map_err(|e| GatewayError::BadRequest(format!("the request body is not valid JSON: {e}")))
 }
 
-fn with_served(
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+/// The provider, the gateway's overhead and where the call's time went (`Server-Timing`:
+/// `gateway` first, then the stages of [`Stages`]).
+fn with_served<T>(
     mut response: HttpResponseBuilder,
-    provider: &str,
-    overhead: Duration,
+    served: &Served<T>,
+    before: Stages,
 ) -> HttpResponseBuilder {
-    let ms = format!("{:.3}", overhead.as_secs_f64() * 1000.0);
+    let overhead = ms(served.overhead);
+    let provider = served.provider.as_str();
     if let Ok(v) = HeaderValue::from_str(provider) {
         response.insert_header((PROVIDER_HEADER, v));
     }
@@ -108,14 +119,44 @@ fn with_served(
             HeaderValue::from_static(crate::config::LOCAL_MODEL_LABEL),
         ));
     }
-    if let Ok(v) = HeaderValue::from_str(&ms) {
+    if let Ok(v) = HeaderValue::from_str(&overhead) {
         response.insert_header((OVERHEAD_HEADER, v));
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("gateway;dur={ms}")) {
+    let s = served.stages;
+    let timing = format!(
+        "gateway;dur={overhead}, auth;dur={}, body;dur={}, pool;dur={}, redis;dur={}, upstream;dur={}",
+        ms(before.auth),
+        ms(before.body),
+        ms(s.pool),
+        ms(s.redis),
+        ms(s.upstream)
+    );
+    if let Ok(v) = HeaderValue::from_str(&timing) {
         response.insert_header((HeaderName::from_static("server-timing"), v));
     }
     response.insert_header((header::CACHE_CONTROL, "no-store"));
     response
+}
+
+/// Authenticates the call and reads its JSON body, timing both.
+async fn caller_and_body(
+    gw: &Gateway,
+    req: &HttpRequest,
+    payload: Option<web::Payload>,
+) -> Result<(Caller, Option<Value>, Stages), GatewayError> {
+    let started = Instant::now();
+    let caller = authenticate(gw, req).await?;
+    let authenticated = Instant::now();
+    let body = match payload {
+        Some(p) => Some(json_body(&read_body(p).await?)?),
+        None => None,
+    };
+    let stages = Stages {
+        auth: authenticated - started,
+        body: authenticated.elapsed(),
+        ..Stages::default()
+    };
+    Ok((caller, body, stages))
 }
 
 async fn models(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, GatewayError> {
@@ -127,15 +168,15 @@ async fn models(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse
 
 async fn chat_completions(
     gw: web::Data<Gateway>,
+    client: web::Data<WorkerClient>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, GatewayError> {
     let arrived = Instant::now();
-    let caller = authenticate(&gw, &req).await?;
-    let body = json_body(&read_body(payload).await?)?;
+    let (caller, body, before) = caller_and_body(&gw, &req, Some(payload)).await?;
     let gw: Arc<Gateway> = gw.into_inner();
-    let served = calls::chat(&gw, &caller, body, arrived).await?;
-    let response = with_served(HttpResponse::Ok(), &served.provider, served.overhead);
+    let served = calls::chat(&gw, &client.0, &caller, body.unwrap_or_default(), arrived).await?;
+    let response = with_served(HttpResponse::Ok(), &served, before);
     Ok(match served.answer {
         ChatAnswer::Whole(answer) => {
             let mut r = response;
@@ -152,74 +193,77 @@ async fn chat_completions(
 
 async fn embeddings(
     gw: web::Data<Gateway>,
+    client: web::Data<WorkerClient>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, GatewayError> {
     let arrived = Instant::now();
-    let caller = authenticate(&gw, &req).await?;
-    let body = json_body(&read_body(payload).await?)?;
+    let (caller, body, before) = caller_and_body(&gw, &req, Some(payload)).await?;
     let gw: Arc<Gateway> = gw.into_inner();
-    let served = calls::embeddings(&gw, &caller, body, arrived).await?;
-    Ok(with_served(HttpResponse::Ok(), &served.provider, served.overhead).json(served.answer))
+    let served =
+        calls::embeddings(&gw, &client.0, &caller, body.unwrap_or_default(), arrived).await?;
+    Ok(with_served(HttpResponse::Ok(), &served, before).json(served.answer))
 }
 
 async fn search_op(
     gw: web::Data<Gateway>,
+    client: web::Data<WorkerClient>,
     req: HttpRequest,
     payload: Option<web::Payload>,
     op: Operation,
 ) -> Result<HttpResponse, GatewayError> {
-    let caller = authenticate(&gw, &req).await?;
-    let body = match payload {
-        Some(p) => Some(json_body(&read_body(p).await?)?),
-        None => None,
-    };
+    let (caller, body, before) = caller_and_body(&gw, &req, payload).await?;
     let gw: Arc<Gateway> = gw.into_inner();
-    let served = search::call(&gw, &caller, op, body).await?;
-    Ok(with_served(HttpResponse::Ok(), &served.provider, served.overhead).json(served.answer))
+    let served = search::call(&gw, &client.0, &caller, op, body).await?;
+    Ok(with_served(HttpResponse::Ok(), &served, before).json(served.answer))
 }
 
 async fn web_search(
     gw: web::Data<Gateway>,
+    client: web::Data<WorkerClient>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, GatewayError> {
-    search_op(gw, req, Some(payload), Operation::WebSearch).await
+    search_op(gw, client, req, Some(payload), Operation::WebSearch).await
 }
 
 async fn extract(
     gw: web::Data<Gateway>,
+    client: web::Data<WorkerClient>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, GatewayError> {
-    search_op(gw, req, Some(payload), Operation::Extract).await
+    search_op(gw, client, req, Some(payload), Operation::Extract).await
 }
 
 async fn retrieve(
     gw: web::Data<Gateway>,
+    client: web::Data<WorkerClient>,
     req: HttpRequest,
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, GatewayError> {
     let id = search::path_id("id", &id)?;
-    search_op(gw, req, Some(payload), Operation::Retrieve { id }).await
+    search_op(gw, client, req, Some(payload), Operation::Retrieve { id }).await
 }
 
 async fn ingest(
     gw: web::Data<Gateway>,
+    client: web::Data<WorkerClient>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, GatewayError> {
-    search_op(gw, req, Some(payload), Operation::Ingest).await
+    search_op(gw, client, req, Some(payload), Operation::Ingest).await
 }
 
 async fn status(
     gw: web::Data<Gateway>,
+    client: web::Data<WorkerClient>,
     req: HttpRequest,
     process: web::Path<String>,
 ) -> Result<HttpResponse, GatewayError> {
     let process = search::path_id("process", &process)?;
-    search_op(gw, req, None, Operation::Status { process }).await
+    search_op(gw, client, req, None, Operation::Status { process }).await
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, GatewayError> {

@@ -83,12 +83,7 @@ impl Gateway {
         tenants: Arc<Tenants>,
         metrics: &crate::metrics::Metrics,
     ) -> anyhow::Result<Arc<Self>> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .tcp_nodelay(true)
-            .build()?;
+        let client = http_client(&config)?;
         let callers = Arc::new(caller::Callers::new(kv.clone()));
         let watcher = callers.spawn_watcher(redis_url);
         let (ledger, writer) = ledger::Writer::start(db.clone());
@@ -109,6 +104,16 @@ impl Gateway {
     }
 }
 
+/// The client providers are called with: no redirects followed, keep-alive connections.
+fn http_client(config: &AiConfig) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(config.connect_timeout)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .tcp_nodelay(true)
+        .build()
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
         for task in &self.tasks {
@@ -118,6 +123,22 @@ impl Drop for Gateway {
 }
 
 impl Gateway {
+    /// The process's shared client (for background work and callers without a worker).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// A client of its own for one of the door's worker threads, built on that thread: its
+    /// connections to providers then live on the worker's runtime too, so relaying a
+    /// stream never hops to another thread (a shared pool hands a worker connections whose
+    /// tasks run on another worker).
+    pub fn worker_client(&self) -> reqwest::Client {
+        http_client(&self.config).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot build a worker's HTTP client; sharing the process's");
+            self.client.clone()
+        })
+    }
+
     /// Waits until every ledger row of the calls made so far is written (on shutdown).
     pub async fn flush(&self) {
         self.ledger.flush().await;

@@ -3,6 +3,7 @@
 //! tenant sent (tools, response formats, sampling…), only `model` replaced by the provider's
 //! own name and, for streams, `stream_options.include_usage` turned on so usage is metered.
 
+use actix_web::web::Bytes;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
@@ -114,10 +115,13 @@ impl PassThrough {
 
 impl Translate for PassThrough {
     fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
-        for line in self.lines.feed(chunk) {
+        self.relay(Bytes::copy_from_slice(chunk)).to_vec()
+    }
+    fn relay(&mut self, chunk: Bytes) -> Bytes {
+        for line in self.lines.feed(&chunk) {
             self.read(&line);
         }
-        chunk.to_vec()
+        chunk
     }
     fn usage(&self) -> Option<Usage> {
         self.usage

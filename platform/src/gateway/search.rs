@@ -84,6 +84,7 @@ pub fn path_id(field: &'static str, raw: &str) -> Result<String, GatewayError> {
 #[tracing::instrument(skip_all, fields(user = %caller.user, operation = op.name()))]
 pub async fn call(
     gw: &Arc<Gateway>,
+    client: &reqwest::Client,
     caller: &Caller,
     op: Operation,
     body: Option<Value>,
@@ -122,7 +123,6 @@ pub async fn call(
     let tokens = gw.config.search_tokens;
     let mut record =
         super::calls::begin_record(gw, caller, op.name(), &resolved, tokens, tokens, false).await?;
-    let client = &gw.client;
     let get = matches!(op, Operation::Status { .. });
     let dispatched = gw
         .routing
@@ -167,6 +167,7 @@ pub async fn call(
     };
     let overhead = entered.elapsed().saturating_sub(dispatched.waited);
     gw.metrics.overhead(op.name(), overhead);
+    let stages = super::calls::Stages::of(&record, dispatched.waited);
     record.streamed = false;
     record
         .close(
@@ -183,5 +184,6 @@ pub async fn call(
         answer,
         provider,
         overhead,
+        stages,
     })
 }

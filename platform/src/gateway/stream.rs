@@ -26,6 +26,11 @@ use crate::users::UserId;
 pub trait Translate: Send {
     /// Upstream bytes in; the bytes to send the client out.
     fn feed(&mut self, chunk: &[u8]) -> Vec<u8>;
+    /// As [`Translate::feed`], for a chunk as it came: a translator that sends what it
+    /// reads unchanged hands the same bytes on, never a copy.
+    fn relay(&mut self, chunk: Bytes) -> Bytes {
+        Bytes::from(self.feed(&chunk))
+    }
     /// What is left to send once the provider's stream ended.
     fn finish(&mut self) -> Vec<u8> {
         Vec::new()
@@ -228,18 +233,18 @@ impl Stream for Metered {
             return Poll::Ready(None);
         }
         if let Some(first) = this.first.take() {
-            let out = this.translate.feed(&first);
+            let out = this.translate.relay(first);
             if !out.is_empty() {
-                return Poll::Ready(Some(Ok(Bytes::from(out))));
+                return Poll::Ready(Some(Ok(out)));
             }
         }
         loop {
             match this.rest.poll_next_unpin(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(chunk))) => {
-                    let out = this.translate.feed(&chunk);
+                    let out = this.translate.relay(chunk);
                     if !out.is_empty() {
-                        return Poll::Ready(Some(Ok(Bytes::from(out))));
+                        return Poll::Ready(Some(Ok(out)));
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {

@@ -231,6 +231,9 @@ impl Application {
     }
 }
 
+/// Connections the door's listener queues before it accepts them.
+const DOOR_BACKLOG: u32 = 4096;
+
 /// Binds and starts the AI gateway's door (`WEBSPLAT_GATEWAY_LISTEN`; by default the
 /// tenant network's gateway address on `WEBSPLAT_GATEWAY_PORT`, or loopback when tenants
 /// run in memory), and tells the tenants where it is.
@@ -253,28 +256,36 @@ async fn serve_door(
         );
     }
     let wanted = ai.listen.unwrap_or(SocketAddr::new(host, ai.port));
-    let listener = TcpListener::bind(wanted).with_context(|| {
+    let gateway = web::Data::from(state.gateway.clone());
+    let app_state = state.clone();
+    // Bound by actix with a listen backlog of its own: the 128 of a plain `TcpListener`
+    // would drop the SYNs of a burst of new connections (each retried a second later).
+    let server = HttpServer::new(move || {
+        // Built on the worker's own thread (see `Gateway::worker_client`).
+        let client = crate::gateway::door::WorkerClient(gateway.worker_client());
+        App::new()
+            .app_data(gateway.clone())
+            .app_data(web::Data::new(client))
+            .app_data(app_state.clone())
+            .configure(crate::gateway::door::configure)
+            .wrap(from_fn(middleware::observe))
+    })
+    .backlog(DOOR_BACKLOG)
+    .bind(wanted)
+    .with_context(|| {
         format!("the AI gateway's door cannot listen on {wanted} (WEBSPLAT_GATEWAY_LISTEN / WEBSPLAT_GATEWAY_PORT)")
     })?;
-    let bound = listener.local_addr()?;
+    let bound = *server
+        .addrs()
+        .first()
+        .context("the AI gateway's door bound no address")?;
     let reachable = if bound.ip().is_unspecified() {
         SocketAddr::new(host, bound.port())
     } else {
         bound
     };
     let _ = state.tenants.gateway_url.set(format!("http://{reachable}"));
-    let gateway = web::Data::from(state.gateway.clone());
-    let app_state = state.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(gateway.clone())
-            .app_data(app_state.clone())
-            .configure(crate::gateway::door::configure)
-            .wrap(from_fn(middleware::observe))
-    })
-    .listen(listener)?
-    .shutdown_timeout(10)
-    .run();
+    let server = server.shutdown_timeout(10).run();
     let handle = server.handle();
     tokio::spawn(server);
     tracing::info!(addr = %bound, "the AI gateway's door is listening");

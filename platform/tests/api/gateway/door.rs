@@ -152,6 +152,21 @@ async fn a_chat_completion_passes_through_whole_and_streamed_and_the_key_goes_on
         .parse()
         .expect("ms");
     assert!(overhead >= 0.0);
+    // Where the call's time went, stage by stage, the gateway's own time first.
+    let timing = r.headers()["server-timing"].to_str().expect("ascii");
+    let stages: Vec<&str> = timing
+        .split(", ")
+        .map(|entry| entry.split(";dur=").next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        stages,
+        ["gateway", "auth", "body", "pool", "redis", "upstream"],
+        "{timing}"
+    );
+    assert!(
+        timing.starts_with(&format!("gateway;dur={overhead:.3}")),
+        "{timing}"
+    );
     let answer: Value = r.json().await.expect("answer");
     assert_eq!(answer["id"], "chatcmpl-fake");
     assert_eq!(

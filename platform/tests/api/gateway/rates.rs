@@ -58,9 +58,15 @@ async fn chat_on(gw: &std::sync::Arc<Gateway>, tenant: &Tenant) -> Result<(), Ga
         path,
     )
     .await?;
-    calls::chat(gw, &who, hello(false), std::time::Instant::now())
-        .await
-        .map(drop)
+    calls::chat(
+        gw,
+        gw.client(),
+        &who,
+        hello(false),
+        std::time::Instant::now(),
+    )
+    .await
+    .map(drop)
 }
 
 #[tokio::test]
