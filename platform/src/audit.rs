@@ -42,6 +42,8 @@ pub enum Action {
     PoolDelete,
     /// An admin or operator stopped a user's workspace.
     WorkspaceStop,
+    /// An operator moved a user's workspace to another machine of its pool's engine.
+    WorkspaceMove,
     /// A signed-in user was refused an admin route by the policy.
     AccessDenied,
 }
@@ -72,6 +74,7 @@ impl Action {
             Action::PoolUndrain => "pool.undrain",
             Action::PoolDelete => "pool.delete",
             Action::WorkspaceStop => "workspace.stop",
+            Action::WorkspaceMove => "workspace.move",
             Action::AccessDenied => "access.denied",
         }
     }

@@ -138,6 +138,7 @@ diesel::table! {
         used_bytes -> Nullable<Int8>,
         quota_bytes -> Nullable<Int8>,
         usage_at -> Nullable<Timestamptz>,
+        node -> Nullable<Text>,
     }
 }
 
@@ -220,6 +221,8 @@ diesel::table! {
         returning_ahead -> Bool,
         returning_warm -> Int4,
         returning_ttl_seconds -> Int4,
+        engine -> Text,
+        endpoint -> Nullable<Text>,
     }
 }
 

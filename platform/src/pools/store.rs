@@ -45,6 +45,11 @@ pub struct Pool {
     pub returning_warm: i32,
     /// How long a returning person's next container waits for them before it is removed.
     pub returning_ttl_seconds: i32,
+    /// What runs its workspaces: `docker` (the platform's own engine) or `swarm`.
+    #[schema(example = "docker")]
+    pub engine: String,
+    /// For a swarm pool, a manager's API (`unix:///…`, `tcp://host:port`).
+    pub endpoint: Option<String>,
 }
 
 /// The pool's settings as they are written (all of them).
@@ -63,6 +68,8 @@ pub struct Row<'a> {
     pub returning_ahead: bool,
     pub returning_warm: i32,
     pub returning_ttl_seconds: i32,
+    pub engine: &'a str,
+    pub endpoint: Option<&'a str>,
 }
 
 impl Pool {
@@ -80,6 +87,8 @@ impl Pool {
             returning_ahead: self.returning_ahead,
             returning_warm: self.returning_warm,
             returning_ttl_seconds: self.returning_ttl_seconds,
+            engine: &self.engine,
+            endpoint: self.endpoint.as_deref(),
         }
     }
 }

@@ -151,6 +151,7 @@ routes! {
     GET "/api/v1/admin/workspaces" => admin_workspaces::list, Nobody, Api;
     POST "/api/v1/admin/workspaces/{id}/stop" => admin_workspaces::stop, User, Api;
     GET "/api/v1/admin/workspaces/{id}/logs" => admin_workspaces::logs, User, Api;
+    POST "/api/v1/admin/workspaces/{id}/move" => admin_workspaces::move_to, User, Api;
 
     GET "/" => pages::index, Nobody, Page, undocumented;
     GET "/login" => pages::login_page, Nobody, Page, undocumented;
@@ -175,6 +176,7 @@ routes! {
     POST "/api/v1/pools/{name}/drain" => pools::drain, Nobody, Api;
     POST "/api/v1/pools/{name}/undrain" => pools::undrain, Nobody, Api;
     GET "/api/v1/pools/{name}/starts" => pools::starts, Nobody, Api;
+    GET "/api/v1/pools/{name}/machines" => pools::machines, Nobody, Api;
     GET "/operator" => pages::operator_page, Nobody, Page, undocumented;
 
     // Published sites (issue #14): the signed-in user's own. The sites themselves are
