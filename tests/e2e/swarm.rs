@@ -24,6 +24,8 @@ const SPAWN: Duration = Duration::from_secs(120);
 /// The cluster as `scripts/swarm` wrote it.
 pub(crate) struct Cluster {
     pub(crate) manager: String,
+    /// The platform's address as the nodes reach it (where the AI gateway's door listens).
+    pub(crate) host_address: String,
     pub(crate) nodes: Vec<Node>,
     env_file: String,
 }
@@ -63,6 +65,7 @@ impl Cluster {
             .collect();
         Cluster {
             manager: get("WEBSPLAT_SWARM_MANAGER"),
+            host_address: get("WEBSPLAT_SWARM_HOST_ADDRESS"),
             nodes,
             env_file: path,
         }
@@ -88,7 +91,7 @@ impl Cluster {
         );
     }
 
-    /// This deployment's containers on a node, inspected.
+    /// This deployment's running containers on a node, inspected.
     async fn containers_on(
         &self,
         node: &Node,
@@ -146,10 +149,14 @@ impl Drop for Leftovers {
         }
         // The tasks' containers go with their services, a moment later.
         std::thread::sleep(Duration::from_secs(2));
+        // By label, and by name for a copy a move made (named as its workspace's volume).
+        let named = format!("name=websplat-{}-", self.deployment);
         for socket in &self.sockets {
-            let volumes = docker(socket, &["volume", "ls", "-q", "--filter", &label]);
-            for name in volumes.split_whitespace() {
-                docker(socket, &["volume", "rm", "-f", name]);
+            for filter in [&label, &named] {
+                let volumes = docker(socket, &["volume", "ls", "-q", "--filter", filter]);
+                for name in volumes.split_whitespace() {
+                    docker(socket, &["volume", "rm", "-f", name]);
+                }
             }
         }
     }
@@ -169,6 +176,11 @@ async fn platform_on(cluster: &Cluster, db: &TestDb) -> (Platform, Client, Lefto
                 "100000".to_owned(),
             ),
             ("WEBSPLAT_RATE_LIMIT_PER_IP".to_owned(), "100000".to_owned()),
+            // The door where the nodes' tenants reach it.
+            (
+                "WEBSPLAT_GATEWAY_LISTEN".to_owned(),
+                format!("{}:0", cluster.host_address),
+            ),
         ],
     )
     .await;
@@ -429,7 +441,11 @@ async fn sign_ins_spread_over_the_nodes_each_hardened_and_a_second_sign_in_finds
         .iter()
         .find(|n| n.id == pinned)
         .expect("a node of the cluster");
-    assert_eq!(cluster.containers_on(node, &deployment).await.len(), 2);
+    assert_eq!(
+        cluster.containers_on(node, &deployment).await.len(),
+        1,
+        "its new task runs on the node holding the volume (the old one is gone)"
+    );
     assert_eq!(
         person.notes().await.expect("notes"),
         vec![format!("note of {email}")]
@@ -577,4 +593,76 @@ async fn set_availability(manager: &Docker, node: &str, availability: &str) {
         )
         .await
         .expect("update the node");
+}
+
+/// Every file of a volume on a node with its checksum, as a helper container there sees it.
+fn checksums(node: &Node, volume: &str) -> String {
+    let out = std::process::Command::new("docker")
+        .env("DOCKER_CONTEXT", "")
+        .args(["-H", &node.socket, "run", "--rm", "-u", "0:0", "-v"])
+        .arg(format!("{volume}:/data:ro"))
+        .args([
+            "websplat/probe:busybox",
+            "sh",
+            "-c",
+            "cd /data && /busybox find . -type f | /busybox sort | while read f; do /busybox md5sum \"$f\"; done; /busybox find . | /busybox sort | while read f; do /busybox stat -c '%n %u %g %a %s' \"$f\"; done",
+        ])
+        .output()
+        .expect("docker run");
+    assert!(
+        out.status.success(),
+        "checksums on node {}: {}",
+        node.index,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn volume_of(db: &TestDb, email: &str) -> String {
+    use diesel::QueryableByName;
+    use diesel_async::RunQueryDsl;
+    #[derive(QueryableByName)]
+    struct Volume {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        volume: String,
+    }
+    let mut conn = db.connect().await;
+    diesel::sql_query(
+        "SELECT w.volume FROM workspaces w JOIN users u ON u.id = w.user_id WHERE u.email = $1",
+    )
+    .bind::<diesel::sql_types::Text, _>(email)
+    .get_result::<Volume>(&mut conn)
+    .await
+    .expect("the workspace's volume")
+    .volume
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_moves_a_workspace_to_another_node_and_its_data_comes_byte_for_byte() {
+    let cluster = Cluster::from_env();
+    assert!(cluster.nodes.len() >= 2, "a cluster of two nodes or more");
+    let db = TestDb::create().await;
+    let (platform, _operator, _leftovers) = platform_on(&cluster, &db).await;
+    let email = "mover@example.com";
+    let person = Person::signs_up(&platform, email).await;
+    person.write("moved with me").await;
+    let from = pinned_node(&db, email).await.expect("pinned");
+    let source = cluster.nodes.iter().find(|n| n.id == from).expect("node");
+    let target = cluster.nodes.iter().find(|n| n.id != from).expect("another node");
+    person.stop(&platform).await;
+    let volume = volume_of(&db, email).await;
+    let before = checksums(source, &volume);
+    assert!(before.contains("./"), "{before}");
+
+    // Moved on the command line, each step printed.
+    let said = platform.cli(&["pools", "move", email, &target.id]).await;
+    assert!(said.contains("copying the data: done"), "{said}");
+    assert!(said.contains("moved: the workspace is on"), "{said}");
+    assert_eq!(pinned_node(&db, email).await.as_deref(), Some(target.id.as_str()));
+    assert_eq!(checksums(target, &volume), before, "byte for byte, owners and modes");
+
+    // The next start runs there and finds the note.
+    let person = person.start(&platform).await;
+    assert_eq!(cluster.containers_on(target, &deployment(&platform)).await.len(), 1);
+    assert_eq!(person.notes().await.expect("notes"), vec!["moved with me".to_owned()]);
 }

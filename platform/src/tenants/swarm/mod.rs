@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bollard::Docker;
-use bollard::models::{NetworkCreateRequest, ServiceSpecMode, ServiceSpecModeReplicated};
+use bollard::models::{ServiceSpecMode, ServiceSpecModeReplicated};
 use bollard::query_parameters::{
     ListNodesOptions, ListServicesOptionsBuilder, ListTasksOptions, UpdateServiceOptionsBuilder,
 };
@@ -34,7 +34,7 @@ use super::orchestrator::{
     Result, label,
 };
 use placement::NodeView;
-use spec::{POOL_NODE_LABEL, Reach};
+use spec::POOL_NODE_LABEL;
 use tasks::Snapshot;
 
 /// How often the task states are compared for deaths and lost nodes.
@@ -48,9 +48,8 @@ struct Inner {
     docker: Docker,
     endpoint: String,
     pool: String,
-    /// The pool's overlay network.
+    /// The tenant network (a swarm-scoped bridge network with a part on every node).
     network: String,
-    reach: Reach,
     negotiated: OnceCell<()>,
 }
 
@@ -61,7 +60,7 @@ pub struct SwarmDriver {
 
 impl SwarmDriver {
     /// Connects to a manager lazily (nothing is asked of it until the first call).
-    /// `network` is the tenant network's base name; the pool's overlay is named after it.
+    /// `network` is the tenant network's name on the swarm.
     pub fn connect(endpoint: &str, pool: &str, network: &str) -> anyhow::Result<Self> {
         let docker = Docker::connect_with_host(endpoint)?;
         Ok(SwarmDriver {
@@ -69,8 +68,7 @@ impl SwarmDriver {
                 docker,
                 endpoint: endpoint.to_owned(),
                 pool: pool.to_owned(),
-                network: format!("{network}-{pool}"),
-                reach: Reach::HostPort,
+                network: network.to_owned(),
                 negotiated: OnceCell::new(),
             }),
         })
@@ -128,7 +126,6 @@ impl SwarmDriver {
             services,
             tasks,
             nodes,
-            overlay: HashMap::new(),
         })
     }
 
@@ -152,7 +149,6 @@ impl SwarmDriver {
             services: vec![service],
             tasks,
             nodes,
-            overlay: HashMap::new(),
         }))
     }
 
@@ -181,8 +177,10 @@ impl SwarmDriver {
 
 #[async_trait]
 impl Orchestrator for SwarmDriver {
-    /// Creates the pool's overlay network if it does not exist: internal (no route out),
-    /// attachable so the platform's side of the network can join it.
+    /// Checks that the tenant network exists on the swarm. It is a swarm-scoped bridge
+    /// network made from a config network on every node (each with `enable_icc=false`
+    /// and the nodes' firewall, README "Pools on a Docker Swarm"): a node's part cannot be
+    /// made through the manager, so the driver only names it, and says so when it is missing.
     #[tracing::instrument(skip(self), fields(pool = %self.inner.pool, network = %self.inner.network))]
     async fn prepare_network(&self) -> Result<()> {
         let docker = self.docker().await?;
@@ -191,29 +189,19 @@ impl Orchestrator for SwarmDriver {
             .filters(&filters)
             .build();
         let found = timed(docker.list_networks(Some(options))).await?;
-        if found
+        let network = found
             .iter()
-            .any(|n| n.name.as_deref() == Some(self.inner.network.as_str()))
-        {
-            return Ok(());
-        }
-        let request = NetworkCreateRequest {
-            name: self.inner.network.clone(),
-            driver: Some("overlay".to_owned()),
-            scope: Some("swarm".to_owned()),
-            internal: Some(true),
-            attachable: Some(true),
-            labels: Some(HashMap::from([
-                ("websplat.role".to_owned(), "tenants".to_owned()),
-                (label::POOL.to_owned(), self.inner.pool.clone()),
-            ])),
-            ..Default::default()
-        };
-        match timed(docker.create_network(request)).await {
-            Ok(_) => Ok(()),
-            // Made by another replica meanwhile.
-            Err(OrchestratorError::Engine(m)) if m.contains("already exists") => Ok(()),
-            Err(e) => Err(e),
+            .find(|n| n.name.as_deref() == Some(self.inner.network.as_str()));
+        match network {
+            Some(n) if n.scope.as_deref() == Some("swarm") => Ok(()),
+            Some(_) => Err(OrchestratorError::Engine(format!(
+                "the network {} on the swarm of the pool {} is not swarm-scoped; make it with docker network create --driver bridge --scope swarm --config-from {}-config {}",
+                self.inner.network, self.inner.pool, self.inner.network, self.inner.network
+            ))),
+            None => Err(OrchestratorError::Engine(format!(
+                "the swarm of the pool {} has no network named {}; make it as the README says (a config network with enable_icc=false on every node, then docker network create --driver bridge --scope swarm --config-from {}-config {})",
+                self.inner.pool, self.inner.network, self.inner.network, self.inner.network
+            ))),
         }
     }
 
@@ -256,20 +244,15 @@ impl Orchestrator for SwarmDriver {
     #[tracing::instrument(skip(self, spec), fields(pool = %self.inner.pool, name = %spec.name, node = ?spec.node))]
     async fn create(&self, spec: &ContainerSpec) -> Result<String> {
         let docker = self.docker().await?;
-        let service = spec::service(spec, &self.inner.pool, &self.inner.network, self.inner.reach);
+        let service = spec::service(spec, &self.inner.pool, &self.inner.network);
         match timed(docker.create_service(service, None)).await {
             Ok(created) => created.id.ok_or_else(|| {
                 OrchestratorError::Engine("the manager made a service without an id".to_owned())
             }),
+            // The network is missing: say what to make.
             Err(OrchestratorError::NotFound(m)) if m.contains("network") => {
-                // Not made at start-up (the manager was away then): make it now, once.
                 self.prepare_network().await?;
-                let service =
-                    spec::service(spec, &self.inner.pool, &self.inner.network, self.inner.reach);
-                let created = timed(docker.create_service(service, None)).await?;
-                created.id.ok_or_else(|| {
-                    OrchestratorError::Engine("the manager made a service without an id".to_owned())
-                })
+                Err(OrchestratorError::NotFound(m))
             }
             Err(e) => Err(e),
         }
@@ -287,7 +270,16 @@ impl Orchestrator for SwarmDriver {
             let task = snapshot.task_of(id);
             let state = task.and_then(|t| t.status.as_ref()).and_then(|s| s.state);
             match state {
-                Some(bollard::models::TaskState::RUNNING) => return Ok(()),
+                // Running, and its node says where it answers.
+                Some(bollard::models::TaskState::RUNNING)
+                    if snapshot
+                        .services
+                        .first()
+                        .and_then(|service| snapshot.info(service).address)
+                        .is_some() =>
+                {
+                    return Ok(());
+                }
                 Some(s) if tasks::is_final(s) => {
                     let why = task
                         .and_then(tasks::task_error)

@@ -31,17 +31,9 @@ pub const STOP_GRACE: Duration = Duration::from_secs(10);
 /// The node label that says which pool a node serves.
 pub const POOL_NODE_LABEL: &str = "websplat.pool";
 
-/// How the platform reaches a task's runtime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reach {
-    /// On the task's address on the pool's overlay network (the host is routed into it).
-    Overlay,
-    /// On a port the engine publishes on the task's node address (host mode, no ingress).
-    HostPort,
-}
-
-/// The service of one tenant, on `network`, in `pool`.
-pub fn service(spec: &ContainerSpec, pool: &str, network: &str, reach: Reach) -> ServiceSpec {
+/// The service of one tenant, on `network`, in `pool`. The platform reaches its runtime on
+/// a port the node publishes on its own address (host mode: no ingress, no virtual IP).
+pub fn service(spec: &ContainerSpec, pool: &str, network: &str) -> ServiceSpec {
     let limits = spec.limits;
     let mut labels = spec.labels.clone();
     labels.insert(label::RUNTIME_PORT.to_owned(), spec.port.to_string());
@@ -138,15 +130,13 @@ pub fn service(spec: &ContainerSpec, pool: &str, network: &str, reach: Reach) ->
         }),
         ..Default::default()
     };
-    let ports = match reach {
-        Reach::Overlay => None,
-        Reach::HostPort => Some(vec![EndpointPortConfig {
-            protocol: Some(EndpointPortConfigProtocolEnum::TCP),
-            target_port: Some(i64::from(spec.port)),
-            publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
-            ..Default::default()
-        }]),
-    };
+    // No published port named: the node picks a free one, read back from the task.
+    let ports = Some(vec![EndpointPortConfig {
+        protocol: Some(EndpointPortConfigProtocolEnum::TCP),
+        target_port: Some(i64::from(spec.port)),
+        publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
+        ..Default::default()
+    }]);
     ServiceSpec {
         name: Some(spec.name.clone()),
         labels: Some(labels),
@@ -155,8 +145,8 @@ pub fn service(spec: &ContainerSpec, pool: &str, network: &str, reach: Reach) ->
             replicated: Some(ServiceSpecModeReplicated { replicas: Some(1) }),
             ..Default::default()
         }),
-        // No virtual IP and no ingress (this kernel has no IPVS): the platform reaches the
-        // task itself.
+        // No virtual IP and no ingress (IPVS is not needed, nor always there): the platform
+        // reaches the task itself.
         endpoint_spec: Some(EndpointSpec {
             mode: Some(EndpointSpecModeEnum::DNSRR),
             ports,
@@ -190,7 +180,7 @@ mod tests {
 
     #[test]
     fn a_tenant_is_one_hardened_replica_never_restarted_and_pinned_to_its_node() {
-        let s = service(&spec(Some("n1")), "default", "net", Reach::Overlay);
+        let s = service(&spec(Some("n1")), "default", "net");
         assert_eq!(s.mode.unwrap().replicated.unwrap().replicas, Some(1));
         let task = s.task_template.unwrap();
         assert_eq!(

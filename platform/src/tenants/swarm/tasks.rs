@@ -16,9 +16,6 @@ pub struct Snapshot {
     pub services: Vec<Service>,
     pub tasks: Vec<Task>,
     pub nodes: Vec<NodeView>,
-    /// The task addresses on the pool's network, by task id (when the platform reaches
-    /// tasks there).
-    pub overlay: HashMap<String, IpAddr>,
 }
 
 impl Snapshot {
@@ -78,12 +75,9 @@ impl Snapshot {
         }
     }
 
-    /// Where the platform reaches a running task: its address on the pool's network, or
-    /// the port its node publishes.
+    /// Where the platform reaches a running task: the port its node publishes, on the
+    /// node's address (the task's own address is on a network local to its node).
     fn address(&self, task: &Task, node: Option<&NodeView>, port: u16) -> Option<SocketAddr> {
-        if let Some(ip) = task.id.as_ref().and_then(|id| self.overlay.get(id)) {
-            return Some(SocketAddr::new(*ip, port));
-        }
         let published = task
             .status
             .as_ref()

@@ -151,7 +151,7 @@ pub struct Machines {
 
 /// The pool's machines as its engine sees them now; a machine that is lost says so here.
 #[utoipa::path(get, path = "/api/v1/pools/{name}/machines", tag = "pools", params(("name" = String, Path)),
-    responses((status = 200, body = Machines), (status = 404, body = ErrorBody),
+    responses((status = 200, body = Machines), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody, description = "The pool's engine does not answer"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("session" = []), ("token" = [])))]
