@@ -221,6 +221,13 @@ diesel::table! {
         returning_ahead -> Bool,
         returning_warm -> Int4,
         returning_ttl_seconds -> Int4,
+    }
+}
+
+// Engines per pool (issue #16): a row for each pool not on the platform's own engine.
+diesel::table! {
+    pool_engines (pool) {
+        pool -> Text,
         engine -> Text,
         endpoint -> Nullable<Text>,
     }
@@ -270,11 +277,13 @@ diesel::table! {
 }
 
 diesel::joinable!(pool_access_levels -> pools (pool));
+diesel::joinable!(pool_engines -> pools (pool));
 diesel::joinable!(warm_runtimes -> pools (pool));
 diesel::joinable!(returning_runtimes -> pools (pool));
 diesel::allow_tables_to_appear_in_same_query!(
     pools,
     pool_access_levels,
+    pool_engines,
     tenants,
     access_levels,
     warm_runtimes,

@@ -104,7 +104,9 @@ impl Cluster {
         )]);
         let listed = docker
             .list_containers(Some(
-                ListContainersOptionsBuilder::new().filters(&filters).build(),
+                ListContainersOptionsBuilder::new()
+                    .filters(&filters)
+                    .build(),
             ))
             .await
             .expect("list the node's containers");
@@ -399,12 +401,23 @@ async fn sign_ins_spread_over_the_nodes_each_hardened_and_a_second_sign_in_finds
         assert_eq!(config.user.as_deref(), Some("65532:65532"));
         assert_eq!(host.readonly_rootfs, Some(true));
         assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
-        assert!(host.pids_limit.is_some_and(|p| p > 0), "{:?}", host.pids_limit);
+        assert!(
+            host.pids_limit.is_some_and(|p| p > 0),
+            "{:?}",
+            host.pids_limit
+        );
         assert!(host.memory.is_some_and(|m| m > 0), "{:?}", host.memory);
-        assert!(host.nano_cpus.is_some_and(|n| n > 0), "{:?}", host.nano_cpus);
+        assert!(
+            host.nano_cpus.is_some_and(|n| n > 0),
+            "{:?}",
+            host.nano_cpus
+        );
         let log = host.log_config.clone().expect("log config");
         assert_eq!(
-            log.config.unwrap_or_default().get("max-size").map(String::as_str),
+            log.config
+                .unwrap_or_default()
+                .get("max-size")
+                .map(String::as_str),
             Some("5m")
         );
         assert!(
@@ -435,7 +448,10 @@ async fn sign_ins_spread_over_the_nodes_each_hardened_and_a_second_sign_in_finds
     let pinned = pinned_node(&db, &email).await.expect("pinned to a node");
     person.stop(&platform).await;
     let person = person.start(&platform).await;
-    assert_eq!(pinned_node(&db, &email).await.as_deref(), Some(pinned.as_str()));
+    assert_eq!(
+        pinned_node(&db, &email).await.as_deref(),
+        Some(pinned.as_str())
+    );
     let node = cluster
         .nodes
         .iter()
@@ -454,7 +470,7 @@ async fn sign_ins_spread_over_the_nodes_each_hardened_and_a_second_sign_in_finds
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_lost_fails_its_workspaces_in_words_the_rest_serve_and_back_it_starts_with_its_data()
- {
+{
     let cluster = Cluster::from_env();
     assert!(cluster.nodes.len() >= 2, "a cluster of two nodes or more");
     let db = TestDb::create().await;
@@ -513,11 +529,13 @@ async fn a_node_lost_fails_its_workspaces_in_words_the_rest_serve_and_back_it_st
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let failed = person.wait_for(&platform, "failed").await;
     assert_eq!(
-        failed["reason"],
-        "your workspace's machine is unavailable; an operator has been alerted",
+        failed["reason"], "your workspace's machine is unavailable; an operator has been alerted",
         "{failed}"
     );
-    assert_eq!(pinned_node(&db, email).await.as_deref(), Some(lost.id.as_str()));
+    assert_eq!(
+        pinned_node(&db, email).await.as_deref(),
+        Some(lost.id.as_str())
+    );
 
     // The machine back: the next start runs there, with the data.
     cluster.script(&["start", &lost.index.to_string()]);
@@ -530,7 +548,10 @@ async fn a_node_lost_fails_its_workspaces_in_words_the_rest_serve_and_back_it_st
         {
             break;
         }
-        assert!(Instant::now() < deadline, "the node never came back: {seen:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the node never came back: {seen:?}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let (email, _, person) = people
@@ -579,10 +600,7 @@ async fn set_availability(manager: &Docker, node: &str, availability: &str) {
         "drain" => bollard::models::NodeSpecAvailabilityEnum::DRAIN,
         _ => bollard::models::NodeSpecAvailabilityEnum::ACTIVE,
     });
-    let version = found
-        .version
-        .and_then(|v| v.index)
-        .expect("its version");
+    let version = found.version.and_then(|v| v.index).expect("its version");
     manager
         .update_node(
             node,
@@ -648,7 +666,11 @@ async fn an_operator_moves_a_workspace_to_another_node_and_its_data_comes_byte_f
     person.write("moved with me").await;
     let from = pinned_node(&db, email).await.expect("pinned");
     let source = cluster.nodes.iter().find(|n| n.id == from).expect("node");
-    let target = cluster.nodes.iter().find(|n| n.id != from).expect("another node");
+    let target = cluster
+        .nodes
+        .iter()
+        .find(|n| n.id != from)
+        .expect("another node");
     person.stop(&platform).await;
     let volume = volume_of(&db, email).await;
     let before = checksums(source, &volume);
@@ -658,11 +680,27 @@ async fn an_operator_moves_a_workspace_to_another_node_and_its_data_comes_byte_f
     let said = platform.cli(&["pools", "move", email, &target.id]).await;
     assert!(said.contains("copying the data: done"), "{said}");
     assert!(said.contains("moved: the workspace is on"), "{said}");
-    assert_eq!(pinned_node(&db, email).await.as_deref(), Some(target.id.as_str()));
-    assert_eq!(checksums(target, &volume), before, "byte for byte, owners and modes");
+    assert_eq!(
+        pinned_node(&db, email).await.as_deref(),
+        Some(target.id.as_str())
+    );
+    assert_eq!(
+        checksums(target, &volume),
+        before,
+        "byte for byte, owners and modes"
+    );
 
     // The next start runs there and finds the note.
     let person = person.start(&platform).await;
-    assert_eq!(cluster.containers_on(target, &deployment(&platform)).await.len(), 1);
-    assert_eq!(person.notes().await.expect("notes"), vec!["moved with me".to_owned()]);
+    assert_eq!(
+        cluster
+            .containers_on(target, &deployment(&platform))
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        person.notes().await.expect("notes"),
+        vec!["moved with me".to_owned()]
+    );
 }

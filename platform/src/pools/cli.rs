@@ -176,16 +176,12 @@ pub async fn run(config: &Config, command: PoolsCommand) -> anyhow::Result<Strin
             let kv = crate::kv::Kv::new(&config.redis)?;
             let metrics = crate::metrics::Metrics::new()?;
             let tenants = crate::tenants::connect(config, pool.clone(), kv, metrics).await?;
-            let moved = crate::admin::workspaces::move_to(
-                &pool,
-                &tenants,
-                &audit,
-                user,
-                &node,
-                &|step| println!("{step}"),
-            )
-            .await
-            .map_err(text)?;
+            let moved =
+                crate::admin::workspaces::move_to(&pool, &tenants, &audit, user, &node, &|step| {
+                    println!("{step}")
+                })
+                .await
+                .map_err(text)?;
             format!("moved: the workspace is on {}", moved.machine.name)
         }
     })

@@ -37,6 +37,11 @@ pub struct PoolView {
     /// The access levels it serves (for `default`: every level no other pool names).
     pub access_levels: Vec<String>,
     pub figures: Figures,
+    /// What runs its workspaces: `docker` (the platform's own engine) or `swarm`.
+    #[schema(example = "docker")]
+    pub engine: String,
+    /// For a swarm pool, a manager's API (`unix:///…`, `tcp://host:port`).
+    pub endpoint: Option<String>,
 }
 
 /// What an operator sends to create a pool.
@@ -204,13 +209,17 @@ fn validate(pool: &store::Row<'_>) -> Result<(), ApiError> {
             "only next containers made ahead can be started ahead: set returning_ahead too",
         ));
     }
-    validate_engine(pool)
+    Ok(())
 }
 
 /// The engine and its endpoint: a swarm pool names a manager's API; a docker pool runs
 /// on the platform's own engine and names none.
-fn validate_engine(pool: &store::Row<'_>) -> Result<(), ApiError> {
-    match (pool.engine, pool.endpoint) {
+fn validate_engine(
+    pool: &store::Row<'_>,
+    engine: &str,
+    endpoint: Option<&str>,
+) -> Result<(), ApiError> {
+    match (engine, endpoint) {
         (DOCKER, None) => Ok(()),
         (DOCKER, Some(_)) => Err(ApiError::validation(
             "endpoint",
@@ -249,7 +258,11 @@ fn validate_engine(pool: &store::Row<'_>) -> Result<(), ApiError> {
 }
 
 fn endpoint_is_valid(endpoint: &str) -> bool {
-    if endpoint.len() > 300 || endpoint.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if endpoint.len() > 300
+        || endpoint
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+    {
         return false;
     }
     if let Some(path) = endpoint.strip_prefix("unix://") {
@@ -264,9 +277,7 @@ fn endpoint_is_valid(endpoint: &str) -> bool {
     let rest = rest.trim_end_matches('/');
     match rest.rsplit_once(':') {
         Some((host, port)) => {
-            !host.is_empty()
-                && !host.contains('/')
-                && port.parse::<u16>().is_ok_and(|p| p > 0)
+            !host.is_empty() && !host.contains('/') && port.parse::<u16>().is_ok_and(|p| p > 0)
         }
         None => false,
     }
@@ -309,6 +320,11 @@ pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<PoolView>, ApiErro
     let named = store::levels(conn).await?;
     let figures: BTreeMap<String, Figures> = store::figures(conn).await?.into_iter().collect();
     let all_levels = access_levels::list(conn).await?;
+    let engines: BTreeMap<String, (String, Option<String>)> = store::engines(conn)
+        .await?
+        .into_iter()
+        .map(|(pool, engine, endpoint)| (pool, (engine, endpoint)))
+        .collect();
     Ok(pools
         .into_iter()
         .map(|pool| {
@@ -325,10 +341,16 @@ pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<PoolView>, ApiErro
                     .map(|(_, l)| l.clone())
                     .collect()
             };
+            let (engine, endpoint) = engines
+                .get(&*pool.name)
+                .cloned()
+                .unwrap_or_else(|| (DOCKER.to_owned(), None));
             PoolView {
                 figures: figures.get(&*pool.name).copied().unwrap_or_default(),
                 access_levels,
                 pool,
+                engine,
+                endpoint,
             }
         })
         .collect())
@@ -366,10 +388,13 @@ pub async fn create(db: &db::Pool, audit: &Audit, input: NewPool) -> Result<Pool
             returning_ahead: input.returning_ahead,
             returning_warm: input.returning_warm,
             returning_ttl_seconds: input.returning_ttl_seconds,
-            engine: input.engine.trim(),
-            endpoint: input.endpoint.as_deref().map(str::trim),
         };
+        let (engine, endpoint) = (
+            input.engine.trim(),
+            input.endpoint.as_deref().map(str::trim),
+        );
         validate(&row)?;
+        validate_engine(&row, engine, endpoint)?;
         let mut conn = db.get().await?;
         conn.transaction(async |conn| {
             let levels = check_levels(conn, &name, &input.access_levels).await?;
@@ -383,6 +408,7 @@ pub async fn create(db: &db::Pool, audit: &Audit, input: NewPool) -> Result<Pool
                 other => other?,
             };
             store::set_levels(conn, &name, &levels).await?;
+            store::set_engine(conn, &name, engine, endpoint).await?;
             Ok::<_, ApiError>(())
         })
         .await?;
@@ -445,14 +471,19 @@ pub async fn change(
                 returning_ttl_seconds: change
                     .returning_ttl_seconds
                     .unwrap_or(current.returning_ttl_seconds),
-                engine: change.engine.as_deref().map_or(current.engine.as_str(), str::trim),
-                endpoint: match &change.endpoint {
-                    Some(endpoint) => endpoint.as_deref().map(str::trim),
-                    None => current.endpoint.as_deref(),
-                },
+            };
+            let (current_engine, current_endpoint) = store::engine(conn, &name).await?;
+            let engine = change
+                .engine
+                .as_deref()
+                .map_or(current_engine.as_str(), str::trim);
+            let endpoint = match &change.endpoint {
+                Some(endpoint) => endpoint.as_deref().map(str::trim),
+                None => current_endpoint.as_deref(),
             };
             validate(&row)?;
-            if row.engine != current.engine || row.endpoint != current.endpoint.as_deref() {
+            validate_engine(&row, engine, endpoint)?;
+            if engine != current_engine || endpoint != current_endpoint.as_deref() {
                 let in_use = store::figures(conn)
                     .await?
                     .into_iter()
@@ -470,6 +501,7 @@ pub async fn change(
                 store::set_levels(conn, &name, &levels).await?;
             }
             store::update(conn, &name, &row).await?;
+            store::set_engine(conn, &name, engine, endpoint).await?;
             Ok::<_, ApiError>(())
         })
         .await?;
@@ -598,8 +630,6 @@ pub async fn seed(conn: &mut AsyncPgConnection, config: &TenantsConfig) -> anyho
                 returning_ahead: false,
                 returning_warm: 0,
                 returning_ttl_seconds: default_warm_ttl(),
-                engine: DOCKER,
-                endpoint: None,
             };
             match store::get(conn, level).await? {
                 None => {

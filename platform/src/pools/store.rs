@@ -7,7 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::schema::{pool_access_levels, pools};
+use crate::schema::{pool_access_levels, pool_engines, pools};
 use crate::tenants::PoolName;
 
 /// The pool every access level no other pool names is served by; it always exists.
@@ -45,11 +45,6 @@ pub struct Pool {
     pub returning_warm: i32,
     /// How long a returning person's next container waits for them before it is removed.
     pub returning_ttl_seconds: i32,
-    /// What runs its workspaces: `docker` (the platform's own engine) or `swarm`.
-    #[schema(example = "docker")]
-    pub engine: String,
-    /// For a swarm pool, a manager's API (`unix:///…`, `tcp://host:port`).
-    pub endpoint: Option<String>,
 }
 
 /// The pool's settings as they are written (all of them).
@@ -68,8 +63,6 @@ pub struct Row<'a> {
     pub returning_ahead: bool,
     pub returning_warm: i32,
     pub returning_ttl_seconds: i32,
-    pub engine: &'a str,
-    pub endpoint: Option<&'a str>,
 }
 
 impl Pool {
@@ -87,8 +80,6 @@ impl Pool {
             returning_ahead: self.returning_ahead,
             returning_warm: self.returning_warm,
             returning_ttl_seconds: self.returning_ttl_seconds,
-            engine: &self.engine,
-            endpoint: self.endpoint.as_deref(),
         }
     }
 }
@@ -99,6 +90,65 @@ pub async fn list(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Pool>> {
         .select(Pool::as_select())
         .load(conn)
         .await
+}
+
+/// The engine of each pool not on the platform's own: (pool, engine, endpoint).
+pub async fn engines(
+    conn: &mut AsyncPgConnection,
+) -> QueryResult<Vec<(String, String, Option<String>)>> {
+    pool_engines::table
+        .order(pool_engines::pool.asc())
+        .select((
+            pool_engines::pool,
+            pool_engines::engine,
+            pool_engines::endpoint,
+        ))
+        .load(conn)
+        .await
+}
+
+/// A pool's engine and endpoint (`docker` and none when nothing is recorded).
+pub async fn engine(
+    conn: &mut AsyncPgConnection,
+    name: &str,
+) -> QueryResult<(String, Option<String>)> {
+    Ok(pool_engines::table
+        .find(name)
+        .select((pool_engines::engine, pool_engines::endpoint))
+        .first::<(String, Option<String>)>(conn)
+        .await
+        .optional()?
+        .unwrap_or_else(|| (super::DOCKER.to_owned(), None)))
+}
+
+/// Records a pool's engine: a row for a swarm, none for the platform's own.
+pub async fn set_engine(
+    conn: &mut AsyncPgConnection,
+    name: &str,
+    engine: &str,
+    endpoint: Option<&str>,
+) -> QueryResult<()> {
+    if endpoint.is_none() {
+        diesel::delete(pool_engines::table.find(name))
+            .execute(conn)
+            .await?;
+        return Ok(());
+    }
+    diesel::insert_into(pool_engines::table)
+        .values((
+            pool_engines::pool.eq(name),
+            pool_engines::engine.eq(engine),
+            pool_engines::endpoint.eq(endpoint),
+        ))
+        .on_conflict(pool_engines::pool)
+        .do_update()
+        .set((
+            pool_engines::engine.eq(engine),
+            pool_engines::endpoint.eq(endpoint),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 pub async fn get(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<Option<Pool>> {

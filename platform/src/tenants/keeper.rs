@@ -73,9 +73,11 @@ impl Tenants {
             // One stream of every engine's events; resubscribed when the pools' engines
             // change.
             let generation = self.drivers.generation();
-            let streams = self.drivers.all().into_iter().map(|driver| {
-                driver.events(label::DEPLOYMENT, &self.config.deployment, since)
-            });
+            let streams = self
+                .drivers
+                .all()
+                .into_iter()
+                .map(|driver| driver.events(label::DEPLOYMENT, &self.config.deployment, since));
             let mut stream = futures_util::stream::select_all(streams);
             let mut changed = tokio::time::interval(Duration::from_secs(2));
             changed.tick().await;

@@ -12,8 +12,8 @@ use utoipa::ToSchema;
 use websplat_contract::UsageReport;
 
 use super::admission::Admitted;
-use super::identity;
 use super::driver::{Drivers, PoolEngine};
+use super::identity;
 use super::orchestrator::{Orchestrator, label, runtime};
 use super::routing::Routing;
 use super::store::{self, Slug, State, Tenant, TenantId, Workspace};
@@ -118,16 +118,16 @@ impl Tenants {
 
     /// Makes the drivers match the pools' engines (read fresh from PostgreSQL).
     pub async fn sync_drivers(&self) -> anyhow::Result<()> {
-        let pools = {
+        let recorded = {
             let mut conn = self.db.get().await?;
-            crate::pools::store::list(&mut conn).await?
+            crate::pools::store::engines(&mut conn).await?
         };
-        let engines: Vec<PoolEngine<'_>> = pools
+        let engines: Vec<PoolEngine<'_>> = recorded
             .iter()
-            .map(|p| PoolEngine {
-                pool: &p.name,
-                engine: &p.engine,
-                endpoint: p.endpoint.as_deref(),
+            .map(|(pool, engine, endpoint)| PoolEngine {
+                pool,
+                engine,
+                endpoint: endpoint.as_deref(),
             })
             .collect();
         self.drivers.sync(&engines).await;

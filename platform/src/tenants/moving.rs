@@ -80,7 +80,11 @@ impl Tenants {
             return Err(ApiError::Conflict(format!(
                 "The machine {} is {} and takes no workspace now.",
                 target.name,
-                if target.active { target.state.as_str() } else { "drained" }
+                if target.active {
+                    target.state.as_str()
+                } else {
+                    "drained"
+                }
             )));
         }
         progress(format!("stopping the workspace on {from}"));

@@ -420,7 +420,11 @@ impl Tenants {
         tenant: &Tenant,
         workspace: &Workspace,
     ) -> Result<Option<String>, Failure> {
-        if workspace.node.as_deref().is_some_and(super::moving::is_moving) {
+        if workspace
+            .node
+            .as_deref()
+            .is_some_and(super::moving::is_moving)
+        {
             return Err(Failure::new(
                 "moving",
                 "your workspace is being moved to another machine; please try again in a few minutes",

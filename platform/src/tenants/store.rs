@@ -565,10 +565,14 @@ pub async fn pin_workspace(
     user: UserId,
     node: &str,
 ) -> QueryResult<Option<String>> {
-    diesel::update(workspaces::table.find(user).filter(workspaces::node.is_null()))
-        .set(workspaces::node.eq(node))
-        .execute(conn)
-        .await?;
+    diesel::update(
+        workspaces::table
+            .find(user)
+            .filter(workspaces::node.is_null()),
+    )
+    .set(workspaces::node.eq(node))
+    .execute(conn)
+    .await?;
     workspaces::table
         .find(user)
         .select(workspaces::node)

@@ -409,7 +409,8 @@ async fn starts_beyond_the_concurrency_wait_in_order_and_a_full_queue_refuses_in
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pool_runs_on_docker_or_on_a_swarm_named_by_its_manager_and_says_what_is_wrong_in_words() {
+async fn a_pool_runs_on_docker_or_on_a_swarm_named_by_its_manager_and_says_what_is_wrong_in_words()
+{
     let app = memory_app(&[]).await;
     let (_, _, operator) = app.user_with_role("op@example.com", Some("operator")).await;
     let alice = User::new(&app, "alice").await;
@@ -419,11 +420,19 @@ async fn a_pool_runs_on_docker_or_on_a_swarm_named_by_its_manager_and_says_what_
     let default = body(r).await;
     assert_eq!(default["engine"], "docker");
     assert_eq!(default["endpoint"], Value::Null);
-    let r = call(&app, Method::GET, "/api/v1/pools/default/machines", &operator, None).await;
+    let r = call(
+        &app,
+        Method::GET,
+        "/api/v1/pools/default/machines",
+        &operator,
+        None,
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(body(r).await, json!({"engine": "docker", "machines": []}));
 
-    let base = json!({"name": "cluster", "access_levels": ["free"], "max_running": 5, "max_starting": 2});
+    let base =
+        json!({"name": "cluster", "access_levels": ["free"], "max_running": 5, "max_starting": 2});
     let with = |extra: Value| {
         let mut pool = base.clone();
         for (k, v) in extra.as_object().expect("object") {
@@ -475,7 +484,9 @@ async fn a_pool_runs_on_docker_or_on_a_swarm_named_by_its_manager_and_says_what_
         Method::POST,
         "/api/v1/pools",
         &operator,
-        Some(with(json!({"engine": "swarm", "endpoint": "tcp://127.0.0.1:9"}))),
+        Some(with(
+            json!({"engine": "swarm", "endpoint": "tcp://127.0.0.1:9"}),
+        )),
     )
     .await;
     assert_eq!(r.status(), 201);
@@ -484,7 +495,14 @@ async fn a_pool_runs_on_docker_or_on_a_swarm_named_by_its_manager_and_says_what_
         (cluster["engine"].as_str(), cluster["endpoint"].as_str()),
         (Some("swarm"), Some("tcp://127.0.0.1:9"))
     );
-    let r = call(&app, Method::GET, "/api/v1/pools/cluster/machines", &operator, None).await;
+    let r = call(
+        &app,
+        Method::GET,
+        "/api/v1/pools/cluster/machines",
+        &operator,
+        None,
+    )
+    .await;
     assert_eq!(r.status(), 503);
 
     // Alice's level is served by it: her start fails in words, nothing runs elsewhere.

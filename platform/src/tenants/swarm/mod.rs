@@ -30,8 +30,8 @@ use tokio::sync::OnceCell;
 
 use super::docker::timed;
 use super::orchestrator::{
-    ContainerEvent, ContainerInfo, ContainerSpec, Machine, Orchestrator, OrchestratorError,
-    Result, label,
+    ContainerEvent, ContainerInfo, ContainerSpec, Machine, Orchestrator, OrchestratorError, Result,
+    label,
 };
 use placement::NodeView;
 use spec::POOL_NODE_LABEL;
@@ -141,10 +141,8 @@ impl SwarmDriver {
         let options = bollard::query_parameters::ListTasksOptionsBuilder::new()
             .filters(&filters)
             .build();
-        let (tasks, nodes) = tokio::try_join!(
-            timed(docker.list_tasks(Some(options))),
-            self.nodes()
-        )?;
+        let (tasks, nodes) =
+            tokio::try_join!(timed(docker.list_tasks(Some(options))), self.nodes())?;
         Ok(Some(Snapshot {
             services: vec![service],
             tasks,

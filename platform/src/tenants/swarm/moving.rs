@@ -14,8 +14,8 @@ use bollard::models::{
     TaskSpecRestartPolicyConditionEnum, TaskState,
 };
 
-use super::super::orchestrator::{OrchestratorError, Result, label};
 use super::super::docker::timed;
+use super::super::orchestrator::{OrchestratorError, Result, label};
 use super::{SwarmDriver, tasks};
 
 /// The helper image: a static busybox (`tar`, `nc`), loaded on every node like the tenant
@@ -26,7 +26,14 @@ const PORT: u16 = 7070;
 const COPY_WAIT: Duration = Duration::from_secs(30 * 60);
 
 /// One helper's service: busybox running `script` on `node`, the volume at /data.
-fn helper(name: &str, node: &str, volume: &str, read_only: bool, network: &str, script: String) -> ServiceSpec {
+fn helper(
+    name: &str,
+    node: &str,
+    volume: &str,
+    read_only: bool,
+    network: &str,
+    script: String,
+) -> ServiceSpec {
     let labels = HashMap::from([("websplat.role".to_owned(), "move".to_owned())]);
     ServiceSpec {
         name: Some(name.to_owned()),
@@ -35,7 +42,12 @@ fn helper(name: &str, node: &str, volume: &str, read_only: bool, network: &str, 
             container_spec: Some(TaskSpecContainerSpec {
                 image: Some(HELPER_IMAGE.to_owned()),
                 labels: Some(labels),
-                command: Some(vec!["/busybox".to_owned(), "sh".to_owned(), "-c".to_owned(), script]),
+                command: Some(vec![
+                    "/busybox".to_owned(),
+                    "sh".to_owned(),
+                    "-c".to_owned(),
+                    script,
+                ]),
                 // Root, to keep the files' owners; only the capabilities a copy needs.
                 user: Some("0:0".to_owned()),
                 read_only: Some(true),
@@ -99,7 +111,10 @@ pub async fn copy(
         driver: Some("overlay".to_owned()),
         scope: Some("swarm".to_owned()),
         internal: Some(true),
-        labels: Some(HashMap::from([(label::POOL.to_owned(), driver.inner.pool.clone())])),
+        labels: Some(HashMap::from([(
+            label::POOL.to_owned(),
+            driver.inner.pool.clone(),
+        )])),
         ..Default::default()
     }))
     .await?;
@@ -160,7 +175,10 @@ pub async fn copy(
 }
 
 /// `None` while a helper runs; how it ended once it has.
-async fn ended(driver: &SwarmDriver, service: &str) -> Result<Option<std::result::Result<(), String>>> {
+async fn ended(
+    driver: &SwarmDriver,
+    service: &str,
+) -> Result<Option<std::result::Result<(), String>>> {
     let Some(snapshot) = driver.snapshot_of(service).await? else {
         return Ok(Some(Err("its service vanished".to_owned())));
     };
@@ -170,7 +188,9 @@ async fn ended(driver: &SwarmDriver, service: &str) -> Result<Option<std::result
     let state = task.status.as_ref().and_then(|s| s.state);
     Ok(match state {
         Some(TaskState::COMPLETE) => Some(Ok(())),
-        Some(s) if tasks::is_final(s) => Some(Err(tasks::task_error(task).unwrap_or_else(|| s.to_string()))),
+        Some(s) if tasks::is_final(s) => {
+            Some(Err(tasks::task_error(task).unwrap_or_else(|| s.to_string())))
+        }
         _ => None,
     })
 }

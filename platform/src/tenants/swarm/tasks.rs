@@ -57,9 +57,7 @@ impl Snapshot {
             .and_then(|s| s.container_status.as_ref())
             .and_then(|c| c.exit_code)
             .filter(|_| is_final(state));
-        let port: Option<u16> = labels
-            .get(label::RUNTIME_PORT)
-            .and_then(|p| p.parse().ok());
+        let port: Option<u16> = labels.get(label::RUNTIME_PORT).and_then(|p| p.parse().ok());
         let address = match (task, port) {
             (Some(task), Some(port)) if running => self.address(task, node, port),
             _ => None,

@@ -155,11 +155,15 @@ pub struct Machines {
         (status = 503, body = ErrorBody, description = "The pool's engine does not answer"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("session" = []), ("token" = [])))]
-pub async fn machines(state: State, name: web::Path<String>) -> Result<web::Json<Machines>, ApiError> {
-    let pool = {
+pub async fn machines(
+    state: State,
+    name: web::Path<String>,
+) -> Result<web::Json<Machines>, ApiError> {
+    let view = {
         let mut conn = state.db.get().await?;
-        pools::show(&mut conn, &name).await?.pool
+        pools::show(&mut conn, &name).await?
     };
+    let pool = view.pool;
     state
         .tenants
         .sync_drivers()
@@ -175,7 +179,7 @@ pub async fn machines(state: State, name: web::Path<String>) -> Result<web::Json
             ApiError::Unavailable("the pool's container engine")
         })?;
     Ok(web::Json(Machines {
-        engine: pool.engine,
+        engine: view.engine,
         machines,
     }))
 }
