@@ -164,6 +164,20 @@ impl Drop for Leftovers {
     }
 }
 
+/// Starts a killed node again when dropped (`scripts/swarm start` does nothing to a node
+/// that runs).
+struct NodeBack(usize);
+
+impl Drop for NodeBack {
+    fn drop(&mut self) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let _ = std::process::Command::new("bash")
+            .arg(root.join("scripts/swarm"))
+            .args(["start", &self.0.to_string()])
+            .output();
+    }
+}
+
 /// Starts the platform with the default pool on the cluster; returns it and an operator.
 async fn platform_on(cluster: &Cluster, db: &TestDb) -> (Platform, Client, Leftovers) {
     let platform = Platform::start(
@@ -483,9 +497,11 @@ async fn a_node_lost_fails_its_workspaces_in_words_the_rest_serve_and_back_it_st
         let node = pinned_node(&db, &email).await.expect("pinned");
         people.push((email, node, person));
     }
-    // A worker's daemon is killed (never the manager's: the platform asks the manager).
+    // A worker's daemon is killed (never the manager's: the platform asks the manager),
+    // and brought back when the test ends, passed or not.
     let lost = cluster.nodes.last().expect("a node");
     cluster.script(&["kill", &lost.index.to_string()]);
+    let _back = NodeBack(lost.index);
     let (email, _, person) = people
         .iter()
         .find(|(_, node, _)| *node == lost.id)

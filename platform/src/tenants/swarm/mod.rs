@@ -41,6 +41,8 @@ use tasks::Snapshot;
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// How long the watcher waits before asking a manager that did not answer again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// How often a task that lost the race for its node's network is tried again.
+const NETWORK_RACE_RETRIES: u32 = 3;
 /// How long a new task may take to run (the image is on the node; no pull).
 const START_WAIT: Duration = Duration::from_secs(60);
 
@@ -148,6 +150,25 @@ impl SwarmDriver {
             tasks,
             nodes,
         }))
+    }
+
+    /// Makes the swarm start a service's task anew (its restart policy would not).
+    async fn force_update(&self, id: &str) -> Result<()> {
+        let docker = self.docker().await?;
+        let service = timed(docker.inspect_service(id, None)).await?;
+        let version = service
+            .version
+            .and_then(|v| v.index)
+            .and_then(|i| i32::try_from(i).ok())
+            .unwrap_or_default();
+        let mut spec = service.spec.unwrap_or_default();
+        if let Some(task) = spec.task_template.as_mut() {
+            task.force_update = Some(task.force_update.unwrap_or(0) + 1);
+        }
+        let options = UpdateServiceOptionsBuilder::new().version(version).build();
+        timed(docker.update_service(id, spec, options, None))
+            .await
+            .map(drop)
     }
 
     /// Sets a service's replica count (0 stops its task, which is never restarted).
@@ -261,6 +282,7 @@ impl Orchestrator for SwarmDriver {
     #[tracing::instrument(skip(self), fields(pool = %self.inner.pool))]
     async fn start(&self, id: &str) -> Result<()> {
         let deadline = Instant::now() + START_WAIT;
+        let mut retries = 0;
         loop {
             let Some(snapshot) = self.snapshot_of(id).await? else {
                 return Err(OrchestratorError::NotFound(format!("the service {id}")));
@@ -282,6 +304,22 @@ impl Orchestrator for SwarmDriver {
                     let why = task
                         .and_then(tasks::task_error)
                         .unwrap_or_else(|| s.to_string());
+                    // The first tasks to start at once on a node race to make its part of
+                    // the tenant network ("network … exists"): the loser is tried again.
+                    if retries < NETWORK_RACE_RETRIES
+                        && why.contains("network")
+                        && why.contains("exists")
+                    {
+                        retries += 1;
+                        tracing::info!(
+                            why,
+                            retries,
+                            "the task lost a race for the node's network; trying it again"
+                        );
+                        self.force_update(id).await?;
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
                     return Err(OrchestratorError::Engine(format!(
                         "its task ended before it ran: {why}"
                     )));
