@@ -198,9 +198,15 @@ mod tests {
             node("e", "default", 9000, true, false),
         ];
         let tasks = [task("a", 600), task("b", 100)];
-        assert_eq!(choose("default", &nodes, &tasks, None).unwrap(), "b");
+        assert_eq!(
+            choose("default", &nodes, &tasks, None).expect("present"),
+            "b"
+        );
         let tasks = [task("a", 100), task("b", 600)];
-        assert_eq!(choose("default", &nodes, &tasks, None).unwrap(), "a");
+        assert_eq!(
+            choose("default", &nodes, &tasks, None).expect("present"),
+            "a"
+        );
     }
 
     #[test]
@@ -210,12 +216,15 @@ mod tests {
             node("b", "default", 1000, true, true),
             node("c", "default", 1000, true, false),
         ];
-        let down = choose("default", &nodes, &[], Some("a")).unwrap_err();
+        let down = choose("default", &nodes, &[], Some("a")).expect_err("refused");
         assert!(matches!(down, OrchestratorError::MachineUnavailable(_)));
-        let drained = choose("default", &nodes, &[], Some("c")).unwrap_err();
+        let drained = choose("default", &nodes, &[], Some("c")).expect_err("refused");
         assert!(drained.to_string().contains("drained"), "{drained}");
-        assert_eq!(choose("default", &nodes, &[], Some("b")).unwrap(), "b");
-        let gone = choose("default", &nodes, &[], Some("zz")).unwrap_err();
+        assert_eq!(
+            choose("default", &nodes, &[], Some("b")).expect("present"),
+            "b"
+        );
+        let gone = choose("default", &nodes, &[], Some("zz")).expect_err("refused");
         assert!(matches!(gone, OrchestratorError::MachineUnavailable(_)));
     }
 }

@@ -181,29 +181,39 @@ mod tests {
     #[test]
     fn a_tenant_is_one_hardened_replica_never_restarted_and_pinned_to_its_node() {
         let s = service(&spec(Some("n1")), "default", "net");
-        assert_eq!(s.mode.unwrap().replicated.unwrap().replicas, Some(1));
-        let task = s.task_template.unwrap();
         assert_eq!(
-            task.restart_policy.unwrap().condition,
+            s.mode
+                .expect("present")
+                .replicated
+                .expect("present")
+                .replicas,
+            Some(1)
+        );
+        let task = s.task_template.expect("present");
+        assert_eq!(
+            task.restart_policy.expect("present").condition,
             Some(TaskSpecRestartPolicyConditionEnum::NONE)
         );
         assert_eq!(
-            task.placement.unwrap().constraints.unwrap(),
+            task.placement
+                .expect("present")
+                .constraints
+                .expect("present"),
             vec![
                 "node.labels.websplat.pool==default".to_owned(),
                 "node.id==n1".to_owned()
             ]
         );
-        let c = task.container_spec.unwrap();
+        let c = task.container_spec.expect("present");
         assert_eq!(c.user.as_deref(), Some(TENANT_USER));
         assert_eq!(c.read_only, Some(true));
         assert_eq!(c.capability_drop, Some(vec!["ALL".to_owned()]));
-        let limits = task.resources.unwrap().limits.unwrap();
+        let limits = task.resources.expect("present").limits.expect("present");
         assert_eq!(limits.pids, Some(128));
         assert_eq!(limits.memory_bytes, Some(256 << 20));
         assert_eq!(limits.nano_cpus, Some(500_000_000));
         assert_eq!(
-            s.endpoint_spec.unwrap().mode,
+            s.endpoint_spec.expect("present").mode,
             Some(EndpointSpecModeEnum::DNSRR)
         );
     }
