@@ -388,3 +388,382 @@ stop_redis() {
   done
   return 0
 }
+
+# ---------------------------------------------------------------------------
+# A local Docker Swarm of several engine daemons (issue #16)
+# ---------------------------------------------------------------------------
+# Each node is a dockerd in its own network namespace, with its own config file,
+# data root, exec root (so its own containerd), socket and pid file, under
+# <dir>/node<i>/. The nodes sit on one private L2 segment: a bridge inside a
+# "switch" namespace of its own (so no frame crosses the machine's firewall),
+# veth-linked to each node and to the host. Node 1 is the swarm's only manager;
+# the others join as workers. The machine's own Docker Engine is never touched
+# beyond `docker save` of the images the nodes load.
+#
+# A cluster is named by its slot: 0-9 for the test instances (WEBSPLAT_TEST_INSTANCE),
+# 10 for the dev cluster of `scripts/up --swarm`. Everything it makes is derived from
+# the slot, so two clusters never collide:
+#   directory   .data/swarm-<slot> (tests) or .data/swarm (dev)
+#   namespaces  wssw<slot>-sw (the switch), wssw<slot>-n<i> (node i)
+#   host link   wssw<slot>h (host side), address 10.210.<slot>.1/24
+#   node i      eth0 at 10.210.<slot>.(10+i), default route via the host
+#   swarm pool  10.(220+slot).0.0/16 in /24s (overlay networks)
+#   local pool  10.(240+slot).<i>.0/24 per node for the node's bridge networks
+# State is written to <dir>/env (see swarm_write_env).
+
+# swarm_slot_dir <slot> — the cluster's directory.
+swarm_slot_dir() {
+  if [ "$1" = 10 ]; then printf '%s\n' "$WS_DATA/swarm"; else printf '%s\n' "$WS_DATA/swarm-$1"; fi
+}
+
+_ws_swarm_names() {
+  # Sets: sw_ns sw_host sw_net sw_dir for slot $1.
+  sw_slot="$1"
+  sw_ns="wssw$1"
+  sw_host="wssw$1h"
+  sw_net="10.210.$1"
+  sw_dir="$(swarm_slot_dir "$1")"
+}
+
+_ws_swarm_node_pid() {
+  # The live dockerd pid of node $2 in slot $1, or nothing.
+  local pid comm
+  pid="$(cat "$(swarm_slot_dir "$1")/node$2/docker.pid" 2>/dev/null)" || return 1
+  case "$pid" in '' | *[!0-9]*) return 1 ;; esac
+  comm="$(cat "/proc/$pid/comm" 2>/dev/null)" || return 1
+  [ "$comm" = dockerd ] || return 1
+  printf '%s\n' "$pid"
+}
+
+# swarm_docker <slot> <i> docker-args… — the docker CLI against node i.
+swarm_docker() {
+  local slot="$1" i="$2"
+  shift 2
+  DOCKER_CONTEXT='' docker -H "unix://$(swarm_slot_dir "$slot")/node$i/docker.sock" "$@"
+}
+
+_ws_swarm_link_up() {
+  # The switch namespace, its bridge, the host's link and node i's link.
+  local slot="$1" n="$2" i
+  _ws_swarm_names "$slot"
+  if [ ! -e "/var/run/netns/$sw_ns-sw" ]; then
+    ip netns add "$sw_ns-sw"
+  fi
+  ip -n "$sw_ns-sw" link set lo up
+  if ! ip -n "$sw_ns-sw" link show br0 >/dev/null 2>&1; then
+    ip -n "$sw_ns-sw" link add br0 type bridge
+  fi
+  ip -n "$sw_ns-sw" link set br0 up
+  if ! ip link show "$sw_host" >/dev/null 2>&1; then
+    ip link add "$sw_host" type veth peer name host netns "$sw_ns-sw"
+  fi
+  ip -n "$sw_ns-sw" link set host master br0 up
+  ip addr replace "$sw_net.1/24" dev "$sw_host"
+  ip link set "$sw_host" up
+  for ((i = 1; i <= n; i++)); do
+    if [ ! -e "/var/run/netns/$sw_ns-n$i" ]; then
+      ip netns add "$sw_ns-n$i"
+    fi
+    ip -n "$sw_ns-n$i" link set lo up
+    if ! ip -n "$sw_ns-n$i" link show eth0 >/dev/null 2>&1; then
+      ip -n "$sw_ns-sw" link add "n$i" type veth peer name eth0 netns "$sw_ns-n$i"
+    fi
+    ip -n "$sw_ns-sw" link set "n$i" master br0 up
+    ip -n "$sw_ns-n$i" addr replace "$sw_net.$((10 + i))/24" dev eth0
+    ip -n "$sw_ns-n$i" link set eth0 up
+    ip -n "$sw_ns-n$i" route replace default via "$sw_net.1"
+  done
+}
+
+_ws_swarm_write_config() {
+  local slot="$1" i="$2" dir
+  dir="$(swarm_slot_dir "$slot")/node$i"
+  mkdir -p "$dir"
+  # Every setting here, none on the command line (dockerd refuses a setting given twice),
+  # so the machine's /etc/docker/daemon.json is never read. no-new-privileges: the 20.10
+  # service API cannot ask for it per service, so the daemon gives it to every task.
+  cat >"$dir/daemon.json" <<JSON
+{
+  "storage-driver": "vfs",
+  "iptables": true,
+  "ip-forward": true,
+  "bridge": "none",
+  "no-new-privileges": true,
+  "log-driver": "json-file",
+  "log-opts": { "max-size": "10m", "max-file": "3" },
+  "cgroup-parent": "wssw$slot-n$i",
+  "containerd-namespace": "wssw$slot-n$i",
+  "containerd-plugins-namespace": "wssw$slot-n$i-plugins",
+  "default-address-pools": [ { "base": "10.$((240 + slot)).$i.0/24", "size": 26 } ],
+  "features": { "buildkit": false }
+}
+JSON
+}
+
+# swarm_node_start <slot> <i> — start node i's daemon (again, with the same data) and wait
+# until its API answers.
+swarm_node_start() {
+  local slot="$1" i="$2" dir pid t
+  _ws_swarm_names "$slot"
+  dir="$sw_dir/node$i"
+  if pid="$(_ws_swarm_node_pid "$slot" "$i")"; then
+    ws_log "swarm node $i already running (pid $pid)"
+    return 0
+  fi
+  [ -e "/var/run/netns/$sw_ns-n$i" ] || { ws_err "no namespace $sw_ns-n$i (run scripts/swarm up)"; return 1; }
+  _ws_swarm_write_config "$slot" "$i"
+  rm -f "$dir/docker.pid" "$dir/docker.sock"
+  # nsenter --net, not `ip netns exec` (which remounts /sys and hides the cgroup mounts);
+  # a UTS namespace of its own only so that the node's hostname names it.
+  # DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1: a task uses the image the node holds instead of
+  # first asking a registry for it (none is reachable; each ask would wait for DNS).
+  DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 setsid nsenter --net="/var/run/netns/$sw_ns-n$i" -- \
+    unshare --uts -- sh -c 'hostname "$0" && exec "$@"' "$sw_ns-n$i" /usr/sbin/dockerd \
+    --config-file "$dir/daemon.json" --data-root "$dir/data" --exec-root "$dir/exec" \
+    -H "unix://$dir/docker.sock" --pidfile "$dir/docker.pid" \
+    </dev/null >>"$dir/dockerd.log" 2>&1 &
+  for ((t = 0; t < 240; t++)); do
+    if swarm_docker "$slot" "$i" version >/dev/null 2>&1; then
+      _ws_swarm_firewall "$slot" "$i"
+      ws_log "swarm node $i up (pid $(cat "$dir/docker.pid"), $sw_net.$((10 + i)))"
+      return 0
+    fi
+    if ! kill -0 $! 2>/dev/null; then break; fi
+    sleep 0.25
+  done
+  ws_err "swarm node $i did not start; tail of $dir/dockerd.log:"
+  tail -n 20 "$dir/dockerd.log" >&2 || true
+  return 1
+}
+
+# swarm_node_kill <slot> <i> — SIGKILL node i's daemon (its containerd and shims die with
+# it: the machine is "lost"), data kept for swarm_node_start.
+swarm_node_kill() {
+  local slot="$1" i="$2" pid dir p
+  dir="$(swarm_slot_dir "$slot")/node$i"
+  _ws_swarm_kill_tree "$dir"
+  ws_log "swarm node $i killed"
+}
+
+_ws_swarm_kill_tree() {
+  # Kill dockerd and every process whose command line names this node's directory
+  # (its containerd, the shims, docker-proxy), found by the pid file and /proc.
+  local dir="$1" pid p pids=()
+  pid="$(cat "$dir/docker.pid" 2>/dev/null || true)"
+  case "$pid" in '' | *[!0-9]*) pid="" ;; esac
+  if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ]; then
+    pids+=("$pid")
+  fi
+  for p in /proc/[0-9]*; do
+    p="${p#/proc/}"
+    [ "$p" = "$$" ] && continue
+    if tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -qF -- "$dir/"; then
+      pids+=("$p")
+    fi
+  done
+  # The node's containers (under its own cgroup parent): a lost machine runs nothing.
+  local cg
+  cg="$(_ws_swarm_cgroup "$dir")"
+  if [ -n "$cg" ] && [ -d "/sys/fs/cgroup/pids/$cg" ]; then
+    while read -r p; do pids+=("$p"); done < <(cat /sys/fs/cgroup/pids/"$cg"/*/cgroup.procs 2>/dev/null)
+  fi
+  [ "${#pids[@]}" -eq 0 ] && return 0
+  kill -9 "${pids[@]}" 2>/dev/null || true
+  for p in "${pids[@]}"; do
+    while kill -0 "$p" 2>/dev/null; do sleep 0.1; done
+  done
+}
+
+_ws_swarm_cgroup() {
+  # The cgroup parent named in node dir $1's daemon.json.
+  sed -n 's/^ *"cgroup-parent": "\([^"]*\)".*/\1/p' "$1/daemon.json" 2>/dev/null
+}
+
+_ws_swarm_rm_cgroups() {
+  # The (empty) cgroups the node's containers left, in every hierarchy.
+  local cg="$1" d
+  [ -n "$cg" ] || return 0
+  for d in /sys/fs/cgroup/*/"$cg"; do
+    [ -d "$d" ] || continue
+    find "$d" -depth -mindepth 1 -type d -exec rmdir {} \; 2>/dev/null || true
+    rmdir "$d" 2>/dev/null || true
+  done
+}
+
+_ws_swarm_umount_under() {
+  # Unmount (lazily, deepest first) everything mounted under $1.
+  local dir="$1" m
+  [ -d "$dir" ] || return 0
+  awk '{print $5}' /proc/self/mountinfo | { grep -F -- "$dir/" || true; } | sort -r \
+    | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+}
+
+# The tenants' network on every node: a swarm-scoped *bridge* network `websplat-tenants`
+# made from a node-local config network `websplat-tenants-config` on each node (its own
+# subnet 10.(230+slot).<i>.0/24, bridge `wstenants`, inter-container traffic off). An overlay
+# would join every tenant of the pool on one L2 segment across nodes (they reach one another
+# and Docker cannot turn that off); a bridge per node keeps them apart as on one engine,
+# and the node firewall below keeps them off other nodes, the nodes' services and the world.
+_ws_swarm_tenant_network() {
+  local slot="$1" i="$2"
+  if ! swarm_docker "$slot" "$i" network inspect websplat-tenants-config >/dev/null 2>&1; then
+    swarm_docker "$slot" "$i" network create --config-only \
+      --subnet "10.$((230 + slot)).$i.0/24" --gateway "10.$((230 + slot)).$i.1" \
+      -o com.docker.network.bridge.name=wstenants \
+      -o com.docker.network.bridge.enable_icc=false \
+      websplat-tenants-config >/dev/null
+  fi
+}
+
+# _ws_swarm_firewall <slot> <i> — node i's rules for the tenants' bridge (iptables in the
+# node's own namespace; DOCKER-USER is where Docker leaves room for them, and they survive
+# a daemon restart). A tenant may open connections only to the platform's address (its
+# AI gateway door), answer the platform's connections (to its published port) and nothing
+# else: not another node, not the node itself (its swarm ports, other tenants' published
+# ports), not the world.
+_ws_swarm_firewall() {
+  local slot="$1" i="$2" platform ipt
+  platform="10.210.$slot.1"
+  ipt=(nsenter --net="/var/run/netns/wssw$slot-n$i" -- iptables -w 10)
+  "${ipt[@]}" -N WEBSPLAT-TENANTS 2>/dev/null || "${ipt[@]}" -F WEBSPLAT-TENANTS
+  "${ipt[@]}" -A WEBSPLAT-TENANTS -i wstenants -o wstenants -j RETURN
+  "${ipt[@]}" -A WEBSPLAT-TENANTS -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
+  "${ipt[@]}" -A WEBSPLAT-TENANTS -i wstenants -d "$platform" -p tcp -j RETURN
+  "${ipt[@]}" -A WEBSPLAT-TENANTS -i wstenants -j REJECT --reject-with icmp-port-unreachable
+  "${ipt[@]}" -A WEBSPLAT-TENANTS -o wstenants -s "$platform" -p tcp -j RETURN
+  "${ipt[@]}" -A WEBSPLAT-TENANTS -o wstenants -j DROP
+  "${ipt[@]}" -C DOCKER-USER -j WEBSPLAT-TENANTS 2>/dev/null \
+    || "${ipt[@]}" -I DOCKER-USER -j WEBSPLAT-TENANTS
+  "${ipt[@]}" -N WEBSPLAT-TENANTS-IN 2>/dev/null || "${ipt[@]}" -F WEBSPLAT-TENANTS-IN
+  "${ipt[@]}" -A WEBSPLAT-TENANTS-IN -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
+  "${ipt[@]}" -A WEBSPLAT-TENANTS-IN -j REJECT --reject-with icmp-port-unreachable
+  "${ipt[@]}" -C INPUT -i wstenants -j WEBSPLAT-TENANTS-IN 2>/dev/null \
+    || "${ipt[@]}" -I INPUT -i wstenants -j WEBSPLAT-TENANTS-IN
+}
+
+# swarm_write_env <slot> <n> — <dir>/env, a shell-style file the tests and the platform read:
+#   WEBSPLAT_SWARM_NODES=<n>
+#   WEBSPLAT_SWARM_MANAGER=unix://…/node1/docker.sock   (the endpoint of the pool)
+#   WEBSPLAT_SWARM_HOST_ADDRESS=10.210.<slot>.1           (the host, as the nodes see it)
+#   WEBSPLAT_SWARM_NETWORK=websplat-tenants               (the tenants' swarm network)
+#   WEBSPLAT_SWARM_NODE_<i>_SOCKET / _ADDRESS / _PID / _ID / _NETNS
+swarm_write_env() {
+  local slot="$1" n="$2" i pid id tmp
+  _ws_swarm_names "$slot"
+  tmp="$sw_dir/env.tmp"
+  {
+    printf 'WEBSPLAT_SWARM_NODES=%s\n' "$n"
+    printf 'WEBSPLAT_SWARM_MANAGER=unix://%s/node1/docker.sock\n' "$sw_dir"
+    printf 'WEBSPLAT_SWARM_HOST_ADDRESS=%s.1\n' "$sw_net"
+    printf 'WEBSPLAT_SWARM_NETWORK=websplat-tenants\n'
+    for ((i = 1; i <= n; i++)); do
+      pid="$(_ws_swarm_node_pid "$slot" "$i" || true)"
+      id="$(cat "$sw_dir/node$i/node.id" 2>/dev/null || true)"
+      printf 'WEBSPLAT_SWARM_NODE_%s_SOCKET=unix://%s/node%s/docker.sock\n' "$i" "$sw_dir" "$i"
+      printf 'WEBSPLAT_SWARM_NODE_%s_ADDRESS=%s.%s\n' "$i" "$sw_net" "$((10 + i))"
+      printf 'WEBSPLAT_SWARM_NODE_%s_PID=%s\n' "$i" "$pid"
+      printf 'WEBSPLAT_SWARM_NODE_%s_ID=%s\n' "$i" "$id"
+      printf 'WEBSPLAT_SWARM_NODE_%s_NETNS=%s-n%s\n' "$i" "$sw_ns" "$i"
+    done
+  } >"$tmp"
+  mv "$tmp" "$sw_dir/env"
+}
+
+# swarm_load_image <slot> <n> <image> — `docker save` from the machine's engine into each
+# node (no registry is reachable), skipped on nodes that already hold the same image id.
+swarm_load_image() {
+  local slot="$1" n="$2" image="$3" want have i tar
+  want="$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null)" \
+    || { ws_err "image $image is not on the machine's Docker Engine"; return 1; }
+  tar="$(swarm_slot_dir "$slot")/image-$$.tar"
+  for ((i = 1; i <= n; i++)); do
+    have="$(swarm_docker "$slot" "$i" image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)"
+    [ "$have" = "$want" ] && continue
+    [ -f "$tar" ] || docker save -o "$tar" "$image"
+    swarm_docker "$slot" "$i" load -q -i "$tar" >/dev/null || { rm -f "$tar"; return 1; }
+  done
+  rm -f "$tar"
+  ws_log "image $image on all $n swarm nodes"
+}
+
+# swarm_up <slot> [n] — the cluster: links, daemons, swarm init/join, pool labels.
+swarm_up() {
+  local slot="$1" n="${2:-3}" i token id state
+  _ws_swarm_names "$slot"
+  ws_is_root || { ws_err "scripts/swarm needs root (network namespaces, dockerd)"; return 1; }
+  mkdir -p "$sw_dir"
+  echo "$n" >"$sw_dir/nodes"
+  _ws_swarm_link_up "$slot" "$n"
+  for ((i = 1; i <= n; i++)); do
+    swarm_node_start "$slot" "$i" || return 1
+  done
+  state="$(swarm_docker "$slot" 1 info -f '{{.Swarm.LocalNodeState}}')"
+  if [ "$state" != active ]; then
+    ws_log "swarm init on node 1 ($sw_net.11)"
+    swarm_docker "$slot" 1 swarm init --advertise-addr "$sw_net.11" --listen-addr "$sw_net.11:2377" \
+      --default-addr-pool "10.$((220 + slot)).0.0/16" --default-addr-pool-mask-length 24 \
+      --dispatcher-heartbeat 2s >/dev/null || return 1
+  fi
+  token="$(swarm_docker "$slot" 1 swarm join-token -q worker)"
+  for ((i = 2; i <= n; i++)); do
+    state="$(swarm_docker "$slot" "$i" info -f '{{.Swarm.LocalNodeState}}')"
+    if [ "$state" != active ]; then
+      ws_log "node $i joins as a worker"
+      swarm_docker "$slot" "$i" swarm join --token "$token" --advertise-addr "$sw_net.$((10 + i))" \
+        --listen-addr "$sw_net.$((10 + i)):2377" "$sw_net.11:2377" >/dev/null || return 1
+    fi
+  done
+  for ((i = 1; i <= n; i++)); do
+    _ws_swarm_tenant_network "$slot" "$i"
+    id="$(swarm_docker "$slot" "$i" info -f '{{.Swarm.NodeID}}')"
+    echo "$id" >"$sw_dir/node$i/node.id"
+    swarm_docker "$slot" 1 node update --label-add websplat.pool=default \
+      --label-add "websplat.node=$i" "$id" >/dev/null
+  done
+  if ! swarm_docker "$slot" 1 network inspect websplat-tenants >/dev/null 2>&1; then
+    swarm_docker "$slot" 1 network create --driver bridge --scope swarm \
+      --config-from websplat-tenants-config websplat-tenants >/dev/null
+  fi
+  swarm_write_env "$slot" "$n"
+  ws_log "swarm of $n nodes up; state in $sw_dir/env"
+}
+
+# swarm_down <slot> — stop every node, remove namespaces, links, mounts and state.
+# Idempotent; safe after a crash (works from the names, not from state).
+swarm_down() {
+  local slot="$1" d i ns
+  _ws_swarm_names "$slot"
+  if [ -d "$sw_dir" ]; then
+    for d in "$sw_dir"/node*; do
+      [ -d "$d" ] || continue
+      _ws_swarm_kill_tree "$d"
+      _ws_swarm_rm_cgroups "$(_ws_swarm_cgroup "$d")"
+    done
+    _ws_swarm_umount_under "$sw_dir"
+  fi
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^$sw_ns-(sw|n[0-9]+)\$"); do
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  ip link del "$sw_host" 2>/dev/null || true
+  if [ -d "$sw_dir" ]; then
+    _ws_swarm_umount_under "$sw_dir"
+    rm -rf "$sw_dir" 2>/dev/null || { sleep 1; rm -rf "$sw_dir"; }
+  fi
+  ws_log "swarm $slot down"
+}
+
+# swarm_status <slot> — nodes, their daemons and the swarm's view of them.
+swarm_status() {
+  local slot="$1" n i pid
+  _ws_swarm_names "$slot"
+  [ -f "$sw_dir/nodes" ] || { ws_log "no swarm in $sw_dir"; return 1; }
+  n="$(cat "$sw_dir/nodes")"
+  for ((i = 1; i <= n; i++)); do
+    if pid="$(_ws_swarm_node_pid "$slot" "$i")"; then
+      printf 'node %s  %s.%s  dockerd pid %s\n' "$i" "$sw_net" "$((10 + i))" "$pid"
+    else
+      printf 'node %s  %s.%s  dockerd not running\n' "$i" "$sw_net" "$((10 + i))"
+    fi
+  done
+  swarm_docker "$slot" 1 node ls 2>/dev/null || ws_log "manager (node 1) not answering"
+}

@@ -512,6 +512,7 @@ impl Bench {
                 tmp_bytes: u64::from(self.state.config.tenants.tmp_mib) * 1024 * 1024,
             },
             port: runtime::PORT,
+            node: None,
         };
         let probe = Client::builder().no_proxy().build()?;
         let started = Instant::now();

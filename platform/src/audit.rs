@@ -42,6 +42,8 @@ pub enum Action {
     PoolDelete,
     /// An admin or operator stopped a user's workspace.
     WorkspaceStop,
+    /// An operator moved a user's workspace to another machine of its pool's engine.
+    WorkspaceMove,
     /// A signed-in user was refused an admin route by the policy.
     AccessDenied,
     /// An admin made an invitation (invitation-only registration).
@@ -76,6 +78,7 @@ impl Action {
             Action::PoolUndrain => "pool.undrain",
             Action::PoolDelete => "pool.delete",
             Action::WorkspaceStop => "workspace.stop",
+            Action::WorkspaceMove => "workspace.move",
             Action::AccessDenied => "access.denied",
             Action::InvitationCreate => "invitation.create",
             Action::InvitationRevoke => "invitation.revoke",

@@ -39,6 +39,7 @@ struct PoolMetrics {
     pre_created: prometheus::IntGaugeVec,
     queue_wait: HistogramVec,
     start_steps: HistogramVec,
+    machine_unavailable: IntCounterVec,
 }
 
 impl PoolMetrics {
@@ -70,7 +71,16 @@ impl PoolMetrics {
             &["kind", "step"],
         )?;
         registry.register(Box::new(start_steps.clone()))?;
+        let machine_unavailable = IntCounterVec::new(
+            Opts::new(
+                "pool_machine_unavailable_total",
+                "Starts refused because the machine holding the workspace's data is down or drained (alert on any increase), by pool",
+            ),
+            &["pool"],
+        )?;
+        registry.register(Box::new(machine_unavailable.clone()))?;
         Ok(PoolMetrics {
+            machine_unavailable,
             capacity: gauge(
                 "pool_capacity",
                 "Workspaces a pool may run, start or queue at once (its max_running)",
@@ -289,6 +299,14 @@ impl Metrics {
         p.running.with_label_values(&[pool]).set(running);
         p.starting.with_label_values(&[pool]).set(starting);
         p.queued.with_label_values(&[pool]).set(queued);
+    }
+
+    /// A start refused because its workspace's machine is down or drained.
+    pub fn machine_unavailable(&self, pool: &str) {
+        self.pools
+            .machine_unavailable
+            .with_label_values(&[pool])
+            .inc();
     }
 
     pub fn tenant_failed(&self, reason: &str) {

@@ -140,6 +140,7 @@ diesel::table! {
         used_bytes -> Nullable<Int8>,
         quota_bytes -> Nullable<Int8>,
         usage_at -> Nullable<Timestamptz>,
+        node -> Nullable<Text>,
     }
 }
 
@@ -225,6 +226,15 @@ diesel::table! {
     }
 }
 
+// Engines per pool (issue #16): a row for each pool not on the platform's own engine.
+diesel::table! {
+    pool_engines (pool) {
+        pool -> Text,
+        engine -> Text,
+        endpoint -> Nullable<Text>,
+    }
+}
+
 diesel::table! {
     pool_access_levels (access_level) {
         access_level -> Text,
@@ -269,11 +279,13 @@ diesel::table! {
 }
 
 diesel::joinable!(pool_access_levels -> pools (pool));
+diesel::joinable!(pool_engines -> pools (pool));
 diesel::joinable!(warm_runtimes -> pools (pool));
 diesel::joinable!(returning_runtimes -> pools (pool));
 diesel::allow_tables_to_appear_in_same_query!(
     pools,
     pool_access_levels,
+    pool_engines,
     tenants,
     access_levels,
     warm_runtimes,

@@ -7,6 +7,7 @@
 mod faults;
 mod pools;
 mod replicas;
+mod swarm;
 mod workspaces;
 
 use std::io::{Read, Seek, SeekFrom};

@@ -264,6 +264,46 @@ pub async fn stop(
     .await
 }
 
+/// A workspace moved to another machine: where it is now and the steps it went through.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WorkspaceMoved {
+    pub machine: crate::tenants::orchestrator::Machine,
+    pub steps: Vec<String>,
+}
+
+/// Moves `user`'s workspace to the machine `node` of its pool's engine (stop, copy of its
+/// data, new pin), audited as `workspace.move`; `progress` hears each step as it happens.
+pub async fn move_to(
+    db: &db::Pool,
+    tenants: &Tenants,
+    audit: &Audit,
+    user: UserId,
+    node: &str,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> Result<WorkspaceMoved, ApiError> {
+    let steps = std::sync::Mutex::new(Vec::new());
+    let tell = |step: String| {
+        progress(step.clone());
+        if let Ok(mut steps) = steps.lock() {
+            steps.push(step);
+        }
+    };
+    let result = tenants.move_workspace(user, node, &tell).await;
+    let result = audited(
+        db,
+        audit,
+        Action::WorkspaceMove,
+        &audit::user_target(user),
+        serde_json::json!({ "node": node }),
+        result,
+    )
+    .await?;
+    Ok(WorkspaceMoved {
+        machine: result,
+        steps: steps.into_inner().unwrap_or_default(),
+    })
+}
+
 /// The last `lines` lines `user`'s running workspace's container wrote.
 pub async fn logs(
     db: &db::Pool,
@@ -280,14 +320,14 @@ pub async fn logs(
     let mut conn = db.get().await?;
     let tenant = crate::tenants::store::latest(&mut conn, user).await?;
     drop(conn);
-    let Some(container) = tenant.and_then(|t| t.container_id) else {
+    let Some((container, pool)) = tenant.and_then(|t| Some((t.container_id?, t.pool))) else {
         return Err(ApiError::NotFound(
             "This workspace has no container now: its logs went with it when it stopped."
                 .to_owned(),
         ));
     };
     let written = tenants
-        .orchestrator
+        .driver(&pool)
         .logs(&container, lines)
         .await
         .map_err(|e| match e {

@@ -33,6 +33,10 @@ pub enum PoolsCommand {
     Undrain { name: String },
     /// Delete a pool nothing runs in (its access levels go back to `default`).
     Delete { name: String },
+    /// Move a user's workspace to another machine of its pool's swarm (stop, copy of its
+    /// data, new pin), printing each step. <USER> is a user id or an e-mail address;
+    /// <NODE> the machine's id or name.
+    Move { user: String, node: String },
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +70,12 @@ pub struct Settings {
     pub access_levels: Option<Vec<String>>,
     #[arg(long)]
     pub description: Option<String>,
+    /// What runs its workspaces: docker (the platform's own engine) or swarm.
+    #[arg(long)]
+    pub engine: Option<String>,
+    /// A swarm pool's manager API (unix:///path or tcp://host:port); "" removes it.
+    #[arg(long)]
+    pub endpoint: Option<String>,
 }
 
 /// Runs one command; returns what to print (JSON for list and show, a sentence otherwise).
@@ -107,6 +117,8 @@ pub async fn run(config: &Config, command: PoolsCommand) -> anyhow::Result<Strin
                     returning_ttl_seconds: settings
                         .returning_ttl_seconds
                         .unwrap_or_else(super::default_warm_ttl),
+                    engine: settings.engine.unwrap_or_else(super::default_engine),
+                    endpoint: settings.endpoint.filter(|e| !e.is_empty()),
                 },
             )
             .await
@@ -132,6 +144,8 @@ pub async fn run(config: &Config, command: PoolsCommand) -> anyhow::Result<Strin
                     returning_ahead: settings.returning_ahead,
                     returning_warm: settings.returning_warm,
                     returning_ttl_seconds: settings.returning_ttl_seconds,
+                    engine: settings.engine,
+                    endpoint: settings.endpoint.map(|e| (!e.is_empty()).then_some(e)),
                 },
             )
             .await
@@ -153,6 +167,22 @@ pub async fn run(config: &Config, command: PoolsCommand) -> anyhow::Result<Strin
         PoolsCommand::Delete { name } => {
             super::delete(&pool, &audit, &name).await.map_err(text)?;
             format!("deleted the pool {name}")
+        }
+        PoolsCommand::Move { user, node } => {
+            let user = {
+                let mut conn = pool.get().await?;
+                crate::admin::cli::resolve_user(&mut conn, &user).await?
+            };
+            let kv = crate::kv::Kv::new(&config.redis)?;
+            let metrics = crate::metrics::Metrics::new()?;
+            let tenants = crate::tenants::connect(config, pool.clone(), kv, metrics).await?;
+            let moved =
+                crate::admin::workspaces::move_to(&pool, &tenants, &audit, user, &node, &|step| {
+                    println!("{step}")
+                })
+                .await
+                .map_err(text)?;
+            format!("moved: the workspace is on {}", moved.machine.name)
         }
     })
 }

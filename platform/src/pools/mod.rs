@@ -37,6 +37,11 @@ pub struct PoolView {
     /// The access levels it serves (for `default`: every level no other pool names).
     pub access_levels: Vec<String>,
     pub figures: Figures,
+    /// What runs its workspaces: `docker` (the platform's own engine) or `swarm`.
+    #[schema(example = "docker")]
+    pub engine: String,
+    /// For a swarm pool, a manager's API (`unix:///…`, `tcp://host:port`).
+    pub endpoint: Option<String>,
 }
 
 /// What an operator sends to create a pool.
@@ -68,7 +73,22 @@ pub struct NewPool {
     pub returning_warm: i32,
     #[serde(default = "default_warm_ttl")]
     pub returning_ttl_seconds: i32,
+    /// What runs its workspaces: `docker` (the platform's own engine, the default) or
+    /// `swarm` (a Docker Swarm cluster).
+    #[serde(default = "default_engine")]
+    pub engine: String,
+    /// For a swarm pool: a manager's API, `unix:///path` or `tcp://host:port`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
 }
+
+fn default_engine() -> String {
+    DOCKER.to_owned()
+}
+
+/// The engines a pool may run on.
+pub const DOCKER: &str = "docker";
+pub const SWARM: &str = "swarm";
 
 fn default_queue_max() -> i32 {
     100
@@ -97,6 +117,12 @@ pub struct PoolChange {
     pub returning_ahead: Option<bool>,
     pub returning_warm: Option<i32>,
     pub returning_ttl_seconds: Option<i32>,
+    /// `docker` or `swarm`; only while nothing runs, starts or waits in the pool.
+    pub engine: Option<String>,
+    /// A swarm pool's manager API (`null` for a docker pool).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub endpoint: Option<Option<String>>,
 }
 
 /// A field that is present (possibly `null`) is `Some`; an absent one stays `None`.
@@ -186,6 +212,77 @@ fn validate(pool: &store::Row<'_>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The engine and its endpoint: a swarm pool names a manager's API; a docker pool runs
+/// on the platform's own engine and names none.
+fn validate_engine(
+    pool: &store::Row<'_>,
+    engine: &str,
+    endpoint: Option<&str>,
+) -> Result<(), ApiError> {
+    match (engine, endpoint) {
+        (DOCKER, None) => Ok(()),
+        (DOCKER, Some(_)) => Err(ApiError::validation(
+            "endpoint",
+            "a docker pool runs on the platform's own Docker Engine; only a swarm pool takes an endpoint",
+        )),
+        (SWARM, None) => Err(ApiError::validation(
+            "endpoint",
+            "a swarm pool needs the API of one of the cluster's managers: unix:///path/to/docker.sock or tcp://host:port",
+        )),
+        (SWARM, Some(endpoint)) => {
+            if !endpoint_is_valid(endpoint) {
+                return Err(ApiError::validation(
+                    "endpoint",
+                    "the endpoint is a manager's API: unix:// and an absolute socket path, or tcp:// (or http://) and host:port, at most 300 characters",
+                ));
+            }
+            if pool.warm_new > 0 {
+                return Err(ApiError::validation(
+                    "warm_new",
+                    "a swarm pool keeps no warm runtimes yet (a workspace's data is pinned to one machine): set warm_new to 0",
+                ));
+            }
+            if pool.returning_ahead {
+                return Err(ApiError::validation(
+                    "returning_ahead",
+                    "a swarm pool makes no next containers ahead yet: set returning_ahead to false",
+                ));
+            }
+            Ok(())
+        }
+        _ => Err(ApiError::validation(
+            "engine",
+            "the engine is docker (the platform's own Docker Engine) or swarm (a Docker Swarm cluster)",
+        )),
+    }
+}
+
+fn endpoint_is_valid(endpoint: &str) -> bool {
+    if endpoint.len() > 300
+        || endpoint
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return false;
+    }
+    if let Some(path) = endpoint.strip_prefix("unix://") {
+        return path.starts_with('/') && path.len() > 1;
+    }
+    let Some(rest) = endpoint
+        .strip_prefix("tcp://")
+        .or_else(|| endpoint.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let rest = rest.trim_end_matches('/');
+    match rest.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty() && !host.contains('/') && port.parse::<u16>().is_ok_and(|p| p > 0)
+        }
+        None => false,
+    }
+}
+
 async fn check_levels(
     conn: &mut AsyncPgConnection,
     pool: &PoolName,
@@ -223,6 +320,11 @@ pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<PoolView>, ApiErro
     let named = store::levels(conn).await?;
     let figures: BTreeMap<String, Figures> = store::figures(conn).await?.into_iter().collect();
     let all_levels = access_levels::list(conn).await?;
+    let engines: BTreeMap<String, (String, Option<String>)> = store::engines(conn)
+        .await?
+        .into_iter()
+        .map(|(pool, engine, endpoint)| (pool, (engine, endpoint)))
+        .collect();
     Ok(pools
         .into_iter()
         .map(|pool| {
@@ -239,10 +341,16 @@ pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<PoolView>, ApiErro
                     .map(|(_, l)| l.clone())
                     .collect()
             };
+            let (engine, endpoint) = engines
+                .get(&*pool.name)
+                .cloned()
+                .unwrap_or_else(|| (DOCKER.to_owned(), None));
             PoolView {
                 figures: figures.get(&*pool.name).copied().unwrap_or_default(),
                 access_levels,
                 pool,
+                engine,
+                endpoint,
             }
         })
         .collect())
@@ -263,6 +371,7 @@ pub async fn create(db: &db::Pool, audit: &Audit, input: NewPool) -> Result<Pool
     let detail = serde_json::json!({
         "max_running": input.max_running, "max_starting": input.max_starting,
         "queue_max": input.queue_max, "access_levels": input.access_levels,
+        "engine": input.engine, "endpoint": input.endpoint,
     });
     let result = async {
         let name = parse_name(&input.name)?;
@@ -280,7 +389,12 @@ pub async fn create(db: &db::Pool, audit: &Audit, input: NewPool) -> Result<Pool
             returning_warm: input.returning_warm,
             returning_ttl_seconds: input.returning_ttl_seconds,
         };
+        let (engine, endpoint) = (
+            input.engine.trim(),
+            input.endpoint.as_deref().map(str::trim),
+        );
         validate(&row)?;
+        validate_engine(&row, engine, endpoint)?;
         let mut conn = db.get().await?;
         conn.transaction(async |conn| {
             let levels = check_levels(conn, &name, &input.access_levels).await?;
@@ -294,6 +408,7 @@ pub async fn create(db: &db::Pool, audit: &Audit, input: NewPool) -> Result<Pool
                 other => other?,
             };
             store::set_levels(conn, &name, &levels).await?;
+            store::set_engine(conn, &name, engine, endpoint).await?;
             Ok::<_, ApiError>(())
         })
         .await?;
@@ -317,6 +432,7 @@ pub async fn change(
         "warm_new": change.warm_new, "warm_ttl_seconds": change.warm_ttl_seconds,
         "returning_ahead": change.returning_ahead, "returning_warm": change.returning_warm,
         "returning_ttl_seconds": change.returning_ttl_seconds,
+        "engine": change.engine, "endpoint": change.endpoint,
     });
     let detail = serde_json::Value::Object(
         detail
@@ -356,12 +472,36 @@ pub async fn change(
                     .returning_ttl_seconds
                     .unwrap_or(current.returning_ttl_seconds),
             };
+            let (current_engine, current_endpoint) = store::engine(conn, &name).await?;
+            let engine = change
+                .engine
+                .as_deref()
+                .map_or(current_engine.as_str(), str::trim);
+            let endpoint = match &change.endpoint {
+                Some(endpoint) => endpoint.as_deref().map(str::trim),
+                None => current_endpoint.as_deref(),
+            };
             validate(&row)?;
+            validate_engine(&row, engine, endpoint)?;
+            if engine != current_engine || endpoint != current_endpoint.as_deref() {
+                let in_use = store::figures(conn)
+                    .await?
+                    .into_iter()
+                    .find(|(p, _)| *p == *name)
+                    .map_or(0, |(_, f)| f.in_use());
+                if in_use > 0 {
+                    return Err(ApiError::Conflict(format!(
+                        "{in_use} workspaces are still running, starting or queued in the pool {:?}; drain it and wait until they have stopped before changing its engine",
+                        &*name
+                    )));
+                }
+            }
             if let Some(levels) = &change.access_levels {
                 let levels = check_levels(conn, &name, levels).await?;
                 store::set_levels(conn, &name, &levels).await?;
             }
             store::update(conn, &name, &row).await?;
+            store::set_engine(conn, &name, engine, endpoint).await?;
             Ok::<_, ApiError>(())
         })
         .await?;

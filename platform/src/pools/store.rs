@@ -7,7 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::schema::{pool_access_levels, pools};
+use crate::schema::{pool_access_levels, pool_engines, pools};
 use crate::tenants::PoolName;
 
 /// The pool every access level no other pool names is served by; it always exists.
@@ -90,6 +90,65 @@ pub async fn list(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Pool>> {
         .select(Pool::as_select())
         .load(conn)
         .await
+}
+
+/// The engine of each pool not on the platform's own: (pool, engine, endpoint).
+pub async fn engines(
+    conn: &mut AsyncPgConnection,
+) -> QueryResult<Vec<(String, String, Option<String>)>> {
+    pool_engines::table
+        .order(pool_engines::pool.asc())
+        .select((
+            pool_engines::pool,
+            pool_engines::engine,
+            pool_engines::endpoint,
+        ))
+        .load(conn)
+        .await
+}
+
+/// A pool's engine and endpoint (`docker` and none when nothing is recorded).
+pub async fn engine(
+    conn: &mut AsyncPgConnection,
+    name: &str,
+) -> QueryResult<(String, Option<String>)> {
+    Ok(pool_engines::table
+        .find(name)
+        .select((pool_engines::engine, pool_engines::endpoint))
+        .first::<(String, Option<String>)>(conn)
+        .await
+        .optional()?
+        .unwrap_or_else(|| (super::DOCKER.to_owned(), None)))
+}
+
+/// Records a pool's engine: a row for a swarm, none for the platform's own.
+pub async fn set_engine(
+    conn: &mut AsyncPgConnection,
+    name: &str,
+    engine: &str,
+    endpoint: Option<&str>,
+) -> QueryResult<()> {
+    if endpoint.is_none() {
+        diesel::delete(pool_engines::table.find(name))
+            .execute(conn)
+            .await?;
+        return Ok(());
+    }
+    diesel::insert_into(pool_engines::table)
+        .values((
+            pool_engines::pool.eq(name),
+            pool_engines::engine.eq(engine),
+            pool_engines::endpoint.eq(endpoint),
+        ))
+        .on_conflict(pool_engines::pool)
+        .do_update()
+        .set((
+            pool_engines::engine.eq(engine),
+            pool_engines::endpoint.eq(endpoint),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 pub async fn get(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<Option<Pool>> {

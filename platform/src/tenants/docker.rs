@@ -102,6 +102,7 @@ impl DockerDriver {
             running: state.running.unwrap_or(false),
             exit_code: state.exit_code,
             oom_killed: state.oom_killed.unwrap_or(false),
+            machine_lost: false,
         }
     }
 }
@@ -114,7 +115,7 @@ fn endpoint_ip(e: &EndpointSettings) -> Option<IpAddr> {
         .ok()
 }
 
-async fn timed<T>(
+pub(super) async fn timed<T>(
     call: impl std::future::Future<Output = std::result::Result<T, DockerError>>,
 ) -> Result<T> {
     match tokio::time::timeout(CALL_TIMEOUT, call).await {
@@ -388,6 +389,7 @@ impl Orchestrator for DockerDriver {
                     ),
                     exit_code: None,
                     oom_killed: false,
+                    machine_lost: false,
                 }
             })
             .collect())

@@ -57,7 +57,12 @@ impl Tenants {
                     _ = reconcile.tick() => this.reconcile_once_locked().await,
                     _ = idle.tick() => this.reap_idle_locked().await,
                     _ = queue.tick() => this.dispatch_logged().await,
-                    _ = warm.tick() => this.tend_warm_locked().await,
+                    _ = warm.tick() => {
+                        if let Err(e) = this.sync_drivers().await {
+                            tracing::warn!(error = %e, "cannot read the pools' engines");
+                        }
+                        this.tend_warm_locked().await
+                    }
                 }
             }
         })
@@ -66,16 +71,32 @@ impl Tenants {
     async fn watch_events(self: Arc<Self>) {
         let mut since = chrono::Utc::now().timestamp();
         loop {
-            let mut stream =
-                self.orchestrator
-                    .events(label::DEPLOYMENT, &self.config.deployment, since);
+            // One stream of every engine's events; resubscribed when the pools' engines
+            // change.
+            let generation = self.drivers.generation();
+            let streams = self
+                .drivers
+                .all()
+                .into_iter()
+                .map(|driver| driver.events(label::DEPLOYMENT, &self.config.deployment, since));
+            let mut stream = futures_util::stream::select_all(streams);
+            let mut changed = tokio::time::interval(Duration::from_secs(2));
+            changed.tick().await;
             // Everything that happened while not subscribed is caught by a reconcile.
-            while let Some(event) = stream.next().await {
-                match event {
-                    Ok(event) => self.on_event(event).await,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "the container event stream failed");
-                        break;
+            loop {
+                tokio::select! {
+                    event = stream.next() => match event {
+                        Some(Ok(event)) => self.on_event(event).await,
+                        Some(Err(e)) => {
+                            tracing::warn!(error = %e, "a container event stream failed");
+                            break;
+                        }
+                        None => break,
+                    },
+                    _ = changed.tick() => {
+                        if self.drivers.generation() != generation {
+                            break;
+                        }
                     }
                 }
             }
@@ -86,9 +107,11 @@ impl Tenants {
     }
 
     async fn on_event(&self, event: super::orchestrator::ContainerEvent) {
-        let EventKind::Died { exit_code } = event.kind else {
+        let exit_code = match event.kind {
+            EventKind::Died { exit_code } => exit_code,
+            EventKind::MachineLost => None,
             // The die event that follows carries the OOM flag on inspection.
-            return;
+            EventKind::OutOfMemory => return,
         };
         let Ok(mut conn) = self.db().get().await else {
             return;
@@ -101,7 +124,12 @@ impl Tenants {
             // Stopping on purpose, or already dealt with.
             return;
         }
-        let oom = match self.orchestrator.inspect(&event.container_id).await {
+        if event.kind == EventKind::MachineLost {
+            self.fail(&tenant, "machine_lost", super::spawn::MACHINE_LOST)
+                .await;
+            return;
+        }
+        let oom = match self.driver(&tenant.pool).inspect(&event.container_id).await {
             Ok(Some(info)) => info.oom_killed,
             _ => false,
         };
@@ -134,10 +162,38 @@ impl Tenants {
     #[tracing::instrument(skip(self))]
     pub async fn reconcile(&self) -> anyhow::Result<Reconciled> {
         let mut done = Reconciled::default();
-        let containers = self
+        // Every engine's containers, each with the driver that has it. The platform's own
+        // engine not answering stops the run; a pool's swarm not answering leaves that
+        // pool's tenants alone this time (they must not look vanished).
+        let mut containers = self
             .orchestrator
             .list(label::DEPLOYMENT, &self.config.deployment)
             .await?;
+        let mut drivers = HashMap::new();
+        let mut unanswered: HashSet<String> = HashSet::new();
+        for (pool, driver) in self.drivers.remote() {
+            match driver
+                .list(label::DEPLOYMENT, &self.config.deployment)
+                .await
+            {
+                Ok(found) => {
+                    for container in found {
+                        drivers.insert(container.id.clone(), Arc::clone(&driver));
+                        containers.push(container);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(pool, error = %e, "the pool's swarm does not answer; its tenants wait for the next run");
+                    unanswered.insert(pool);
+                }
+            }
+        }
+        let driver_of = |id: &str| {
+            drivers
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| self.drivers.local())
+        };
         done.next_forgotten = self.forget_vanished_next(&containers).await?;
         done.warm_forgotten = self.forget_dead_warm(&containers).await?;
         let mut conn = self.db().get().await?;
@@ -177,14 +233,14 @@ impl Tenants {
                 },
             };
             let Some(row) = row else {
-                self.orchestrator.remove(&container.id).await?;
+                driver_of(&container.id).remove(&container.id).await?;
                 done.orphans_removed += 1;
                 continue;
             };
             seen.insert(row.id);
             let state = row.state;
             if state.is_final() {
-                self.orchestrator.remove(&container.id).await?;
+                driver_of(&container.id).remove(&container.id).await?;
                 done.orphans_removed += 1;
                 continue;
             }
@@ -201,16 +257,21 @@ impl Tenants {
                         "the platform stopped while it was starting",
                     )
                     .await;
-                    self.orchestrator.remove(&container.id).await?;
+                    driver_of(&container.id).remove(&container.id).await?;
                     done.orphans_removed += 1;
                 }
                 State::Stopping => {
                     if let Some(workspace) = store::find_workspace(&mut conn, row.user_id).await? {
                         self.finish_stop(&row, &workspace).await;
                     } else {
-                        self.orchestrator.remove(&container.id).await?;
+                        driver_of(&container.id).remove(&container.id).await?;
                     }
                     done.orphans_removed += 1;
+                }
+                State::Ready if container.machine_lost => {
+                    self.fail(&row, "machine_lost", super::spawn::MACHINE_LOST)
+                        .await;
+                    done.ghosts_ended += 1;
                 }
                 State::Ready if !container.running => {
                     self.fail(
@@ -243,7 +304,7 @@ impl Tenants {
                 // A queued start has no container yet; one labelled with it is left
                 // from a start given up, and goes.
                 State::Queued => {
-                    self.orchestrator.remove(&container.id).await?;
+                    driver_of(&container.id).remove(&container.id).await?;
                     done.orphans_removed += 1;
                 }
                 State::Stopped | State::Failed => {}
@@ -261,7 +322,10 @@ impl Tenants {
         )
         .await?;
         for row in unfinished {
-            if seen.contains(&row.id) || self.routing.lease_held(row.id).await? {
+            if seen.contains(&row.id)
+                || unanswered.contains(&*row.pool)
+                || self.routing.lease_held(row.id).await?
+            {
                 continue;
             }
             if just_requested(&row) {

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use websplat_contract::UsageReport;
 
 use super::admission::Admitted;
+use super::driver::{Drivers, PoolEngine};
 use super::identity;
 use super::orchestrator::{Orchestrator, label, runtime};
 use super::routing::Routing;
@@ -69,7 +70,10 @@ pub struct Tenants {
     pub routing: Routing,
     /// What every tenant's secret and claim key are derived from (never stored).
     pub keys: identity::TenantKeys,
+    /// The platform's own engine (where the AI gateway's door listens).
     pub orchestrator: Arc<dyn Orchestrator>,
+    /// The engine of each pool.
+    pub drivers: Arc<Drivers>,
     pub(super) metrics: Metrics,
     /// The client that asks runtimes for their health and usage.
     pub(super) probe: reqwest::Client,
@@ -91,7 +95,7 @@ impl Tenants {
         db: db::Pool,
         kv: Kv,
         keys: identity::TenantKeys,
-        orchestrator: Arc<dyn Orchestrator>,
+        drivers: Arc<Drivers>,
         metrics: Metrics,
         new_user_level: String,
     ) -> anyhow::Result<Arc<Self>> {
@@ -107,13 +111,37 @@ impl Tenants {
             db,
             routing: Routing::new(kv),
             keys,
-            orchestrator,
+            orchestrator: drivers.local(),
+            drivers,
             metrics,
             probe,
             gateway_url: std::sync::OnceLock::new(),
             new_user_level,
             image_digest: std::sync::RwLock::new(None),
         }))
+    }
+
+    /// Makes the drivers match the pools' engines (read fresh from PostgreSQL).
+    pub async fn sync_drivers(&self) -> anyhow::Result<()> {
+        let recorded = {
+            let mut conn = self.db.get().await?;
+            crate::pools::store::engines(&mut conn).await?
+        };
+        let engines: Vec<PoolEngine<'_>> = recorded
+            .iter()
+            .map(|(pool, engine, endpoint)| PoolEngine {
+                pool,
+                engine,
+                endpoint: endpoint.as_deref(),
+            })
+            .collect();
+        self.drivers.sync(&engines).await;
+        Ok(())
+    }
+
+    /// The driver of a tenant's pool.
+    pub fn driver(&self, pool: &str) -> Arc<dyn Orchestrator> {
+        self.drivers.for_pool(pool)
     }
 
     /// The origin of a workspace: `{scheme}://{slug}.{domain}[:port]`, on the platform's
@@ -321,10 +349,11 @@ impl Tenants {
             Err(_) => tenant.container_id.clone(),
         };
         if let Some(id) = container {
-            if let Err(e) = self.orchestrator.stop(&id, STOP_GRACE).await {
+            let driver = self.driver(&tenant.pool);
+            if let Err(e) = driver.stop(&id, STOP_GRACE).await {
                 tracing::warn!(error = %e, "cannot stop the container; removing it");
             }
-            if let Err(e) = self.orchestrator.remove(&id).await {
+            if let Err(e) = driver.remove(&id).await {
                 tracing::warn!(error = %e, "cannot remove the container");
             }
         }
@@ -350,11 +379,11 @@ impl Tenants {
                 .await
                 .ok()
                 .flatten()
-                .and_then(|t| t.container_id),
+                .and_then(|t| Some((t.container_id?, t.pool))),
             Err(_) => None,
         };
-        if let Some(id) = container
-            && let Err(e) = self.orchestrator.remove(&id).await
+        if let Some((id, pool)) = container
+            && let Err(e) = self.driver(&pool).remove(&id).await
         {
             tracing::warn!(%tenant, error = %e, "cannot remove the container");
         }
@@ -379,7 +408,7 @@ impl Tenants {
             let _ = self.routing.drop_route(&workspace.slug, tenant.id).await;
         }
         if let Some(id) = &tenant.container_id
-            && let Err(e) = self.orchestrator.remove(id).await
+            && let Err(e) = self.driver(&tenant.pool).remove(id).await
         {
             tracing::warn!(error = %e, "cannot remove the failed container");
         }
@@ -402,21 +431,33 @@ impl Tenants {
                     .await?;
             }
         }
-        let found = self
-            .orchestrator
-            .list(label::USER, &user.to_string())
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
-        for container in found {
-            if container.labels.get(label::DEPLOYMENT) == Some(&self.config.deployment) {
-                self.orchestrator
-                    .remove(&container.id)
-                    .await
-                    .map_err(|e| ApiError::Internal(e.into()))?;
+        for driver in self.drivers.all() {
+            let found = driver
+                .list(label::USER, &user.to_string())
+                .await
+                .map_err(|e| ApiError::Internal(e.into()))?;
+            for container in found {
+                if container.labels.get(label::DEPLOYMENT) == Some(&self.config.deployment) {
+                    driver
+                        .remove(&container.id)
+                        .await
+                        .map_err(|e| ApiError::Internal(e.into()))?;
+                }
             }
         }
         if with_volume && let Some(workspace) = workspace {
-            self.orchestrator
+            // The volume is where the workspace's pool keeps it: on the platform's own
+            // engine, or on the swarm node it is pinned to.
+            let pool = match self.db.get().await {
+                Ok(mut conn) => store::latest(&mut conn, user)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|t| t.pool.to_string()),
+                Err(_) => None,
+            };
+            let driver = pool.map_or_else(|| self.drivers.local(), |p| self.driver(&p));
+            driver
                 .remove_volume(&workspace.volume)
                 .await
                 .map_err(|e| ApiError::Internal(e.into()))?;

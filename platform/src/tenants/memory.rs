@@ -82,6 +82,7 @@ impl Container {
             address,
             exit_code,
             oom_killed,
+            machine_lost: false,
         }
     }
 

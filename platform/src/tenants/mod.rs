@@ -1,8 +1,8 @@
 //! Tenants: each signed-in user's workspace runtime, one fresh container per login.
 //!
 //! - [`orchestrator`]: the narrow interface to whatever runs containers; [`docker`] drives
-//!   Docker Engine through it, [`memory`] is an engine in memory for tests and development,
-//!   and [`driver`] picks one from the configuration.
+//!   Docker Engine through it, [`swarm`] a Docker Swarm cluster, [`memory`] is an engine in
+//!   memory for tests and development, and [`driver`] holds the one of each pool.
 //! - [`ids`]: tenant ids, workspace slugs and pool names, parsed once.
 //! - [`store`]: workspaces (slug, volume) and tenants (the lifecycle) in PostgreSQL.
 //! - [`lifecycle`]: start, stop, replace, fail, delete; [`admission`]: the limits, the
@@ -36,6 +36,7 @@ pub mod ids;
 pub mod keeper;
 pub mod lifecycle;
 pub mod memory;
+pub mod moving;
 pub mod orchestrator;
 pub mod queue;
 pub mod returning;
@@ -43,6 +44,7 @@ pub mod routing;
 pub mod spawn;
 mod stale;
 pub mod store;
+pub mod swarm;
 pub mod warm;
 
 pub use ids::{PoolName, Slug, TenantId};
@@ -59,7 +61,7 @@ pub async fn connect(
     kv: crate::kv::Kv,
     metrics: crate::metrics::Metrics,
 ) -> anyhow::Result<Arc<Tenants>> {
-    let orchestrator = driver::from_config(&config.tenants).await?;
+    let drivers = driver::Drivers::from_config(&config.tenants).await?;
     let keys = match &config.tenants.tenant_key {
         Some(key) => {
             use secrecy::ExposeSecret;
@@ -77,14 +79,18 @@ pub async fn connect(
             identity::TenantKeys::new(&key)
         }
     };
-    Tenants::new(
+    let tenants = Tenants::new(
         config.tenants.clone(),
         config.public_url.clone(),
         db,
         kv,
         keys,
-        orchestrator,
+        drivers,
         metrics,
         config.authz.default_access_level.clone(),
-    )
+    )?;
+    if let Err(e) = tenants.sync_drivers().await {
+        tracing::error!(error = %e, "cannot read the pools' engines");
+    }
+    Ok(tenants)
 }

@@ -32,6 +32,8 @@ pub struct ContainerSpec {
     pub limits: Limits,
     /// The port the runtime listens on inside the container.
     pub port: u16,
+    /// The machine to run on (what [`Orchestrator::place`] chose), on an engine of several.
+    pub node: Option<String>,
 }
 
 impl std::fmt::Debug for ContainerSpec {
@@ -45,6 +47,7 @@ impl std::fmt::Debug for ContainerSpec {
             .field("volume", &self.volume)
             .field("limits", &self.limits)
             .field("port", &self.port)
+            .field("node", &self.node)
             .finish()
     }
 }
@@ -67,6 +70,8 @@ pub struct ContainerInfo {
     pub address: Option<SocketAddr>,
     pub exit_code: Option<i64>,
     pub oom_killed: bool,
+    /// The machine it ran on stopped answering (its state there is unknown).
+    pub machine_lost: bool,
 }
 
 /// Something that happened to a container, from the orchestrator's event stream.
@@ -83,6 +88,25 @@ pub enum EventKind {
     Died { exit_code: Option<i64> },
     /// The kernel killed a process for memory.
     OutOfMemory,
+    /// The machine it ran on stopped answering.
+    MachineLost,
+}
+
+/// One machine of an engine of several, as operators see it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Machine {
+    pub id: String,
+    pub name: String,
+    /// Whether it answers the cluster (`ready`), or why not (`down`, `disconnected`, …).
+    pub state: String,
+    /// Whether it takes new workspaces (not drained or paused).
+    pub active: bool,
+    pub address: Option<String>,
+    /// Memory it offers and what its workspaces reserve of it, in bytes.
+    pub memory_bytes: i64,
+    pub reserved_bytes: i64,
+    /// Workspaces running on it now.
+    pub workspaces: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +120,13 @@ pub enum OrchestratorError {
     Engine(String),
     #[error("the container engine did not answer within {0:?}")]
     Timeout(Duration),
+    /// The machine holding a workspace's data is down or drained; nothing may start
+    /// elsewhere on an empty volume.
+    #[error("your workspace's machine is unavailable ({0})")]
+    MachineUnavailable(String),
+    /// No machine of the pool can take a new workspace.
+    #[error("no machine can take a new workspace: {0}")]
+    NoMachine(String),
 }
 
 pub type Result<T> = std::result::Result<T, OrchestratorError>;
@@ -115,6 +146,32 @@ pub trait Orchestrator: Send + Sync {
     /// does not name images by content (the in-memory engine).
     async fn image_digest(&self, _image: &str) -> Result<Option<String>> {
         Ok(None)
+    }
+    /// Where a workspace's data lives and its container is to run: `pinned` is the
+    /// machine that already holds its volume, if any. `None` on an engine of one machine.
+    /// A pinned machine that is down or drained is [`OrchestratorError::MachineUnavailable`];
+    /// a new workspace goes to the machine with the most free memory.
+    async fn place(&self, pinned: Option<&str>) -> Result<Option<String>> {
+        let _ = pinned;
+        Ok(None)
+    }
+    /// The machines of an engine of several (empty for one machine).
+    async fn machines(&self) -> Result<Vec<Machine>> {
+        Ok(Vec::new())
+    }
+    /// Copies a volume, byte for byte, from one machine to another (its workspace stopped),
+    /// telling `progress` each step. An engine of one machine has nowhere to copy to.
+    async fn copy_volume(
+        &self,
+        volume: &str,
+        from: &str,
+        to: &str,
+        progress: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<()> {
+        let _ = (volume, from, to, progress);
+        Err(OrchestratorError::Engine(
+            "this engine has one machine: there is nowhere to copy a volume to".to_owned(),
+        ))
     }
     /// Creates the volume if it does not exist yet (idempotent).
     async fn ensure_volume(&self, name: &str, labels: &HashMap<String, String>) -> Result<()>;

@@ -25,6 +25,13 @@ use crate::error::ApiError;
 /// How long a spawn lease lives without renewal; a spawner renews it every third of that.
 const LEASE_TTL: Duration = Duration::from_secs(15);
 
+/// What a user is told when the machine holding their workspace is down or drained.
+pub const MACHINE_UNAVAILABLE: &str =
+    "your workspace's machine is unavailable; an operator has been alerted";
+
+/// Why a workspace ended when its machine stopped answering.
+pub const MACHINE_LOST: &str = "the machine it ran on stopped answering; its data stays on that machine and it can start again when the machine is back";
+
 /// How long the readiness poll waits between probes of a starting runtime.
 const PROBE_INTERVAL: Duration = Duration::from_millis(10);
 
@@ -141,13 +148,21 @@ impl Tenants {
             (label::USER.to_owned(), tenant.user_id.to_string()),
             (label::DEPLOYMENT.to_owned(), self.config.deployment.clone()),
         ]);
+        // A pool's engine changed moments ago is in force for this start.
+        if let Err(e) = self.sync_drivers().await {
+            tracing::warn!(error = %e, "cannot read the pools' engines");
+        }
+        let driver = self.driver(&tenant.pool);
         // The row moves while the engine works: neither waits for the other.
-        let (moved, volume) = tokio::join!(
+        let (moved, node) = tokio::join!(
             self.advance(tenant, State::Creating),
-            self.orchestrator
-                .ensure_volume(&workspace.volume, &volume_labels)
+            self.place(tenant, workspace)
         );
         moved?;
+        let node = node?;
+        let volume = driver
+            .ensure_volume(&workspace.volume, &volume_labels)
+            .await;
         volume.map_err(|e| {
             Failure::new(
                 "volume",
@@ -185,9 +200,10 @@ impl Tenants {
                 tmp_bytes: u64::from(self.config.tmp_mib) * 1024 * 1024,
             },
             port: runtime::PORT,
+            node,
         };
         let creating = Instant::now();
-        let container = self.orchestrator.create(&spec).await.map_err(|e| {
+        let container = driver.create(&spec).await.map_err(|e| {
             let hint = match e {
                 OrchestratorError::ImageMissing(_) => format!(
                     " (build it with docker/build-tenant-image.sh; WEBSPLAT_TENANT_IMAGE is {})",
@@ -281,12 +297,12 @@ impl Tenants {
         tenant: &Tenant,
         container: &str,
     ) -> Result<SocketAddr, Failure> {
-        self.orchestrator
+        let driver = self.driver(&tenant.pool);
+        driver
             .start(container)
             .await
             .map_err(|e| Failure::new("start", format!("its container could not start: {e}")))?;
-        let info = self
-            .orchestrator
+        let info = driver
             .inspect(container)
             .await
             .map_err(|e| {
@@ -359,7 +375,10 @@ impl Tenants {
             attempts += 1;
             // The engine is asked about the container about twice a second, not per probe.
             if attempts.is_multiple_of(50) {
-                match self.orchestrator.inspect(container).await {
+                match self.driver(&tenant.pool).inspect(container).await {
+                    Ok(Some(info)) if info.machine_lost => {
+                        return Err(Failure::new("machine_lost", MACHINE_LOST));
+                    }
                     Ok(Some(info)) if !info.running => {
                         return Err(Failure::new(
                             if info.oom_killed { "oom" } else { "crashed" },
@@ -387,6 +406,53 @@ impl Tenants {
             }
             // A runtime answers ~300 ms after its start: a short poll keeps that off the path.
             tokio::time::sleep(PROBE_INTERVAL).await;
+        }
+    }
+
+    /// The machine a tenant runs on, on an engine of several: the one holding its user's
+    /// volume (recorded with the workspace), or for a new one the engine's choice, recorded
+    /// before anything is made there. A pinned machine that is down is never replaced by
+    /// another on an empty volume: the user is told, and operators are alerted.
+    async fn place(
+        &self,
+        tenant: &Tenant,
+        workspace: &Workspace,
+    ) -> Result<Option<String>, Failure> {
+        if workspace
+            .node
+            .as_deref()
+            .is_some_and(super::moving::is_moving)
+        {
+            return Err(Failure::new(
+                "moving",
+                "your workspace is being moved to another machine; please try again in a few minutes",
+            ));
+        }
+        let driver = self.driver(&tenant.pool);
+        let chosen = driver.place(workspace.node.as_deref()).await;
+        match chosen {
+            Ok(None) => Ok(None),
+            Ok(Some(node)) if workspace.node.as_deref() == Some(node.as_str()) => Ok(Some(node)),
+            Ok(Some(node)) => {
+                let pinned = store::pin_workspace(&mut *self.conn().await?, tenant.user_id, &node)
+                    .await
+                    .map_err(refused)?;
+                Ok(pinned.or(Some(node)))
+            }
+            Err(OrchestratorError::MachineUnavailable(why)) => {
+                self.metrics.machine_unavailable(&tenant.pool);
+                tracing::error!(
+                    pool = %tenant.pool,
+                    node = ?workspace.node,
+                    why = %why,
+                    "a workspace's machine is unavailable: its user cannot start it until the machine is back or an operator moves it"
+                );
+                Err(Failure::new("machine_unavailable", MACHINE_UNAVAILABLE))
+            }
+            Err(e) => Err(Failure::new(
+                "placement",
+                format!("no machine could be chosen for it: {e}"),
+            )),
         }
     }
 

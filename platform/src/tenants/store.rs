@@ -123,6 +123,9 @@ pub struct Workspace {
     pub used_bytes: Option<i64>,
     pub quota_bytes: Option<i64>,
     pub usage_at: Option<DateTime<Utc>>,
+    /// The node holding its volume, on an engine of several machines (see
+    /// [`super::orchestrator::Orchestrator::place`]).
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -550,6 +553,41 @@ pub async fn set_volume(
 ) -> QueryResult<()> {
     diesel::update(workspaces::table.find(user))
         .set(workspaces::volume.eq(volume))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Pins a workspace to the node that holds its volume: only where none is recorded yet,
+/// so two racing starts agree on the first; returns the node it is pinned to.
+pub async fn pin_workspace(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    node: &str,
+) -> QueryResult<Option<String>> {
+    diesel::update(
+        workspaces::table
+            .find(user)
+            .filter(workspaces::node.is_null()),
+    )
+    .set(workspaces::node.eq(node))
+    .execute(conn)
+    .await?;
+    workspaces::table
+        .find(user)
+        .select(workspaces::node)
+        .first(conn)
+        .await
+}
+
+/// Moves a workspace's pin to another node (after its data was copied there).
+pub async fn repin_workspace(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    node: &str,
+) -> QueryResult<()> {
+    diesel::update(workspaces::table.find(user))
+        .set(workspaces::node.eq(node))
         .execute(conn)
         .await
         .map(drop)

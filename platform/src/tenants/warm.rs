@@ -407,6 +407,7 @@ impl Tenants {
                 tmp_bytes: u64::from(self.config.tmp_mib) * 1024 * 1024,
             },
             port: runtime::PORT,
+            node: None,
         })
     }
 

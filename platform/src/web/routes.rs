@@ -157,6 +157,7 @@ routes! {
     GET "/api/v1/admin/invitations" => invitations::list, Nobody, Api;
     POST "/api/v1/admin/invitations" => invitations::create, Nobody, Api;
     DELETE "/api/v1/admin/invitations/{id}" => invitations::revoke, Nobody, Api;
+    POST "/api/v1/admin/workspaces/{id}/move" => admin_workspaces::move_to, User, Api;
 
     GET "/" => pages::index, Nobody, Page, undocumented;
     GET "/login" => pages::login_page, Nobody, Page, undocumented;
@@ -182,6 +183,7 @@ routes! {
     POST "/api/v1/pools/{name}/drain" => pools::drain, Nobody, Api;
     POST "/api/v1/pools/{name}/undrain" => pools::undrain, Nobody, Api;
     GET "/api/v1/pools/{name}/starts" => pools::starts, Nobody, Api;
+    GET "/api/v1/pools/{name}/machines" => pools::machines, Nobody, Api;
     GET "/operator" => pages::operator_page, Nobody, Page, undocumented;
 
     // Published sites (issue #14): the signed-in user's own. The sites themselves are

@@ -409,6 +409,15 @@ async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
             format!("/api/v1/admin/workspaces/{doomed}/logs"),
             [401, 403, 404, 403, 404, 403, 403],
         ),
+        with_body(
+            row(
+                Method::POST,
+                "/api/v1/admin/workspaces/{id}/move",
+                format!("/api/v1/admin/workspaces/{doomed}/move"),
+                [401, 403, 404, 403, 404, 403, 403],
+            ),
+            json!({"node": "node-2"}),
+        ),
         row(
             Method::DELETE,
             "/api/v1/admin/users/{id}",
@@ -480,6 +489,12 @@ async fn every_role_gets_exactly_what_the_policy_says_on_every_route() {
             Method::GET,
             "/api/v1/pools/{name}/starts",
             "/api/v1/pools/matrix/starts",
+            OPERATOR_READ,
+        ),
+        row(
+            Method::GET,
+            "/api/v1/pools/{name}/machines",
+            "/api/v1/pools/matrix/machines",
             OPERATOR_READ,
         ),
         row(

@@ -49,7 +49,7 @@ pub(crate) fn engine() -> std::sync::Arc<MemoryDriver> {
 }
 
 /// This test's containers, as the engine lists them.
-async fn containers(app: &TestApp) -> Vec<ContainerInfo> {
+pub(crate) async fn containers(app: &TestApp) -> Vec<ContainerInfo> {
     engine()
         .list("websplat.deployment", &setting(app, "WEBSPLAT_DEPLOYMENT"))
         .await
@@ -307,6 +307,7 @@ async fn the_reconciler_removes_orphans_ends_ghosts_and_a_restart_keeps_what_agr
                 tmp_bytes: 1 << 20,
             },
             port: 8080,
+            node: None,
         })
         .await
         .expect("create an orphan");

@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, body};
-use crate::lifecycle_rules::{User, engine, memory_app, refusal, setting};
+use crate::lifecycle_rules::{User, containers, engine, memory_app, refusal, setting};
 
 fn config(app: &TestApp) -> platform::Config {
     platform::Config::from_sources(None, app.env.clone()).expect("config")
@@ -215,6 +215,8 @@ async fn an_operator_creates_shrinks_and_drains_a_pool_others_are_refused_and_al
                 returning_ttl_seconds: None,
                 access_levels: None,
                 description: None,
+                engine: None,
+                endpoint: None,
             },
         },
     )
@@ -403,5 +405,158 @@ async fn starts_beyond_the_concurrency_wait_in_order_and_a_full_queue_refuses_in
     assert!(
         metrics.contains(r#"websplat_pool_queued{pool="default"} 0"#),
         "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_runs_on_docker_or_on_a_swarm_named_by_its_manager_and_says_what_is_wrong_in_words()
+{
+    let app = memory_app(&[]).await;
+    let (_, _, operator) = app.user_with_role("op@example.com", Some("operator")).await;
+    let alice = User::new(&app, "alice").await;
+
+    // Every pool runs on the platform's own engine unless it names a swarm.
+    let r = call(&app, Method::GET, "/api/v1/pools/default", &operator, None).await;
+    let default = body(r).await;
+    assert_eq!(default["engine"], "docker");
+    assert_eq!(default["endpoint"], Value::Null);
+    let r = call(
+        &app,
+        Method::GET,
+        "/api/v1/pools/default/machines",
+        &operator,
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(body(r).await, json!({"engine": "docker", "machines": []}));
+
+    let base =
+        json!({"name": "cluster", "access_levels": ["free"], "max_running": 5, "max_starting": 2});
+    let with = |extra: Value| {
+        let mut pool = base.clone();
+        for (k, v) in extra.as_object().expect("object") {
+            pool[k] = v.clone();
+        }
+        pool
+    };
+    for (bad, field, words) in [
+        (
+            with(json!({"engine": "kubernetes"})),
+            "engine",
+            "The engine is docker (the platform's own Docker Engine) or swarm (a Docker Swarm cluster).",
+        ),
+        (
+            with(json!({"engine": "swarm"})),
+            "endpoint",
+            "A swarm pool needs the API of one of the cluster's managers: unix:///path/to/docker.sock or tcp://host:port.",
+        ),
+        (
+            with(json!({"endpoint": "tcp://10.0.0.1:2375"})),
+            "endpoint",
+            "A docker pool runs on the platform's own Docker Engine; only a swarm pool takes an endpoint.",
+        ),
+        (
+            with(json!({"engine": "swarm", "endpoint": "ftp://manager"})),
+            "endpoint",
+            "The endpoint is a manager's API: unix:// and an absolute socket path, or tcp:// (or http://) and host:port, at most 300 characters.",
+        ),
+        (
+            with(json!({"engine": "swarm", "endpoint": "tcp://10.0.0.1:2375", "warm_new": 1})),
+            "warm_new",
+            "A swarm pool keeps no warm runtimes yet (a workspace's data is pinned to one machine): set warm_new to 0.",
+        ),
+    ] {
+        let e = refusal(
+            call(&app, Method::POST, "/api/v1/pools", &operator, Some(bad)).await,
+            400,
+        )
+        .await;
+        assert_eq!(
+            (e["field"].as_str(), e["message"].as_str()),
+            (Some(field), Some(words))
+        );
+    }
+
+    // A swarm pool whose manager does not answer: made, and its machines say so (503).
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/v1/pools",
+        &operator,
+        Some(with(
+            json!({"engine": "swarm", "endpoint": "tcp://127.0.0.1:9"}),
+        )),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let cluster = body(r).await;
+    assert_eq!(
+        (cluster["engine"].as_str(), cluster["endpoint"].as_str()),
+        (Some("swarm"), Some("tcp://127.0.0.1:9"))
+    );
+    let r = call(
+        &app,
+        Method::GET,
+        "/api/v1/pools/cluster/machines",
+        &operator,
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 503);
+
+    // Alice's level is served by it: her start fails in words, nothing runs elsewhere.
+    let r = alice.start(&app).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let failed = alice.wait_for(&app, "failed").await;
+    let reason = failed["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        reason.contains("no machine could be chosen for it"),
+        "{reason}"
+    );
+    assert!(containers(&app).await.is_empty());
+
+    // Back to docker from the command line: the same checks, and it starts again.
+    let said = run(
+        &config(&app),
+        PoolsCommand::Set {
+            name: "cluster".to_owned(),
+            settings: Settings {
+                max_running: None,
+                max_starting: None,
+                queue_max: None,
+                idle_timeout_seconds: None,
+                warm_new: None,
+                returning_ahead: None,
+                returning_warm: None,
+                returning_ttl_seconds: None,
+                access_levels: None,
+                description: None,
+                engine: Some("docker".to_owned()),
+                endpoint: Some(String::new()),
+            },
+        },
+    )
+    .await
+    .expect("pools set");
+    assert_eq!(said, "changed the pool cluster");
+    alice.ready(&app).await;
+
+    // Its engine does not change under running workspaces.
+    let e = refusal(
+        call(
+            &app,
+            Method::PATCH,
+            "/api/v1/pools/cluster",
+            &operator,
+            Some(json!({"engine": "swarm", "endpoint": "tcp://127.0.0.1:9"})),
+        )
+        .await,
+        409,
+    )
+    .await;
+    assert_eq!(
+        e["message"],
+        "1 workspaces are still running, starting or queued in the pool \"cluster\"; drain it and wait until they have stopped before changing its engine"
     );
 }

@@ -87,7 +87,75 @@ function checkboxField(pool, key, label) {
     el('span', { text: label })));
 }
 
-function card(pool, starts) {
+function engineFields(pool) {
+  const engineId = `${pool.name}-engine`;
+  const endpointId = `${pool.name}-endpoint`;
+  const select = el('select', { id: engineId, name: 'engine' },
+    el('option', { value: 'docker', text: 'Docker Engine (this machine)' }),
+    el('option', { value: 'swarm', text: 'Docker Swarm cluster' }));
+  select.value = pool.engine ?? 'docker';
+  return el('div', { class: 'form-grid' },
+    el('p', { class: 'field' }, el('label', { for: engineId }, 'Engine'), select),
+    el('p', { class: 'field' },
+      el('label', { for: endpointId }, 'Swarm manager API (unix:///… or tcp://host:port)'),
+      el('input', { id: endpointId, name: 'endpoint', type: 'text', maxlength: 300, value: pool.endpoint ?? '' })));
+}
+
+const MIB = 1024 * 1024;
+
+// The machines of a swarm pool: a lost or drained one stands out, in words.
+function machineList(machines) {
+  if (!machines) return null;
+  if (machines.error) {
+    return el('p', { class: 'alert alert-error', role: 'alert', 'data-machines': 'error' },
+      `The pool's swarm does not answer: ${machines.error}`);
+  }
+  const rows = (machines.machines ?? []).map((m) => {
+    const lost = m.state !== 'ready';
+    const words = lost ? `unavailable (${m.state}): its workspaces failed; their data waits on it`
+      : m.active ? 'ready' : 'drained: no new workspaces';
+    return el('tr', { 'data-machine': m.name, 'data-state': m.state },
+      el('td', { text: m.name }),
+      el('td', {}, el('span', { class: `badge ${lost ? 'badge-danger' : m.active ? 'badge-success' : 'badge-warning'}`, text: words })),
+      el('td', { text: String(m.workspaces) }),
+      el('td', { text: `${Math.round(m.reserved_bytes / MIB)} of ${Math.round(m.memory_bytes / MIB)} MiB` }));
+  });
+  const ready = (machines.machines ?? []).filter((m) => m.state === 'ready' && m.active);
+  const moveAlert = el('div', { class: 'alert', role: 'alert' });
+  const userInput = el('input', { name: 'user', type: 'text', required: true, placeholder: 'the owner\'s user id', maxlength: 36 });
+  const target = el('select', { name: 'node' }, ...ready.map((m) => el('option', { value: m.id, text: m.name })));
+  const moveButton = el('button', { type: 'submit', class: 'button button-secondary' }, 'Move the workspace');
+  const move = el('form', { class: 'move-form form-grid', 'data-move': 'workspace' },
+    el('p', { class: 'field' }, el('label', {}, 'Workspace (user id)'), userInput),
+    el('p', { class: 'field' }, el('label', {}, 'To machine'), target),
+    el('div', { class: 'form-actions' }, moveButton),
+    moveAlert);
+  move.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearAlert(moveAlert);
+    setBusy(moveButton, true);
+    showAlert(moveAlert, 'Moving: stopping it, copying its data, pinning it to the new machine…', 'info');
+    try {
+      const done = await apiFetch(`/api/v1/admin/workspaces/${encodeURIComponent(userInput.value.trim())}/move`,
+        { method: 'POST', body: { node: target.value }, csrf: state.csrf });
+      showAlert(moveAlert, `Moved to ${done.machine.name}: ${done.steps.join('; ')}.`, 'success');
+    } catch (err) {
+      showAlert(moveAlert, describeError(err));
+    } finally {
+      setBusy(moveButton, false);
+    }
+  });
+  return el('div', { class: 'machines' },
+    el('h3', { text: 'Machines' }),
+    rows.length === 0 ? el('p', { class: 'muted', text: 'No machine carries this pool\'s label (websplat.pool).' })
+      : el('table', { class: 'table' },
+        el('thead', {}, el('tr', {}, el('th', { text: 'Machine' }), el('th', { text: 'State' }),
+          el('th', { text: 'Workspaces' }), el('th', { text: 'Memory reserved' }))),
+        el('tbody', {}, ...rows)),
+    move);
+}
+
+function card(pool, starts, machines) {
   const f = pool.figures ?? {};
   const used = (f.running ?? 0) + (f.starting ?? 0) + (f.queued ?? 0) + (f.warm ?? 0) + (f.warm_returning ?? 0);
   const alert = el('div', { class: 'alert', role: 'alert' });
@@ -99,7 +167,8 @@ function card(pool, starts) {
       numberField(pool, 'warm_new', 'Warm for first sign-ins', 0, 1000),
       numberField(pool, 'returning_warm', 'Warm for returning people', 0, 1000),
       numberField(pool, 'returning_ttl_seconds', 'Returning wait (seconds)', 60, 604800)),
-    checkboxField(pool, 'returning_ahead', 'Make each returning person\'s next container as their workspace stops'));
+    checkboxField(pool, 'returning_ahead', 'Make each returning person\'s next container as their workspace stops'),
+    engineFields(pool));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const body = {};
@@ -107,6 +176,8 @@ function card(pool, starts) {
       body[key] = Number(form.elements[key].value);
     }
     body.returning_ahead = form.elements.returning_ahead.checked;
+    body.engine = form.elements.engine.value;
+    body.endpoint = form.elements.endpoint.value.trim() || null;
     act(`/api/v1/pools/${encodeURIComponent(pool.name)}`, 'PATCH', body, form.querySelector('button'), alert);
   });
   const drain = el('button', { type: 'button', class: 'button button-secondary' },
@@ -131,6 +202,7 @@ function card(pool, starts) {
       figureRow('Made ahead (not started)', f.pre_created ?? 0, 'pre-created'),
       figureRow('Failed in the last hour', f.failed_last_hour ?? 0, 'failed'),
       figureRow('Capacity used', `${used} of ${pool.max_running}`, 'capacity')),
+    machineList(machines),
     chart(pool, starts),
     alert,
     form);
@@ -161,7 +233,15 @@ async function load() {
       } catch {
         starts = null;
       }
-      return card(pool, starts);
+      let machines = null;
+      if (pool.engine === 'swarm') {
+        try {
+          machines = await apiFetch(`/api/v1/pools/${encodeURIComponent(pool.name)}/machines`);
+        } catch (err) {
+          machines = { error: describeError(err) };
+        }
+      }
+      return card(pool, starts, machines);
     }));
     $('pools').replaceChildren(...cards);
     status.textContent = `As of ${new Date().toLocaleTimeString()}.`;

@@ -47,6 +47,47 @@ pub async fn stop(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Where to move a workspace.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveTo {
+    /// The machine's id or name, in the workspace's pool.
+    pub node: String,
+}
+
+/// Moves a user's workspace to another machine of its pool's swarm: it is stopped, its
+/// data copied there through helper tasks, and it is pinned there (the next start runs
+/// there). Answers when done, with the steps it went through.
+#[utoipa::path(post, path = "/api/v1/admin/workspaces/{id}/move", tag = "admin",
+    params(("id" = uuid::Uuid, Path, description = "The owner's user id")),
+    request_body = MoveTo,
+    responses((status = 200, body = workspaces::WorkspaceMoved), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Nowhere to move it, the machine takes no workspace, or the copy failed (it stays where it was)"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("session" = []), ("token" = [])))]
+pub async fn move_to(
+    state: State,
+    audit: Audit,
+    id: web::Path<uuid::Uuid>,
+    body: web::Json<MoveTo>,
+) -> Result<web::Json<workspaces::WorkspaceMoved>, ApiError> {
+    let user = UserId(id.into_inner());
+    let node = body.into_inner().node;
+    if node.is_empty() || node.len() > 100 || node.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            "node",
+            "the machine is named by its id or name, 1 to 100 printable characters",
+        ));
+    }
+    Ok(web::Json(
+        workspaces::move_to(&state.db, &state.tenants, &audit, user, &node, &|step| {
+            tracing::info!(%user, step = %step, "moving a workspace");
+        })
+        .await?,
+    ))
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct LogsQuery {

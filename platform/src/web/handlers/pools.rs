@@ -57,6 +57,7 @@ pub async fn show(state: State, name: web::Path<String>) -> Result<web::Json<Poo
 #[utoipa::path(patch, path = "/api/v1/pools/{name}", tag = "pools", params(("name" = String, Path)),
     request_body = PoolChange,
     responses((status = 200, body = PoolView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Its engine cannot change while workspaces run, start or wait in it"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("session" = []), ("token" = [])))]
 pub async fn change(
@@ -137,4 +138,48 @@ pub async fn starts(
     Ok(web::Json(
         pools::starts(&mut conn, &name, query.minutes).await?,
     ))
+}
+
+/// The machines a pool's workspaces run on, for an engine of several (a swarm): each with
+/// its state, whether it takes new workspaces, its memory and what its workspaces reserve.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Machines {
+    /// `docker` (the platform's own engine: no list) or `swarm`.
+    pub engine: String,
+    pub machines: Vec<crate::tenants::orchestrator::Machine>,
+}
+
+/// The pool's machines as its engine sees them now; a machine that is lost says so here.
+#[utoipa::path(get, path = "/api/v1/pools/{name}/machines", tag = "pools", params(("name" = String, Path)),
+    responses((status = 200, body = Machines), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "The pool's engine does not answer"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("session" = []), ("token" = [])))]
+pub async fn machines(
+    state: State,
+    name: web::Path<String>,
+) -> Result<web::Json<Machines>, ApiError> {
+    let view = {
+        let mut conn = state.db.get().await?;
+        pools::show(&mut conn, &name).await?
+    };
+    let pool = view.pool;
+    state
+        .tenants
+        .sync_drivers()
+        .await
+        .map_err(ApiError::Internal)?;
+    let machines = state
+        .tenants
+        .driver(&pool.name)
+        .machines()
+        .await
+        .map_err(|e| {
+            tracing::warn!(pool = %pool.name, error = %e, "the pool's engine does not answer");
+            ApiError::Unavailable("the pool's container engine")
+        })?;
+    Ok(web::Json(Machines {
+        engine: view.engine,
+        machines,
+    }))
 }

@@ -1,0 +1,2 @@
+ALTER TABLE workspaces DROP COLUMN node;
+DROP TABLE pool_engines;
