@@ -17,6 +17,8 @@ mod http;
 mod oidc;
 mod process;
 mod s3;
+#[cfg(feature = "swarm")]
+pub mod swarm;
 pub mod webdriver;
 
 #[cfg(feature = "postgres")]
