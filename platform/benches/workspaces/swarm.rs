@@ -12,7 +12,7 @@ use anyhow::Context;
 use bollard::Docker;
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointSpec, EndpointSpecModeEnum,
-    Limit, Mount, MountTmpfsOptions, MountTypeEnum, MountVolumeOptions, NetworkAttachmentConfig,
+    Limit, Mount, MountTmpfsOptions, MountType, MountVolumeOptions, NetworkAttachmentConfig,
     ResourcesUlimits, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec,
     TaskSpecContainerSpec, TaskSpecLogDriver, TaskSpecPlacement, TaskSpecResources,
     TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
@@ -155,7 +155,7 @@ impl SwarmFloor<'_> {
                         Mount {
                             target: Some(runtime::DATA_DIR.to_owned()),
                             source: Some(name.to_owned()),
-                            typ: Some(MountTypeEnum::VOLUME),
+                            typ: Some(MountType::VOLUME),
                             volume_options: Some(MountVolumeOptions {
                                 labels: Some(labels.clone()),
                                 ..Default::default()
@@ -164,7 +164,7 @@ impl SwarmFloor<'_> {
                         },
                         Mount {
                             target: Some("/tmp".to_owned()),
-                            typ: Some(MountTypeEnum::TMPFS),
+                            typ: Some(MountType::TMPFS),
                             tmpfs_options: Some(MountTmpfsOptions {
                                 size_bytes: Some(64 * 1024 * 1024),
                                 ..Default::default()
