@@ -162,12 +162,13 @@ async fn a_tenant_on_the_swarm_reaches_the_door_and_nothing_else_not_even_a_tena
         .find(|t| t.node.index != alice.node.index)
         .expect("two workspaces on two nodes");
     let bob_port = bob.address.rsplit(':').next().expect("port").to_owned();
-    // The platform (this machine's network namespace) reaches both.
+    // The platform (this machine's network namespace) reaches both, where the runtime
+    // answers, and refuses what the platform did not sign.
     for t in [alice, bob] {
-        let r = reqwest::get(format!("http://{}/healthz", t.address))
+        let r = reqwest::get(format!("http://{}/api/v1/notes", t.address))
             .await
             .expect("the platform reaches the task");
-        assert_eq!(r.status(), StatusCode::OK, "{}", t.address);
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{}", t.address);
     }
 
     // What the probe must not reach, next to what it must: the door (the tenant's own
