@@ -60,12 +60,7 @@ pub async fn floor(n: usize, image: &str) -> anyhow::Result<()> {
     .await;
     floor.remove_all().await;
     let (seq, at_once) = result?;
-    let nodes = swarm.nodes.len();
-    report(
-        &format!("swarm floor ({nodes} nodes): service to /healthz, sequential"),
-        seq,
-        None,
-    );
+    report("swarm floor: service to /healthz, sequential", seq, None);
     report(&format!("swarm floor: {n} at once"), at_once, None);
     Ok(())
 }
