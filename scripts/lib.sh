@@ -401,7 +401,7 @@ stop_redis() {
 # beyond `docker save` of the images the nodes load.
 #
 # A cluster is named by its slot: 0-9 for the test instances (WEBSPLAT_TEST_INSTANCE),
-# 10 for the dev cluster of `scripts/up --swarm`. Everything it makes is derived from
+# 10 for the dev cluster of `scripts/up --swarm`, 11 for `scripts/bench workspaces`. Everything it makes is derived from
 # the slot, so two clusters never collide:
 #   directory   .data/swarm-<slot> (tests) or .data/swarm (dev)
 #   namespaces  wssw<slot>-sw (the switch), wssw<slot>-n<i> (node i)
@@ -642,7 +642,7 @@ _ws_swarm_firewall() {
 }
 
 # swarm_write_env <slot> <n> — <dir>/env, a shell-style file the tests and the platform read:
-#   WEBSPLAT_SWARM_NODES=<n>
+#   WEBSPLAT_SWARM_SLOT=<slot>  WEBSPLAT_SWARM_NODES=<n>
 #   WEBSPLAT_SWARM_MANAGER=unix://…/node1/docker.sock   (the endpoint of the pool)
 #   WEBSPLAT_SWARM_HOST_ADDRESS=10.210.<slot>.1           (the host, as the nodes see it)
 #   WEBSPLAT_SWARM_NETWORK=websplat-tenants               (the tenants' swarm network)
@@ -652,6 +652,7 @@ swarm_write_env() {
   _ws_swarm_names "$slot"
   tmp="$sw_dir/env.tmp"
   {
+    printf 'WEBSPLAT_SWARM_SLOT=%s\n' "$slot"
     printf 'WEBSPLAT_SWARM_NODES=%s\n' "$n"
     printf 'WEBSPLAT_SWARM_MANAGER=unix://%s/node1/docker.sock\n' "$sw_dir"
     printf 'WEBSPLAT_SWARM_HOST_ADDRESS=%s.1\n' "$sw_net"
@@ -766,4 +767,21 @@ swarm_status() {
     fi
   done
   swarm_docker "$slot" 1 node ls 2>/dev/null || ws_log "manager (node 1) not answering"
+}
+
+# ensure_probe_image — websplat/probe:busybox on the machine's engine: Debian's static
+# busybox FROM scratch, as the network isolation tests build it (busybox-static must be
+# installed). Prints the tag.
+ensure_probe_image() {
+  local tag=websplat/probe:busybox ctx
+  if ! docker image inspect "$tag" >/dev/null 2>&1; then
+    [ -x /bin/busybox ] || { ws_err "/bin/busybox missing (apt-get install busybox-static)"; return 1; }
+    ctx="$(mktemp -d)"
+    cp /bin/busybox "$ctx/busybox"
+    printf 'FROM scratch\nCOPY busybox /busybox\nUSER 65532:65532\nENTRYPOINT ["/busybox"]\n' \
+      >"$ctx/Dockerfile"
+    docker build -q -t "$tag" "$ctx" >/dev/null 2>&1 || { rm -rf "$ctx"; ws_err "cannot build $tag"; return 1; }
+    rm -rf "$ctx"
+  fi
+  printf '%s\n' "$tag"
 }

@@ -32,6 +32,9 @@ use platform::{Application, Config};
 use reqwest::Client;
 use serde_json::{Value, json};
 
+#[path = "workspaces/swarm.rs"]
+mod swarm;
+
 const PASSWORD: &str = "correct horse battery staple";
 
 fn browser() -> Client {
@@ -228,6 +231,7 @@ impl Bench {
         };
         report("floor: docker run to /healthz, sequential", seq, None);
         report(&format!("floor: {n} at once"), at_once, None);
+        swarm::floor(n, &self.state.config.tenants.image).await?;
 
         // Cold: first sign-ins with no warm runtime anywhere; their next containers are
         // made as they stop (for the returning rounds below).

@@ -18,6 +18,8 @@ mod oidc;
 mod process;
 mod s3;
 mod smtp;
+#[cfg(feature = "swarm")]
+pub mod swarm;
 pub mod webdriver;
 
 #[cfg(feature = "postgres")]

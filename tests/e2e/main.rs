@@ -1,13 +1,15 @@
 //! End-to-end tests across processes: the `platform` binary as deployed, on real PostgreSQL
 //! and Redis, signing a real headless Chromium in through the third-party
 //! `oidc-provider-mock`'s own sign-in page, and through its dependencies' faults
-//! (`faults`: PostgreSQL, Redis or the Docker Engine away for a while). Run by
+//! (`faults`: PostgreSQL, Redis or the Docker Engine away for a while), and a tenant on a
+//! real multi-node swarm probing its network (`swarm_network`). Run by
 //! `scripts/test`, which starts the dependencies and sets the `WEBSPLAT_TEST_*` variables.
 
 mod faults;
 mod pools;
 mod replicas;
 mod swarm;
+mod swarm_network;
 mod workspaces;
 
 use std::io::{Read, Seek, SeekFrom};
