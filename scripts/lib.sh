@@ -512,6 +512,22 @@ swarm_node_start() {
   fi
   [ -e "/var/run/netns/$sw_ns-n$i" ] || { ws_err "no namespace $sw_ns-n$i (run scripts/swarm up)"; return 1; }
   _ws_swarm_write_config "$slot" "$i"
+  # A daemon that died without stopping (a lost machine) keeps the swarm-scoped tenant
+  # network's local instance in its network store, and every later task there then ends at
+  # once with "network … exists" (moby/moby#37087). Its network store is dropped, so the
+  # swarm makes the network again with the next task; the config network it is made from
+  # is put back below. (`up` starts from no store at all.)
+  # The machine's network comes back as after a reboot, too: the killed containers' network
+  # namespaces (kept by bind mounts under the exec root) would still answer on the
+  # addresses the new ones are given.
+  if [ -e "$dir/docker.pid" ]; then
+    rm -f "$dir/data/network/files/local-kv.db"
+    _ws_swarm_umount_under "$dir/exec"
+    rm -rf "$dir/exec"
+    ip netns del "$sw_ns-n$i" 2>/dev/null || true
+    _ws_swarm_link_up "$slot" "$i"
+    ws_log "swarm node $i stopped uncleanly: its network is made afresh, as after a reboot"
+  fi
   rm -f "$dir/docker.pid" "$dir/docker.sock"
   # nsenter --net, not `ip netns exec` (which remounts /sys and hides the cgroup mounts);
   # a UTS namespace of its own only so that the node's hostname names it.
@@ -525,6 +541,7 @@ swarm_node_start() {
   for ((t = 0; t < 240; t++)); do
     if swarm_docker "$slot" "$i" version >/dev/null 2>&1; then
       _ws_swarm_firewall "$slot" "$i"
+      _ws_swarm_tenant_network "$slot" "$i"
       ws_log "swarm node $i up (pid $(cat "$dir/docker.pid"), $sw_net.$((10 + i)))"
       return 0
     fi

@@ -133,6 +133,8 @@ pub(super) enum Relayed {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Cut {
     No,
+    /// The whole body went to the runtime.
+    Whole,
     TooLarge,
     Quiet,
     Late,
@@ -182,7 +184,9 @@ pub(super) async fn forward(
             tokio::time::Instant::now() + upstream.body_deadline,
             Rc::clone(&cut),
         );
-        request.send_stream(body).await
+        // A runtime may answer before it has read the whole body (a quota refusal): that
+        // connection is left mid-body, so it is never handed to the next request.
+        request.force_close().send_stream(body).await
     } else {
         request.send().await
     };
@@ -202,8 +206,8 @@ pub(super) async fn forward(
             );
             return Relayed::Answer(timed_out(state, req, &words));
         }
-        (Ok(a), Cut::No) => a,
-        (Err(e), Cut::No) => {
+        (Ok(a), Cut::No | Cut::Whole) => a,
+        (Err(e), Cut::No | Cut::Whole) => {
             tracing::warn!(tenant = %route.tenant, error = %e, "the workspace did not answer");
             return Relayed::Answer(refuse(state, req, ApiError::Unavailable("your workspace")));
         }
@@ -216,6 +220,11 @@ pub(super) async fn forward(
         };
     }
     let mut response = HttpResponse::build(answer.status());
+    if has_body && cut.get() != Cut::Whole {
+        // Answered before the browser's body was read to its end: the rest of it is still
+        // on this connection, so the connection ends with this answer.
+        response.force_close();
+    }
     let dropped = hop_by_hop(answer.headers());
     let ours = cookie_name(https);
     for (name, value) in answer.headers() {
@@ -347,7 +356,10 @@ fn bounded(
                         (payload, seen, true),
                     ))
                 }
-                Ok(None) => None,
+                Ok(None) => {
+                    cut.set(Cut::Whole);
+                    None
+                }
                 Ok(Some(Err(e))) => Some((
                     Err(std::io::Error::other(e.to_string())),
                     (payload, seen, true),
