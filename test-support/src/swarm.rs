@@ -329,6 +329,39 @@ impl Swarm {
     }
 }
 
+/// Removes what one test deployment left on a swarm, passed or not: its services (by the
+/// deployment's label, through the manager at `manager`), then, on each node's daemon at
+/// `sockets`, its volumes by label and by name (a copy a move made is named as its
+/// workspace's volume). Nothing of another deployment is touched.
+pub fn remove_deployment(manager: &str, sockets: &[String], deployment: &str) {
+    let label = format!("label=websplat.deployment={deployment}");
+    let docker = |host: &str, args: &[&str]| {
+        std::process::Command::new("docker")
+            .env("DOCKER_CONTEXT", "")
+            .arg("-H")
+            .arg(host)
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let services = docker(manager, &["service", "ls", "-q", "--filter", &label]);
+    for id in services.split_whitespace() {
+        docker(manager, &["service", "rm", id]);
+    }
+    // The tasks' containers go with their services, a moment later.
+    std::thread::sleep(Duration::from_secs(2));
+    let named = format!("name=websplat-{deployment}-");
+    for socket in sockets {
+        for filter in [&label, &named] {
+            let volumes = docker(socket, &["volume", "ls", "-q", "--filter", filter]);
+            for name in volumes.split_whitespace() {
+                docker(socket, &["volume", "rm", "-f", name]);
+            }
+        }
+    }
+}
+
 /// Whether the process `pid` (a container's `State.Pid`) runs with no-new-privileges, read
 /// from `/proc/<pid>/status` (a daemon-wide `no-new-privileges` does not show in the
 /// container's `HostConfig.SecurityOpt`).

@@ -62,31 +62,12 @@ struct Leftovers {
 
 impl Drop for Leftovers {
     fn drop(&mut self) {
-        let label = format!("label=websplat.deployment={}", self.deployment);
-        let docker = |host: &str, args: &[&str]| {
-            std::process::Command::new("docker")
-                .env("DOCKER_CONTEXT", "")
-                .arg("-H")
-                .arg(host)
-                .args(args)
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default()
-        };
-        let services = docker(
+        let sockets: Vec<String> = self.swarm.nodes.iter().map(|n| n.socket.clone()).collect();
+        websplat_test_support::swarm::remove_deployment(
             &self.swarm.manager,
-            &["service", "ls", "-q", "--filter", &label],
+            &sockets,
+            &self.deployment,
         );
-        for id in services.split_whitespace() {
-            docker(&self.swarm.manager, &["service", "rm", id]);
-        }
-        std::thread::sleep(Duration::from_secs(2));
-        for node in &self.swarm.nodes {
-            let volumes = docker(&node.socket, &["volume", "ls", "-q", "--filter", &label]);
-            for name in volumes.split_whitespace() {
-                docker(&node.socket, &["volume", "rm", "-f", name]);
-            }
-        }
     }
 }
 

@@ -2,7 +2,6 @@
 //! it cleaned up when it ends.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use bollard::Docker;
 use bollard::query_parameters::ListContainersOptionsBuilder;
@@ -120,33 +119,11 @@ pub(super) struct Leftovers {
 
 impl Drop for Leftovers {
     fn drop(&mut self) {
-        let label = format!("label=websplat.deployment={}", self.deployment);
-        let docker = |host: &str, args: &[&str]| {
-            std::process::Command::new("docker")
-                .env("DOCKER_CONTEXT", "")
-                .arg("-H")
-                .arg(host)
-                .args(args)
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default()
-        };
-        let services = docker(&self.manager, &["service", "ls", "-q", "--filter", &label]);
-        for id in services.split_whitespace() {
-            docker(&self.manager, &["service", "rm", id]);
-        }
-        // The tasks' containers go with their services, a moment later.
-        std::thread::sleep(Duration::from_secs(2));
-        // By label, and by name for a copy a move made (named as its workspace's volume).
-        let named = format!("name=websplat-{}-", self.deployment);
-        for socket in &self.sockets {
-            for filter in [&label, &named] {
-                let volumes = docker(socket, &["volume", "ls", "-q", "--filter", filter]);
-                for name in volumes.split_whitespace() {
-                    docker(socket, &["volume", "rm", "-f", name]);
-                }
-            }
-        }
+        websplat_test_support::swarm::remove_deployment(
+            &self.manager,
+            &self.sockets,
+            &self.deployment,
+        );
     }
 }
 
